@@ -1,1 +1,16 @@
+//! Every kernel against its CPU reference (`sturdy::reference`) on random inputs.
+//! Each case prints its seed on failure; `STURDY_TEST_SEED=<seed>` replays it.
 
+mod harness;
+
+mod add;
+mod batchnorm;
+mod conv2d;
+mod fill;
+mod linear;
+mod loss;
+mod pool;
+mod relu;
+mod runtime;
+mod sgd;
+mod shaders;

@@ -1,0 +1,17 @@
+//! The GPU runtime: adapter selection, tensors, compiled kernels and command recording.
+//! Ops state their shader, bindings and dispatch size; everything else lives here.
+
+mod context;
+mod error;
+mod kernel;
+mod recorder;
+pub mod shaders;
+mod tensor;
+
+pub use context::{list_adapters, AdapterSummary, Gpu, GpuOptions, ADAPTER_ENV};
+pub use error::GpuError;
+pub use kernel::{Dispatch, Kernel};
+pub use recorder::Recorder;
+pub use tensor::Tensor;
+
+pub type Result<T> = std::result::Result<T, GpuError>;

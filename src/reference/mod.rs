@@ -1,0 +1,11 @@
+//! Plain CPU references for every kernel, accumulating in f64. Used only by tests and
+//! checks: they favour obviousness over speed. Layouts match the kernels (NCHW, row-major).
+
+pub mod add;
+pub mod batchnorm;
+pub mod conv2d;
+pub mod linear;
+pub mod loss;
+pub mod pool;
+pub mod relu;
+pub mod sgd;

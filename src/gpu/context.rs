@@ -1,0 +1,170 @@
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::kernel::{Kernel, KernelKey};
+use super::{GpuError, Result};
+
+/// Environment variable that picks an adapter, like `--adapter`.
+pub const ADAPTER_ENV: &str = "STURDY_ADAPTER";
+
+/// How to choose the adapter: an index into `sturdy devices`' list, or a
+/// case-insensitive part of the adapter's name. `None` takes the best one
+/// (discrete GPU, then integrated, then virtual, then CPU).
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    pub adapter: Option<String>,
+}
+
+impl GpuOptions {
+    /// Options from the `STURDY_ADAPTER` environment variable.
+    pub fn from_env() -> Self {
+        GpuOptions { adapter: std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty()) }
+    }
+}
+
+/// What `sturdy devices` prints about one adapter.
+#[derive(Clone, Debug)]
+pub struct AdapterSummary {
+    pub index: usize,
+    pub info: wgpu::AdapterInfo,
+    pub features: wgpu::Features,
+    pub limits: wgpu::Limits,
+}
+
+/// One opened device with its queue, compiled-kernel cache and error state.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub(super) kernels: Mutex<HashMap<KernelKey, Arc<Kernel>>>,
+    pub(super) buffers_created: AtomicU64,
+    failure: Arc<Mutex<Option<GpuError>>>,
+}
+
+fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle())
+}
+
+fn preference(device_type: wgpu::DeviceType) -> u8 {
+    match device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+/// All adapters wgpu can see, best first; the order is the index `--adapter` takes.
+fn sorted_adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    adapters.sort_by_key(|adapter| preference(adapter.get_info().device_type));
+    adapters
+}
+
+/// Lists every adapter with the features and limits sturdy depends on.
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    sorted_adapters(&instance())
+        .iter()
+        .enumerate()
+        .map(|(index, adapter)| AdapterSummary {
+            index,
+            info: adapter.get_info(),
+            features: adapter.features(),
+            limits: adapter.limits(),
+        })
+        .collect()
+}
+
+fn describe(index: usize, info: &wgpu::AdapterInfo) -> String {
+    format!("  [{index}] {} ({:?}, {:?}, driver {} {})", info.name, info.backend, info.device_type, info.driver, info.driver_info)
+}
+
+fn choose(adapters: Vec<wgpu::Adapter>, wanted: Option<&str>) -> Result<wgpu::Adapter> {
+    if adapters.is_empty() {
+        return Err(GpuError::NoAdapter);
+    }
+    let Some(wanted) = wanted else {
+        return Ok(adapters.into_iter().next().unwrap());
+    };
+    let by_index = wanted.parse::<usize>().ok();
+    let needle = wanted.to_lowercase();
+    let available = adapters.iter().enumerate().map(|(i, a)| describe(i, &a.get_info())).collect::<Vec<_>>().join("\n");
+    adapters
+        .into_iter()
+        .enumerate()
+        .find(|(i, adapter)| by_index == Some(*i) || adapter.get_info().name.to_lowercase().contains(&needle))
+        .map(|(_, adapter)| adapter)
+        .ok_or(GpuError::AdapterNotFound { wanted: wanted.to_string(), available })
+}
+
+impl Gpu {
+    /// Opens the adapter `options` names with the largest limits it offers.
+    pub fn new(options: &GpuOptions) -> Result<Gpu> {
+        let adapter = choose(sorted_adapters(&instance()), options.adapter.as_deref())?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let descriptor = wgpu::DeviceDescriptor {
+            label: Some("sturdy"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
+            .map_err(|e| GpuError::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
+        let failure = Arc::new(Mutex::new(None));
+        let sink = failure.clone();
+        device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
+            sink.lock().unwrap().get_or_insert(GpuError::Device(error.to_string()));
+        }));
+        let sink = failure.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            sink.lock().unwrap().get_or_insert(GpuError::DeviceLost(format!("{reason:?}: {message}")));
+        });
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            kernels: Mutex::new(HashMap::new()),
+            buffers_created: AtomicU64::new(0),
+            failure,
+        })
+    }
+
+    /// Opens the adapter chosen by `STURDY_ADAPTER`, or the best one.
+    pub fn from_env() -> Result<Gpu> {
+        Gpu::new(&GpuOptions::from_env())
+    }
+
+    /// Returns the first error the device reported since it was opened, if any.
+    /// Errors are sticky: once a device has failed, its results cannot be trusted.
+    pub fn check(&self) -> Result<()> {
+        match &*self.failure.lock().unwrap() {
+            None => Ok(()),
+            Some(GpuError::DeviceLost(m)) => Err(GpuError::DeviceLost(m.clone())),
+            Some(e) => Err(GpuError::Device(e.to_string())),
+        }
+    }
+
+    /// How many buffers this device has allocated: a training loop that has warmed up
+    /// must not grow it.
+    pub fn buffers_created(&self) -> u64 {
+        self.buffers_created.load(Ordering::Relaxed)
+    }
+
+    /// A one-line description of the adapter for logs and benchmark records.
+    pub fn adapter_name(&self) -> String {
+        format!("{} ({:?}, {})", self.info.name, self.info.backend, self.info.driver)
+    }
+
+    /// Waits until all submitted work is done.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        self.check()
+    }
+}

@@ -1,0 +1,134 @@
+use std::sync::atomic::Ordering;
+
+use bytemuck::Pod;
+use wgpu::util::DeviceExt;
+
+use super::{Gpu, GpuError, Result};
+
+/// A dense, row-major array in GPU memory. Elements are 4 bytes: f32 for
+/// activations and parameters, u32 for labels and counters.
+pub struct Tensor {
+    shape: Vec<usize>,
+    buffer: wgpu::Buffer,
+}
+
+impl Tensor {
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+}
+
+const ELEMENT_BYTES: u64 = 4;
+const TENSOR_USAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
+
+impl Gpu {
+    fn checked_bytes(&self, shape: &[usize]) -> Result<u64> {
+        let elements = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
+        let bytes = elements.and_then(|n| n.checked_mul(ELEMENT_BYTES)).unwrap_or(u64::MAX);
+        if bytes == 0 {
+            return Err(GpuError::EmptyTensor { shape: shape.to_vec() });
+        }
+        let limits = [
+            ("max_storage_buffer_binding_size", self.limits.max_storage_buffer_binding_size as u64),
+            ("max_buffer_size", self.limits.max_buffer_size),
+        ];
+        match limits.into_iter().find(|&(_, limit)| bytes > limit) {
+            Some((limit_name, limit)) => Err(GpuError::TensorTooLarge { shape: shape.to_vec(), bytes, limit_name, limit }),
+            None => Ok(bytes),
+        }
+    }
+
+    /// A zero-filled tensor.
+    pub fn zeros(&self, shape: &[usize]) -> Result<Tensor> {
+        let size = self.checked_bytes(shape)?;
+        self.buffers_created.fetch_add(1, Ordering::Relaxed);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size,
+            usage: TENSOR_USAGE,
+            mapped_at_creation: false,
+        });
+        Ok(Tensor { shape: shape.to_vec(), buffer })
+    }
+
+    /// A tensor holding `data` (f32 or u32), which must have `shape`'s element count.
+    pub fn upload<T: Pod>(&self, shape: &[usize], data: &[T]) -> Result<Tensor> {
+        self.checked_bytes(shape)?;
+        check_len(shape, data.len(), std::mem::size_of::<T>())?;
+        self.buffers_created.fetch_add(1, Ordering::Relaxed);
+        let buffer = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: bytemuck::cast_slice(data),
+            usage: TENSOR_USAGE,
+        });
+        Ok(Tensor { shape: shape.to_vec(), buffer })
+    }
+
+    /// Overwrites a tensor's contents; ordered before any later submission.
+    pub fn write<T: Pod>(&self, tensor: &Tensor, data: &[T]) -> Result<()> {
+        check_len(&tensor.shape, data.len(), std::mem::size_of::<T>())?;
+        self.queue.write_buffer(&tensor.buffer, 0, bytemuck::cast_slice(data));
+        Ok(())
+    }
+
+    /// A uniform buffer holding one parameter block (shapes, scalars) for a kernel.
+    pub fn uniform<T: Pod>(&self, value: &T) -> wgpu::Buffer {
+        // Uniform structs are sized in multiples of 16 bytes in WGSL's layout rules.
+        let mut contents = bytemuck::bytes_of(value).to_vec();
+        contents.resize(contents.len().div_ceil(16).max(1) * 16, 0);
+        self.buffers_created.fetch_add(1, Ordering::Relaxed);
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: &contents,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        })
+    }
+
+    /// Copies a tensor back to the host, waiting for all work submitted before.
+    /// This is a synchronisation point: keep it out of the training step.
+    pub fn download<T: Pod>(&self, tensor: &Tensor) -> Result<Vec<T>> {
+        let size = tensor.buffer.size();
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("download staging"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(&tensor.buffer, 0, &staging, 0, size);
+        self.queue.submit([encoder.finish()]);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| sender.send(r).unwrap());
+        self.wait()?;
+        receiver
+            .recv()
+            .map_err(|e| GpuError::Device(e.to_string()))?
+            .map_err(|e| GpuError::Device(format!("reading a tensor back failed: {e}")))?;
+        let view = staging.slice(..).get_mapped_range().map_err(|e| GpuError::Device(e.to_string()))?;
+        Ok(bytemuck::cast_slice(&view).to_vec())
+    }
+}
+
+fn check_len(shape: &[usize], len: usize, element_size: usize) -> Result<()> {
+    if element_size as u64 != ELEMENT_BYTES {
+        return Err(GpuError::shape(format!("tensor elements must be 4 bytes, got {element_size}")));
+    }
+    let expected: usize = shape.iter().product();
+    if len != expected {
+        return Err(GpuError::shape(format!("shape {shape:?} holds {expected} elements, data has {len}")));
+    }
+    Ok(())
+}
