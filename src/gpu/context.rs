@@ -82,28 +82,27 @@ fn describe(index: usize, info: &wgpu::AdapterInfo) -> String {
     format!("  [{index}] {} ({:?}, {:?}, driver {} {})", info.name, info.backend, info.device_type, info.driver, info.driver_info)
 }
 
-fn choose(adapters: Vec<wgpu::Adapter>, wanted: Option<&str>) -> Result<wgpu::Adapter> {
-    if adapters.is_empty() {
+/// Index of the adapter `wanted` names (an index, or part of a name, case-insensitive)
+/// among `infos` sorted best first; the best when `wanted` is `None`.
+pub fn choose_adapter(infos: &[wgpu::AdapterInfo], wanted: Option<&str>) -> Result<usize> {
+    if infos.is_empty() {
         return Err(GpuError::NoAdapter);
     }
-    let Some(wanted) = wanted else {
-        return Ok(adapters.into_iter().next().unwrap());
-    };
-    let by_index = wanted.parse::<usize>().ok();
+    let Some(wanted) = wanted else { return Ok(0) };
     let needle = wanted.to_lowercase();
-    let available = adapters.iter().enumerate().map(|(i, a)| describe(i, &a.get_info())).collect::<Vec<_>>().join("\n");
-    adapters
-        .into_iter()
-        .enumerate()
-        .find(|(i, adapter)| by_index == Some(*i) || adapter.get_info().name.to_lowercase().contains(&needle))
-        .map(|(_, adapter)| adapter)
-        .ok_or(GpuError::AdapterNotFound { wanted: wanted.to_string(), available })
+    let by_index = wanted.parse::<usize>().ok().filter(|&i| i < infos.len());
+    by_index.or_else(|| infos.iter().position(|info| info.name.to_lowercase().contains(&needle))).ok_or_else(|| {
+        let available = infos.iter().enumerate().map(|(i, info)| describe(i, info)).collect::<Vec<_>>().join("\n");
+        GpuError::AdapterNotFound { wanted: wanted.to_string(), available }
+    })
 }
 
 impl Gpu {
     /// Opens the adapter `options` names with the largest limits it offers.
     pub fn new(options: &GpuOptions) -> Result<Gpu> {
-        let adapter = choose(sorted_adapters(&instance()), options.adapter.as_deref())?;
+        let mut adapters = sorted_adapters(&instance());
+        let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
+        let adapter = adapters.swap_remove(choose_adapter(&infos, options.adapter.as_deref())?);
         let info = adapter.get_info();
         let limits = adapter.limits();
         let descriptor = wgpu::DeviceDescriptor {

@@ -8,7 +8,7 @@ mod recorder;
 pub mod shaders;
 mod tensor;
 
-pub use context::{list_adapters, AdapterSummary, Gpu, GpuOptions, ADAPTER_ENV};
+pub use context::{choose_adapter, list_adapters, AdapterSummary, Gpu, GpuOptions, ADAPTER_ENV};
 pub use error::GpuError;
 pub use kernel::{Dispatch, Kernel};
 pub use recorder::Recorder;

@@ -1,0 +1,41 @@
+//! The `sturdy` command line: one file per subcommand.
+
+mod devices;
+
+use clap::{Parser, Subcommand};
+
+use crate::gpu::{GpuOptions, ADAPTER_ENV};
+
+#[derive(Parser)]
+#[command(name = "sturdy", version, about = "GPU training engine for polynomial approximations of neural networks (PANNs)")]
+pub struct Cli {
+    /// Adapter to run on: an index or part of a name from `sturdy devices`
+    /// (default: the best one, discrete GPU first).
+    #[arg(long, global = true, env = ADAPTER_ENV)]
+    pub adapter: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// List the GPU adapters wgpu can use, with the features and limits sturdy depends on.
+    ///
+    /// Example: `sturdy devices`
+    Devices,
+}
+
+impl Cli {
+    pub fn gpu_options(&self) -> GpuOptions {
+        GpuOptions { adapter: self.adapter.clone() }
+    }
+}
+
+/// Parses the command line and runs the chosen command.
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Devices => devices::run(&cli.gpu_options()),
+    }
+}
