@@ -1,6 +1,8 @@
 //! sturdy: a GPU compute-shader training engine for polynomial approximations of
 //! neural networks (PANNs).
 
+pub mod atomic;
+pub mod checkpoint;
 pub mod cli;
 pub mod gpu;
 pub mod ops;
