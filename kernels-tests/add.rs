@@ -11,6 +11,12 @@ fn forward_matches_reference() {
         let out = poisoned(&shape);
         let add = ops::add::forward(gpu(), &a, &b, &out).unwrap();
         // One f32 addition: one rounding per element.
-        assert_close(&case, "out", &run_and_read(&[&add], &out), &reference::add::forward(&a_ref, &b_ref), F32_UNIT_ROUNDOFF);
+        assert_close(
+            &case,
+            "out",
+            &run_and_read(&[&add], &out),
+            &reference::add::forward(&a_ref, &b_ref),
+            F32_UNIT_ROUNDOFF,
+        );
     }
 }

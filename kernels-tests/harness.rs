@@ -71,7 +71,11 @@ pub fn read(tensor: &Tensor) -> Vec<f64> {
 pub fn relative_error(actual: &[f64], expected: &[f64]) -> f64 {
     let diff: f64 = actual.iter().zip(expected).map(|(a, e)| (a - e).powi(2)).sum::<f64>().sqrt();
     let norm: f64 = expected.iter().map(|e| e * e).sum::<f64>().sqrt();
-    if norm == 0.0 { diff } else { diff / norm }
+    if norm == 0.0 {
+        diff
+    } else {
+        diff / norm
+    }
 }
 
 /// Asserts every element is finite (so unwritten, poisoned elements fail) and the

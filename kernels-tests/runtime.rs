@@ -1,4 +1,4 @@
-use sturdy::gpu::{GpuError, GpuOptions, Gpu};
+use sturdy::gpu::{Gpu, GpuError, GpuOptions};
 
 use crate::harness::gpu;
 
@@ -32,7 +32,9 @@ fn empty_and_mismatched_data_are_rejected() {
 fn unknown_adapter_lists_the_available_ones() {
     let options = GpuOptions { adapter: Some("no-such-adapter-xyz".into()) };
     match Gpu::new(&options) {
-        Err(GpuError::AdapterNotFound { available, .. }) => assert!(available.contains(&gpu().info.name), "{available}"),
+        Err(GpuError::AdapterNotFound { available, .. }) => {
+            assert!(available.contains(&gpu().info.name), "{available}")
+        }
         other => panic!("expected AdapterNotFound, got {:?}", other.err().map(|e| e.to_string())),
     }
 }

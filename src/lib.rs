@@ -8,3 +8,4 @@ pub mod gpu;
 pub mod ops;
 pub mod poly;
 pub mod reference;
+pub mod train;

@@ -27,7 +27,10 @@ fn describe(adapter: &AdapterSummary, selected: bool) -> String {
     );
     let features: Vec<&str> =
         FEATURES.iter().filter(|(_, f)| adapter.features.contains(*f)).map(|(name, _)| *name).collect();
-    text += &format!("    features: {}\n", if features.is_empty() { "none of interest".into() } else { features.join(", ") });
+    text += &format!(
+        "    features: {}\n",
+        if features.is_empty() { "none of interest".into() } else { features.join(", ") }
+    );
     for (name, value) in limits(&adapter.limits) {
         text += &format!("    {name}: {value}\n");
     }

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use crate::gpu::{GpuOptions, ADAPTER_ENV};
 
 #[derive(Parser)]
-#[command(name = "sturdy", version, about = "GPU training engine for polynomial approximations of neural networks (PANNs)")]
+#[command(
+    name = "sturdy",
+    version,
+    about = "GPU training engine for polynomial approximations of neural networks (PANNs)"
+)]
 pub struct Cli {
     /// Adapter to run on: an index or part of a name from `sturdy devices`
     /// (default: the best one, discrete GPU first).

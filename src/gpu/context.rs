@@ -79,7 +79,10 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
 }
 
 fn describe(index: usize, info: &wgpu::AdapterInfo) -> String {
-    format!("  [{index}] {} ({:?}, {:?}, driver {} {})", info.name, info.backend, info.device_type, info.driver, info.driver_info)
+    format!(
+        "  [{index}] {} ({:?}, {:?}, driver {} {})",
+        info.name, info.backend, info.device_type, info.driver, info.driver_info
+    )
 }
 
 /// Index of the adapter `wanted` names (an index, or part of a name, case-insensitive)
@@ -161,9 +164,7 @@ impl Gpu {
 
     /// Waits until all submitted work is done.
     pub fn wait(&self) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Device(e.to_string()))?;
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Device(e.to_string()))?;
         self.check()
     }
 }

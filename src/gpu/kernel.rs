@@ -81,7 +81,12 @@ fn reflect(shader: &str, entry: &str, constants: &[(&str, f64)]) -> std::result:
 
 impl Gpu {
     /// The compiled kernel for `shader`'s `entry` point, compiled once per process.
-    pub fn kernel(&self, shader: &'static str, entry: &'static str, constants: &[(&'static str, f64)]) -> Result<Arc<Kernel>> {
+    pub fn kernel(
+        &self,
+        shader: &'static str,
+        entry: &'static str,
+        constants: &[(&'static str, f64)],
+    ) -> Result<Arc<Kernel>> {
         let key = KernelKey { shader, entry, constants: constants.iter().map(|&(n, v)| (n, v.to_bits())).collect() };
         if let Some(kernel) = self.kernels.lock().unwrap().get(&key) {
             return Ok(kernel.clone());
@@ -112,7 +117,12 @@ impl Gpu {
     /// Binds `kernel` to buffers given as (binding, buffer) pairs. Pairs for bindings
     /// the entry point does not use are ignored, so an op can pass one table for all
     /// entry points of its shader.
-    pub fn dispatch(&self, kernel: &Arc<Kernel>, bindings: &[(u32, &wgpu::Buffer)], workgroups: [u32; 3]) -> Result<Dispatch> {
+    pub fn dispatch(
+        &self,
+        kernel: &Arc<Kernel>,
+        bindings: &[(u32, &wgpu::Buffer)],
+        workgroups: [u32; 3],
+    ) -> Result<Dispatch> {
         let entries = kernel
             .bindings
             .iter()
@@ -137,7 +147,12 @@ impl Gpu {
     }
 
     /// Binds a kernel over a 1-D grid of `threads` invocations (see [`Kernel::grid_1d`]).
-    pub fn dispatch_1d(&self, kernel: &Arc<Kernel>, bindings: &[(u32, &wgpu::Buffer)], threads: usize) -> Result<Dispatch> {
+    pub fn dispatch_1d(
+        &self,
+        kernel: &Arc<Kernel>,
+        bindings: &[(u32, &wgpu::Buffer)],
+        threads: usize,
+    ) -> Result<Dispatch> {
         self.dispatch(kernel, bindings, kernel.grid_1d(threads))
     }
 }

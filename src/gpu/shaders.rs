@@ -39,7 +39,8 @@ pub fn specialise(
 pub fn translate_for_all_backends(name: &str, source: &str) -> Result<(), String> {
     let (module, info) = parse(name, source)?;
     let (module, info) = specialise(&module, &info, &[]).map_err(|e| format!("{name}: overrides: {e}"))?;
-    naga::back::spv::write_vec(&module, &info, &Default::default(), None).map_err(|e| format!("{name}: SPIR-V: {e}"))?;
+    naga::back::spv::write_vec(&module, &info, &Default::default(), None)
+        .map_err(|e| format!("{name}: SPIR-V: {e}"))?;
     naga::back::msl::write_string(&module, &info, &Default::default(), &Default::default())
         .map_err(|e| format!("{name}: MSL: {e}"))?;
     let hlsl_options = naga::back::hlsl::Options { fake_missing_bindings: true, ..Default::default() };

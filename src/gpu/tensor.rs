@@ -46,7 +46,9 @@ impl Gpu {
             ("max_buffer_size", self.limits.max_buffer_size),
         ];
         match limits.into_iter().find(|&(_, limit)| bytes > limit) {
-            Some((limit_name, limit)) => Err(GpuError::TensorTooLarge { shape: shape.to_vec(), bytes, limit_name, limit }),
+            Some((limit_name, limit)) => {
+                Err(GpuError::TensorTooLarge { shape: shape.to_vec(), bytes, limit_name, limit })
+            }
             None => Ok(bytes),
         }
     }

@@ -1,0 +1,3 @@
+//! Training: schedules, the step loop, checkpoints and metrics.
+
+pub mod schedule;
