@@ -6,7 +6,8 @@ use wgpu::util::DeviceExt;
 use super::{Gpu, GpuError, Result};
 
 /// A dense, row-major array in GPU memory. Elements are 4 bytes: f32 for
-/// activations and parameters, u32 for labels and counters.
+/// activations and parameters, u32 for labels and counters. Cloning shares the memory.
+#[derive(Clone)]
 pub struct Tensor {
     shape: Vec<usize>,
     buffer: wgpu::Buffer,
@@ -27,6 +28,15 @@ impl Tensor {
 
     pub fn buffer(&self) -> &wgpu::Buffer {
         &self.buffer
+    }
+
+    /// The same memory seen with another shape of equal element count (e.g. NCHW as
+    /// `[N, C*H*W]` before a linear layer).
+    pub fn reshaped(&self, shape: &[usize]) -> Result<Tensor> {
+        if shape.iter().product::<usize>() != self.len() {
+            return Err(GpuError::shape(format!("cannot view shape {:?} as {shape:?}: element counts differ", self.shape)));
+        }
+        Ok(Tensor { shape: shape.to_vec(), buffer: self.buffer.clone() })
     }
 }
 

@@ -1,0 +1,61 @@
+use rand::Rng;
+
+use super::param::kaiming_normal;
+use super::{Activation, Layer, Mode, Param};
+use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result};
+use crate::ops::conv2d::{self, Conv2dShape};
+
+/// Convolution without bias (batch norm follows it in every model here).
+pub struct Conv2d {
+    weight: Param,
+    output: Activation,
+    forward: Dispatch,
+    backward: Vec<Dispatch>,
+}
+
+pub struct ConvGeometry {
+    pub out_channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl Conv2d {
+    pub fn new(gpu: &Gpu, name: &str, input: &Activation, geometry: ConvGeometry, rng: &mut impl Rng) -> Result<Conv2d> {
+        let &[batch, in_channels, height, width] = input.shape() else {
+            return Err(GpuError::shape(format!("{name}: conv2d input must be NCHW, got {:?}", input.shape())));
+        };
+        let ConvGeometry { out_channels, kernel, stride, padding } = geometry;
+        let shape = Conv2dShape { batch, in_channels, out_channels, height, width, kernel, stride, padding };
+        shape.check()?;
+        let fan_in = in_channels * kernel * kernel;
+        let weight_shape = shape.weight_shape();
+        let init = kaiming_normal(rng, weight_shape.iter().product(), fan_in);
+        let weight = Param::new(gpu, format!("{name}.weight"), &weight_shape, &init, true)?;
+        let output = Activation::new(gpu, &shape.output_shape())?;
+        let forward = conv2d::forward(gpu, &shape, &input.value, &weight.value, None, &output.value)?;
+        let mut backward = vec![conv2d::backward_weight(gpu, &shape, &input.value, output.grad(), &weight.grad)?];
+        if let Some(input_grad) = &input.grad {
+            backward.push(conv2d::backward_input(gpu, &shape, &weight.value, output.grad(), input_grad)?);
+        }
+        Ok(Conv2d { weight, output, forward, backward })
+    }
+}
+
+impl Layer for Conv2d {
+    fn output(&self) -> &Activation {
+        &self.output
+    }
+
+    fn record_forward(&self, recorder: &mut Recorder, _mode: Mode) {
+        recorder.record(&self.forward);
+    }
+
+    fn record_backward(&self, recorder: &mut Recorder) {
+        recorder.record_all(&self.backward);
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        vec![&self.weight]
+    }
+}

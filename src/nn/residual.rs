@@ -1,0 +1,108 @@
+use rand::Rng;
+
+use super::conv2d::ConvGeometry;
+use super::{Activation, ActivationSite, BatchNorm, Conv2d, Layer, Mode, Param};
+use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
+use crate::ops::add;
+
+/// He et al.'s basic block: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), with a
+/// 1x1 strided conv + batch norm shortcut when the shape changes (option B).
+pub struct BasicBlock {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    relu1: ActivationSite,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    shortcut: Option<(Conv2d, BatchNorm)>,
+    sum: Dispatch,
+    relu2: ActivationSite,
+    /// input.grad = main-path gradient + shortcut gradient.
+    merge_grads: Dispatch,
+}
+
+/// The input as seen by one branch: same values, a gradient of the branch's own.
+fn branch_view(gpu: &Gpu, input: &Activation) -> Result<Activation> {
+    Ok(Activation { value: input.value.clone(), grad: Some(gpu.zeros(input.shape())?) })
+}
+
+impl BasicBlock {
+    pub fn new(
+        gpu: &Gpu,
+        name: &str,
+        input: &Activation,
+        out_channels: usize,
+        stride: usize,
+        decay_bn: bool,
+        rng: &mut impl Rng,
+    ) -> Result<BasicBlock> {
+        let main_input = branch_view(gpu, input)?;
+        let conv3x3 = |stride| ConvGeometry { out_channels, kernel: 3, stride, padding: 1 };
+        let conv1 = Conv2d::new(gpu, &format!("{name}.conv1"), &main_input, conv3x3(stride), rng)?;
+        let bn1 = BatchNorm::new(gpu, &format!("{name}.bn1"), conv1.output(), decay_bn, None)?;
+        let relu1 = ActivationSite::new(gpu, &format!("{name}.relu1"), bn1.output())?;
+        let conv2 = Conv2d::new(gpu, &format!("{name}.conv2"), relu1.output(), conv3x3(1), rng)?;
+        let bn2 = BatchNorm::new(gpu, &format!("{name}.bn2"), conv2.output(), decay_bn, None)?;
+        let sum_grad: &Tensor = bn2.output().grad();
+        let needs_projection = stride != 1 || input.shape()[1] != out_channels;
+        let (shortcut, shortcut_grad) = if needs_projection {
+            let shortcut_input = branch_view(gpu, input)?;
+            let geometry = ConvGeometry { out_channels, kernel: 1, stride, padding: 0 };
+            let conv = Conv2d::new(gpu, &format!("{name}.shortcut.conv"), &shortcut_input, geometry, rng)?;
+            let bn = BatchNorm::new(gpu, &format!("{name}.shortcut.bn"), conv.output(), decay_bn, Some(sum_grad))?;
+            (Some((conv, bn)), shortcut_input.grad().clone())
+        } else {
+            (None, sum_grad.clone())
+        };
+        let shortcut_value = shortcut.as_ref().map_or(&input.value, |(_, bn)| &bn.output().value);
+        let sum_input = Activation::sharing_grad(gpu, sum_grad)?;
+        let sum = add::forward(gpu, &bn2.output().value, shortcut_value, &sum_input.value)?;
+        let relu2 = ActivationSite::new(gpu, &format!("{name}.relu2"), &sum_input)?;
+        let input_grad = input.grad.as_ref().ok_or_else(|| {
+            GpuError::shape(format!("{name}: a residual block cannot be the first layer (its input has no gradient)"))
+        })?;
+        let merge_grads = add::forward(gpu, main_input.grad(), &shortcut_grad, input_grad)?;
+        Ok(BasicBlock { conv1, bn1, relu1, conv2, bn2, shortcut, sum, relu2, merge_grads })
+    }
+
+    fn layers(&self) -> Vec<&dyn Layer> {
+        let mut layers: Vec<&dyn Layer> = vec![&self.conv1, &self.bn1, &self.relu1, &self.conv2, &self.bn2];
+        if let Some((conv, bn)) = &self.shortcut {
+            layers.extend([conv as &dyn Layer, bn as &dyn Layer]);
+        }
+        layers
+    }
+}
+
+impl Layer for BasicBlock {
+    fn output(&self) -> &Activation {
+        self.relu2.output()
+    }
+
+    fn record_forward(&self, recorder: &mut Recorder, mode: Mode) {
+        for layer in self.layers() {
+            layer.record_forward(recorder, mode);
+        }
+        recorder.record(&self.sum);
+        self.relu2.record_forward(recorder, mode);
+    }
+
+    fn record_backward(&self, recorder: &mut Recorder) {
+        self.relu2.record_backward(recorder);
+        for layer in self.layers().into_iter().rev() {
+            layer.record_backward(recorder);
+        }
+        recorder.record(&self.merge_grads);
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        self.layers().into_iter().flat_map(|l| l.params()).collect()
+    }
+
+    fn state(&self) -> Vec<(String, &Tensor)> {
+        self.layers().into_iter().flat_map(|l| l.state()).collect()
+    }
+
+    fn sites(&self) -> Vec<&ActivationSite> {
+        vec![&self.relu1, &self.relu2]
+    }
+}
