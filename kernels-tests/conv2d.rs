@@ -221,3 +221,40 @@ fn mismatched_shapes_are_rejected() {
     let no_stride = Conv2dShape { stride: 0, ..s };
     expect_error(conv2d::backward_bias(gpu(), &no_stride, &y, &b), &["stride is 0"]);
 }
+
+/// Times each kernel at CIFAR ResNet layer shapes (not a check; run it by hand):
+/// `cargo test --release --test kernels conv2d::benchmark -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark"]
+fn benchmark() {
+    let batch: usize = std::env::var("CONV2D_BENCH_BATCH").map_or(8, |b| b.parse().expect("an integer"));
+    let layers = [
+        ("stem 3->16 32x32", conv(batch, 3, 16, 32, 32, 3, 1, 1)),
+        ("16->16 32x32", conv(batch, 16, 16, 32, 32, 3, 1, 1)),
+        ("32->32 16x16", conv(batch, 32, 32, 16, 16, 3, 1, 1)),
+        ("32->64 16x16 s2", conv(batch, 32, 64, 16, 16, 3, 2, 1)),
+        ("1x1 shortcut 32->64 s2", conv(batch, 32, 64, 16, 16, 1, 2, 0)),
+    ];
+    for (name, s) in layers {
+        let mut case = Case::new(name);
+        let t = Inputs::new(&mut case, &s);
+        let (y, dx, dw, db) = (poisoned(&s.output_shape()), poisoned(&s.input_shape()), poisoned(&s.weight_shape()), poisoned(&s.bias_shape()));
+        let flops = 2 * output_positions(&s) * s.out_channels * s.in_channels * s.kernel * s.kernel;
+        let kernels = [
+            ("forward", conv2d::forward(gpu(), &s, &t.x.0, &t.w.0, Some(&t.b.0), &y).unwrap(), flops),
+            ("backward_input", conv2d::backward_input(gpu(), &s, &t.w.0, &t.dy.0, &dx).unwrap(), flops),
+            ("backward_weight", conv2d::backward_weight(gpu(), &s, &t.x.0, &t.dy.0, &dw).unwrap(), flops),
+            ("backward_bias", conv2d::backward_bias(gpu(), &s, &t.dy.0, &db).unwrap(), output_positions(&s) * s.out_channels),
+        ];
+        for (kernel, dispatch, flops) in &kernels {
+            gpu().run([dispatch]).unwrap(); // compile and warm up
+            read(&db);
+            const REPEATS: u32 = 5;
+            let start = std::time::Instant::now();
+            gpu().run((0..REPEATS).map(|_| dispatch)).unwrap();
+            read(&db); // waits for the GPU
+            let seconds = start.elapsed().as_secs_f64() / f64::from(REPEATS);
+            println!("{name:>24} {kernel:>16}: {:8.3} ms {:7.2} GFLOP/s", seconds * 1e3, *flops as f64 / seconds / 1e9);
+        }
+    }
+}
