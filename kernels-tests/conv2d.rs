@@ -1,1 +1,260 @@
+use sturdy::gpu::Tensor;
+use sturdy::ops::conv2d::{self, Conv2dShape};
+use sturdy::reference::conv2d as reference;
 
+use crate::harness::*;
+
+// Error bounds. Every output of these kernels is a sum of `terms` products (or plain
+// values, for db), added in some order. For any order, the f32 result is within
+// sum_bound(terms) * sum_i |term_i| of the exact sum (Higham, Thm 3.1 and §4.2, first
+// order). The same kernel run on |x|, |w|, |dy| gives sum_i |term_i| for every element,
+// so ||gpu - exact|| <= sum_bound(terms) * ||abs_result||: relative to ||exact||, that is
+// sum_bound(terms) * ||abs_result|| / ||exact||, computed per case by `bound`.
+// SAFETY = 2 covers the second-order part of that bound (terms * u is below 1e-3 here, so
+// it adds under 0.1%) and the f64 reference's own rounding (about 1e-16 relative): both
+// are far below a factor of 2, while an indexing bug gives relative errors of order 1.
+const SAFETY: f64 = 2.0;
+
+// Finite differences of L = <forward(x, w, b), r>: L is linear in each of x, w and b, so
+// central differences have no truncation error, only f64 rounding of about
+// 1e-16 * |L| / STEP (|L| is below 1e3 here), far below this bound.
+const STEP: f64 = 0.5;
+const FINITE_DIFFERENCE_ERROR: f64 = 1e-10;
+
+#[allow(clippy::too_many_arguments)]
+fn conv(batch: usize, in_channels: usize, out_channels: usize, height: usize, width: usize, kernel: usize, stride: usize, padding: usize) -> Conv2dShape {
+    Conv2dShape { batch, in_channels, out_channels, height, width, kernel, stride, padding }
+}
+
+/// Odd shapes: batch 1 and 5, 3 channels, 7x5 images, stride 2 on odd sizes, the 1x1
+/// stride-2 shortcut, padding 0 and 1, 5x5 and even kernels, output-channel counts that
+/// are not multiples of 4, and reductions longer than one workgroup (765 terms).
+fn shapes() -> Vec<Conv2dShape> {
+    vec![
+        conv(1, 3, 4, 7, 5, 3, 1, 1),
+        conv(5, 3, 5, 7, 5, 3, 2, 1),
+        conv(5, 3, 6, 7, 5, 1, 2, 0),
+        conv(2, 5, 3, 7, 5, 3, 1, 0),
+        conv(1, 2, 7, 9, 9, 3, 2, 0),
+        conv(3, 4, 9, 17, 15, 3, 1, 1),
+        conv(2, 3, 2, 8, 6, 5, 2, 2),
+        conv(2, 3, 3, 6, 7, 2, 2, 1),
+        conv(1, 1, 1, 1, 1, 1, 1, 0),
+    ]
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|a| a * a).sum::<f64>().sqrt()
+}
+
+fn abs(v: &[f64]) -> Vec<f64> {
+    v.iter().map(|a| a.abs()).collect()
+}
+
+/// The relative error bound for a result whose elements are sums of `terms` terms; see SAFETY.
+fn bound(terms: usize, abs_result: &[f64], exact: &[f64]) -> f64 {
+    SAFETY * sum_bound(terms) * norm(abs_result) / norm(exact)
+}
+
+fn output_positions(s: &Conv2dShape) -> usize {
+    s.batch * s.output_height() * s.output_width()
+}
+
+/// Random x, w, b and dy (all in [-1, 1)) for one geometry, on the GPU and in f64.
+struct Inputs {
+    x: (Tensor, Vec<f64>),
+    w: (Tensor, Vec<f64>),
+    b: (Tensor, Vec<f64>),
+    dy: (Tensor, Vec<f64>),
+}
+
+impl Inputs {
+    fn new(case: &mut Case, s: &Conv2dShape) -> Inputs {
+        Inputs {
+            x: case.tensor(&s.input_shape(), -1.0, 1.0),
+            w: case.tensor(&s.weight_shape(), -1.0, 1.0),
+            b: case.tensor(&s.bias_shape(), -1.0, 1.0),
+            dy: case.tensor(&s.output_shape(), -1.0, 1.0),
+        }
+    }
+}
+
+#[test]
+fn forward_matches_reference_with_and_without_bias() {
+    for s in shapes() {
+        for with_bias in [false, true] {
+            let mut case = Case::new(format!("conv2d forward {s:?} bias={with_bias}"));
+            let t = Inputs::new(&mut case, &s);
+            let y = poisoned(&s.output_shape());
+            let b = with_bias.then_some(&t.b.0);
+            let forward = conv2d::forward(gpu(), &s, &t.x.0, &t.w.0, b, &y).unwrap();
+            let b_ref = with_bias.then_some(&t.b.1[..]);
+            let expected = reference::forward(&s, &t.x.1, &t.w.1, b_ref);
+            let abs_b = abs(&t.b.1);
+            let abs_result = reference::forward(&s, &abs(&t.x.1), &abs(&t.w.1), with_bias.then_some(&abs_b[..]));
+            let terms = s.in_channels * s.kernel * s.kernel + usize::from(with_bias);
+            assert_close(&case, "y", &run_and_read(&[&forward], &y), &expected, bound(terms, &abs_result, &expected));
+        }
+    }
+}
+
+#[test]
+fn backward_matches_reference() {
+    for s in shapes() {
+        let mut case = Case::new(format!("conv2d backward {s:?}"));
+        let t = Inputs::new(&mut case, &s);
+        let (dx, dw, db) = (poisoned(&s.input_shape()), poisoned(&s.weight_shape()), poisoned(&s.bias_shape()));
+        let dispatches = [
+            conv2d::backward_input(gpu(), &s, &t.w.0, &t.dy.0, &dx).unwrap(),
+            conv2d::backward_weight(gpu(), &s, &t.x.0, &t.dy.0, &dw).unwrap(),
+            conv2d::backward_bias(gpu(), &s, &t.dy.0, &db).unwrap(),
+        ];
+        gpu().run(&dispatches).unwrap();
+        let (abs_x, abs_w, abs_dy) = (abs(&t.x.1), abs(&t.w.1), abs(&t.dy.1));
+
+        // Each dx element sums at most O*K*K taps (fewer with stride or near borders).
+        let expected = reference::backward_input(&s, &t.w.1, &t.dy.1);
+        let terms = s.out_channels * s.kernel * s.kernel;
+        let limit = bound(terms, &reference::backward_input(&s, &abs_w, &abs_dy), &expected);
+        assert_close(&case, "dx", &read(&dx), &expected, limit);
+
+        // Each dw element sums one product per output position: N*OH*OW.
+        let expected = reference::backward_weight(&s, &t.x.1, &t.dy.1);
+        let limit = bound(output_positions(&s), &reference::backward_weight(&s, &abs_x, &abs_dy), &expected);
+        assert_close(&case, "dw", &read(&dw), &expected, limit);
+
+        let expected = reference::backward_bias(&s, &t.dy.1);
+        let limit = bound(output_positions(&s), &reference::backward_bias(&s, &abs_dy), &expected);
+        assert_close(&case, "db", &read(&db), &expected, limit);
+    }
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    for s in [conv(2, 3, 4, 7, 5, 3, 2, 1), conv(1, 2, 3, 5, 4, 1, 2, 0), conv(2, 2, 5, 5, 6, 3, 1, 1)] {
+        let mut case = Case::new(format!("conv2d gradient check {s:?}"));
+        let t = Inputs::new(&mut case, &s);
+        // L = <forward(x, w, b), r> with r = dy, so dL/dy = dy.
+        let (x, w, b, r) = (&t.x.1, &t.w.1, &t.b.1, &t.dy.1);
+        let loss = |x: &[f64], w: &[f64], b: &[f64]| dot(&reference::forward(&s, x, w, Some(b)), r);
+        let (dx, dw, db) = (poisoned(&s.input_shape()), poisoned(&s.weight_shape()), poisoned(&s.bias_shape()));
+        let dispatches = [
+            conv2d::backward_input(gpu(), &s, &t.w.0, &t.dy.0, &dx).unwrap(),
+            conv2d::backward_weight(gpu(), &s, &t.x.0, &t.dy.0, &dw).unwrap(),
+            conv2d::backward_bias(gpu(), &s, &t.dy.0, &db).unwrap(),
+        ];
+        gpu().run(&dispatches).unwrap();
+        let (abs_x, abs_w, abs_r) = (abs(x), abs(w), abs(r));
+
+        let numeric = numerical_gradient(|x| loss(x, w, b), x, STEP);
+        let limit = bound(s.out_channels * s.kernel * s.kernel, &reference::backward_input(&s, &abs_w, &abs_r), &numeric);
+        assert_close(&case, "dx", &read(&dx), &numeric, limit + FINITE_DIFFERENCE_ERROR);
+
+        let numeric = numerical_gradient(|w| loss(x, w, b), w, STEP);
+        let limit = bound(output_positions(&s), &reference::backward_weight(&s, &abs_x, &abs_r), &numeric);
+        assert_close(&case, "dw", &read(&dw), &numeric, limit + FINITE_DIFFERENCE_ERROR);
+
+        let numeric = numerical_gradient(|b| loss(x, w, b), b, STEP);
+        let limit = bound(output_positions(&s), &reference::backward_bias(&s, &abs_r), &numeric);
+        assert_close(&case, "db", &read(&db), &numeric, limit + FINITE_DIFFERENCE_ERROR);
+    }
+}
+
+#[test]
+fn long_reductions_cover_every_term() {
+    // 3 * 33 * 31 = 3069 output positions: 47.95 passes of a 64-thread workgroup.
+    let s = conv(3, 2, 3, 33, 31, 1, 1, 0);
+    let mut case = Case::new(format!("conv2d long reduction {s:?}"));
+    let t = Inputs::new(&mut case, &s);
+    let (dw, db) = (poisoned(&s.weight_shape()), poisoned(&s.bias_shape()));
+    let dispatches = [
+        conv2d::backward_weight(gpu(), &s, &t.x.0, &t.dy.0, &dw).unwrap(),
+        conv2d::backward_bias(gpu(), &s, &t.dy.0, &db).unwrap(),
+    ];
+    gpu().run(&dispatches).unwrap();
+    let expected = reference::backward_weight(&s, &t.x.1, &t.dy.1);
+    let limit = bound(output_positions(&s), &reference::backward_weight(&s, &abs(&t.x.1), &abs(&t.dy.1)), &expected);
+    assert_close(&case, "dw", &read(&dw), &expected, limit);
+    let expected = reference::backward_bias(&s, &t.dy.1);
+    let limit = bound(output_positions(&s), &reference::backward_bias(&s, &abs(&t.dy.1)), &expected);
+    assert_close(&case, "db", &read(&db), &expected, limit);
+}
+
+#[test]
+fn weight_gradient_grid_beyond_one_dimension_covers_every_weight() {
+    // 86 * 86 * 9 = 66564 weights, one workgroup each: more than 65535, so the grid spills into y.
+    let s = conv(1, 86, 86, 3, 3, 3, 1, 0);
+    let mut case = Case::new(format!("conv2d dw 2-D grid {s:?}"));
+    let t = Inputs::new(&mut case, &s);
+    let dw = poisoned(&s.weight_shape());
+    let backward = conv2d::backward_weight(gpu(), &s, &t.x.0, &t.dy.0, &dw).unwrap();
+    let grid = backward.kernel().grid_1d(dw.len() * backward.kernel().workgroup_size()[0] as usize);
+    assert!(grid[1] > 1, "the grid must use its y dimension");
+    let expected = reference::backward_weight(&s, &t.x.1, &t.dy.1);
+    let limit = bound(output_positions(&s), &reference::backward_weight(&s, &abs(&t.x.1), &abs(&t.dy.1)), &expected);
+    assert_close(&case, "dw", &run_and_read(&[&backward], &dw), &expected, limit);
+}
+
+#[test]
+fn mismatched_shapes_are_rejected() {
+    let s = conv(2, 3, 4, 7, 5, 3, 2, 1); // output [2, 4, 4, 3]
+    let zeros = |shape: &[usize]| gpu().zeros(shape).unwrap();
+    let (x, w, b, y) = (zeros(&[2, 3, 7, 5]), zeros(&[4, 3, 3, 3]), zeros(&[4]), zeros(&[2, 4, 4, 3]));
+    let expect_error = |result: sturdy::gpu::Result<sturdy::gpu::Dispatch>, parts: &[&str]| {
+        let error = result.err().expect("a shape mismatch must fail").to_string();
+        for part in parts {
+            assert!(error.contains(part), "{error:?} should mention {part:?}");
+        }
+    };
+    assert!(conv2d::forward(gpu(), &s, &x, &w, Some(&b), &y).is_ok());
+    expect_error(conv2d::forward(gpu(), &s, &zeros(&[2, 3, 5, 7]), &w, None, &y), &["conv2d forward", "x", "[2, 3, 7, 5]"]);
+    expect_error(conv2d::forward(gpu(), &s, &x, &zeros(&[4, 3, 1, 1]), None, &y), &["w", "[4, 3, 3, 3]"]);
+    expect_error(conv2d::forward(gpu(), &s, &x, &w, Some(&zeros(&[3])), &y), &["b", "[4]"]);
+    expect_error(conv2d::forward(gpu(), &s, &x, &w, None, &zeros(&[2, 4, 7, 5])), &["y", "[2, 4, 4, 3]"]);
+    expect_error(conv2d::backward_input(gpu(), &s, &w, &y, &zeros(&[2, 3, 7, 6])), &["conv2d backward_input", "dx", "[2, 3, 7, 5]"]);
+    expect_error(conv2d::backward_input(gpu(), &s, &w, &zeros(&[2, 4, 3, 4]), &x), &["dy", "[2, 4, 4, 3]"]);
+    expect_error(conv2d::backward_weight(gpu(), &s, &x, &y, &zeros(&[3, 4, 3, 3])), &["conv2d backward_weight", "dw", "[4, 3, 3, 3]"]);
+    expect_error(conv2d::backward_bias(gpu(), &s, &y, &zeros(&[4, 1])), &["conv2d backward_bias", "db", "[4]"]);
+    // Geometries with no output are rejected before any tensor is looked at.
+    let too_small = conv(2, 3, 4, 2, 5, 5, 1, 1);
+    expect_error(conv2d::forward(gpu(), &too_small, &x, &w, None, &y), &["5x5 kernel does not fit a 2x5 input with padding 1"]);
+    let no_stride = Conv2dShape { stride: 0, ..s };
+    expect_error(conv2d::backward_bias(gpu(), &no_stride, &y, &b), &["stride is 0"]);
+}
+
+/// Times each kernel at CIFAR ResNet layer shapes (not a check; run it by hand):
+/// `cargo test --release --test kernels conv2d::benchmark -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark"]
+fn benchmark() {
+    let batch: usize = std::env::var("CONV2D_BENCH_BATCH").map_or(8, |b| b.parse().expect("an integer"));
+    let layers = [
+        ("stem 3->16 32x32", conv(batch, 3, 16, 32, 32, 3, 1, 1)),
+        ("16->16 32x32", conv(batch, 16, 16, 32, 32, 3, 1, 1)),
+        ("32->32 16x16", conv(batch, 32, 32, 16, 16, 3, 1, 1)),
+        ("32->64 16x16 s2", conv(batch, 32, 64, 16, 16, 3, 2, 1)),
+        ("1x1 shortcut 32->64 s2", conv(batch, 32, 64, 16, 16, 1, 2, 0)),
+    ];
+    for (name, s) in layers {
+        let mut case = Case::new(name);
+        let t = Inputs::new(&mut case, &s);
+        let (y, dx, dw, db) = (poisoned(&s.output_shape()), poisoned(&s.input_shape()), poisoned(&s.weight_shape()), poisoned(&s.bias_shape()));
+        let flops = 2 * output_positions(&s) * s.out_channels * s.in_channels * s.kernel * s.kernel;
+        let kernels = [
+            ("forward", conv2d::forward(gpu(), &s, &t.x.0, &t.w.0, Some(&t.b.0), &y).unwrap(), flops),
+            ("backward_input", conv2d::backward_input(gpu(), &s, &t.w.0, &t.dy.0, &dx).unwrap(), flops),
+            ("backward_weight", conv2d::backward_weight(gpu(), &s, &t.x.0, &t.dy.0, &dw).unwrap(), flops),
+            ("backward_bias", conv2d::backward_bias(gpu(), &s, &t.dy.0, &db).unwrap(), output_positions(&s) * s.out_channels),
+        ];
+        for (kernel, dispatch, flops) in &kernels {
+            gpu().run([dispatch]).unwrap(); // compile and warm up
+            read(&db);
+            const REPEATS: u32 = 5;
+            let start = std::time::Instant::now();
+            gpu().run((0..REPEATS).map(|_| dispatch)).unwrap();
+            read(&db); // waits for the GPU
+            let seconds = start.elapsed().as_secs_f64() / f64::from(REPEATS);
+            println!("{name:>24} {kernel:>16}: {:8.3} ms {:7.2} GFLOP/s", seconds * 1e3, *flops as f64 / seconds / 1e9);
+        }
+    }
+}

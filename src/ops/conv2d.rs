@@ -1,1 +1,188 @@
+//! 2-D convolution in NCHW: square K x K kernels, one stride, zero padding, optional bias.
+//!
+//! Layouts: x `[N, C, H, W]`, w `[O, C, K, K]`, b `[O]`, y `[N, O, OH, OW]`, where
+//! `OH = (H + 2P - K) / S + 1` (likewise OW). The backward kernels overwrite their
+//! gradient outputs; they never accumulate into them.
 
+use bytemuck::{Pod, Zeroable};
+
+use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+
+use super::{dim, expect_shape};
+
+/// The geometry of one convolution layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dShape {
+    /// N: images per batch.
+    pub batch: usize,
+    /// C: channels of the input x.
+    pub in_channels: usize,
+    /// O: channels of the output y (one filter each).
+    pub out_channels: usize,
+    /// H: input image height.
+    pub height: usize,
+    /// W: input image width.
+    pub width: usize,
+    /// K: the kernel is K x K.
+    pub kernel: usize,
+    /// S: step between output positions, in input pixels, in both directions.
+    pub stride: usize,
+    /// P: zero rows and columns added on every side of the input.
+    pub padding: usize,
+}
+
+impl Conv2dShape {
+    /// OH = (H + 2P - K) / S + 1. Meaningful once [`check`](Self::check) passed.
+    pub fn output_height(&self) -> usize {
+        (self.height + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+
+    /// OW = (W + 2P - K) / S + 1. Meaningful once [`check`](Self::check) passed.
+    pub fn output_width(&self) -> usize {
+        (self.width + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+
+    pub fn input_shape(&self) -> [usize; 4] {
+        [self.batch, self.in_channels, self.height, self.width]
+    }
+
+    pub fn weight_shape(&self) -> [usize; 4] {
+        [self.out_channels, self.in_channels, self.kernel, self.kernel]
+    }
+
+    pub fn bias_shape(&self) -> [usize; 1] {
+        [self.out_channels]
+    }
+
+    pub fn output_shape(&self) -> [usize; 4] {
+        [self.batch, self.out_channels, self.output_height(), self.output_width()]
+    }
+
+    /// Fails unless every size is positive and the kernel fits the padded input.
+    pub fn check(&self) -> Result<()> {
+        self.check_for("conv2d")
+    }
+
+    /// [`check`](Self::check), with errors naming `op`.
+    fn check_for(&self, op: &str) -> Result<()> {
+        let sizes = [
+            ("batch", self.batch),
+            ("in_channels", self.in_channels),
+            ("out_channels", self.out_channels),
+            ("height", self.height),
+            ("width", self.width),
+            ("kernel", self.kernel),
+            ("stride", self.stride),
+        ];
+        if let Some((name, _)) = sizes.iter().find(|(_, size)| *size == 0) {
+            return Err(GpuError::shape(format!("{op}: {name} is 0 in {self:?}; it must be positive")));
+        }
+        if self.kernel > self.height.min(self.width) + 2 * self.padding {
+            return Err(GpuError::shape(format!(
+                "{op}: a {k}x{k} kernel does not fit a {h}x{w} input with padding {p}",
+                k = self.kernel,
+                h = self.height,
+                w = self.width,
+                p = self.padding
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The uniform block of shaders/conv2d.wgsl (field order matters).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    batch: u32,
+    in_channels: u32,
+    out_channels: u32,
+    height: u32,
+    width: u32,
+    kernel: u32,
+    stride: u32,
+    padding: u32,
+    out_height: u32,
+    out_width: u32,
+}
+
+fn params(gpu: &Gpu, s: &Conv2dShape) -> wgpu::Buffer {
+    gpu.uniform(&Params {
+        batch: dim(s.batch),
+        in_channels: dim(s.in_channels),
+        out_channels: dim(s.out_channels),
+        height: dim(s.height),
+        width: dim(s.width),
+        kernel: dim(s.kernel),
+        stride: dim(s.stride),
+        padding: dim(s.padding),
+        out_height: dim(s.output_height()),
+        out_width: dim(s.output_width()),
+    })
+}
+
+/// The shape a tensor named after its role must have: x/dx, w/dw, b/db or y/dy.
+fn expected_shape(shape: &Conv2dShape, name: &str) -> Vec<usize> {
+    match name.trim_start_matches('d') {
+        "x" => shape.input_shape().to_vec(),
+        "w" => shape.weight_shape().to_vec(),
+        "b" => shape.bias_shape().to_vec(),
+        "y" => shape.output_shape().to_vec(),
+        _ => unreachable!("conv2d has no tensor named {name}"),
+    }
+}
+
+/// Checks the geometry first (the expected shapes are only defined for a valid one),
+/// then each tensor against the shape its role gives.
+fn check(op: &str, shape: &Conv2dShape, tensors: &[(&str, &Tensor)]) -> Result<()> {
+    shape.check_for(op)?;
+    tensors.iter().try_for_each(|&(name, tensor)| expect_shape(op, name, tensor, &expected_shape(shape, name)))
+}
+
+/// y = conv(x, w) + b, with b optional (absent for a convolution followed by batch norm).
+pub fn forward(gpu: &Gpu, shape: &Conv2dShape, x: &Tensor, w: &Tensor, b: Option<&Tensor>, y: &Tensor) -> Result<Dispatch> {
+    let op = "conv2d forward";
+    check(op, shape, &[("x", x), ("w", w), ("y", y)])?;
+    let params = params(gpu, shape);
+    let mut bindings = vec![(0, &params), (1, x.buffer()), (2, w.buffer()), (4, y.buffer())];
+    let kernel = match b {
+        Some(b) => {
+            check(op, shape, &[("b", b)])?;
+            bindings.push((3, b.buffer()));
+            gpu.kernel("conv2d", "forward_bias", &[])?
+        }
+        None => gpu.kernel("conv2d", "forward", &[])?,
+    };
+    gpu.dispatch_1d(&kernel, &bindings, y.len())
+}
+
+/// dx = dL/dx given dy = dL/dy; overwrites dx.
+pub fn backward_input(gpu: &Gpu, shape: &Conv2dShape, w: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Dispatch> {
+    let op = "conv2d backward_input";
+    check(op, shape, &[("w", w), ("dy", dy), ("dx", dx)])?;
+    let kernel = gpu.kernel("conv2d", "backward_input", &[])?;
+    let params = params(gpu, shape);
+    gpu.dispatch_1d(&kernel, &[(0, &params), (2, w.buffer()), (5, dy.buffer()), (6, dx.buffer())], dx.len())
+}
+
+/// dw = dL/dw given dy = dL/dy, summed over the batch and all output positions; overwrites dw.
+pub fn backward_weight(gpu: &Gpu, shape: &Conv2dShape, x: &Tensor, dy: &Tensor, dw: &Tensor) -> Result<Dispatch> {
+    let op = "conv2d backward_weight";
+    check(op, shape, &[("x", x), ("dy", dy), ("dw", dw)])?;
+    let kernel = gpu.kernel("conv2d", "backward_weight", &[])?;
+    let params = params(gpu, shape);
+    // One workgroup per weight.
+    let threads = dw.len() * kernel.workgroup_size()[0] as usize;
+    gpu.dispatch_1d(&kernel, &[(0, &params), (1, x.buffer()), (5, dy.buffer()), (7, dw.buffer())], threads)
+}
+
+/// db = dL/db given dy = dL/dy: dy summed over the batch and all output positions; overwrites db.
+pub fn backward_bias(gpu: &Gpu, shape: &Conv2dShape, dy: &Tensor, db: &Tensor) -> Result<Dispatch> {
+    let op = "conv2d backward_bias";
+    check(op, shape, &[("dy", dy), ("db", db)])?;
+    let kernel = gpu.kernel("conv2d", "backward_bias", &[])?;
+    let params = params(gpu, shape);
+    // One workgroup per output channel.
+    let threads = db.len() * kernel.workgroup_size()[0] as usize;
+    gpu.dispatch_1d(&kernel, &[(0, &params), (5, dy.buffer()), (8, db.buffer())], threads)
+}
