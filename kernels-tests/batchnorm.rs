@@ -1,1 +1,453 @@
+use sturdy::gpu::{Dispatch, Tensor};
+use sturdy::ops::batchnorm::{self as bn, BatchNormOptions, BatchNormShape, BatchNormTensors};
+use sturdy::reference::batchnorm as reference;
 
+use crate::harness::*;
+
+// ---------------------------------------------------------------------------------------
+// Error bounds. Every kernel output is compared with the f64 reference under a bound built
+// element by element from a first-order model of f32 rounding, then taken as a relative
+// norm: if |gpu_i - ref_i| <= b_i for all i, then ||gpu - ref|| / ||ref|| <= ||b|| / ||ref||.
+//
+// Rounding: u = F32_UNIT_ROUNDOFF per +, -, *; WGSL allows 2.5 ULP (5u) for division and
+// 2 ULP (4u) for inverseSqrt. A per-channel sum adds each value into a per-invocation
+// accumulator (ceil(M / 64) terms) and then through a 6-level tree (64 invocations), so a
+// value goes through at most h = ceil(M / 64) + 6 additions and the sum errs by at most
+// sum_bound(h) * sum(|terms|) (Higham's bound, any order of additions).
+//
+// The model keeps first-order terms only and takes |xhat|, |y|... at their exact values;
+// SAFETY = 2 covers the dropped second-order terms (products of two O(u) errors, and
+// O(u) differences between computed and exact magnitudes).
+// ---------------------------------------------------------------------------------------
+
+const U: f64 = F32_UNIT_ROUNDOFF;
+const DIV: f64 = 5.0 * U;
+const INV_SQRT: f64 = 4.0 * U;
+const SAFETY: f64 = 2.0;
+const WORKGROUP: usize = 64;
+
+/// ||bounds|| / ||expected||, times SAFETY: the relative-error bound for assert_close.
+fn relative_bound(bounds: &[f64], expected: &[f64]) -> f64 {
+    let norm = |v: &[f64]| v.iter().map(|b| b * b).sum::<f64>().sqrt();
+    let expected_norm = norm(expected);
+    SAFETY * if expected_norm == 0.0 { norm(bounds) } else { norm(bounds) / expected_norm }
+}
+
+/// Depth of the per-channel summation (see above).
+fn depth(shape: BatchNormShape) -> usize {
+    shape.count().div_ceil(WORKGROUP) + WORKGROUP.ilog2() as usize
+}
+
+fn channel_of(shape: BatchNormShape, i: usize) -> usize {
+    (i / shape.spatial) % shape.channels
+}
+
+fn channel_values(shape: BatchNormShape, v: &[f64], c: usize) -> impl Iterator<Item = f64> + '_ {
+    (0..v.len()).filter(move |&i| channel_of(shape, i) == c).map(move |i| v[i])
+}
+
+/// Bounds on the errors of training forward's statistics, per channel.
+struct StatsModel {
+    mean: Vec<f64>,
+    var: Vec<f64>,
+    inv_std: Vec<f64>,
+    /// |computed mean - mean|
+    e_mean: Vec<f64>,
+    /// |computed biased variance - variance|
+    e_var: Vec<f64>,
+    /// relative error of the computed inv_std
+    rho: Vec<f64>,
+}
+
+impl StatsModel {
+    fn new(shape: BatchNormShape, x: &[f64], eps: f64) -> StatsModel {
+        let stats = reference::batch_stats(shape, x);
+        let inv_std = reference::inv_std(&stats.var, eps);
+        let m = shape.count() as f64;
+        let h = depth(shape);
+        let (mut e_mean, mut e_var, mut rho) = (vec![], vec![], vec![]);
+        for c in 0..shape.channels {
+            let (mean, var) = (stats.mean[c], stats.var[c]);
+            // Sum of the values, then a division.
+            let mean_abs = channel_values(shape, x, c).map(f64::abs).sum::<f64>() / m;
+            let em = sum_bound(h) * mean_abs + DIV * mean.abs();
+            // Squared deviations from the computed mean sum to M * (var + em^2) exactly;
+            // each deviation is one subtraction, then the sum and a division.
+            let theta = sum_bound(h + 1) + DIV;
+            let ev = var * theta + em * em;
+            // var + eps: one addition; inverseSqrt halves the relative error of its input.
+            e_mean.push(em);
+            e_var.push(ev);
+            rho.push(0.5 * (ev / (var + eps) + U) + INV_SQRT);
+        }
+        StatsModel { mean: stats.mean, var: stats.var, inv_std, e_mean, e_var, rho }
+    }
+
+    /// Bound on |computed xhat_i - xhat_i|, xhat = (x - mean) * inv_std: the mean's error
+    /// scaled by inv_std, inv_std's relative error, a subtraction and a product.
+    fn xhat_error(&self, shape: BatchNormShape, x: &[f64], i: usize) -> f64 {
+        let c = channel_of(shape, i);
+        let xhat = (x[i] - self.mean[c]) * self.inv_std[c];
+        self.inv_std[c] * self.e_mean[c] + xhat.abs() * (self.rho[c] + 2.0 * U)
+    }
+}
+
+/// Bounds on |y_i| errors of y = gamma * xhat + beta (one product, one addition).
+fn normalize_bounds(shape: BatchNormShape, model: &StatsModel, x: &[f64], gamma: &[f64], y: &[f64]) -> Vec<f64> {
+    (0..x.len())
+        .map(|i| {
+            let c = channel_of(shape, i);
+            let xhat = (x[i] - model.mean[c]) * model.inv_std[c];
+            gamma[c].abs() * (model.xhat_error(shape, x, i) + U * xhat.abs()) + U * y[i].abs()
+        })
+        .collect()
+}
+
+/// Bound on a running-statistic update r' = (1 - m) * r + m * b (r with error e_r, b with
+/// error e_b): the propagated errors plus four roundings (1 - m, two products, the sum).
+fn running_bound(momentum: f64, r: f64, e_r: f64, b: f64, e_b: f64) -> f64 {
+    (1.0 - momentum) * e_r + momentum * e_b + 4.0 * U * ((1.0 - momentum) * r.abs() + momentum * b.abs())
+}
+
+/// Running statistics advanced by one training step, with their error bounds.
+struct Running {
+    mean: Vec<f64>,
+    var: Vec<f64>,
+    e_mean: Vec<f64>,
+    e_var: Vec<f64>,
+}
+
+impl Running {
+    fn new(mean: Vec<f64>, var: Vec<f64>) -> Running {
+        let zeros = vec![0.0; mean.len()];
+        Running { mean, var, e_mean: zeros.clone(), e_var: zeros }
+    }
+
+    fn step(&mut self, shape: BatchNormShape, model: &StatsModel, momentum: f64) {
+        let stats = reference::BatchStats { mean: model.mean.clone(), var: model.var.clone() };
+        let (old_mean, old_var) = (self.mean.clone(), self.var.clone());
+        reference::update_running(shape, &stats, momentum, &mut self.mean, &mut self.var);
+        let m = shape.count() as f64;
+        for c in 0..shape.channels {
+            self.e_mean[c] = running_bound(momentum, old_mean[c], self.e_mean[c], model.mean[c], model.e_mean[c]);
+            // Unbiased variance: var * (M / (M - 1)), a division and a product.
+            let unbiased = model.var[c] * m / (m - 1.0);
+            let e_unbiased = model.e_var[c] * m / (m - 1.0) + unbiased * (DIV + U);
+            self.e_var[c] = running_bound(momentum, old_var[c], self.e_var[c], unbiased, e_unbiased);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------
+
+/// One layer's per-channel tensors on the GPU: gamma, beta and running statistics random
+/// (variances positive), outputs poisoned.
+struct Layer {
+    gamma: (Tensor, Vec<f64>),
+    beta: (Tensor, Vec<f64>),
+    running_mean: (Tensor, Vec<f64>),
+    running_var: (Tensor, Vec<f64>),
+    saved_mean: Tensor,
+    saved_inv_std: Tensor,
+    dgamma: Tensor,
+    dbeta: Tensor,
+}
+
+impl Layer {
+    fn new(case: &mut Case, channels: usize) -> Layer {
+        let c = [channels];
+        Layer {
+            gamma: case.tensor(&c, 0.5, 1.5),
+            beta: case.tensor(&c, -1.0, 1.0),
+            running_mean: case.tensor(&c, -1.0, 1.0),
+            running_var: case.tensor(&c, 0.5, 2.0),
+            saved_mean: poisoned(&c),
+            saved_inv_std: poisoned(&c),
+            dgamma: poisoned(&c),
+            dbeta: poisoned(&c),
+        }
+    }
+
+    fn tensors(&self) -> BatchNormTensors<'_> {
+        BatchNormTensors {
+            gamma: &self.gamma.0,
+            beta: &self.beta.0,
+            running_mean: &self.running_mean.0,
+            running_var: &self.running_var.0,
+            saved_mean: &self.saved_mean,
+            saved_inv_std: &self.saved_inv_std,
+            dgamma: &self.dgamma,
+            dbeta: &self.dbeta,
+        }
+    }
+}
+
+fn dims(shape: BatchNormShape, height: usize, width: usize) -> Vec<usize> {
+    assert_eq!(height * width, shape.spatial);
+    vec![shape.batch, shape.channels, height, width]
+}
+
+fn bn_shape(batch: usize, channels: usize, height: usize, width: usize) -> BatchNormShape {
+    BatchNormShape { batch, channels, spatial: height * width }
+}
+
+fn run(dispatches: &[Dispatch]) {
+    gpu().run(dispatches).unwrap();
+}
+
+/// (batch, channels, height, width): M = 175 (> 64, not a multiple), 3 (1x1 spatial),
+/// 143, exactly 128 (a multiple of the workgroup), 2 (the smallest trainable).
+const SHAPES: [(usize, usize, usize, usize); 5] = [(5, 3, 7, 5), (3, 4, 1, 1), (1, 2, 13, 11), (2, 3, 8, 8), (2, 1, 1, 1)];
+
+// ---------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn default_options_are_pytorchs() {
+    let options = BatchNormOptions::default();
+    assert_eq!((options.momentum, options.eps), (0.1, 1e-5));
+}
+
+/// Forward statistics, output and one running-statistics update, for centred inputs and
+/// for inputs far from zero (offset 100, spread 1): there E[x^2] - E[x]^2 in f32 would lose
+/// about 1e-2 of the variance (|E[x^2]| ~ 1e4 times h * u), far above the bounds here, which
+/// for the two-pass algorithm only grow with the mean's error squared.
+#[test]
+fn training_forward_matches_reference() {
+    let options = BatchNormOptions::default();
+    let (momentum, eps) = (options.momentum as f64, options.eps as f64);
+    for (batch, channels, height, width) in SHAPES {
+        for (lo, hi) in [(-1.0, 1.0), (100.0, 101.0)] {
+            let shape = bn_shape(batch, channels, height, width);
+            let mut case = Case::new(format!("batchnorm forward_train {shape:?} x in [{lo}, {hi})"));
+            let dims = dims(shape, height, width);
+            let (x, x_ref) = case.tensor(&dims, lo, hi);
+            let layer = Layer::new(&mut case, channels);
+            let y = poisoned(&dims);
+            run(&bn::forward_train(gpu(), shape, options, &x, &layer.tensors(), &y).unwrap());
+
+            let model = StatsModel::new(shape, &x_ref, eps);
+            let (gamma, beta) = (&layer.gamma.1, &layer.beta.1);
+            let y_ref = reference::forward_train(shape, &x_ref, gamma, beta, eps);
+            assert_close(&case, "y", &read(&y), &y_ref, relative_bound(&normalize_bounds(shape, &model, &x_ref, gamma, &y_ref), &y_ref));
+            assert_close(&case, "saved_mean", &read(&layer.saved_mean), &model.mean, relative_bound(&model.e_mean, &model.mean));
+            let e_inv_std: Vec<f64> = model.inv_std.iter().zip(&model.rho).map(|(s, r)| s * r).collect();
+            assert_close(&case, "saved_inv_std", &read(&layer.saved_inv_std), &model.inv_std, relative_bound(&e_inv_std, &model.inv_std));
+
+            let mut running = Running::new(layer.running_mean.1.clone(), layer.running_var.1.clone());
+            running.step(shape, &model, momentum);
+            assert_close(&case, "running_mean", &read(&layer.running_mean.0), &running.mean, relative_bound(&running.e_mean, &running.mean));
+            assert_close(&case, "running_var", &read(&layer.running_var.0), &running.var, relative_bound(&running.e_var, &running.var));
+        }
+    }
+}
+
+/// The same dispatches recorded for two steps on two batches: running statistics compound
+/// both updates (with a momentum other than the default), saved statistics are the second
+/// batch's.
+#[test]
+fn running_statistics_after_two_steps() {
+    let options = BatchNormOptions { momentum: 0.3, eps: 1e-3 };
+    let (momentum, eps) = (options.momentum as f64, options.eps as f64);
+    for (batch, channels, height, width) in [(5, 3, 7, 5), (3, 4, 1, 1)] {
+        let shape = bn_shape(batch, channels, height, width);
+        let mut case = Case::new(format!("batchnorm two steps {shape:?}"));
+        let dims = dims(shape, height, width);
+        let (first, first_ref) = case.uniform(shape.len(), -2.0, 3.0);
+        let (second, second_ref) = case.uniform(shape.len(), -1.0, 1.0);
+        let x = gpu().upload(&dims, &first).unwrap();
+        let layer = Layer::new(&mut case, channels);
+        let y = poisoned(&dims);
+        let step = bn::forward_train(gpu(), shape, options, &x, &layer.tensors(), &y).unwrap();
+        run(&step);
+        gpu().write(&x, &second).unwrap();
+        run(&step);
+
+        let mut running = Running::new(layer.running_mean.1.clone(), layer.running_var.1.clone());
+        running.step(shape, &StatsModel::new(shape, &first_ref, eps), momentum);
+        let model = StatsModel::new(shape, &second_ref, eps);
+        running.step(shape, &model, momentum);
+        assert_close(&case, "running_mean", &read(&layer.running_mean.0), &running.mean, relative_bound(&running.e_mean, &running.mean));
+        assert_close(&case, "running_var", &read(&layer.running_var.0), &running.var, relative_bound(&running.e_var, &running.var));
+        assert_close(&case, "saved_mean", &read(&layer.saved_mean), &model.mean, relative_bound(&model.e_mean, &model.mean));
+        let y_ref = reference::forward_train(shape, &second_ref, &layer.gamma.1, &layer.beta.1, eps);
+        let bounds = normalize_bounds(shape, &model, &second_ref, &layer.gamma.1, &y_ref);
+        assert_close(&case, "y", &read(&y), &y_ref, relative_bound(&bounds, &y_ref));
+    }
+}
+
+/// Inference normalises with the running statistics and leaves them unchanged.
+#[test]
+fn inference_forward_uses_running_statistics() {
+    let options = BatchNormOptions::default();
+    let eps = options.eps as f64;
+    for (batch, channels, height, width) in [(5, 3, 7, 5), (1, 2, 1, 1), (1, 3, 3, 1)] {
+        let shape = bn_shape(batch, channels, height, width);
+        let mut case = Case::new(format!("batchnorm forward_inference {shape:?}"));
+        let dims = dims(shape, height, width);
+        let (x, x_ref) = case.tensor(&dims, -2.0, 2.0);
+        let layer = Layer::new(&mut case, channels);
+        let y = poisoned(&dims);
+        run(&[bn::forward_inference(gpu(), shape, options, &x, &layer.tensors(), &y).unwrap()]);
+
+        let (rm, rv) = (&layer.running_mean.1, &layer.running_var.1);
+        let (gamma, beta) = (&layer.gamma.1, &layer.beta.1);
+        let y_ref = reference::forward_inference(shape, &x_ref, gamma, beta, rm, rv, eps);
+        // Exact statistics: no mean error; inv_std from one addition and inverseSqrt.
+        let model = StatsModel {
+            mean: rm.clone(),
+            var: rv.clone(),
+            inv_std: reference::inv_std(rv, eps),
+            e_mean: vec![0.0; channels],
+            e_var: vec![0.0; channels],
+            rho: vec![0.5 * U + INV_SQRT; channels],
+        };
+        assert_close(&case, "y", &read(&y), &y_ref, relative_bound(&normalize_bounds(shape, &model, &x_ref, gamma, &y_ref), &y_ref));
+        assert_eq!(read(&layer.running_mean.0), *rm, "{}: running_mean changed", case.context());
+        assert_eq!(read(&layer.running_var.0), *rv, "{}: running_var changed", case.context());
+    }
+}
+
+/// Error bounds of backward (after the GPU's forward), per element of dx, dgamma, dbeta.
+struct BackwardBounds {
+    dx: Vec<f64>,
+    dgamma: Vec<f64>,
+    dbeta: Vec<f64>,
+}
+
+fn backward_bounds(shape: BatchNormShape, model: &StatsModel, x: &[f64], dy: &[f64], gamma: &[f64], grads: &reference::Gradients) -> BackwardBounds {
+    let h = depth(shape);
+    let m = shape.count() as f64;
+    let xhat = |i: usize| (x[i] - model.mean[channel_of(shape, i)]) * model.inv_std[channel_of(shape, i)];
+    let on = |c: usize| (0..x.len()).filter(move |&i| channel_of(shape, i) == c);
+    // dbeta = sum(dy): the sum's rounding. dgamma = sum(dy * xhat): each xhat's error
+    // weighted by |dy|, and the sum's rounding (sum_bound includes the product's).
+    let dbeta: Vec<f64> = (0..shape.channels).map(|c| sum_bound(h) * on(c).map(|i| dy[i].abs()).sum::<f64>()).collect();
+    let dgamma: Vec<f64> = (0..shape.channels)
+        .map(|c| on(c).map(|i| dy[i].abs() * model.xhat_error(shape, x, i) + sum_bound(h) * (dy[i] * xhat(i)).abs()).sum())
+        .collect();
+    // dx = k * t, k = gamma * inv_std / M (inv_std's error, a product, a division),
+    // t = M dy - dbeta - xhat dgamma (the errors of dbeta, dgamma and xhat, and four
+    // roundings: M * dy, the product, two subtractions).
+    let dx = (0..x.len())
+        .map(|i| {
+            let c = channel_of(shape, i);
+            let k = gamma[c] * model.inv_std[c] / m;
+            let (db, dg) = (grads.dbeta[c], grads.dgamma[c]);
+            let e_t = dbeta[c]
+                + xhat(i).abs() * dgamma[c]
+                + model.xhat_error(shape, x, i) * dg.abs()
+                + 4.0 * U * (m * dy[i].abs() + db.abs() + (xhat(i) * dg).abs());
+            k.abs() * e_t + grads.dx[i].abs() * (model.rho[c] + U + DIV + U)
+        })
+        .collect();
+    BackwardBounds { dx, dgamma, dbeta }
+}
+
+/// Runs training forward then backward on the GPU with dy given; returns (dx, dgamma, dbeta).
+fn gpu_backward(shape: BatchNormShape, dims: &[usize], x: &Tensor, dy: &Tensor, layer: &Layer) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let y = poisoned(dims);
+    let dx = poisoned(dims);
+    let mut dispatches = bn::forward_train(gpu(), shape, BatchNormOptions::default(), x, &layer.tensors(), &y).unwrap();
+    dispatches.extend(bn::backward(gpu(), shape, x, dy, &layer.tensors(), &dx).unwrap());
+    run(&dispatches);
+    (read(&dx), read(&layer.dgamma), read(&layer.dbeta))
+}
+
+#[test]
+fn backward_matches_reference() {
+    let eps = BatchNormOptions::default().eps as f64;
+    for (batch, channels, height, width) in SHAPES {
+        let shape = bn_shape(batch, channels, height, width);
+        let mut case = Case::new(format!("batchnorm backward {shape:?}"));
+        let dims = dims(shape, height, width);
+        let (x, x_ref) = case.tensor(&dims, -1.0, 1.0);
+        let (dy, dy_ref) = case.tensor(&dims, -1.0, 1.0);
+        let layer = Layer::new(&mut case, channels);
+        let (dx, dgamma, dbeta) = gpu_backward(shape, &dims, &x, &dy, &layer);
+
+        let model = StatsModel::new(shape, &x_ref, eps);
+        let gamma = &layer.gamma.1;
+        let grads = reference::backward(shape, &x_ref, &dy_ref, gamma, &model.mean, &model.inv_std);
+        let bounds = backward_bounds(shape, &model, &x_ref, &dy_ref, gamma, &grads);
+        assert_close(&case, "dx", &dx, &grads.dx, relative_bound(&bounds.dx, &grads.dx));
+        assert_close(&case, "dgamma", &dgamma, &grads.dgamma, relative_bound(&bounds.dgamma, &grads.dgamma));
+        assert_close(&case, "dbeta", &dbeta, &grads.dbeta, relative_bound(&bounds.dbeta, &grads.dbeta));
+    }
+}
+
+/// Central differences of L = <forward_train_ref(x, gamma, beta), r> (f64) against the
+/// GPU's backward fed dy = r. Their error is h^2 / 6 * |L'''| (truncation) plus about
+/// 1e-16 * |L| / h (rounding); with h = 1e-5, |L| < 1e2 and inputs spread so every channel's
+/// variance is above 0.1 (so L''' ~ inv_std^3 stays O(10)), both stay below 1e-8 relative:
+/// FINITE_DIFFERENCE = 1e-7 allows for it on top of the GPU's own bound.
+const STEP: f64 = 1e-5;
+const FINITE_DIFFERENCE: f64 = 1e-7;
+
+#[test]
+fn backward_matches_finite_differences() {
+    let eps = BatchNormOptions::default().eps as f64;
+    for (batch, channels, height, width) in [(3, 2, 1, 1), (2, 3, 3, 1), (5, 2, 7, 5)] {
+        let shape = bn_shape(batch, channels, height, width);
+        let mut case = Case::new(format!("batchnorm gradient check {shape:?}"));
+        let dims = dims(shape, height, width);
+        // Noise around a ramp over the batch: every channel's variance is at least ~0.2.
+        let (noise, _) = case.uniform(shape.len(), -0.3, 0.3);
+        let x_values: Vec<f32> =
+            noise.iter().enumerate().map(|(i, v)| v + (i / (channels * shape.spatial)) as f32 - 1.0).collect();
+        let x_ref: Vec<f64> = x_values.iter().map(|&v| v as f64).collect();
+        let x = gpu().upload(&dims, &x_values).unwrap();
+        let (r, r_ref) = case.tensor(&dims, -1.0, 1.0);
+        let layer = Layer::new(&mut case, channels);
+        let (gamma, beta) = (layer.gamma.1.clone(), layer.beta.1.clone());
+        let (dx, dgamma, dbeta) = gpu_backward(shape, &dims, &x, &r, &layer);
+
+        let model = StatsModel::new(shape, &x_ref, eps);
+        let grads = reference::backward(shape, &x_ref, &r_ref, &gamma, &model.mean, &model.inv_std);
+        let bounds = backward_bounds(shape, &model, &x_ref, &r_ref, &gamma, &grads);
+        let loss = |x: &[f64], gamma: &[f64], beta: &[f64]| dot(&reference::forward_train(shape, x, gamma, beta, eps), &r_ref);
+        let numeric_dx = numerical_gradient(|x| loss(x, &gamma, &beta), &x_ref, STEP);
+        let numeric_dgamma = numerical_gradient(|g| loss(&x_ref, g, &beta), &gamma, STEP);
+        let numeric_dbeta = numerical_gradient(|b| loss(&x_ref, &gamma, b), &beta, STEP);
+        let bound = |b: &[f64], g: &[f64]| relative_bound(b, g) + FINITE_DIFFERENCE;
+        assert_close(&case, "dx vs finite differences", &dx, &numeric_dx, bound(&bounds.dx, &numeric_dx));
+        assert_close(&case, "dgamma vs finite differences", &dgamma, &numeric_dgamma, bound(&bounds.dgamma, &numeric_dgamma));
+        assert_close(&case, "dbeta vs finite differences", &dbeta, &numeric_dbeta, bound(&bounds.dbeta, &numeric_dbeta));
+    }
+}
+
+#[test]
+fn bad_shapes_are_rejected() {
+    let options = BatchNormOptions::default();
+    let shape = bn_shape(2, 3, 4, 5);
+    let mut case = Case::new("batchnorm shapes");
+    let layer = Layer::new(&mut case, 3);
+    let x = gpu().zeros(&[2, 3, 4, 5]).unwrap();
+    let y = gpu().zeros(&[2, 3, 4, 5]).unwrap();
+    let message = |r: sturdy::gpu::Result<Vec<Dispatch>>| r.err().expect("bad shape must fail").to_string();
+
+    let wrong_y = gpu().zeros(&[2, 3, 5, 5]).unwrap();
+    let error = message(bn::forward_train(gpu(), shape, options, &x, &layer.tensors(), &wrong_y));
+    assert!(error.contains("forward_train") && error.contains("y has shape [2, 3, 5, 5]"), "{error}");
+
+    let wide_gamma = gpu().zeros(&[4]).unwrap();
+    let tensors = BatchNormTensors { gamma: &wide_gamma, ..layer.tensors() };
+    let error = message(bn::forward_train(gpu(), shape, options, &x, &tensors, &y));
+    assert!(error.contains("gamma has shape [4], expected [3]"), "{error}");
+    let error = bn::forward_inference(gpu(), shape, options, &x, &tensors, &y).err().expect("must fail").to_string();
+    assert!(error.contains("forward_inference") && error.contains("gamma"), "{error}");
+
+    let wrong_dy = gpu().zeros(&[2, 4, 4, 5]).unwrap();
+    let error = message(bn::backward(gpu(), shape, &x, &wrong_dy, &layer.tensors(), &y));
+    assert!(error.contains("backward") && error.contains("dy has shape [2, 4, 4, 5]"), "{error}");
+
+    // One value per channel has no unbiased variance: training refuses, inference works.
+    let single = bn_shape(1, 3, 1, 1);
+    let (x1, y1) = (gpu().zeros(&[1, 3, 1, 1]).unwrap(), gpu().zeros(&[1, 3]).unwrap());
+    let error = message(bn::forward_train(gpu(), single, options, &x1, &layer.tensors(), &y1));
+    assert!(error.contains("batch * spatial >= 2"), "{error}");
+    assert!(bn::forward_inference(gpu(), single, options, &x1, &layer.tensors(), &y1).is_ok());
+}

@@ -1,1 +1,274 @@
+//! Batch normalisation over NCHW (`shaders/batchnorm.wgsl`): per channel, statistics over
+//! batch and spatial positions, as `torch.nn.BatchNorm2d` (and `BatchNorm1d` with
+//! `spatial = 1`).
+//!
+//! Training forward computes the batch mean and biased variance with the two-pass
+//! algorithm (mean first, then the mean of squared deviations from it), normalises, saves
+//! mean and inverse standard deviation for backward, and updates the running statistics
+//! with PyTorch's convention (see [`BatchNormOptions`]). Inference forward normalises with
+//! the running statistics. Backward writes (does not accumulate) dx, dgamma and dbeta.
 
+use bytemuck::{Pod, Zeroable};
+
+use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+
+use super::{dim, expect_shape};
+
+/// The layout of a batch-norm input: `[batch, channels, spatial...]`, where `spatial` is
+/// the product of the trailing dimensions (H*W for images, 1 for `[batch, channels]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchNormShape {
+    pub batch: usize,
+    pub channels: usize,
+    pub spatial: usize,
+}
+
+impl BatchNormShape {
+    /// Values per channel that the statistics run over: batch * spatial.
+    pub fn count(&self) -> usize {
+        self.batch * self.spatial
+    }
+
+    /// Elements of the input: batch * channels * spatial.
+    pub fn len(&self) -> usize {
+        self.batch * self.channels * self.spatial
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Constant hyper-parameters of one batch-norm layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchNormOptions {
+    /// Weight of the new batch statistic in the running averages:
+    /// `running = (1 - momentum) * running + momentum * batch`, with the unbiased batch
+    /// variance (times M / (M - 1), M = batch * spatial) for the running variance.
+    /// Default 0.1, PyTorch's.
+    pub momentum: f32,
+    /// Added to the variance before the square root, so constant channels do not divide
+    /// by zero. Default 1e-5, PyTorch's.
+    pub eps: f32,
+}
+
+impl Default for BatchNormOptions {
+    fn default() -> Self {
+        BatchNormOptions { momentum: 0.1, eps: 1e-5 }
+    }
+}
+
+/// The per-channel tensors of one batch-norm layer, each of shape `[channels]`.
+pub struct BatchNormTensors<'a> {
+    /// Scale, read by every pass.
+    pub gamma: &'a Tensor,
+    /// Shift, read by forward.
+    pub beta: &'a Tensor,
+    /// Running statistics: read by inference, updated in place by training forward.
+    pub running_mean: &'a Tensor,
+    pub running_var: &'a Tensor,
+    /// Written by training forward, read by backward: the batch mean and
+    /// 1 / sqrt(biased batch variance + eps).
+    pub saved_mean: &'a Tensor,
+    pub saved_inv_std: &'a Tensor,
+    /// Written by backward.
+    pub dgamma: &'a Tensor,
+    pub dbeta: &'a Tensor,
+}
+
+/// The shader's parameter block (`Params` in batchnorm.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    batch: u32,
+    channels: u32,
+    spatial: u32,
+    count: u32,
+    momentum: f32,
+    eps: f32,
+}
+
+fn params(gpu: &Gpu, shape: BatchNormShape, options: BatchNormOptions) -> wgpu::Buffer {
+    gpu.uniform(&Params {
+        batch: dim(shape.batch),
+        channels: dim(shape.channels),
+        spatial: dim(shape.spatial),
+        count: dim(shape.count()),
+        momentum: options.momentum,
+        eps: options.eps,
+    })
+}
+
+/// Checks an activation-shaped tensor: `[batch, channels, ...]` with `spatial` elements
+/// per (batch, channel) pair.
+fn expect_activation(op: &str, name: &str, tensor: &Tensor, shape: BatchNormShape) -> Result<()> {
+    let dims = tensor.shape();
+    let spatial: usize = dims.iter().skip(2).product();
+    if dims.len() >= 2 && dims[0] == shape.batch && dims[1] == shape.channels && spatial == shape.spatial {
+        Ok(())
+    } else {
+        Err(GpuError::shape(format!(
+            "{op}: {name} has shape {dims:?}, expected [{}, {}, ...] with {} elements per channel of one sample",
+            shape.batch, shape.channels, shape.spatial
+        )))
+    }
+}
+
+fn expect_channels(op: &str, shape: BatchNormShape, tensors: &[(&str, &Tensor)]) -> Result<()> {
+    tensors.iter().try_for_each(|(name, t)| expect_shape(op, name, t, &[shape.channels]))
+}
+
+/// Fails on empty shapes, and on more channels than the per-channel dispatches (one
+/// workgroup per channel) can launch in one grid dimension.
+fn expect_dispatchable(gpu: &Gpu, op: &str, shape: BatchNormShape) -> Result<()> {
+    if shape.is_empty() {
+        return Err(GpuError::shape(format!("{op}: shape {shape:?} has no elements")));
+    }
+    let limit = gpu.limits.max_compute_workgroups_per_dimension as usize;
+    if shape.channels > limit {
+        return Err(GpuError::shape(format!(
+            "{op}: {} channels, above this adapter's {limit} workgroups per grid dimension",
+            shape.channels
+        )));
+    }
+    Ok(())
+}
+
+/// Training forward: two dispatches, statistics then normalisation, to record in order.
+/// Writes `y`, `saved_mean`, `saved_inv_std`; updates `running_mean` and `running_var`.
+/// Needs at least two values per channel (batch * spatial >= 2), as PyTorch does: the
+/// unbiased variance of one value is undefined.
+pub fn forward_train(
+    gpu: &Gpu,
+    shape: BatchNormShape,
+    options: BatchNormOptions,
+    x: &Tensor,
+    layer: &BatchNormTensors,
+    y: &Tensor,
+) -> Result<Vec<Dispatch>> {
+    const OP: &str = "batchnorm forward_train";
+    expect_dispatchable(gpu, OP, shape)?;
+    if shape.count() < 2 {
+        return Err(GpuError::shape(format!(
+            "{OP}: {shape:?} gives one value per channel; training needs batch * spatial >= 2 \
+             for a variance (use forward_inference, or a larger batch)"
+        )));
+    }
+    expect_activation(OP, "x", x, shape)?;
+    expect_activation(OP, "y", y, shape)?;
+    let l = layer;
+    expect_channels(
+        OP,
+        shape,
+        &[
+            ("gamma", l.gamma),
+            ("beta", l.beta),
+            ("running_mean", l.running_mean),
+            ("running_var", l.running_var),
+            ("saved_mean", l.saved_mean),
+            ("saved_inv_std", l.saved_inv_std),
+        ],
+    )?;
+    let params = params(gpu, shape, options);
+    let bindings = [
+        (0, &params),
+        (1, x.buffer()),
+        (2, l.gamma.buffer()),
+        (3, l.beta.buffer()),
+        (4, l.running_mean.buffer()),
+        (5, l.running_var.buffer()),
+        (6, l.saved_mean.buffer()),
+        (7, l.saved_inv_std.buffer()),
+        (8, y.buffer()),
+    ];
+    let stats = gpu.kernel("batchnorm", "stats", &[])?;
+    let normalize = gpu.kernel("batchnorm", "normalize", &[])?;
+    Ok(vec![
+        gpu.dispatch(&stats, &bindings, [dim(shape.channels), 1, 1])?,
+        gpu.dispatch_1d(&normalize, &bindings, shape.len())?,
+    ])
+}
+
+/// Inference forward: y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta.
+/// Reads only `gamma`, `beta` and the running statistics of `layer`.
+pub fn forward_inference(
+    gpu: &Gpu,
+    shape: BatchNormShape,
+    options: BatchNormOptions,
+    x: &Tensor,
+    layer: &BatchNormTensors,
+    y: &Tensor,
+) -> Result<Dispatch> {
+    const OP: &str = "batchnorm forward_inference";
+    expect_dispatchable(gpu, OP, shape)?;
+    expect_activation(OP, "x", x, shape)?;
+    expect_activation(OP, "y", y, shape)?;
+    let l = layer;
+    expect_channels(
+        OP,
+        shape,
+        &[("gamma", l.gamma), ("beta", l.beta), ("running_mean", l.running_mean), ("running_var", l.running_var)],
+    )?;
+    let params = params(gpu, shape, options);
+    let kernel = gpu.kernel("batchnorm", "normalize_running", &[])?;
+    let bindings = [
+        (0, &params),
+        (1, x.buffer()),
+        (2, l.gamma.buffer()),
+        (3, l.beta.buffer()),
+        (4, l.running_mean.buffer()),
+        (5, l.running_var.buffer()),
+        (8, y.buffer()),
+    ];
+    gpu.dispatch_1d(&kernel, &bindings, shape.len())
+}
+
+/// Backward of training forward, from the `saved_mean` and `saved_inv_std` it wrote:
+/// two dispatches, per-channel sums then the input gradient, to record in order. Writes
+/// dbeta = sum(dy), dgamma = sum(dy * xhat) and
+/// dx = gamma * inv_std / M * (M * dy - dbeta - xhat * dgamma), xhat = (x - mean) * inv_std.
+pub fn backward(
+    gpu: &Gpu,
+    shape: BatchNormShape,
+    x: &Tensor,
+    dy: &Tensor,
+    layer: &BatchNormTensors,
+    dx: &Tensor,
+) -> Result<Vec<Dispatch>> {
+    const OP: &str = "batchnorm backward";
+    expect_dispatchable(gpu, OP, shape)?;
+    expect_activation(OP, "x", x, shape)?;
+    expect_activation(OP, "dy", dy, shape)?;
+    expect_activation(OP, "dx", dx, shape)?;
+    let l = layer;
+    expect_channels(
+        OP,
+        shape,
+        &[
+            ("gamma", l.gamma),
+            ("saved_mean", l.saved_mean),
+            ("saved_inv_std", l.saved_inv_std),
+            ("dgamma", l.dgamma),
+            ("dbeta", l.dbeta),
+        ],
+    )?;
+    // Only the M = batch * spatial in the parameter block matters to backward.
+    let params = params(gpu, shape, BatchNormOptions::default());
+    let bindings = [
+        (0, &params),
+        (1, x.buffer()),
+        (2, l.gamma.buffer()),
+        (6, l.saved_mean.buffer()),
+        (7, l.saved_inv_std.buffer()),
+        (9, dy.buffer()),
+        (10, dx.buffer()),
+        (11, l.dgamma.buffer()),
+        (12, l.dbeta.buffer()),
+    ];
+    let reduce = gpu.kernel("batchnorm", "reduce", &[])?;
+    let input_grad = gpu.kernel("batchnorm", "input_grad", &[])?;
+    Ok(vec![
+        gpu.dispatch(&reduce, &bindings, [dim(shape.channels), 1, 1])?,
+        gpu.dispatch_1d(&input_grad, &bindings, shape.len())?,
+    ])
+}

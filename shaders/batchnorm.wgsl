@@ -1,0 +1,172 @@
+// Batch normalisation over NCHW: per channel c, statistics over the M = N*H*W values
+// x[n, c, s] at index (n * C + c) * S + s (S = H*W).
+//
+// Training forward (two dispatches):
+//   `stats`     one workgroup per channel: mean, then the biased variance as the mean of
+//               squared deviations from that mean (the two-pass algorithm: no cancellation
+//               as in E[x^2] - E[x]^2). Saves mean and inv_std = 1/sqrt(var + eps) for
+//               backward and updates the running statistics in place with PyTorch's rule
+//               running = (1 - momentum) * running + momentum * batch, where the running
+//               variance takes the unbiased batch variance var * M / (M - 1).
+//   `normalize` y = gamma * (x - mean) * inv_std + beta, one invocation per element.
+// Inference forward: `normalize_running`, the same with the running statistics.
+// Backward (two dispatches), with xhat = (x - mean) * inv_std:
+//   `reduce`    one workgroup per channel: dbeta = sum(dy), dgamma = sum(dy * xhat).
+//   `input_grad` dx = gamma * inv_std / M * (M * dy - dbeta - xhat * dgamma).
+//
+// Per-channel sums: each invocation of a channel's workgroup adds every WORKGROUP-th
+// value in turn (any M works), then a tree reduction in workgroup memory adds the
+// WORKGROUP partial sums; a value goes through at most ceil(M / WORKGROUP) + log2(WORKGROUP)
+// additions, the depth the tests' error bounds use.
+
+struct Params {
+    batch: u32,
+    channels: u32,
+    spatial: u32,
+    // M = batch * spatial: the values per channel.
+    count: u32,
+    momentum: f32,
+    eps: f32,
+}
+
+// A power of two (the tree reduction halves it) and a multiple of every subgroup width.
+const WORKGROUP: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+@group(0) @binding(3) var<storage, read> beta: array<f32>;
+@group(0) @binding(4) var<storage, read_write> running_mean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> running_var: array<f32>;
+@group(0) @binding(6) var<storage, read_write> saved_mean: array<f32>;
+@group(0) @binding(7) var<storage, read_write> saved_inv_std: array<f32>;
+@group(0) @binding(8) var<storage, read_write> y: array<f32>;
+@group(0) @binding(9) var<storage, read> dy: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(11) var<storage, read_write> dgamma: array<f32>;
+@group(0) @binding(12) var<storage, read_write> dbeta: array<f32>;
+
+var<workgroup> partial_a: array<f32, WORKGROUP>;
+var<workgroup> partial_b: array<f32, WORKGROUP>;
+
+// Index in x of the j-th value (0 <= j < M) of channel c.
+fn channel_index(c: u32, j: u32) -> u32 {
+    let n = j / params.spatial;
+    let s = j - n * params.spatial;
+    return (n * params.channels + c) * params.spatial + s;
+}
+
+// Adds the WORKGROUP values of partial_a (and of partial_b) into element 0 of each.
+// Called by every invocation of the workgroup (uniform control flow).
+fn tree_reduce(lane: u32) {
+    for (var width = WORKGROUP / 2u; width > 0u; width = width / 2u) {
+        workgroupBarrier();
+        if lane < width {
+            partial_a[lane] = partial_a[lane] + partial_a[lane + width];
+            partial_b[lane] = partial_b[lane] + partial_b[lane + width];
+        }
+    }
+    workgroupBarrier();
+}
+
+// 1-D element index of an elementwise entry point (grids spill into y).
+fn element(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
+    return gid.x + gid.y * groups.x * WORKGROUP;
+}
+
+fn channel_of(i: u32) -> u32 {
+    return (i / params.spatial) % params.channels;
+}
+
+// Dispatched with one workgroup per channel: workgroup_id.x = c.
+@compute @workgroup_size(WORKGROUP)
+fn stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let c = wid.x;
+    let m = f32(params.count);
+
+    // Pass 1: mean.
+    var sum = 0.0;
+    for (var j = lane; j < params.count; j += WORKGROUP) {
+        sum += x[channel_index(c, j)];
+    }
+    partial_a[lane] = sum;
+    partial_b[lane] = 0.0;
+    tree_reduce(lane);
+    let mean = partial_a[0] / m;
+    // Every invocation has read partial_a[0] before pass 2 overwrites it.
+    workgroupBarrier();
+
+    // Pass 2: biased variance, from deviations about the mean just computed.
+    var squares = 0.0;
+    for (var j = lane; j < params.count; j += WORKGROUP) {
+        let d = x[channel_index(c, j)] - mean;
+        squares += d * d;
+    }
+    partial_a[lane] = squares;
+    tree_reduce(lane);
+
+    if lane == 0u {
+        let var_biased = partial_a[0] / m;
+        saved_mean[c] = mean;
+        saved_inv_std[c] = inverseSqrt(var_biased + params.eps);
+        // The host rejects M = 1, where the unbiased variance is undefined.
+        let var_unbiased = var_biased * (m / (m - 1.0));
+        let keep = 1.0 - params.momentum;
+        running_mean[c] = keep * running_mean[c] + params.momentum * mean;
+        running_var[c] = keep * running_var[c] + params.momentum * var_unbiased;
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = element(gid, groups);
+    if i < params.batch * params.channels * params.spatial {
+        let c = channel_of(i);
+        y[i] = gamma[c] * ((x[i] - saved_mean[c]) * saved_inv_std[c]) + beta[c];
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn normalize_running(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = element(gid, groups);
+    if i < params.batch * params.channels * params.spatial {
+        let c = channel_of(i);
+        let inv_std = inverseSqrt(running_var[c] + params.eps);
+        y[i] = gamma[c] * ((x[i] - running_mean[c]) * inv_std) + beta[c];
+    }
+}
+
+// Dispatched with one workgroup per channel: workgroup_id.x = c.
+@compute @workgroup_size(WORKGROUP)
+fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let c = wid.x;
+    let mean = saved_mean[c];
+    let inv_std = saved_inv_std[c];
+    var sum_dy = 0.0;
+    var sum_dy_xhat = 0.0;
+    for (var j = lane; j < params.count; j += WORKGROUP) {
+        let i = channel_index(c, j);
+        let g = dy[i];
+        sum_dy += g;
+        sum_dy_xhat += g * ((x[i] - mean) * inv_std);
+    }
+    partial_a[lane] = sum_dy;
+    partial_b[lane] = sum_dy_xhat;
+    tree_reduce(lane);
+    if lane == 0u {
+        dbeta[c] = partial_a[0];
+        dgamma[c] = partial_b[0];
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn input_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = element(gid, groups);
+    if i < params.batch * params.channels * params.spatial {
+        let c = channel_of(i);
+        let m = f32(params.count);
+        let inv_std = saved_inv_std[c];
+        let xhat = (x[i] - saved_mean[c]) * inv_std;
+        dx[i] = (gamma[c] * inv_std / m) * (m * dy[i] - dbeta[c] - xhat * dgamma[c]);
+    }
+}
