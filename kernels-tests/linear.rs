@@ -1,1 +1,122 @@
+use sturdy::{ops, reference};
 
+use crate::harness::*;
+
+/// (x shape, out features): batch 1 and 5, odd widths, a 4-D x read flattened, a batch
+/// reduction longer than a workgroup, and widths above one workgroup.
+fn shapes() -> Vec<(Vec<usize>, usize)> {
+    vec![
+        (vec![1, 7], 3),
+        (vec![5, 7], 3),
+        (vec![5, 1], 1),
+        (vec![5, 3, 2, 2], 5),
+        (vec![130, 5], 4),
+        (vec![3, 67], 65),
+    ]
+}
+
+fn norm(v: &[f64]) -> f64 {
+    dot(v, v).sqrt()
+}
+
+/// Relative error bound for outputs that are `terms`-term sums of products: each
+/// element's error is at most sum_bound(terms) * sum|terms| (Higham, Thm 3.1, plus the
+/// product and store roundings), and sum|terms| is the same op run on |inputs|
+/// (`magnitude`). By the triangle inequality ||error|| <= sum_bound * ||magnitude||.
+/// No extra safety factor: this is already the worst case, and an FMA only removes roundings.
+fn sum_of_products_bound(terms: usize, magnitude: &[f64], expected: &[f64]) -> f64 {
+    sum_bound(terms) * norm(magnitude) / norm(expected)
+}
+
+fn abs(v: &[f64]) -> Vec<f64> {
+    v.iter().map(|x| x.abs()).collect()
+}
+
+#[test]
+fn forward_and_backward_match_reference() {
+    for (x_shape, out_features) in shapes() {
+        let mut case = Case::new(format!("linear x {x_shape:?} out {out_features}"));
+        let (batch, in_features) = (x_shape[0], x_shape[1..].iter().product::<usize>());
+        let (x, x_ref) = case.tensor(&x_shape, -1.0, 1.0);
+        let (w, w_ref) = case.tensor(&[out_features, in_features], -1.0, 1.0);
+        let (b, b_ref) = case.tensor(&[out_features], -1.0, 1.0);
+        let (dy, dy_ref) = case.tensor(&[batch, out_features], -1.0, 1.0);
+        let (y, dx) = (poisoned(&[batch, out_features]), poisoned(&x_shape));
+        let (dw, db) = (poisoned(&[out_features, in_features]), poisoned(&[out_features]));
+        let forward = ops::linear::forward(gpu(), &x, &w, &b, &y).unwrap();
+        let backward_input = ops::linear::backward_input(gpu(), &w, &dy, &dx).unwrap();
+        let [backward_weight, backward_bias] = ops::linear::backward_params(gpu(), &x, &dy, &dw, &db).unwrap();
+        gpu().run([&forward, &backward_input, &backward_weight, &backward_bias]).unwrap();
+
+        let expected = reference::linear::forward(&x_ref, &w_ref, &b_ref, in_features);
+        let magnitude = reference::linear::forward(&abs(&x_ref), &abs(&w_ref), &abs(&b_ref), in_features);
+        // in_features products plus the bias.
+        let bound = sum_of_products_bound(in_features + 1, &magnitude, &expected);
+        assert_close(&case, "y", &read(&y), &expected, bound);
+
+        let expected = reference::linear::backward_input(&w_ref, &dy_ref, in_features);
+        let magnitude = reference::linear::backward_input(&abs(&w_ref), &abs(&dy_ref), in_features);
+        assert_close(&case, "dx", &read(&dx), &expected, sum_of_products_bound(out_features, &magnitude, &expected));
+
+        let expected = reference::linear::backward_weight(&x_ref, &dy_ref, in_features, out_features);
+        let magnitude = reference::linear::backward_weight(&abs(&x_ref), &abs(&dy_ref), in_features, out_features);
+        assert_close(&case, "dw", &read(&dw), &expected, sum_of_products_bound(batch, &magnitude, &expected));
+
+        let expected = reference::linear::backward_bias(&dy_ref, out_features);
+        let magnitude = reference::linear::backward_bias(&abs(&dy_ref), out_features);
+        assert_close(&case, "db", &read(&db), &expected, sum_of_products_bound(batch, &magnitude, &expected));
+    }
+}
+
+/// L = <forward(x, w, b), r>: the GPU backward fed dy = r must give L's finite-difference
+/// gradient with respect to x, w and b.
+#[test]
+fn backward_matches_finite_differences() {
+    for (x_shape, out_features) in [(vec![1, 7], 3), (vec![5, 7], 3), (vec![5, 3, 2, 2], 2)] {
+        let mut case = Case::new(format!("linear gradient x {x_shape:?} out {out_features}"));
+        let (batch, in_features) = (x_shape[0], x_shape[1..].iter().product::<usize>());
+        let (x, x_ref) = case.tensor(&x_shape, -1.0, 1.0);
+        let (w, w_ref) = case.tensor(&[out_features, in_features], -1.0, 1.0);
+        let (_, b_ref) = case.uniform(out_features, -1.0, 1.0);
+        let (r, r_ref) = case.tensor(&[batch, out_features], -1.0, 1.0);
+        let (dx, dw, db) = (poisoned(&x_shape), poisoned(&[out_features, in_features]), poisoned(&[out_features]));
+        let backward_input = ops::linear::backward_input(gpu(), &w, &r, &dx).unwrap();
+        let [backward_weight, backward_bias] = ops::linear::backward_params(gpu(), &x, &r, &dw, &db).unwrap();
+        gpu().run([&backward_input, &backward_weight, &backward_bias]).unwrap();
+
+        let loss = |x: &[f64], w: &[f64], b: &[f64]| dot(&reference::linear::forward(x, w, b, in_features), &r_ref);
+        // L is linear in each argument, so central differences have no truncation error;
+        // f64 rounding in L (about 1e-16 * |L| / step) adds far less than 1e-9.
+        const STEP: f64 = 1e-3;
+        const DIFFERENCE_ERROR: f64 = 1e-9;
+        let numeric_dx = numerical_gradient(|x| loss(x, &w_ref, &b_ref), &x_ref, STEP);
+        let numeric_dw = numerical_gradient(|w| loss(&x_ref, w, &b_ref), &w_ref, STEP);
+        let numeric_db = numerical_gradient(|b| loss(&x_ref, &w_ref, b), &b_ref, STEP);
+        let magnitude = reference::linear::backward_input(&abs(&w_ref), &abs(&r_ref), in_features);
+        let bound = sum_of_products_bound(out_features, &magnitude, &numeric_dx) + DIFFERENCE_ERROR;
+        assert_close(&case, "dx", &read(&dx), &numeric_dx, bound);
+        let magnitude = reference::linear::backward_weight(&abs(&x_ref), &abs(&r_ref), in_features, out_features);
+        let bound = sum_of_products_bound(batch, &magnitude, &numeric_dw) + DIFFERENCE_ERROR;
+        assert_close(&case, "dw", &read(&dw), &numeric_dw, bound);
+        let magnitude = reference::linear::backward_bias(&abs(&r_ref), out_features);
+        let bound = sum_of_products_bound(batch, &magnitude, &numeric_db) + DIFFERENCE_ERROR;
+        assert_close(&case, "db", &read(&db), &numeric_db, bound);
+    }
+}
+
+#[test]
+fn mismatched_shapes_are_rejected() {
+    let zeros = |shape: &[usize]| gpu().zeros(shape).unwrap();
+    let (x, w, b, y) = (zeros(&[5, 7]), zeros(&[3, 7]), zeros(&[3]), zeros(&[5, 3]));
+    let expect_error = |result: sturdy::gpu::Result<_>, needles: &[&str]| {
+        let error = result.err().expect("shape mismatch must fail").to_string();
+        assert!(needles.iter().all(|n| error.contains(n)), "{error}");
+    };
+    expect_error(ops::linear::forward(gpu(), &zeros(&[5, 6]), &w, &b, &y).map(|_| ()), &["linear forward", "x", "[5, 6]", "[N, 7]"]);
+    expect_error(ops::linear::forward(gpu(), &x, &zeros(&[3, 7, 1]), &b, &y).map(|_| ()), &["linear forward", "w", "[out, in]"]);
+    expect_error(ops::linear::forward(gpu(), &x, &w, &zeros(&[4]), &y).map(|_| ()), &["linear forward", "b", "[4]", "[3]"]);
+    expect_error(ops::linear::forward(gpu(), &x, &w, &b, &zeros(&[5, 4])).map(|_| ()), &["y", "[5, 4]", "[5, 3]"]);
+    expect_error(ops::linear::backward_input(gpu(), &w, &zeros(&[4, 3]), &x).map(|_| ()), &["linear backward_input", "dy", "[4, 3]"]);
+    expect_error(ops::linear::backward_params(gpu(), &x, &y, &w, &zeros(&[7])).map(|_| ()), &["linear backward_params", "db", "[7]"]);
+    expect_error(ops::linear::backward_params(gpu(), &x, &y, &zeros(&[3, 8]), &b).map(|_| ()), &["x", "[5, 7]", "[N, 8]"]);
+}
