@@ -5,6 +5,8 @@ pub mod atomic;
 pub mod checkpoint;
 pub mod cli;
 pub mod gpu;
+pub mod models;
+pub mod nn;
 pub mod ops;
 pub mod poly;
 pub mod reference;

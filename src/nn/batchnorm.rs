@@ -18,15 +18,15 @@ pub struct BatchNorm {
 impl BatchNorm {
     /// `output_grad`, when given, is the tensor this layer reads its output gradient
     /// from (shared with a sibling branch of a residual sum).
-    pub fn new(gpu: &Gpu, name: &str, input: &Activation, decay: bool, output_grad: Option<&Tensor>) -> Result<BatchNorm> {
+    pub fn new(gpu: &Gpu, name: &str, input: &Activation, output_grad: Option<&Tensor>) -> Result<BatchNorm> {
         let shape = input.shape();
         let input_grad = input.grad.as_ref().ok_or_else(|| {
             GpuError::shape(format!("{name}: batch norm cannot be the first layer (its input has no gradient)"))
         })?;
         let bn_shape = BatchNormShape { batch: shape[0], channels: shape[1], spatial: shape[2..].iter().product() };
         let channels = [bn_shape.channels];
-        let gamma = Param::constant(gpu, format!("{name}.weight"), &channels, 1.0, decay)?;
-        let beta = Param::constant(gpu, format!("{name}.bias"), &channels, 0.0, decay)?;
+        let gamma = Param::constant(gpu, format!("{name}.weight"), &channels, 1.0, true)?;
+        let beta = Param::constant(gpu, format!("{name}.bias"), &channels, 0.0, true)?;
         let running_mean = gpu.zeros(&channels)?;
         let running_var = gpu.upload(&channels, &vec![1.0f32; bn_shape.channels])?;
         let (saved_mean, saved_inv_std) = (gpu.zeros(&channels)?, gpu.zeros(&channels)?);

@@ -31,7 +31,7 @@ impl Conv2d {
         let fan_in = in_channels * kernel * kernel;
         let weight_shape = shape.weight_shape();
         let init = kaiming_normal(rng, weight_shape.iter().product(), fan_in);
-        let weight = Param::new(gpu, format!("{name}.weight"), &weight_shape, &init, true)?;
+        let weight = Param::new(gpu, format!("{name}.weight"), &weight_shape, &init, false)?;
         let output = Activation::new(gpu, &shape.output_shape())?;
         let forward = conv2d::forward(gpu, &shape, &input.value, &weight.value, None, &output.value)?;
         let mut backward = vec![conv2d::backward_weight(gpu, &shape, &input.value, output.grad(), &weight.grad)?];

@@ -5,13 +5,19 @@
 mod activation;
 mod batchnorm;
 mod conv2d;
+mod linear;
+mod network;
 mod param;
+mod pool;
 mod residual;
 
 pub use activation::ActivationSite;
 pub use batchnorm::BatchNorm;
-pub use conv2d::Conv2d;
+pub use conv2d::{Conv2d, ConvGeometry};
+pub use linear::Linear;
+pub use network::Network;
 pub use param::Param;
+pub use pool::Pool;
 pub use residual::BasicBlock;
 
 use crate::gpu::{Gpu, Recorder, Result, Tensor};

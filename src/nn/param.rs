@@ -9,23 +9,23 @@ pub struct Param {
     pub value: Tensor,
     pub grad: Tensor,
     pub velocity: Tensor,
-    /// Whether weight decay applies (off for batch-norm scales and shifts by default).
-    pub decay: bool,
+    /// A batch-norm scale or shift: a group of its own for weight decay.
+    pub is_norm: bool,
 }
 
 impl Param {
-    pub fn new(gpu: &Gpu, name: impl Into<String>, shape: &[usize], init: &[f32], decay: bool) -> Result<Param> {
+    pub fn new(gpu: &Gpu, name: impl Into<String>, shape: &[usize], init: &[f32], is_norm: bool) -> Result<Param> {
         Ok(Param {
             name: name.into(),
             value: gpu.upload(shape, init)?,
             grad: gpu.zeros(shape)?,
             velocity: gpu.zeros(shape)?,
-            decay,
+            is_norm,
         })
     }
 
-    pub fn constant(gpu: &Gpu, name: impl Into<String>, shape: &[usize], value: f32, decay: bool) -> Result<Param> {
-        Param::new(gpu, name, shape, &vec![value; shape.iter().product()], decay)
+    pub fn constant(gpu: &Gpu, name: impl Into<String>, shape: &[usize], value: f32, is_norm: bool) -> Result<Param> {
+        Param::new(gpu, name, shape, &vec![value; shape.iter().product()], is_norm)
     }
 }
 

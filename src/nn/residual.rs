@@ -32,23 +32,22 @@ impl BasicBlock {
         input: &Activation,
         out_channels: usize,
         stride: usize,
-        decay_bn: bool,
         rng: &mut impl Rng,
     ) -> Result<BasicBlock> {
         let main_input = branch_view(gpu, input)?;
         let conv3x3 = |stride| ConvGeometry { out_channels, kernel: 3, stride, padding: 1 };
         let conv1 = Conv2d::new(gpu, &format!("{name}.conv1"), &main_input, conv3x3(stride), rng)?;
-        let bn1 = BatchNorm::new(gpu, &format!("{name}.bn1"), conv1.output(), decay_bn, None)?;
+        let bn1 = BatchNorm::new(gpu, &format!("{name}.bn1"), conv1.output(), None)?;
         let relu1 = ActivationSite::new(gpu, &format!("{name}.relu1"), bn1.output())?;
         let conv2 = Conv2d::new(gpu, &format!("{name}.conv2"), relu1.output(), conv3x3(1), rng)?;
-        let bn2 = BatchNorm::new(gpu, &format!("{name}.bn2"), conv2.output(), decay_bn, None)?;
+        let bn2 = BatchNorm::new(gpu, &format!("{name}.bn2"), conv2.output(), None)?;
         let sum_grad: &Tensor = bn2.output().grad();
         let needs_projection = stride != 1 || input.shape()[1] != out_channels;
         let (shortcut, shortcut_grad) = if needs_projection {
             let shortcut_input = branch_view(gpu, input)?;
             let geometry = ConvGeometry { out_channels, kernel: 1, stride, padding: 0 };
             let conv = Conv2d::new(gpu, &format!("{name}.shortcut.conv"), &shortcut_input, geometry, rng)?;
-            let bn = BatchNorm::new(gpu, &format!("{name}.shortcut.bn"), conv.output(), decay_bn, Some(sum_grad))?;
+            let bn = BatchNorm::new(gpu, &format!("{name}.shortcut.bn"), conv.output(), Some(sum_grad))?;
             (Some((conv, bn)), shortcut_input.grad().clone())
         } else {
             (None, sum_grad.clone())

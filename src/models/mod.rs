@@ -1,0 +1,78 @@
+//! The model zoo: CIFAR ResNets, a VGG-style net and a small fast CNN, each for 32x32
+//! RGB or 28x28 grey inputs, with a width multiplier.
+
+mod resnet;
+mod small_cnn;
+mod vgg;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::gpu::{Gpu, Result};
+use crate::nn::{Activation, ActivationSite, BatchNorm, Conv2d, ConvGeometry, Layer, Linear, Network, Pool};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    Resnet20,
+    Resnet32,
+    Resnet44,
+    Resnet56,
+    Resnet110,
+    /// VGG-style: conv-BN-ReLU pairs with 2x2 max pooling.
+    Vgg,
+    /// Two residual blocks: quick runs on a CPU adapter.
+    Smallcnn,
+}
+
+/// What a model is built for: batch size, input image and class count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelInput {
+    pub batch: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub classes: usize,
+}
+
+/// Channel counts are the published ones times `width`, at least 1.
+pub fn scaled(channels: usize, width: f64) -> usize {
+    ((channels as f64 * width).round() as usize).max(1)
+}
+
+pub fn build(gpu: &Gpu, kind: ModelKind, input: ModelInput, width: f64, rng: &mut impl Rng) -> Result<Network> {
+    let image = Activation::input(gpu, &[input.batch, input.channels, input.height, input.width])?;
+    let mut network = Network::new(image);
+    match kind {
+        ModelKind::Resnet20 => resnet::build(gpu, &mut network, 3, width, rng)?,
+        ModelKind::Resnet32 => resnet::build(gpu, &mut network, 5, width, rng)?,
+        ModelKind::Resnet44 => resnet::build(gpu, &mut network, 7, width, rng)?,
+        ModelKind::Resnet56 => resnet::build(gpu, &mut network, 9, width, rng)?,
+        ModelKind::Resnet110 => resnet::build(gpu, &mut network, 18, width, rng)?,
+        ModelKind::Vgg => vgg::build(gpu, &mut network, width, rng)?,
+        ModelKind::Smallcnn => small_cnn::build(gpu, &mut network, width, rng)?,
+    }
+    classifier(gpu, &mut network, input.classes, rng)
+        .map(|()| network)
+}
+
+/// conv 3x3 (stride 1, padding 1) -> batch norm -> ReLU site, named `{name}.conv` etc.
+fn conv_bn_relu(gpu: &Gpu, network: &mut Network, name: &str, channels: usize, rng: &mut impl Rng) -> Result<()> {
+    let geometry = ConvGeometry { out_channels: channels, kernel: 3, stride: 1, padding: 1 };
+    let conv = Conv2d::new(gpu, &format!("{name}.conv"), network.last(), geometry, rng)?;
+    let bn = BatchNorm::new(gpu, &format!("{name}.bn"), conv.output(), None)?;
+    let relu = ActivationSite::new(gpu, &format!("{name}.relu"), bn.output())?;
+    network.push(conv);
+    network.push(bn);
+    network.push(relu);
+    Ok(())
+}
+
+/// Global average pooling and the final linear layer.
+fn classifier(gpu: &Gpu, network: &mut Network, classes: usize, rng: &mut impl Rng) -> Result<()> {
+    let pool = Pool::global_average(gpu, "pool", network.last())?;
+    let fc = Linear::new(gpu, "fc", pool.output(), classes, rng)?;
+    network.push(pool);
+    network.push(fc);
+    Ok(())
+}

@@ -1,0 +1,51 @@
+use rand::Rng;
+
+use super::param::fan_in_uniform;
+use super::{Activation, Layer, Mode, Param};
+use crate::gpu::{Dispatch, Gpu, Recorder, Result};
+use crate::ops::linear;
+
+/// Fully connected layer; reads an [N, ...] input flattened.
+pub struct Linear {
+    weight: Param,
+    bias: Param,
+    output: Activation,
+    forward: Dispatch,
+    backward: Vec<Dispatch>,
+}
+
+impl Linear {
+    pub fn new(gpu: &Gpu, name: &str, input: &Activation, out_features: usize, rng: &mut impl Rng) -> Result<Linear> {
+        let batch = input.shape()[0];
+        let in_features: usize = input.shape()[1..].iter().product();
+        let weight_init = fan_in_uniform(rng, out_features * in_features, in_features);
+        let weight = Param::new(gpu, format!("{name}.weight"), &[out_features, in_features], &weight_init, false)?;
+        let bias_init = fan_in_uniform(rng, out_features, in_features);
+        let bias = Param::new(gpu, format!("{name}.bias"), &[out_features], &bias_init, false)?;
+        let output = Activation::new(gpu, &[batch, out_features])?;
+        let forward = linear::forward(gpu, &input.value, &weight.value, &bias.value, &output.value)?;
+        let mut backward = Vec::from(linear::backward_params(gpu, &input.value, output.grad(), &weight.grad, &bias.grad)?);
+        if let Some(input_grad) = &input.grad {
+            backward.push(linear::backward_input(gpu, &weight.value, output.grad(), input_grad)?);
+        }
+        Ok(Linear { weight, bias, output, forward, backward })
+    }
+}
+
+impl Layer for Linear {
+    fn output(&self) -> &Activation {
+        &self.output
+    }
+
+    fn record_forward(&self, recorder: &mut Recorder, _mode: Mode) {
+        recorder.record(&self.forward);
+    }
+
+    fn record_backward(&self, recorder: &mut Recorder) {
+        recorder.record_all(&self.backward);
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        vec![&self.weight, &self.bias]
+    }
+}
