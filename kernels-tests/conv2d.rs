@@ -182,13 +182,15 @@ fn long_reductions_cover_every_term() {
 
 #[test]
 fn weight_gradient_grid_beyond_one_dimension_covers_every_weight() {
-    // 86 * 86 * 9 = 66564 weights, one workgroup each: more than 65535, so the grid spills into y.
-    let s = conv(1, 86, 86, 3, 3, 3, 1, 0);
+    // 2 blocks of output channels * 4000 input channels * 9 taps = 72000 workgroups, more
+    // than the 65535 of one grid dimension, so the grid spills into y.
+    let s = conv(1, 4000, 5, 3, 3, 3, 1, 0);
     let mut case = Case::new(format!("conv2d dw 2-D grid {s:?}"));
     let t = Inputs::new(&mut case, &s);
     let dw = poisoned(&s.weight_shape());
     let backward = conv2d::backward_weight(gpu(), &s, &t.x.0, &t.dy.0, &dw).unwrap();
-    let grid = backward.kernel().grid_1d(dw.len() * backward.kernel().workgroup_size()[0] as usize);
+    let workgroups = conv2d::weight_gradient_workgroups(&s);
+    let grid = backward.kernel().grid_1d(workgroups * backward.kernel().workgroup_size()[0] as usize);
     assert!(grid[1] > 1, "the grid must use its y dimension");
     let expected = reference::backward_weight(&s, &t.x.1, &t.dy.1);
     let limit = bound(output_positions(&s), &reference::backward_weight(&s, &abs(&t.x.1), &abs(&t.dy.1)), &expected);

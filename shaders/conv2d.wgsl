@@ -17,6 +17,11 @@ struct Params {
 }
 
 const WORKGROUP: u32 = 64u;
+// Register blocking: forward and backward_weight compute BLOCK output channels per thread
+// (per workgroup), backward_input BLOCK input channels, so each x or dy value loaded
+// serves BLOCK sums. Channels past the end of a partial block read the last channel's
+// values (any valid address) and are not stored. Must match CHANNEL_BLOCK in src/ops/conv2d.rs.
+const BLOCK: u32 = 4u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -32,28 +37,54 @@ fn thread_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
     return gid.x + gid.y * groups.x * WORKGROUP;
 }
 
-// The convolution sum (without bias) for output element i of y, or 0 past the end.
-fn conv_sum(i: u32) -> f32 {
+fn blocks(channels: u32) -> u32 {
+    return (channels + BLOCK - 1u) / BLOCK;
+}
+
+// Channels first..first+3, each clamped to the last channel.
+fn block_channels(first: u32, channels: u32) -> vec4<u32> {
+    return min(vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(channels - 1u));
+}
+
+// One forward thread: BLOCK output channels o0.. at position (n, oh, ow).
+struct OutputBlock {
+    n: u32,
+    o0: u32,
+    oh: u32,
+    ow: u32,
+}
+
+// Thread i's block, or none (n == batch) past the end; ow varies fastest so neighbouring
+// threads read neighbouring x.
+fn output_block(i: u32) -> OutputBlock {
     let p = params;
     let ow = i % p.out_width;
     let oh = (i / p.out_width) % p.out_height;
-    let o = (i / (p.out_width * p.out_height)) % p.out_channels;
-    let n = i / (p.out_width * p.out_height * p.out_channels);
+    let ob = (i / (p.out_width * p.out_height)) % blocks(p.out_channels);
+    let n = i / (p.out_width * p.out_height * blocks(p.out_channels));
+    return OutputBlock(n, ob * BLOCK, oh, ow);
+}
+
+// The convolution sums (without bias) of one output block.
+fn conv_sums(t: OutputBlock) -> vec4<f32> {
+    let p = params;
     let kk = p.kernel * p.kernel;
-    var sum = 0.0;
+    let w_rows = block_channels(t.o0, p.out_channels) * p.in_channels * kk;
+    var sum = vec4<f32>(0.0);
     for (var c = 0u; c < p.in_channels; c++) {
-        let x_plane = (n * p.in_channels + c) * p.height * p.width;
-        let w_plane = (o * p.in_channels + c) * kk;
+        let x_plane = (t.n * p.in_channels + c) * p.height * p.width;
         for (var kh = 0u; kh < p.kernel; kh++) {
             // Unsigned wrap-around turns rows above the image into huge values: one compare.
-            let ih = oh * p.stride + kh - p.padding;
+            let ih = t.oh * p.stride + kh - p.padding;
             if ih >= p.height {
                 continue;
             }
             for (var kw = 0u; kw < p.kernel; kw++) {
-                let iw = ow * p.stride + kw - p.padding;
+                let iw = t.ow * p.stride + kw - p.padding;
                 if iw < p.width {
-                    sum += w[w_plane + kh * p.kernel + kw] * x[x_plane + ih * p.width + iw];
+                    let tap = c * kk + kh * p.kernel + kw;
+                    let weights = vec4<f32>(w[w_rows.x + tap], w[w_rows.y + tap], w[w_rows.z + tap], w[w_rows.w + tap]);
+                    sum += x[x_plane + ih * p.width + iw] * weights;
                 }
             }
         }
@@ -61,42 +92,50 @@ fn conv_sum(i: u32) -> f32 {
     return sum;
 }
 
-fn output_len() -> u32 {
-    return params.batch * params.out_channels * params.out_height * params.out_width;
+fn store_output(t: OutputBlock, values: vec4<f32>) {
+    let p = params;
+    for (var j = 0u; j < BLOCK; j++) {
+        let o = t.o0 + j;
+        if o < p.out_channels {
+            y[((t.n * p.out_channels + o) * p.out_height + t.oh) * p.out_width + t.ow] = values[j];
+        }
+    }
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = thread_index(gid, groups);
-    if i < output_len() {
-        y[i] = conv_sum(i);
+    let t = output_block(thread_index(gid, groups));
+    if t.n < params.batch {
+        store_output(t, conv_sums(t));
     }
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn forward_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = thread_index(gid, groups);
-    if i < output_len() {
-        let o = (i / (params.out_width * params.out_height)) % params.out_channels;
-        y[i] = conv_sum(i) + b[o];
+    let t = output_block(thread_index(gid, groups));
+    if t.n < params.batch {
+        let o = block_channels(t.o0, params.out_channels);
+        store_output(t, conv_sums(t) + vec4<f32>(b[o.x], b[o.y], b[o.z], b[o.w]));
     }
 }
 
-// dx[n,c,ih,iw] = sum over (o,kh,kw) with ih = oh*S+kh-P, iw = ow*S+kw-P of w[o,c,kh,kw] * dy[n,o,oh,ow].
+// dx[n,c,ih,iw] = sum over (o,kh,kw) with ih = oh*S+kh-P, iw = ow*S+kw-P of w[o,c,kh,kw] * dy[n,o,oh,ow],
+// for BLOCK input channels c0.. per thread.
 @compute @workgroup_size(WORKGROUP)
 fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let p = params;
     let i = thread_index(gid, groups);
-    if i >= p.batch * p.in_channels * p.height * p.width {
-        return;
-    }
     let iw = i % p.width;
     let ih = (i / p.width) % p.height;
-    let c = (i / (p.width * p.height)) % p.in_channels;
-    let n = i / (p.width * p.height * p.in_channels);
+    let c0 = ((i / (p.width * p.height)) % blocks(p.in_channels)) * BLOCK;
+    let n = i / (p.width * p.height * blocks(p.in_channels));
+    if n >= p.batch {
+        return;
+    }
     let kk = p.kernel * p.kernel;
+    let w_planes = block_channels(c0, p.in_channels) * kk;
     let out_plane = p.out_height * p.out_width;
-    var sum = 0.0;
+    var sum = vec4<f32>(0.0);
     for (var kh = 0u; kh < p.kernel; kh++) {
         // oh*S = ih + P - kh must be a non-negative multiple of S below OH*S.
         let th = ih + p.padding - kh;
@@ -111,24 +150,30 @@ fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
                 continue;
             }
             for (var o = 0u; o < p.out_channels; o++) {
-                sum += w[(o * p.in_channels + c) * kk + kh * p.kernel + kw]
-                    * dy[(n * p.out_channels + o) * out_plane + oh * p.out_width + ow];
+                let tap = o * p.in_channels * kk + kh * p.kernel + kw;
+                let weights = vec4<f32>(w[w_planes.x + tap], w[w_planes.y + tap], w[w_planes.z + tap], w[w_planes.w + tap]);
+                sum += dy[(n * p.out_channels + o) * out_plane + oh * p.out_width + ow] * weights;
             }
         }
     }
-    dx[i] = sum;
+    for (var j = 0u; j < BLOCK; j++) {
+        let c = c0 + j;
+        if c < p.in_channels {
+            dx[((n * p.in_channels + c) * p.height + ih) * p.width + iw] = sum[j];
+        }
+    }
 }
 
-// Workgroup reductions: one workgroup per output value, its threads stride over the
-// N*OH*OW terms and a tree in workgroup memory adds their partial sums, so any size works.
-var<workgroup> partial: array<f32, WORKGROUP>;
+// Workgroup reductions: one workgroup per BLOCK output values, its threads stride over
+// the N*OH*OW terms and a tree in workgroup memory adds their partial sums, so any size works.
+var<workgroup> partial: array<vec4<f32>, WORKGROUP>;
 
 fn workgroup_index(wid: vec3<u32>, groups: vec3<u32>) -> u32 {
     return wid.x + wid.y * groups.x;
 }
 
 // Adds `value` over the workgroup; the total is valid in thread 0. Every thread must call it.
-fn workgroup_sum(lid: u32, value: f32) -> f32 {
+fn workgroup_sum(lid: u32, value: vec4<f32>) -> vec4<f32> {
     partial[lid] = value;
     workgroupBarrier();
     for (var half = WORKGROUP / 2u; half > 0u; half /= 2u) {
@@ -140,7 +185,8 @@ fn workgroup_sum(lid: u32, value: f32) -> f32 {
     return partial[0];
 }
 
-// dw[o,c,kh,kw] = sum_{n,oh,ow} dy[n,o,oh,ow] * x[n,c,oh*S+kh-P, ow*S+kw-P].
+// dw[o,c,kh,kw] = sum_{n,oh,ow} dy[n,o,oh,ow] * x[n,c,oh*S+kh-P, ow*S+kw-P],
+// for BLOCK output channels o0.. per workgroup.
 @compute @workgroup_size(WORKGROUP)
 fn backward_weight(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -151,14 +197,15 @@ fn backward_weight(
     let j = workgroup_index(wid, groups);
     let kk = p.kernel * p.kernel;
     // Spare workgroups of a grid spilled into y sum nothing but still meet every barrier.
-    let valid = j < p.out_channels * p.in_channels * kk;
+    let valid = j < blocks(p.out_channels) * p.in_channels * kk;
     let kw = j % p.kernel;
     let kh = (j / p.kernel) % p.kernel;
     let c = (j / kk) % p.in_channels;
-    let o = j / (kk * p.in_channels);
+    let o0 = (j / (kk * p.in_channels)) * BLOCK;
     let out_plane = p.out_height * p.out_width;
+    let dy_planes = block_channels(o0, p.out_channels) * out_plane;
     let terms = select(0u, p.batch * out_plane, valid);
-    var sum = 0.0;
+    var sum = vec4<f32>(0.0);
     for (var t = lid; t < terms; t += WORKGROUP) {
         let ow = t % p.out_width;
         let oh = (t / p.out_width) % p.out_height;
@@ -166,17 +213,23 @@ fn backward_weight(
         let ih = oh * p.stride + kh - p.padding;
         let iw = ow * p.stride + kw - p.padding;
         if ih < p.height && iw < p.width {
-            sum += dy[(n * p.out_channels + o) * out_plane + oh * p.out_width + ow]
-                * x[((n * p.in_channels + c) * p.height + ih) * p.width + iw];
+            let at = n * p.out_channels * out_plane + t % out_plane;
+            let grads = vec4<f32>(dy[dy_planes.x + at], dy[dy_planes.y + at], dy[dy_planes.z + at], dy[dy_planes.w + at]);
+            sum += x[((n * p.in_channels + c) * p.height + ih) * p.width + iw] * grads;
         }
     }
     let total = workgroup_sum(lid, sum);
     if lid == 0u && valid {
-        dw[j] = total;
+        for (var jo = 0u; jo < BLOCK; jo++) {
+            let o = o0 + jo;
+            if o < p.out_channels {
+                dw[(o * p.in_channels + c) * kk + kh * p.kernel + kw] = total[jo];
+            }
+        }
     }
 }
 
-// db[o] = sum_{n,oh,ow} dy[n,o,oh,ow].
+// db[o] = sum_{n,oh,ow} dy[n,o,oh,ow], for BLOCK output channels o0.. per workgroup.
 @compute @workgroup_size(WORKGROUP)
 fn backward_bias(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -184,17 +237,24 @@ fn backward_bias(
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     let p = params;
-    let o = workgroup_index(wid, groups);
-    let valid = o < p.out_channels;
+    let ob = workgroup_index(wid, groups);
+    let valid = ob < blocks(p.out_channels);
+    let o0 = ob * BLOCK;
     let out_plane = p.out_height * p.out_width;
+    let dy_planes = block_channels(o0, p.out_channels) * out_plane;
     let terms = select(0u, p.batch * out_plane, valid);
-    var sum = 0.0;
+    var sum = vec4<f32>(0.0);
     for (var t = lid; t < terms; t += WORKGROUP) {
-        let n = t / out_plane;
-        sum += dy[(n * p.out_channels + o) * out_plane + t % out_plane];
+        let at = (t / out_plane) * p.out_channels * out_plane + t % out_plane;
+        sum += vec4<f32>(dy[dy_planes.x + at], dy[dy_planes.y + at], dy[dy_planes.z + at], dy[dy_planes.w + at]);
     }
     let total = workgroup_sum(lid, sum);
     if lid == 0u && valid {
-        db[o] = total;
+        for (var jo = 0u; jo < BLOCK; jo++) {
+            let o = o0 + jo;
+            if o < p.out_channels {
+                db[o] = total[jo];
+            }
+        }
     }
 }

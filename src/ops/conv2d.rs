@@ -10,6 +10,11 @@ use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
 
 use super::{dim, expect_shape};
 
+/// Channels each thread computes (register blocking; BLOCK in shaders/conv2d.wgsl):
+/// output channels in forward, backward_weight and backward_bias, input channels in
+/// backward_input.
+pub const CHANNEL_BLOCK: usize = 4;
+
 /// The geometry of one convolution layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dShape {
@@ -153,7 +158,8 @@ pub fn forward(gpu: &Gpu, shape: &Conv2dShape, x: &Tensor, w: &Tensor, b: Option
         }
         None => gpu.kernel("conv2d", "forward", &[])?,
     };
-    gpu.dispatch_1d(&kernel, &bindings, y.len())
+    let threads = shape.batch * shape.out_channels.div_ceil(CHANNEL_BLOCK) * shape.output_height() * shape.output_width();
+    gpu.dispatch_1d(&kernel, &bindings, threads)
 }
 
 /// dx = dL/dx given dy = dL/dy; overwrites dx.
@@ -162,7 +168,8 @@ pub fn backward_input(gpu: &Gpu, shape: &Conv2dShape, w: &Tensor, dy: &Tensor, d
     check(op, shape, &[("w", w), ("dy", dy), ("dx", dx)])?;
     let kernel = gpu.kernel("conv2d", "backward_input", &[])?;
     let params = params(gpu, shape);
-    gpu.dispatch_1d(&kernel, &[(0, &params), (2, w.buffer()), (5, dy.buffer()), (6, dx.buffer())], dx.len())
+    let threads = shape.batch * shape.in_channels.div_ceil(CHANNEL_BLOCK) * shape.height * shape.width;
+    gpu.dispatch_1d(&kernel, &[(0, &params), (2, w.buffer()), (5, dy.buffer()), (6, dx.buffer())], threads)
 }
 
 /// dw = dL/dw given dy = dL/dy, summed over the batch and all output positions; overwrites dw.
@@ -171,8 +178,7 @@ pub fn backward_weight(gpu: &Gpu, shape: &Conv2dShape, x: &Tensor, dy: &Tensor, 
     check(op, shape, &[("x", x), ("dy", dy), ("dw", dw)])?;
     let kernel = gpu.kernel("conv2d", "backward_weight", &[])?;
     let params = params(gpu, shape);
-    // One workgroup per weight.
-    let threads = dw.len() * kernel.workgroup_size()[0] as usize;
+    let threads = weight_gradient_workgroups(shape) * kernel.workgroup_size()[0] as usize;
     gpu.dispatch_1d(&kernel, &[(0, &params), (1, x.buffer()), (5, dy.buffer()), (7, dw.buffer())], threads)
 }
 
@@ -182,7 +188,12 @@ pub fn backward_bias(gpu: &Gpu, shape: &Conv2dShape, dy: &Tensor, db: &Tensor) -
     check(op, shape, &[("dy", dy), ("db", db)])?;
     let kernel = gpu.kernel("conv2d", "backward_bias", &[])?;
     let params = params(gpu, shape);
-    // One workgroup per output channel.
-    let threads = db.len() * kernel.workgroup_size()[0] as usize;
+    // One workgroup per block of output channels.
+    let threads = shape.out_channels.div_ceil(CHANNEL_BLOCK) * kernel.workgroup_size()[0] as usize;
     gpu.dispatch_1d(&kernel, &[(0, &params), (5, dy.buffer()), (8, db.buffer())], threads)
+}
+
+/// Workgroups of backward_weight: one per block of output channels and (input channel, kh, kw).
+pub fn weight_gradient_workgroups(shape: &Conv2dShape) -> usize {
+    shape.out_channels.div_ceil(CHANNEL_BLOCK) * shape.in_channels * shape.kernel * shape.kernel
 }
