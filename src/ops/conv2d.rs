@@ -37,12 +37,12 @@ pub struct Conv2dShape {
 }
 
 impl Conv2dShape {
-    /// OH = (H + 2P - K) / S + 1. Meaningful once [`check`](Self::check) passed.
+    /// OH = (H + 2P - K) / S + 1. Panics on a geometry that [`check`](Self::check) rejects.
     pub fn output_height(&self) -> usize {
         (self.height + 2 * self.padding - self.kernel) / self.stride + 1
     }
 
-    /// OW = (W + 2P - K) / S + 1. Meaningful once [`check`](Self::check) passed.
+    /// OW = (W + 2P - K) / S + 1. Panics on a geometry that [`check`](Self::check) rejects.
     pub fn output_width(&self) -> usize {
         (self.width + 2 * self.padding - self.kernel) / self.stride + 1
     }
