@@ -1,3 +1,6 @@
-//! Training: schedules, the step loop, checkpoints and metrics.
+//! Training: schedules, the step, checkpoints and metrics.
 
 pub mod schedule;
+pub mod trainer;
+
+pub use trainer::{SgdConfig, Totals, Trainer};
