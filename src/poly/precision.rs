@@ -101,9 +101,16 @@ pub fn measure_relu_error(p: &CompositeSign) -> f64 {
     grid.sort_by(f64::total_cmp);
     grid.dedup();
     let values: Vec<f64> = grid.iter().map(|&u| err(u)).collect();
-    let mut sup = values.iter().copied().fold(0.0, f64::max);
+    let grid_sup = values.iter().copied().fold(0.0, f64::max);
+    let mut sup = grid_sup;
     for i in 1..grid.len() - 1 {
-        if values[i] >= values[i - 1] && values[i] >= values[i + 1] {
+        // The sup is the transition peak below eps (resolved by the near-eps spacing
+        // eps / 1024) or sits at u = +-1, where every component is at an end of its fit
+        // interval and the error is the last Remez error exactly. The composite's other
+        // oscillations (up to prod (d_i + 1) / 2, finer than the uniform grid at alpha
+        // >= 16) cannot exceed that, so only peaks near the top need refining.
+        let peak = values[i] >= values[i - 1] && values[i] >= values[i + 1];
+        if peak && values[i] >= 0.9 * grid_sup {
             sup = sup.max(golden_max(&err, grid[i - 1], grid[i + 1]));
         }
     }

@@ -1,0 +1,3 @@
+//! Command-line subcommands (temporary module file from the poly branch).
+
+pub mod approx;
