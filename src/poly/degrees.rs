@@ -32,10 +32,22 @@ const MAX_DEGREE: usize = 31;
 const EPS_STEPS: RangeInclusive<i32> = 24..=56;
 /// 2^(j / 16), j = 0..16, as literals, so eps does not depend on the platform's powf.
 const SIXTEENTH_OCTAVES: [f64; 16] = [
-    1.0, 1.0442737824274138, 1.0905077326652577, 1.1387886347566916, 1.189207115002721,
-    1.241857812073484, 1.2968395546510096, 1.3542555469368927, 1.4142135623730951,
-    1.4768261459394993, 1.5422108254079407, 1.6104903319492543, 1.681792830507429,
-    1.7562521603732995, 1.8340080864093424, 1.9152065613971474,
+    1.0,
+    1.0442737824274138,
+    1.0905077326652577,
+    1.1387886347566916,
+    1.189207115002721,
+    1.241857812073484,
+    1.2968395546510096,
+    1.3542555469368927,
+    1.4142135623730951,
+    1.4768261459394993,
+    1.5422108254079407,
+    1.6104903319492543,
+    1.681792830507429,
+    1.7562521603732995,
+    1.8340080864093424,
+    1.9152065613971474,
 ];
 /// Grid points on [0, eps] for the transition error in the search.
 const TRANSITION_POINTS: usize = 2048;
@@ -79,7 +91,10 @@ pub fn plan(alpha: u32) -> Result<Plan, PolyError> {
     TABLE
         .iter()
         .find(|row| row.0 == alpha)
-        .map(|&(_, eps, degrees)| Plan { eps, degrees: degrees.to_vec() })
+        .map(|&(_, eps, degrees)| Plan {
+            eps,
+            degrees: degrees.to_vec(),
+        })
         .ok_or(PolyError::AlphaOutOfRange(alpha))
 }
 
@@ -117,7 +132,10 @@ pub fn search(alpha: u32) -> Result<Plan, PolyError> {
             continue;
         }
         let cost = ReluCost::of(&degrees);
-        let better = best.as_ref().is_none_or(|(c, e, _)| (cost.depth, cost.mults) < (c.depth, c.mults) || (cost.depth, cost.mults) == (c.depth, c.mults) && error < *e);
+        let better = best.as_ref().is_none_or(|(c, e, _)| {
+            (cost.depth, cost.mults) < (c.depth, c.mults)
+                || (cost.depth, cost.mults) == (c.depth, c.mults) && error < *e
+        });
         if better {
             best = Some((cost, error, Plan { eps, degrees }));
         }
@@ -148,7 +166,10 @@ struct Memo(HashMap<(usize, u64), Option<f64>>);
 
 impl Memo {
     fn error(&mut self, degree: usize, ratio: f64) -> Option<f64> {
-        *self.0.entry((degree, ratio.to_bits())).or_insert_with(|| sign_minimax(degree, ratio).ok().map(|m| m.error))
+        *self
+            .0
+            .entry((degree, ratio.to_bits()))
+            .or_insert_with(|| sign_minimax(degree, ratio).ok().map(|m| m.error))
     }
 }
 
@@ -175,7 +196,11 @@ fn cheapest(eps: f64, target: f64, memo: &mut Memo) -> Option<Vec<usize>> {
                 if dd > s || dm > m {
                     continue;
                 }
-                let prev = if dd == s { None } else { rows[s - dd][m - dm].clone() };
+                let prev = if dd == s {
+                    None
+                } else {
+                    rows[s - dd][m - dm].clone()
+                };
                 cell = better(cell, extend(prev, d, eps, memo));
             }
             row.push(cell);
@@ -221,7 +246,10 @@ mod tests {
     fn no_deeper_than_lee() {
         for (alpha, lee) in LEE {
             let ours = plan(alpha).unwrap();
-            assert!(ReluCost::of(&ours.degrees).depth <= ReluCost::of(lee).depth, "alpha {alpha}");
+            assert!(
+                ReluCost::of(&ours.degrees).depth <= ReluCost::of(lee).depth,
+                "alpha {alpha}"
+            );
         }
     }
 
@@ -234,7 +262,9 @@ mod tests {
     #[test]
     fn search_reproduces_table() {
         // Split over threads: the search is single-threaded and takes ~11 s in all.
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(4);
         let alphas: Vec<u32> = ALPHAS.collect();
         std::thread::scope(|scope| {
             for part in alphas.chunks(alphas.len().div_ceil(threads)) {
