@@ -1,5 +1,6 @@
 //! The `sturdy` command line: one file per subcommand.
 
+mod approx;
 mod devices;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,8 @@ pub enum Command {
     ///
     /// Example: `sturdy devices`
     Devices,
+    /// Composite minimax polynomial approximations of ReLU: degrees, depth, cost, error, coefficients.
+    Approx(approx::ApproxArgs),
 }
 
 impl Cli {
@@ -41,5 +44,6 @@ pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.command {
         Command::Devices => devices::run(&cli.gpu_options()),
+        Command::Approx(args) => approx::run(args),
     }
 }

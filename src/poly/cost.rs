@@ -1,0 +1,112 @@
+//! Homomorphic evaluation cost of a composite ReLU approximation.
+//!
+//! Depth of a degree-d component: ceil(log2(d + 1)). The ReLU adds one level for the
+//! final product x * (1 + p(x)) / 2 (the scalar 1/2 is free).
+//!
+//! Non-scalar multiplications of a degree-d odd component, evaluated by odd
+//! baby-step giant-step in the Chebyshev basis (as HE libraries do), with
+//! m = ceil(log2(d + 1)) and baby-step size k = 2^l, 1 <= l <= m:
+//!
+//! - baby steps T_2, T_4, ..., T_{k/2} (l - 1 squarings, T_2j = 2 T_j^2 - 1) and the odd
+//!   T_3, T_5, ..., T_{k-1} (k/2 - 1 products, T_{i+j} = 2 T_i T_j - T_{|i-j|});
+//! - giant steps T_k, T_2k, ..., T_{2^(m-1)}: m - l squarings;
+//! - the polynomial splits into ceil((d + 1) / k) odd blocks of degree < k (scalar
+//!   combinations of baby steps, free), recombined by p = q T_{2^j} + r along a binary
+//!   tree: one product per merge, ceil((d + 1) / k) - 1 in all.
+//!
+//! mults(d) = min over l of (l - 1) + (k/2 - 1) + (m - l) + ceil((d + 1) / k) - 1.
+//! The ReLU adds one product for x * (1 + p).
+//!
+//! Relative cost of one ReLU at precision alpha: its total non-scalar multiplications
+//! divided by those at alpha = 13 (the precision of Lee et al.'s encrypted ResNet-20).
+//! In CKKS a ciphertext product (relinearisation) dominates; scalar work is ignored.
+
+/// Multiplicative depth of one component of odd degree `degree`.
+pub fn component_depth(degree: usize) -> u32 {
+    (degree + 1).next_power_of_two().trailing_zeros()
+}
+
+/// Non-scalar multiplications of one component (formula in the module doc).
+pub fn component_mults(degree: usize) -> u32 {
+    let m = component_depth(degree);
+    (1..=m)
+        .map(|l| {
+            let k = 1usize << l;
+            (l - 1) + (k as u32 / 2 - 1) + (m - l) + (degree + 1).div_ceil(k) as u32 - 1
+        })
+        .min()
+        .expect("degree >= 1 has depth >= 1")
+}
+
+/// Cost of one ReLU x (1 + p(x / B)) / 2 with the given component degrees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReluCost {
+    /// Sum of component depths plus 1 for the product with x.
+    pub depth: u32,
+    /// Sum of component multiplications plus 1 for the product with x.
+    pub mults: u32,
+    /// Degree of p: the product of component degrees.
+    pub total_degree: u64,
+}
+
+impl ReluCost {
+    pub fn of(degrees: &[usize]) -> Self {
+        Self {
+            depth: degrees.iter().map(|&d| component_depth(d)).sum::<u32>() + 1,
+            mults: degrees.iter().map(|&d| component_mults(d)).sum::<u32>() + 1,
+            total_degree: degrees.iter().map(|&d| d as u64).product(),
+        }
+    }
+
+    /// Multiplications relative to `reference` (alpha = 13 by convention).
+    pub fn relative_to(&self, reference: &ReluCost) -> f64 {
+        f64::from(self.mults) / f64::from(reference.mults)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depths() {
+        let expect = [
+            (1, 1),
+            (3, 2),
+            (5, 3),
+            (7, 3),
+            (9, 4),
+            (15, 4),
+            (17, 5),
+            (31, 5),
+        ];
+        for (d, depth) in expect {
+            assert_eq!(component_depth(d), depth, "degree {d}");
+        }
+    }
+
+    #[test]
+    fn mults_match_hand_counts() {
+        // d = 3: T_2 = 2x^2 - 1, T_3 = 2 T_2 T_1 - T_1: 2.
+        assert_eq!(component_mults(3), 2);
+        // d = 5 (l = 2): T_2, T_3, giant T_4, then (c1 T1 + c3 T3) + T_4 (c5' T1): 4.
+        assert_eq!(component_mults(5), 4);
+        // d = 7 (l = 2): T_2, T_3, T_4, one merge q T_4 + r: 4.
+        assert_eq!(component_mults(7), 4);
+        // d = 15 (l = 2): T_2, T_3; giants T_4, T_8; 4 blocks, 3 merges: 7.
+        assert_eq!(component_mults(15), 7);
+        // d = 31 (l = 3): T_2, T_4, T_3, T_5, T_7; giants T_8, T_16; 4 blocks, 3 merges: 10.
+        assert_eq!(component_mults(31), 10);
+        // d = 1: t itself, no product.
+        assert_eq!(component_mults(1), 0);
+    }
+
+    #[test]
+    fn relu_cost_adds_the_final_product() {
+        let c = ReluCost::of(&[15, 15, 27]);
+        assert_eq!(c.depth, 4 + 4 + 5 + 1);
+        assert_eq!(c.mults, 7 + 7 + 10 + 1);
+        assert_eq!(c.total_degree, 15 * 15 * 27);
+        assert_eq!(c.relative_to(&c), 1.0);
+    }
+}
