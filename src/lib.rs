@@ -2,6 +2,7 @@
 //! neural networks (PANNs).
 
 pub mod cli;
+pub mod data;
 pub mod gpu;
 pub mod ops;
 pub mod poly;
