@@ -98,7 +98,11 @@ mod tests {
             for y in 0..6 {
                 for x in 0..8 {
                     let (sy, sx) = (y as isize + 2, x as isize - 3);
-                    let expected = if (0..6).contains(&sy) && (0..8).contains(&sx) { src[c * 48 + sy as usize * 8 + sx as usize] } else { 0 };
+                    let expected = if (0..6).contains(&sy) && (0..8).contains(&sx) {
+                        src[c * 48 + sy as usize * 8 + sx as usize]
+                    } else {
+                        0
+                    };
                     assert_eq!(dst[c * 48 + y * 8 + x], expected, "c{c} y{y} x{x}");
                 }
             }

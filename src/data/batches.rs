@@ -98,7 +98,8 @@ impl EpochBatches {
     pub fn new(dataset: Arc<Dataset>, norm: &Normalization, plan: BatchPlan, epoch: u64) -> Self {
         assert!(plan.batch_size > 0, "batch size must be positive");
         assert_eq!(norm.channels(), dataset.channels, "normalisation statistics are for another channel count");
-        let order = if plan.shuffle { epoch_order(dataset.len(), plan.seed, epoch) } else { (0..dataset.len()).collect() };
+        let order =
+            if plan.shuffle { epoch_order(dataset.len(), plan.seed, epoch) } else { (0..dataset.len()).collect() };
         let count = plan.batches_per_epoch(dataset.len());
         EpochBatches { tables: norm.lookup_tables(), plan, epoch, order, next: 0, count, dataset }
     }
@@ -237,7 +238,8 @@ mod tests {
         let norm = Normalization::from_dataset(&set);
         let plan = BatchPlan::training(8, 9, Augment::CIFAR);
         // Run epochs 0..3 in sequence, then start afresh at epoch 2 as a resumed run would.
-        let sequential: Vec<Vec<Batch>> = (0..3).map(|e| EpochBatches::new(set.clone(), &norm, plan, e).collect()).collect();
+        let sequential: Vec<Vec<Batch>> =
+            (0..3).map(|e| EpochBatches::new(set.clone(), &norm, plan, e).collect()).collect();
         let resumed: Vec<Batch> = EpochBatches::new(set.clone(), &norm, plan, 2).collect();
         assert_eq!(resumed, sequential[2]);
         assert_ne!(sequential[1], sequential[2]);
@@ -247,7 +249,8 @@ mod tests {
     fn drop_last_in_training_keep_last_in_evaluation() {
         let set = dataset(10);
         let norm = Normalization::identity(3);
-        let train: Vec<Batch> = EpochBatches::new(set.clone(), &norm, BatchPlan::training(4, 1, Augment::NONE), 0).collect();
+        let train: Vec<Batch> =
+            EpochBatches::new(set.clone(), &norm, BatchPlan::training(4, 1, Augment::NONE), 0).collect();
         assert_eq!(train.iter().map(Batch::len).collect::<Vec<_>>(), vec![4, 4]);
         let eval: Vec<Batch> = EpochBatches::new(set.clone(), &norm, BatchPlan::evaluation(4), 0).collect();
         assert_eq!(eval.iter().map(Batch::len).collect::<Vec<_>>(), vec![4, 4, 2]);

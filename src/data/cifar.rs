@@ -72,7 +72,14 @@ struct Layout {
 
 /// Reads the record files `names`; each record has `label_classes.len()` label bytes (each
 /// checked against its class count) and the label at `used` becomes the dataset's.
-fn read_split(dir: &Path, split: Split, layout: &Layout, names: &[&str], label_classes: &[usize], used: usize) -> Result<Dataset, DataError> {
+fn read_split(
+    dir: &Path,
+    split: Split,
+    layout: &Layout,
+    names: &[&str],
+    label_classes: &[usize],
+    used: usize,
+) -> Result<Dataset, DataError> {
     let fix = layout.kind.fetch_hint(dir);
     let files = read_files(dir, layout, names, &fix)?;
     let record = label_classes.len() + PIXELS;
@@ -91,7 +98,13 @@ fn read_split(dir: &Path, split: Split, layout: &Layout, names: &[&str], label_c
         for (index, r) in bytes.chunks_exact(record).enumerate() {
             for (&label, &classes) in r.iter().zip(label_classes) {
                 if label as usize >= classes {
-                    return Err(DataError::LabelOutOfRange { path: path.clone(), index, label: label as u32, classes, fix });
+                    return Err(DataError::LabelOutOfRange {
+                        path: path.clone(),
+                        index,
+                        label: label as u32,
+                        classes,
+                        fix,
+                    });
                 }
             }
             labels.push(r[used] as u32);
@@ -120,7 +133,9 @@ fn read_files(dir: &Path, layout: &Layout, names: &[&str], fix: &str) -> Result<
             .map(|name| {
                 let path = folder.join(name);
                 let expected = format!("a {} record file", layout.kind);
-                std::fs::read(&path).map(|bytes| (path.clone(), bytes)).map_err(|e| DataError::io(&path, e, &expected, fix))
+                std::fs::read(&path)
+                    .map(|bytes| (path.clone(), bytes))
+                    .map_err(|e| DataError::io(&path, e, &expected, fix))
             })
             .collect();
     }
@@ -137,7 +152,12 @@ fn read_files(dir: &Path, layout: &Layout, names: &[&str], fix: &str) -> Result<
 
 /// Streams the .tar.gz once, keeping the entries `<folder>/<name>`. Paths in errors read
 /// `<tarball>/<folder>/<name>`.
-fn read_from_tarball(tarball: &Path, folder: &str, names: &[&str], fix: &str) -> Result<Vec<(PathBuf, Vec<u8>)>, DataError> {
+fn read_from_tarball(
+    tarball: &Path,
+    folder: &str,
+    names: &[&str],
+    fix: &str,
+) -> Result<Vec<(PathBuf, Vec<u8>)>, DataError> {
     let io = |e| DataError::io(tarball, e, "a gzip-compressed tar archive", fix);
     let file = File::open(tarball).map_err(io)?;
     let mut archive = tar::Archive::new(MultiGzDecoder::new(BufReader::new(file)));
@@ -234,7 +254,9 @@ mod tests {
         bytes[3074] = 20;
         std::fs::write(&path, &bytes).unwrap();
         match load_cifar100(scratch.path(), Split::Train, Cifar100Labels::Fine) {
-            Err(DataError::LabelOutOfRange { index, label, classes, .. }) => assert_eq!((index, label, classes), (1, 20, 20)),
+            Err(DataError::LabelOutOfRange { index, label, classes, .. }) => {
+                assert_eq!((index, label, classes), (1, 20, 20))
+            }
             other => panic!("expected a label error, got {other:?}"),
         }
     }

@@ -38,13 +38,7 @@ pub fn load(kind: DatasetKind, dir: &Path, split: Split) -> Result<Dataset, Data
     let label_bytes = read_maybe_gz(&labels_path, &fix)?;
     let labels = parse_labels(&labels_path, &label_bytes, CLASSES, &fix)?;
     if labels.len() != count {
-        return Err(DataError::CountMismatch {
-            images_path,
-            images: count,
-            labels_path,
-            labels: labels.len(),
-            fix,
-        });
+        return Err(DataError::CountMismatch { images_path, images: count, labels_path, labels: labels.len(), fix });
     }
     let mut images = image_bytes;
     images.drain(..16);
@@ -113,7 +107,13 @@ fn parse_labels(path: &Path, bytes: &[u8], classes: usize, fix: &str) -> Result<
     check_length(path, bytes.len(), n + 8, fix)?;
     let labels: Vec<u32> = bytes[8..].iter().map(|&b| b as u32).collect();
     if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| l as usize >= classes) {
-        return Err(DataError::LabelOutOfRange { path: path.to_path_buf(), index, label, classes, fix: fix.to_string() });
+        return Err(DataError::LabelOutOfRange {
+            path: path.to_path_buf(),
+            index,
+            label,
+            classes,
+            fix: fix.to_string(),
+        });
     }
     Ok(labels)
 }
@@ -150,7 +150,12 @@ fn check_length(path: &Path, found: usize, expected: usize, fix: &str) -> Result
 }
 
 fn truncated(path: &Path, expected: usize, found: usize, fix: &str) -> DataError {
-    DataError::Truncated { path: path.to_path_buf(), expected: expected as u64, found: found as u64, fix: fix.to_string() }
+    DataError::Truncated {
+        path: path.to_path_buf(),
+        expected: expected as u64,
+        found: found as u64,
+        fix: fix.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -179,7 +184,10 @@ mod tests {
     fn gzip_detected_by_magic_not_name() {
         let scratch = ScratchDir::new("idx-magic");
         let generated = write(scratch.path(), IdxCompression::Gzip);
-        for (a, b) in [("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte"), ("train-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte")] {
+        for (a, b) in [
+            ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte"),
+            ("train-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte"),
+        ] {
             std::fs::rename(scratch.path().join(a), scratch.path().join(b)).unwrap();
         }
         assert_eq!(load(DatasetKind::Mnist, scratch.path(), Split::Train).unwrap().images, generated.train.images);
@@ -234,7 +242,9 @@ mod tests {
         bytes[8 + 7] = 10;
         std::fs::write(&path, &bytes).unwrap();
         match load(DatasetKind::FashionMnist, scratch.path(), Split::Test) {
-            Err(DataError::LabelOutOfRange { index, label, classes, .. }) => assert_eq!((index, label, classes), (7, 10, 10)),
+            Err(DataError::LabelOutOfRange { index, label, classes, .. }) => {
+                assert_eq!((index, label, classes), (7, 10, 10))
+            }
             other => panic!("expected a label error, got {other:?}"),
         }
     }
@@ -244,7 +254,8 @@ mod tests {
         let scratch = ScratchDir::new("idx-count");
         write(scratch.path(), IdxCompression::Plain);
         // Train labels (50) beside test images (20).
-        std::fs::copy(scratch.path().join("train-labels-idx1-ubyte"), scratch.path().join("t10k-labels-idx1-ubyte")).unwrap();
+        std::fs::copy(scratch.path().join("train-labels-idx1-ubyte"), scratch.path().join("t10k-labels-idx1-ubyte"))
+            .unwrap();
         match load(DatasetKind::FashionMnist, scratch.path(), Split::Test) {
             Err(DataError::CountMismatch { images, labels, .. }) => assert_eq!((images, labels), (20, 50)),
             other => panic!("expected a count mismatch, got {other:?}"),

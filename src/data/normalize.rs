@@ -51,11 +51,7 @@ impl Normalization {
 
     /// The normalised value of every byte, per channel: batch assembly is one lookup per pixel.
     pub fn lookup_tables(&self) -> Vec<[f32; 256]> {
-        self.mean
-            .iter()
-            .zip(&self.std)
-            .map(|(&m, &s)| std::array::from_fn(|v| (v as f32 / 255.0 - m) / s))
-            .collect()
+        self.mean.iter().zip(&self.std).map(|(&m, &s)| std::array::from_fn(|v| (v as f32 / 255.0 - m) / s)).collect()
     }
 }
 
@@ -69,7 +65,10 @@ mod tests {
         let set = synthetic::generate("t", Split::Train, [3, 8, 8], 10, 40, 2);
         let norm = Normalization::from_dataset(&set);
         for c in 0..3 {
-            let values: Vec<f64> = (0..set.len()).flat_map(|i| set.image(i)[c * 64..(c + 1) * 64].to_vec()).map(|v| v as f64 / 255.0).collect();
+            let values: Vec<f64> = (0..set.len())
+                .flat_map(|i| set.image(i)[c * 64..(c + 1) * 64].to_vec())
+                .map(|v| v as f64 / 255.0)
+                .collect();
             let m = values.iter().sum::<f64>() / values.len() as f64;
             let s = (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / values.len() as f64).sqrt();
             assert!((norm.mean[c] as f64 - m).abs() < 1e-6, "channel {c}: {} vs {m}", norm.mean[c]);

@@ -78,7 +78,16 @@ pub fn generate(name: &str, split: Split, shape: [usize; 3], classes: usize, n: 
         labels.push(k as u32);
         images.extend(class_image(k, shape, &mut rng));
     }
-    Dataset { name: name.to_string(), split, channels: shape[0], height: shape[1], width: shape[2], classes, images, labels }
+    Dataset {
+        name: name.to_string(),
+        split,
+        channels: shape[0],
+        height: shape[1],
+        width: shape[2],
+        classes,
+        images,
+        labels,
+    }
 }
 
 fn generate_pair(kind: DatasetKind, n_train: usize, n_test: usize, seed: u64) -> Generated {
@@ -109,7 +118,13 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// MNIST-shaped (1x28x28, 10 classes) IDX files in `dir`, named as Debian and Zalando ship
 /// them (`.gz`) or as they are once gunzipped.
-pub fn write_idx_like(dir: &Path, n_train: usize, n_test: usize, seed: u64, compression: IdxCompression) -> Result<Generated, DataError> {
+pub fn write_idx_like(
+    dir: &Path,
+    n_train: usize,
+    n_test: usize,
+    seed: u64,
+    compression: IdxCompression,
+) -> Result<Generated, DataError> {
     create_dir(dir)?;
     let generated = generate_pair(DatasetKind::FashionMnist, n_train, n_test, seed);
     for set in [&generated.train, &generated.test] {
@@ -141,7 +156,13 @@ pub fn write_fashion_mnist_like(dir: &Path, n_train: usize, n_test: usize, seed:
 
 /// CIFAR-10 binary files in `dir`: the training images spread in order over the five
 /// `data_batch_*.bin` files, the test images in `test_batch.bin`.
-pub fn write_cifar10_like(dir: &Path, n_train: usize, n_test: usize, seed: u64, layout: CifarLayout) -> Result<Generated, DataError> {
+pub fn write_cifar10_like(
+    dir: &Path,
+    n_train: usize,
+    n_test: usize,
+    seed: u64,
+    layout: CifarLayout,
+) -> Result<Generated, DataError> {
     let generated = generate_pair(DatasetKind::Cifar10, n_train, n_test, seed);
     let record = |set: &Dataset, i: usize| {
         let mut r = vec![set.labels[i] as u8];
@@ -155,14 +176,23 @@ pub fn write_cifar10_like(dir: &Path, n_train: usize, n_test: usize, seed: u64, 
         files.push((name.to_string(), range.flat_map(|i| record(&generated.train, i)).collect::<Vec<u8>>()));
     }
     files.push((cifar::CIFAR10_TEST_FILE.to_string(), (0..n_test).flat_map(|i| record(&generated.test, i)).collect()));
-    files.push(("batches.meta.txt".to_string(), (0..10).map(|k| format!("class{k}\n")).collect::<String>().into_bytes()));
+    files.push((
+        "batches.meta.txt".to_string(),
+        (0..10).map(|k| format!("class{k}\n")).collect::<String>().into_bytes(),
+    ));
     write_cifar(dir, cifar::CIFAR10_FOLDER, cifar::CIFAR10_TARBALL, files, layout)?;
     Ok(generated)
 }
 
 /// CIFAR-100 binary files in `dir` (`train.bin`, `test.bin`); the coarse label of each
 /// record is [`synthetic_coarse`] of its fine label. The returned datasets hold fine labels.
-pub fn write_cifar100_like(dir: &Path, n_train: usize, n_test: usize, seed: u64, layout: CifarLayout) -> Result<Generated, DataError> {
+pub fn write_cifar100_like(
+    dir: &Path,
+    n_train: usize,
+    n_test: usize,
+    seed: u64,
+    layout: CifarLayout,
+) -> Result<Generated, DataError> {
     let generated = generate_pair(DatasetKind::Cifar100, n_train, n_test, seed);
     let records = |set: &Dataset| -> Vec<u8> {
         (0..set.len())
@@ -181,7 +211,13 @@ pub fn write_cifar100_like(dir: &Path, n_train: usize, n_test: usize, seed: u64,
     Ok(generated)
 }
 
-fn write_cifar(dir: &Path, folder: &str, tarball: &str, files: Vec<(String, Vec<u8>)>, layout: CifarLayout) -> Result<(), DataError> {
+fn write_cifar(
+    dir: &Path,
+    folder: &str,
+    tarball: &str,
+    files: Vec<(String, Vec<u8>)>,
+    layout: CifarLayout,
+) -> Result<(), DataError> {
     match layout {
         CifarLayout::Folder => {
             create_dir(&dir.join(folder))?;
@@ -199,7 +235,9 @@ fn write_cifar(dir: &Path, folder: &str, tarball: &str, files: Vec<(String, Vec<
                 header.set_size(bytes.len() as u64);
                 header.set_mode(0o644);
                 header.set_cksum();
-                builder.append_data(&mut header, format!("{folder}/{name}"), &bytes[..]).map_err(|e| io_err(&path, e))?;
+                builder
+                    .append_data(&mut header, format!("{folder}/{name}"), &bytes[..])
+                    .map_err(|e| io_err(&path, e))?;
             }
             let encoder = builder.into_inner().map_err(|e| io_err(&path, e))?;
             encoder.finish().map_err(|e| io_err(&path, e))?;
@@ -216,12 +254,27 @@ const JPEG_QUALITY: u8 = 95;
 /// `train_per_class` and `val_per_class` 64x64 JPEGs each, and `val/val_annotations.txt`.
 /// The first training image of class 0 is written as a grayscale JPEG, as some real ones are;
 /// its generated truth is that grey in all three channels.
-pub fn write_tiny_imagenet_like(dir: &Path, classes: usize, train_per_class: usize, val_per_class: usize, seed: u64) -> Result<Generated, DataError> {
+pub fn write_tiny_imagenet_like(
+    dir: &Path,
+    classes: usize,
+    train_per_class: usize,
+    val_per_class: usize,
+    seed: u64,
+) -> Result<Generated, DataError> {
     let root = dir.join(super::tiny_imagenet::FOLDER);
     let shape = [3, 64, 64];
     let wnids: Vec<String> = (0..classes).map(|k| format!("n{k:08}")).collect();
     let mut rng = SplitMix64::new(seed);
-    let empty = |split| Dataset { name: DatasetKind::TinyImageNet.name().to_string(), split, channels: 3, height: 64, width: 64, classes, images: Vec::new(), labels: Vec::new() };
+    let empty = |split| Dataset {
+        name: DatasetKind::TinyImageNet.name().to_string(),
+        split,
+        channels: 3,
+        height: 64,
+        width: 64,
+        classes,
+        images: Vec::new(),
+        labels: Vec::new(),
+    };
     let (mut train, mut test) = (empty(Split::Train), empty(Split::Test));
 
     create_dir(&root)?;
@@ -282,7 +335,8 @@ impl ScratchDir {
     /// Panics if the directory cannot be created: meant for tests.
     pub fn new(tag: &str) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let name = format!("sturdy-{tag}-{}-{}-{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         let path = std::env::temp_dir().join(name);
         std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));

@@ -56,7 +56,8 @@ fn train_items(root: &Path, wnids: &[String], fix: &str) -> Result<Vec<(PathBuf,
     let mut items = Vec::new();
     for (k, wnid) in wnids.iter().enumerate() {
         let images_dir = root.join("train").join(wnid).join("images");
-        let entries = std::fs::read_dir(&images_dir).map_err(|e| DataError::io(&images_dir, e, "a folder of JPEGs", fix))?;
+        let entries =
+            std::fs::read_dir(&images_dir).map_err(|e| DataError::io(&images_dir, e, "a folder of JPEGs", fix))?;
         let mut files = Vec::new();
         for entry in entries {
             let path = entry.map_err(|e| DataError::io(&images_dir, e, "a folder of JPEGs", fix))?.path();
@@ -112,7 +113,10 @@ fn decode_all(items: &[(PathBuf, u32)], fix: &str) -> Result<Vec<u8>, DataError>
             .zip(images.chunks_mut(per_thread * image_len))
             .map(|(chunk, out)| {
                 s.spawn(move || {
-                    chunk.iter().zip(out.chunks_exact_mut(image_len)).try_for_each(|((path, _), dst)| decode_into(path, dst, fix))
+                    chunk
+                        .iter()
+                        .zip(out.chunks_exact_mut(image_len))
+                        .try_for_each(|((path, _), dst)| decode_into(path, dst, fix))
                 })
             })
             .collect();
