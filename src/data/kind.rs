@@ -152,6 +152,11 @@ pub fn load(kind: DatasetKind, dir: &Path, split: Split) -> Result<Dataset, Data
     }
 }
 
+/// The training and test splits of `kind` from `dir`.
+pub fn load_splits(kind: DatasetKind, dir: &Path) -> Result<(Dataset, Dataset), DataError> {
+    Ok((load(kind, dir, Split::Train)?, load(kind, dir, Split::Test)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +192,28 @@ mod tests {
                 resolve_data_dir_with(DatasetKind::FashionMnist, None, None),
                 PathBuf::from(DEBIAN_FASHION_MNIST_DIR)
             );
+        }
+    }
+
+    #[test]
+    fn load_reads_every_kind_from_synthetic_files() {
+        use super::super::synthetic::{self, CifarLayout, IdxCompression, ScratchDir};
+        for kind in DatasetKind::ALL {
+            let scratch = ScratchDir::new("kind-load");
+            let dir = scratch.path();
+            match kind {
+                DatasetKind::FashionMnist => drop(synthetic::write_fashion_mnist_like(dir, 12, 4, 1).unwrap()),
+                DatasetKind::Mnist => drop(synthetic::write_idx_like(dir, 12, 4, 1, IdxCompression::Plain).unwrap()),
+                DatasetKind::Cifar10 => drop(synthetic::write_cifar10_like(dir, 12, 4, 1, CifarLayout::TarGz).unwrap()),
+                DatasetKind::Cifar100 => {
+                    drop(synthetic::write_cifar100_like(dir, 12, 4, 1, CifarLayout::Folder).unwrap())
+                }
+                DatasetKind::TinyImageNet => drop(synthetic::write_tiny_imagenet_like(dir, 2, 6, 2, 1).unwrap()),
+            }
+            let (train, test) = load_splits(kind, dir).unwrap();
+            assert_eq!((train.len(), test.len()), (12, 4), "{kind}");
+            assert_eq!(train.shape(), kind.shape().0, "{kind}");
+            assert_eq!((train.name.as_str(), train.split, test.split), (kind.name(), Split::Train, Split::Test));
         }
     }
 }

@@ -29,5 +29,5 @@ pub use batches::{epoch_order, Batch, BatchPlan, EpochBatches, Prefetch};
 pub use cifar::Cifar100Labels;
 pub use dataset::{Dataset, Split};
 pub use error::DataError;
-pub use kind::{load, resolve_data_dir, DatasetKind, DATA_DIR_ENV};
+pub use kind::{load, load_splits, resolve_data_dir, DatasetKind, DATA_DIR_ENV};
 pub use normalize::Normalization;

@@ -154,8 +154,9 @@ pub fn write_fashion_mnist_like(dir: &Path, n_train: usize, n_test: usize, seed:
     write_idx_like(dir, n_train, n_test, seed, IdxCompression::Gzip)
 }
 
-/// CIFAR-10 binary files in `dir`: the training images spread in order over the five
-/// `data_batch_*.bin` files, the test images in `test_batch.bin`.
+/// CIFAR-10 binary files in `dir`: the training images (at least 5) spread evenly and in
+/// order over the five `data_batch_*.bin` files, the test images in `test_batch.bin`. The
+/// loader rejects empty record files (a failed download), so ask for at least one test image.
 pub fn write_cifar10_like(
     dir: &Path,
     n_train: usize,
@@ -170,9 +171,16 @@ pub fn write_cifar10_like(
         r
     };
     let mut files = Vec::new();
-    let per_batch = n_train.div_ceil(cifar::CIFAR10_TRAIN_FILES.len());
+    let batches = cifar::CIFAR10_TRAIN_FILES.len();
+    if n_train < batches {
+        return Err(DataError::Format {
+            path: dir.to_path_buf(),
+            detail: format!("synthetic CIFAR-10 needs at least {batches} training images, one per batch file"),
+            fix: "ask for more training images".to_string(),
+        });
+    }
     for (b, name) in cifar::CIFAR10_TRAIN_FILES.iter().enumerate() {
-        let range = (b * per_batch).min(n_train)..((b + 1) * per_batch).min(n_train);
+        let range = b * n_train / batches..(b + 1) * n_train / batches;
         files.push((name.to_string(), range.flat_map(|i| record(&generated.train, i)).collect::<Vec<u8>>()));
     }
     files.push((cifar::CIFAR10_TEST_FILE.to_string(), (0..n_test).flat_map(|i| record(&generated.test, i)).collect()));
@@ -351,5 +359,53 @@ impl ScratchDir {
 impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Test accuracy of a nearest-class-mean classifier fitted on the training split.
+    fn nearest_mean_accuracy(g: &Generated) -> f64 {
+        let (n, k) = (g.train.image_len(), g.train.classes);
+        let mut sums = vec![vec![0f64; n]; k];
+        for (i, &l) in g.train.labels.iter().enumerate() {
+            for (s, &v) in sums[l as usize].iter_mut().zip(g.train.image(i)) {
+                *s += v as f64;
+            }
+        }
+        let counts = g.train.class_counts();
+        let correct = (0..g.test.len())
+            .filter(|&i| {
+                let distance = |c: usize| -> f64 {
+                    let m = counts[c].max(1) as f64;
+                    sums[c].iter().zip(g.test.image(i)).map(|(s, &v)| (s / m - v as f64).powi(2)).sum()
+                };
+                let best = (0..k).min_by(|&a, &b| distance(a).total_cmp(&distance(b))).unwrap();
+                best as u32 == g.test.labels[i]
+            })
+            .count();
+        correct as f64 / g.test.len() as f64
+    }
+
+    #[test]
+    fn generated_classes_are_learnable() {
+        for (kind, n_train) in
+            [(DatasetKind::FashionMnist, 500), (DatasetKind::Cifar10, 500), (DatasetKind::Cifar100, 3000)]
+        {
+            let g = generate_pair(kind, n_train, 200, 1);
+            assert!(g.train.class_counts().iter().all(|&c| c > 0), "{kind}: a class never drawn");
+            let accuracy = nearest_mean_accuracy(&g);
+            assert!(accuracy > 0.95, "{kind}: nearest-mean accuracy {accuracy}");
+        }
+    }
+
+    #[test]
+    fn same_seed_same_files_content() {
+        let a = generate_pair(DatasetKind::Cifar100, 20, 5, 8);
+        let b = generate_pair(DatasetKind::Cifar100, 20, 5, 8);
+        assert_eq!((&a.train, &a.test), (&b.train, &b.test));
+        assert_ne!(generate_pair(DatasetKind::Cifar100, 20, 5, 9).train, b.train);
     }
 }
