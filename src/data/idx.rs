@@ -35,6 +35,14 @@ pub fn load(kind: DatasetKind, dir: &Path, split: Split) -> Result<Dataset, Data
 
     let image_bytes = read_maybe_gz(&images_path, &fix)?;
     let (count, height, width) = parse_images_header(&images_path, &image_bytes, &fix)?;
+    let [_, expected_height, expected_width] = kind.shape().0;
+    if (height, width) != (expected_height, expected_width) {
+        return Err(DataError::Format {
+            path: images_path,
+            detail: format!("images are {height}x{width}, expected {expected_height}x{expected_width} for {kind}"),
+            fix,
+        });
+    }
     let label_bytes = read_maybe_gz(&labels_path, &fix)?;
     let labels = parse_labels(&labels_path, &label_bytes, CLASSES, &fix)?;
     if labels.len() != count {
@@ -247,6 +255,19 @@ mod tests {
             }
             other => panic!("expected a label error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn wrong_image_size_is_an_error() {
+        let scratch = ScratchDir::new("idx-size");
+        write(scratch.path(), IdxCompression::Plain);
+        // 14x56 holds as many bytes as 28x28: only the dimension check can catch it.
+        let path = scratch.path().join("t10k-images-idx3-ubyte");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[8..16].copy_from_slice(&[0, 0, 0, 14, 0, 0, 0, 56]);
+        std::fs::write(&path, &bytes).unwrap();
+        let msg = load(DatasetKind::Mnist, scratch.path(), Split::Test).unwrap_err().to_string();
+        assert!(msg.contains("14x56") && msg.contains("28x28") && msg.contains("t10k-images-idx3-ubyte"), "{msg}");
     }
 
     #[test]
