@@ -4,6 +4,7 @@
 pub mod atomic;
 pub mod checkpoint;
 pub mod cli;
+pub mod data;
 pub mod gpu;
 pub mod models;
 pub mod nn;
