@@ -199,7 +199,8 @@ fn run(dispatches: &[Dispatch]) {
 
 /// (batch, channels, height, width): M = 175 (> 64, not a multiple), 3 (1x1 spatial),
 /// 143, exactly 128 (a multiple of the workgroup), 2 (the smallest trainable).
-const SHAPES: [(usize, usize, usize, usize); 5] = [(5, 3, 7, 5), (3, 4, 1, 1), (1, 2, 13, 11), (2, 3, 8, 8), (2, 1, 1, 1)];
+const SHAPES: [(usize, usize, usize, usize); 5] =
+    [(5, 3, 7, 5), (3, 4, 1, 1), (1, 2, 13, 11), (2, 3, 8, 8), (2, 1, 1, 1)];
 
 // ---------------------------------------------------------------------------------------
 // Tests
@@ -232,15 +233,45 @@ fn training_forward_matches_reference() {
             let model = StatsModel::new(shape, &x_ref, eps);
             let (gamma, beta) = (&layer.gamma.1, &layer.beta.1);
             let y_ref = reference::forward_train(shape, &x_ref, gamma, beta, eps);
-            assert_close(&case, "y", &read(&y), &y_ref, relative_bound(&normalize_bounds(shape, &model, &x_ref, gamma, &y_ref), &y_ref));
-            assert_close(&case, "saved_mean", &read(&layer.saved_mean), &model.mean, relative_bound(&model.e_mean, &model.mean));
+            assert_close(
+                &case,
+                "y",
+                &read(&y),
+                &y_ref,
+                relative_bound(&normalize_bounds(shape, &model, &x_ref, gamma, &y_ref), &y_ref),
+            );
+            assert_close(
+                &case,
+                "saved_mean",
+                &read(&layer.saved_mean),
+                &model.mean,
+                relative_bound(&model.e_mean, &model.mean),
+            );
             let e_inv_std: Vec<f64> = model.inv_std.iter().zip(&model.rho).map(|(s, r)| s * r).collect();
-            assert_close(&case, "saved_inv_std", &read(&layer.saved_inv_std), &model.inv_std, relative_bound(&e_inv_std, &model.inv_std));
+            assert_close(
+                &case,
+                "saved_inv_std",
+                &read(&layer.saved_inv_std),
+                &model.inv_std,
+                relative_bound(&e_inv_std, &model.inv_std),
+            );
 
             let mut running = Running::new(layer.running_mean.1.clone(), layer.running_var.1.clone());
             running.step(shape, &model, momentum);
-            assert_close(&case, "running_mean", &read(&layer.running_mean.0), &running.mean, relative_bound(&running.e_mean, &running.mean));
-            assert_close(&case, "running_var", &read(&layer.running_var.0), &running.var, relative_bound(&running.e_var, &running.var));
+            assert_close(
+                &case,
+                "running_mean",
+                &read(&layer.running_mean.0),
+                &running.mean,
+                relative_bound(&running.e_mean, &running.mean),
+            );
+            assert_close(
+                &case,
+                "running_var",
+                &read(&layer.running_var.0),
+                &running.var,
+                relative_bound(&running.e_var, &running.var),
+            );
         }
     }
 }
@@ -270,9 +301,27 @@ fn running_statistics_after_two_steps() {
         running.step(shape, &StatsModel::new(shape, &first_ref, eps), momentum);
         let model = StatsModel::new(shape, &second_ref, eps);
         running.step(shape, &model, momentum);
-        assert_close(&case, "running_mean", &read(&layer.running_mean.0), &running.mean, relative_bound(&running.e_mean, &running.mean));
-        assert_close(&case, "running_var", &read(&layer.running_var.0), &running.var, relative_bound(&running.e_var, &running.var));
-        assert_close(&case, "saved_mean", &read(&layer.saved_mean), &model.mean, relative_bound(&model.e_mean, &model.mean));
+        assert_close(
+            &case,
+            "running_mean",
+            &read(&layer.running_mean.0),
+            &running.mean,
+            relative_bound(&running.e_mean, &running.mean),
+        );
+        assert_close(
+            &case,
+            "running_var",
+            &read(&layer.running_var.0),
+            &running.var,
+            relative_bound(&running.e_var, &running.var),
+        );
+        assert_close(
+            &case,
+            "saved_mean",
+            &read(&layer.saved_mean),
+            &model.mean,
+            relative_bound(&model.e_mean, &model.mean),
+        );
         let y_ref = reference::forward_train(shape, &second_ref, &layer.gamma.1, &layer.beta.1, eps);
         let bounds = normalize_bounds(shape, &model, &second_ref, &layer.gamma.1, &y_ref);
         assert_close(&case, "y", &read(&y), &y_ref, relative_bound(&bounds, &y_ref));
@@ -305,7 +354,13 @@ fn inference_forward_uses_running_statistics() {
             e_var: vec![0.0; channels],
             rho: vec![0.5 * U + INV_SQRT; channels],
         };
-        assert_close(&case, "y", &read(&y), &y_ref, relative_bound(&normalize_bounds(shape, &model, &x_ref, gamma, &y_ref), &y_ref));
+        assert_close(
+            &case,
+            "y",
+            &read(&y),
+            &y_ref,
+            relative_bound(&normalize_bounds(shape, &model, &x_ref, gamma, &y_ref), &y_ref),
+        );
         assert_eq!(read(&layer.running_mean.0), *rm, "{}: running_mean changed", case.context());
         assert_eq!(read(&layer.running_var.0), *rv, "{}: running_var changed", case.context());
     }
@@ -318,7 +373,14 @@ struct BackwardBounds {
     dbeta: Vec<f64>,
 }
 
-fn backward_bounds(shape: BatchNormShape, model: &StatsModel, x: &[f64], dy: &[f64], gamma: &[f64], grads: &reference::Gradients) -> BackwardBounds {
+fn backward_bounds(
+    shape: BatchNormShape,
+    model: &StatsModel,
+    x: &[f64],
+    dy: &[f64],
+    gamma: &[f64],
+    grads: &reference::Gradients,
+) -> BackwardBounds {
     let h = depth(shape);
     let m = shape.count() as f64;
     let xhat = |i: usize| (x[i] - model.mean[channel_of(shape, i)]) * model.inv_std[channel_of(shape, i)];
@@ -327,7 +389,9 @@ fn backward_bounds(shape: BatchNormShape, model: &StatsModel, x: &[f64], dy: &[f
     // weighted by |dy|, and the sum's rounding (sum_bound includes the product's).
     let dbeta: Vec<f64> = (0..shape.channels).map(|c| sum_bound(h) * on(c).map(|i| dy[i].abs()).sum::<f64>()).collect();
     let dgamma: Vec<f64> = (0..shape.channels)
-        .map(|c| on(c).map(|i| dy[i].abs() * model.xhat_error(shape, x, i) + sum_bound(h) * (dy[i] * xhat(i)).abs()).sum())
+        .map(|c| {
+            on(c).map(|i| dy[i].abs() * model.xhat_error(shape, x, i) + sum_bound(h) * (dy[i] * xhat(i)).abs()).sum()
+        })
         .collect();
     // dx = k * t, k = gamma * inv_std / M (inv_std's error, a product, a division),
     // t = M dy - dbeta - xhat dgamma (the errors of dbeta, dgamma and xhat, and four
@@ -348,7 +412,13 @@ fn backward_bounds(shape: BatchNormShape, model: &StatsModel, x: &[f64], dy: &[f
 }
 
 /// Runs training forward then backward on the GPU with dy given; returns (dx, dgamma, dbeta).
-fn gpu_backward(shape: BatchNormShape, dims: &[usize], x: &Tensor, dy: &Tensor, layer: &Layer) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+fn gpu_backward(
+    shape: BatchNormShape,
+    dims: &[usize],
+    x: &Tensor,
+    dy: &Tensor,
+    layer: &Layer,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let y = poisoned(dims);
     let dx = poisoned(dims);
     let mut dispatches = bn::forward_train(gpu(), shape, BatchNormOptions::default(), x, &layer.tensors(), &y).unwrap();
@@ -408,14 +478,27 @@ fn backward_matches_finite_differences() {
         let model = StatsModel::new(shape, &x_ref, eps);
         let grads = reference::backward(shape, &x_ref, &r_ref, &gamma, &model.mean, &model.inv_std);
         let bounds = backward_bounds(shape, &model, &x_ref, &r_ref, &gamma, &grads);
-        let loss = |x: &[f64], gamma: &[f64], beta: &[f64]| dot(&reference::forward_train(shape, x, gamma, beta, eps), &r_ref);
+        let loss =
+            |x: &[f64], gamma: &[f64], beta: &[f64]| dot(&reference::forward_train(shape, x, gamma, beta, eps), &r_ref);
         let numeric_dx = numerical_gradient(|x| loss(x, &gamma, &beta), &x_ref, STEP);
         let numeric_dgamma = numerical_gradient(|g| loss(&x_ref, g, &beta), &gamma, STEP);
         let numeric_dbeta = numerical_gradient(|b| loss(&x_ref, &gamma, b), &beta, STEP);
         let bound = |b: &[f64], g: &[f64]| relative_bound(b, g) + FINITE_DIFFERENCE;
         assert_close(&case, "dx vs finite differences", &dx, &numeric_dx, bound(&bounds.dx, &numeric_dx));
-        assert_close(&case, "dgamma vs finite differences", &dgamma, &numeric_dgamma, bound(&bounds.dgamma, &numeric_dgamma));
-        assert_close(&case, "dbeta vs finite differences", &dbeta, &numeric_dbeta, bound(&bounds.dbeta, &numeric_dbeta));
+        assert_close(
+            &case,
+            "dgamma vs finite differences",
+            &dgamma,
+            &numeric_dgamma,
+            bound(&bounds.dgamma, &numeric_dgamma),
+        );
+        assert_close(
+            &case,
+            "dbeta vs finite differences",
+            &dbeta,
+            &numeric_dbeta,
+            bound(&bounds.dbeta, &numeric_dbeta),
+        );
     }
 }
 

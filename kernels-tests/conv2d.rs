@@ -22,7 +22,16 @@ const STEP: f64 = 0.5;
 const FINITE_DIFFERENCE_ERROR: f64 = 1e-10;
 
 #[allow(clippy::too_many_arguments)]
-fn conv(batch: usize, in_channels: usize, out_channels: usize, height: usize, width: usize, kernel: usize, stride: usize, padding: usize) -> Conv2dShape {
+fn conv(
+    batch: usize,
+    in_channels: usize,
+    out_channels: usize,
+    height: usize,
+    width: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> Conv2dShape {
     Conv2dShape { batch, in_channels, out_channels, height, width, kernel, stride, padding }
 }
 
@@ -147,7 +156,8 @@ fn gradients_match_finite_differences() {
         let (abs_x, abs_w, abs_r) = (abs(x), abs(w), abs(r));
 
         let numeric = numerical_gradient(|x| loss(x, w, b), x, STEP);
-        let limit = bound(s.out_channels * s.kernel * s.kernel, &reference::backward_input(&s, &abs_w, &abs_r), &numeric);
+        let limit =
+            bound(s.out_channels * s.kernel * s.kernel, &reference::backward_input(&s, &abs_w, &abs_r), &numeric);
         assert_close(&case, "dx", &read(&dx), &numeric, limit + FINITE_DIFFERENCE_ERROR);
 
         let numeric = numerical_gradient(|w| loss(x, w, b), w, STEP);
@@ -209,17 +219,29 @@ fn mismatched_shapes_are_rejected() {
         }
     };
     assert!(conv2d::forward(gpu(), &s, &x, &w, Some(&b), &y).is_ok());
-    expect_error(conv2d::forward(gpu(), &s, &zeros(&[2, 3, 5, 7]), &w, None, &y), &["conv2d forward", "x", "[2, 3, 7, 5]"]);
+    expect_error(
+        conv2d::forward(gpu(), &s, &zeros(&[2, 3, 5, 7]), &w, None, &y),
+        &["conv2d forward", "x", "[2, 3, 7, 5]"],
+    );
     expect_error(conv2d::forward(gpu(), &s, &x, &zeros(&[4, 3, 1, 1]), None, &y), &["w", "[4, 3, 3, 3]"]);
     expect_error(conv2d::forward(gpu(), &s, &x, &w, Some(&zeros(&[3])), &y), &["b", "[4]"]);
     expect_error(conv2d::forward(gpu(), &s, &x, &w, None, &zeros(&[2, 4, 7, 5])), &["y", "[2, 4, 4, 3]"]);
-    expect_error(conv2d::backward_input(gpu(), &s, &w, &y, &zeros(&[2, 3, 7, 6])), &["conv2d backward_input", "dx", "[2, 3, 7, 5]"]);
+    expect_error(
+        conv2d::backward_input(gpu(), &s, &w, &y, &zeros(&[2, 3, 7, 6])),
+        &["conv2d backward_input", "dx", "[2, 3, 7, 5]"],
+    );
     expect_error(conv2d::backward_input(gpu(), &s, &w, &zeros(&[2, 4, 3, 4]), &x), &["dy", "[2, 4, 4, 3]"]);
-    expect_error(conv2d::backward_weight(gpu(), &s, &x, &y, &zeros(&[3, 4, 3, 3])), &["conv2d backward_weight", "dw", "[4, 3, 3, 3]"]);
+    expect_error(
+        conv2d::backward_weight(gpu(), &s, &x, &y, &zeros(&[3, 4, 3, 3])),
+        &["conv2d backward_weight", "dw", "[4, 3, 3, 3]"],
+    );
     expect_error(conv2d::backward_bias(gpu(), &s, &y, &zeros(&[4, 1])), &["conv2d backward_bias", "db", "[4]"]);
     // Geometries with no output are rejected before any tensor is looked at.
     let too_small = conv(2, 3, 4, 2, 5, 5, 1, 1);
-    expect_error(conv2d::forward(gpu(), &too_small, &x, &w, None, &y), &["5x5 kernel does not fit a 2x5 input with padding 1"]);
+    expect_error(
+        conv2d::forward(gpu(), &too_small, &x, &w, None, &y),
+        &["5x5 kernel does not fit a 2x5 input with padding 1"],
+    );
     let no_stride = Conv2dShape { stride: 0, ..s };
     expect_error(conv2d::backward_bias(gpu(), &no_stride, &y, &b), &["stride is 0"]);
 }
@@ -240,13 +262,22 @@ fn benchmark() {
     for (name, s) in layers {
         let mut case = Case::new(name);
         let t = Inputs::new(&mut case, &s);
-        let (y, dx, dw, db) = (poisoned(&s.output_shape()), poisoned(&s.input_shape()), poisoned(&s.weight_shape()), poisoned(&s.bias_shape()));
+        let (y, dx, dw, db) = (
+            poisoned(&s.output_shape()),
+            poisoned(&s.input_shape()),
+            poisoned(&s.weight_shape()),
+            poisoned(&s.bias_shape()),
+        );
         let flops = 2 * output_positions(&s) * s.out_channels * s.in_channels * s.kernel * s.kernel;
         let kernels = [
             ("forward", conv2d::forward(gpu(), &s, &t.x.0, &t.w.0, Some(&t.b.0), &y).unwrap(), flops),
             ("backward_input", conv2d::backward_input(gpu(), &s, &t.w.0, &t.dy.0, &dx).unwrap(), flops),
             ("backward_weight", conv2d::backward_weight(gpu(), &s, &t.x.0, &t.dy.0, &dw).unwrap(), flops),
-            ("backward_bias", conv2d::backward_bias(gpu(), &s, &t.dy.0, &db).unwrap(), output_positions(&s) * s.out_channels),
+            (
+                "backward_bias",
+                conv2d::backward_bias(gpu(), &s, &t.dy.0, &db).unwrap(),
+                output_positions(&s) * s.out_channels,
+            ),
         ];
         for (kernel, dispatch, flops) in &kernels {
             gpu().run([dispatch]).unwrap(); // compile and warm up

@@ -5,14 +5,7 @@ use crate::harness::*;
 /// (x shape, out features): batch 1 and 5, odd widths, a 4-D x read flattened, a batch
 /// reduction longer than a workgroup, and widths above one workgroup.
 fn shapes() -> Vec<(Vec<usize>, usize)> {
-    vec![
-        (vec![1, 7], 3),
-        (vec![5, 7], 3),
-        (vec![5, 1], 1),
-        (vec![5, 3, 2, 2], 5),
-        (vec![130, 5], 4),
-        (vec![3, 67], 65),
-    ]
+    vec![(vec![1, 7], 3), (vec![5, 7], 3), (vec![5, 1], 1), (vec![5, 3, 2, 2], 5), (vec![130, 5], 4), (vec![3, 67], 65)]
 }
 
 fn norm(v: &[f64]) -> f64 {
@@ -112,11 +105,29 @@ fn mismatched_shapes_are_rejected() {
         let error = result.err().expect("shape mismatch must fail").to_string();
         assert!(needles.iter().all(|n| error.contains(n)), "{error}");
     };
-    expect_error(ops::linear::forward(gpu(), &zeros(&[5, 6]), &w, &b, &y).map(|_| ()), &["linear forward", "x", "[5, 6]", "[N, 7]"]);
-    expect_error(ops::linear::forward(gpu(), &x, &zeros(&[3, 7, 1]), &b, &y).map(|_| ()), &["linear forward", "w", "[out, in]"]);
-    expect_error(ops::linear::forward(gpu(), &x, &w, &zeros(&[4]), &y).map(|_| ()), &["linear forward", "b", "[4]", "[3]"]);
+    expect_error(
+        ops::linear::forward(gpu(), &zeros(&[5, 6]), &w, &b, &y).map(|_| ()),
+        &["linear forward", "x", "[5, 6]", "[N, 7]"],
+    );
+    expect_error(
+        ops::linear::forward(gpu(), &x, &zeros(&[3, 7, 1]), &b, &y).map(|_| ()),
+        &["linear forward", "w", "[out, in]"],
+    );
+    expect_error(
+        ops::linear::forward(gpu(), &x, &w, &zeros(&[4]), &y).map(|_| ()),
+        &["linear forward", "b", "[4]", "[3]"],
+    );
     expect_error(ops::linear::forward(gpu(), &x, &w, &b, &zeros(&[5, 4])).map(|_| ()), &["y", "[5, 4]", "[5, 3]"]);
-    expect_error(ops::linear::backward_input(gpu(), &w, &zeros(&[4, 3]), &x).map(|_| ()), &["linear backward_input", "dy", "[4, 3]"]);
-    expect_error(ops::linear::backward_params(gpu(), &x, &y, &w, &zeros(&[7])).map(|_| ()), &["linear backward_params", "db", "[7]"]);
-    expect_error(ops::linear::backward_params(gpu(), &x, &y, &zeros(&[3, 8]), &b).map(|_| ()), &["x", "[5, 7]", "[N, 8]"]);
+    expect_error(
+        ops::linear::backward_input(gpu(), &w, &zeros(&[4, 3]), &x).map(|_| ()),
+        &["linear backward_input", "dy", "[4, 3]"],
+    );
+    expect_error(
+        ops::linear::backward_params(gpu(), &x, &y, &w, &zeros(&[7])).map(|_| ()),
+        &["linear backward_params", "db", "[7]"],
+    );
+    expect_error(
+        ops::linear::backward_params(gpu(), &x, &y, &zeros(&[3, 8]), &b).map(|_| ()),
+        &["x", "[5, 7]", "[N, 8]"],
+    );
 }

@@ -80,7 +80,8 @@ fn gradient_errors(logits: &[f64], targets: &[f64], classes: usize) -> Vec<f64> 
         .flat_map(|z| {
             let (lse, _) = lse_error(z);
             let max = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            z.iter().map(move |&zk| (zk - lse).exp() * (4.0 + 3.0 * (zk - max).abs() + 4.0 * classes as f64) * U / batch)
+            z.iter()
+                .map(move |&zk| (zk - lse).exp() * (4.0 + 3.0 * (zk - max).abs() + 4.0 * classes as f64) * U / batch)
         })
         .zip(&gradient)
         .map(|(p_error, d)| SAFETY * (p_error + 2.0 * U * d.abs() + MIN_NORMAL))
@@ -227,7 +228,10 @@ fn mismatched_shapes_are_rejected() {
         assert!(needles.iter().all(|n| error.contains(n)), "{error}");
     };
     let forward = |l: &_, t: &_, s: &_, d: Option<&_>| ops::loss::forward(gpu(), l, t, s, d);
-    expect_error(forward(&zeros(&[35]), &targets, &losses, None), &["cross-entropy forward", "logits", "[35]", "[N, K]"]);
+    expect_error(
+        forward(&zeros(&[35]), &targets, &losses, None),
+        &["cross-entropy forward", "logits", "[35]", "[N, K]"],
+    );
     expect_error(forward(&logits, &zeros(&[5, 6]), &losses, None), &["targets", "[5, 6]", "[5, 7]"]);
     expect_error(forward(&logits, &targets, &zeros(&[4]), None), &["losses", "[4]", "[5]"]);
     expect_error(forward(&logits, &targets, &losses, Some(&zeros(&[7, 5]))), &["dlogits", "[7, 5]", "[5, 7]"]);

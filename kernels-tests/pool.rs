@@ -77,7 +77,8 @@ fn max_pool_matches_reference() {
         for ties in [false, true] {
             let mut case = Case::new(format!("max pool {dims:?} ties {ties}"));
             let (x, x_ref) = if ties {
-                let values: Vec<f32> = (0..dims.iter().product()).map(|_| rand::Rng::random_range(&mut case.rng, 0..3) as f32).collect();
+                let values: Vec<f32> =
+                    (0..dims.iter().product()).map(|_| rand::Rng::random_range(&mut case.rng, 0..3) as f32).collect();
                 let wide = values.iter().map(|&v| v as f64).collect::<Vec<_>>();
                 (gpu().upload(&dims, &values).unwrap(), wide)
             } else {
@@ -90,7 +91,8 @@ fn max_pool_matches_reference() {
             gpu().run([&forward, &backward]).unwrap();
             let (y_ref, argmax_ref) = reference::pool::max_pool_forward(dims, &x_ref);
             assert_close(&case, "y", &read(&y), &y_ref, EXACT);
-            let argmax_gpu: Vec<usize> = gpu().download::<u32>(&argmax).unwrap().into_iter().map(|i| i as usize).collect();
+            let argmax_gpu: Vec<usize> =
+                gpu().download::<u32>(&argmax).unwrap().into_iter().map(|i| i as usize).collect();
             assert_eq!(argmax_gpu, argmax_ref, "{}: argmax", case.context());
             assert_close(&case, "dx", &read(&dx), &reference::pool::max_pool_backward(dims, &x_ref, &dy_ref), EXACT);
         }
@@ -148,7 +150,8 @@ fn bad_shapes_are_rejected() {
 
     let error = message(ops::pool::global_average_forward(gpu(), &x, &gpu().zeros(&[2, 4]).unwrap()));
     assert!(error.contains("global average pool forward: y has shape [2, 4], expected [2, 3]"), "{error}");
-    let error = message(ops::pool::global_average_forward(gpu(), &gpu().zeros(&[6, 35]).unwrap(), &gpu().zeros(&[6]).unwrap()));
+    let error =
+        message(ops::pool::global_average_forward(gpu(), &gpu().zeros(&[6, 35]).unwrap(), &gpu().zeros(&[6]).unwrap()));
     assert!(error.contains("x has shape [6, 35], expected [N, C, H, W]"), "{error}");
     let error = message(ops::pool::global_average_backward(gpu(), &gpu().zeros(&[3, 2]).unwrap(), &x));
     assert!(error.contains("dy has shape [3, 2], expected [2, 3]"), "{error}");

@@ -107,7 +107,9 @@ fn invalid_settings_and_shapes_are_rejected() {
         let error = result.err().expect("must fail").to_string();
         assert!(needles.iter().all(|n| error.contains(n)), "{error}");
     };
-    let step = |config: &Sgd, lr: &_, grad: &_, velocity: Option<&_>| ops::sgd::step(gpu(), config, lr, grad, &weight, velocity);
+    let step = |config: &Sgd, lr: &_, grad: &_, velocity: Option<&_>| {
+        ops::sgd::step(gpu(), config, lr, grad, &weight, velocity)
+    };
     expect_error(step(&momentum, &lr, &zeros(&[7, 3]), Some(&velocity)), &["sgd step", "grad", "[7, 3]", "[3, 7]"]);
     expect_error(step(&momentum, &zeros(&[2]), &grad, Some(&velocity)), &["sgd step", "lr", "[2]", "[1]"]);
     expect_error(step(&momentum, &lr, &grad, Some(&zeros(&[21]))), &["velocity", "[21]", "[3, 7]"]);

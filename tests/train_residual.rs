@@ -62,5 +62,9 @@ fn small_residual_cnn_learns_a_separable_problem() {
     }
     let evaluation = trainer.take_totals().unwrap();
     assert_eq!(evaluation.samples, (8 * BATCH) as f64);
-    assert!(evaluation.accuracy() >= 0.95, "{context}: held-out accuracy {} (losses {losses:?})", evaluation.accuracy());
+    assert!(
+        evaluation.accuracy() >= 0.95,
+        "{context}: held-out accuracy {} (losses {losses:?})",
+        evaluation.accuracy()
+    );
 }

@@ -37,17 +37,11 @@ pub struct ApproxArgs {
 }
 
 fn parse_alpha(s: &str) -> Result<u32, String> {
-    let alpha: u32 = s
-        .parse()
-        .map_err(|_| format!("'{s}' is not a whole number"))?;
+    let alpha: u32 = s.parse().map_err(|_| format!("'{s}' is not a whole number"))?;
     if ALPHAS.contains(&alpha) {
         Ok(alpha)
     } else {
-        Err(format!(
-            "precision alpha must be in {}..={}, got {alpha}",
-            ALPHAS.start(),
-            ALPHAS.end()
-        ))
+        Err(format!("precision alpha must be in {}..={}, got {alpha}", ALPHAS.start(), ALPHAS.end()))
     }
 }
 
@@ -127,22 +121,13 @@ fn describe(relu: &ReluApprox) -> anyhow::Result<String> {
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().context("--json needs a file name")?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let mut file =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
+    let mut file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     file.write_all(bytes)?;
     file.sync_all()?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
 #[cfg(test)]
@@ -159,16 +144,10 @@ mod tests {
     #[test]
     fn alpha_is_validated() {
         assert!(Cli::try_parse_from(["x", "--alpha", "13"]).is_ok());
-        let err = Cli::try_parse_from(["x", "--alpha", "21"])
-            .err()
-            .unwrap()
-            .to_string();
+        let err = Cli::try_parse_from(["x", "--alpha", "21"]).err().unwrap().to_string();
         assert!(err.contains("must be in 4..=20"), "{err}");
         assert!(Cli::try_parse_from(["x", "--alpha", "three"]).is_err());
-        assert!(
-            Cli::try_parse_from(["x", "--json", "a.json"]).is_err(),
-            "--json needs --alpha"
-        );
+        assert!(Cli::try_parse_from(["x", "--json", "a.json"]).is_err(), "--json needs --alpha");
     }
 
     #[test]
@@ -176,16 +155,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sturdy-approx-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("relu9.json");
-        let cli =
-            Cli::try_parse_from(["x", "--alpha", "9", "--json", path.to_str().unwrap()]).unwrap();
+        let cli = Cli::try_parse_from(["x", "--alpha", "9", "--json", path.to_str().unwrap()]).unwrap();
         run(&cli.approx).unwrap();
         let back: ReluExport = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(back.alpha, 9);
-        assert_eq!(
-            std::fs::read_dir(&dir).unwrap().count(),
-            1,
-            "no temporary file left behind"
-        );
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left behind");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -193,9 +167,6 @@ mod tests {
     fn table_lists_every_alpha() {
         let t = table().unwrap();
         assert_eq!(t.lines().count(), 1 + ALPHAS.count());
-        assert!(
-            t.lines().nth(10).unwrap().contains("1.00"),
-            "alpha 13 has relative cost 1"
-        );
+        assert!(t.lines().nth(10).unwrap().contains("1.00"), "alpha 13 has relative cost 1");
     }
 }

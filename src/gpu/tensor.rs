@@ -34,7 +34,10 @@ impl Tensor {
     /// `[N, C*H*W]` before a linear layer).
     pub fn reshaped(&self, shape: &[usize]) -> Result<Tensor> {
         if shape.iter().product::<usize>() != self.len() {
-            return Err(GpuError::shape(format!("cannot view shape {:?} as {shape:?}: element counts differ", self.shape)));
+            return Err(GpuError::shape(format!(
+                "cannot view shape {:?} as {shape:?}: element counts differ",
+                self.shape
+            )));
         }
         Ok(Tensor { shape: shape.to_vec(), buffer: self.buffer.clone() })
     }

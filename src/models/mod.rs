@@ -52,8 +52,7 @@ pub fn build(gpu: &Gpu, kind: ModelKind, input: ModelInput, width: f64, rng: &mu
         ModelKind::Vgg => vgg::build(gpu, &mut network, width, rng)?,
         ModelKind::Smallcnn => small_cnn::build(gpu, &mut network, width, rng)?,
     }
-    classifier(gpu, &mut network, input.classes, rng)
-        .map(|()| network)
+    classifier(gpu, &mut network, input.classes, rng).map(|()| network)
 }
 
 /// conv 3x3 (stride 1, padding 1) -> batch norm -> ReLU site, named `{name}.conv` etc.

@@ -73,6 +73,9 @@ impl Layer for BatchNorm {
     }
 
     fn state(&self) -> Vec<(String, &Tensor)> {
-        vec![(format!("{}.running_mean", self.name), &self.running_mean), (format!("{}.running_var", self.name), &self.running_var)]
+        vec![
+            (format!("{}.running_mean", self.name), &self.running_mean),
+            (format!("{}.running_var", self.name), &self.running_var),
+        ]
     }
 }

@@ -21,7 +21,13 @@ pub struct ConvGeometry {
 }
 
 impl Conv2d {
-    pub fn new(gpu: &Gpu, name: &str, input: &Activation, geometry: ConvGeometry, rng: &mut impl Rng) -> Result<Conv2d> {
+    pub fn new(
+        gpu: &Gpu,
+        name: &str,
+        input: &Activation,
+        geometry: ConvGeometry,
+        rng: &mut impl Rng,
+    ) -> Result<Conv2d> {
         let &[batch, in_channels, height, width] = input.shape() else {
             return Err(GpuError::shape(format!("{name}: conv2d input must be NCHW, got {:?}", input.shape())));
         };

@@ -24,7 +24,8 @@ impl Linear {
         let bias = Param::new(gpu, format!("{name}.bias"), &[out_features], &bias_init, false)?;
         let output = Activation::new(gpu, &[batch, out_features])?;
         let forward = linear::forward(gpu, &input.value, &weight.value, &bias.value, &output.value)?;
-        let mut backward = Vec::from(linear::backward_params(gpu, &input.value, output.grad(), &weight.grad, &bias.grad)?);
+        let mut backward =
+            Vec::from(linear::backward_params(gpu, &input.value, output.grad(), &weight.grad, &bias.grad)?);
         if let Some(input_grad) = &input.grad {
             backward.push(linear::backward_input(gpu, &weight.value, output.grad(), input_grad)?);
         }

@@ -145,7 +145,14 @@ fn check(op: &str, shape: &Conv2dShape, tensors: &[(&str, &Tensor)]) -> Result<(
 }
 
 /// y = conv(x, w) + b, with b optional (absent for a convolution followed by batch norm).
-pub fn forward(gpu: &Gpu, shape: &Conv2dShape, x: &Tensor, w: &Tensor, b: Option<&Tensor>, y: &Tensor) -> Result<Dispatch> {
+pub fn forward(
+    gpu: &Gpu,
+    shape: &Conv2dShape,
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    y: &Tensor,
+) -> Result<Dispatch> {
     let op = "conv2d forward";
     check(op, shape, &[("x", x), ("w", w), ("y", y)])?;
     let params = params(gpu, shape);
@@ -158,7 +165,8 @@ pub fn forward(gpu: &Gpu, shape: &Conv2dShape, x: &Tensor, w: &Tensor, b: Option
         }
         None => gpu.kernel("conv2d", "forward", &[])?,
     };
-    let threads = shape.batch * shape.out_channels.div_ceil(CHANNEL_BLOCK) * shape.output_height() * shape.output_width();
+    let threads =
+        shape.batch * shape.out_channels.div_ceil(CHANNEL_BLOCK) * shape.output_height() * shape.output_width();
     gpu.dispatch_1d(&kernel, &bindings, threads)
 }
 

@@ -43,7 +43,13 @@ fn params(gpu: &Gpu, batch: usize, classes: usize, stats: Stats) -> wgpu::Buffer
 
 /// losses[n] = -sum_k t[n, k] log softmax(z[n])_k, and with `dlogits` also the gradient
 /// of the mean loss, dlogits = (softmax(z) - t) / N (written, not accumulated).
-pub fn forward(gpu: &Gpu, logits: &Tensor, targets: &Tensor, losses: &Tensor, dlogits: Option<&Tensor>) -> Result<Dispatch> {
+pub fn forward(
+    gpu: &Gpu,
+    logits: &Tensor,
+    targets: &Tensor,
+    losses: &Tensor,
+    dlogits: Option<&Tensor>,
+) -> Result<Dispatch> {
     let op = "cross-entropy forward";
     let (batch, classes) = dims(op, logits, targets)?;
     expect_shape(op, "losses", losses, &[batch])?;
@@ -64,14 +70,22 @@ pub fn forward(gpu: &Gpu, logits: &Tensor, targets: &Tensor, losses: &Tensor, dl
 /// stats = [sum of losses, number of rows whose logits' argmax is the targets' argmax,
 /// N] (indices [`LOSS_SUM`], [`CORRECT`], [`SAMPLES`]), written or accumulated. Ties go
 /// to the first index. One workgroup; record it after [`forward`].
-pub fn summarise(gpu: &Gpu, logits: &Tensor, targets: &Tensor, losses: &Tensor, stats: &Tensor, mode: Stats) -> Result<Dispatch> {
+pub fn summarise(
+    gpu: &Gpu,
+    logits: &Tensor,
+    targets: &Tensor,
+    losses: &Tensor,
+    stats: &Tensor,
+    mode: Stats,
+) -> Result<Dispatch> {
     let op = "cross-entropy summarise";
     let (batch, classes) = dims(op, logits, targets)?;
     expect_shape(op, "losses", losses, &[batch])?;
     expect_shape(op, "stats", stats, &[STATS_LEN])?;
     let kernel = gpu.kernel("loss", "summarise", &[])?;
     let params = params(gpu, batch, classes, mode);
-    let bindings = [(0, &params), (1, logits.buffer()), (2, targets.buffer()), (3, losses.buffer()), (5, stats.buffer())];
+    let bindings =
+        [(0, &params), (1, logits.buffer()), (2, targets.buffer()), (3, losses.buffer()), (5, stats.buffer())];
     gpu.dispatch(&kernel, &bindings, [1, 1, 1])
 }
 

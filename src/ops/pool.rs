@@ -32,7 +32,13 @@ fn nchw(op: &str, name: &str, tensor: &Tensor) -> Result<[usize; 4]> {
 }
 
 fn params(gpu: &Gpu, [n, c, h, w]: [usize; 4], [out_h, out_w]: [usize; 2]) -> wgpu::Buffer {
-    gpu.uniform(&Params { planes: dim(n * c), height: dim(h), width: dim(w), out_height: dim(out_h), out_width: dim(out_w) })
+    gpu.uniform(&Params {
+        planes: dim(n * c),
+        height: dim(h),
+        width: dim(w),
+        out_height: dim(out_h),
+        out_width: dim(out_w),
+    })
 }
 
 /// y[n, c] = mean over (h, w) of x[n, c, h, w]; x is `[N, C, H, W]`, y `[N, C]`.

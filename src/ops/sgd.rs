@@ -28,7 +28,14 @@ struct Params {
 /// (`gpu.write(&lr, &[rate])`, ordered before the next submission). `velocity` (shape of
 /// `weight`, zeros at the start) is needed when momentum > 0; without it the update is
 /// plain SGD with weight decay.
-pub fn step(gpu: &Gpu, config: &Sgd, lr: &Tensor, grad: &Tensor, weight: &Tensor, velocity: Option<&Tensor>) -> Result<Dispatch> {
+pub fn step(
+    gpu: &Gpu,
+    config: &Sgd,
+    lr: &Tensor,
+    grad: &Tensor,
+    weight: &Tensor,
+    velocity: Option<&Tensor>,
+) -> Result<Dispatch> {
     let op = "sgd step";
     same_shape(op, &[("weight", weight), ("grad", grad)])?;
     expect_shape(op, "lr", lr, &[1])?;

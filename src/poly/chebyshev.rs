@@ -11,10 +11,7 @@ impl ChebSeries {
     /// `coeffs[k]` multiplies T_k(x / radius).
     pub fn new(radius: f64, coeffs: Vec<f64>) -> Self {
         assert!(radius > 0.0, "radius must be positive, got {radius}");
-        assert!(
-            !coeffs.is_empty(),
-            "a series needs at least one coefficient"
-        );
+        assert!(!coeffs.is_empty(), "a series needs at least one coefficient");
         Self { radius, coeffs }
     }
 
@@ -151,12 +148,7 @@ mod tests {
         let s = sample();
         for x in grid() {
             let t = x / s.radius();
-            let direct: f64 = s
-                .coeffs()
-                .iter()
-                .enumerate()
-                .map(|(k, c)| c * t_direct(k, t))
-                .sum();
+            let direct: f64 = s.coeffs().iter().enumerate().map(|(k, c)| c * t_direct(k, t)).sum();
             // Both sums have O(n u sum|c|) rounding, sum|c| < 25: 1e-12 is ~100x that.
             assert!((s.eval(x) - direct).abs() < 1e-12, "x = {x}");
         }
@@ -192,11 +184,7 @@ mod tests {
         assert_eq!(a.len(), s.coeffs().len());
         for x in grid() {
             // Horner's rounding is bounded by n u sum |a_k| |x|^k.
-            let scale: f64 = a
-                .iter()
-                .enumerate()
-                .map(|(k, c)| c.abs() * x.abs().powi(k as i32))
-                .sum();
+            let scale: f64 = a.iter().enumerate().map(|(k, c)| c.abs() * x.abs().powi(k as i32)).sum();
             let tol = 16.0 * 16.0 * f64::EPSILON * scale + 1e-13;
             assert!((horner(&a, x) - s.eval(x)).abs() < tol, "x = {x}");
         }

@@ -84,12 +84,7 @@ impl CompositeSign {
         }
         let odd = components.iter().map(Component::odd_coeffs).collect();
         let derivatives = components.iter().map(|c| c.series.derivative()).collect();
-        Ok(Self {
-            eps,
-            components,
-            odd,
-            derivatives,
-        })
+        Ok(Self { eps, components, odd, derivatives })
     }
 
     pub fn eps(&self) -> f64 {
@@ -111,10 +106,7 @@ impl CompositeSign {
 
     /// p(x), each component by odd Clenshaw in f64.
     pub fn eval(&self, x: f64) -> f64 {
-        self.components
-            .iter()
-            .zip(&self.odd)
-            .fold(x, |y, (c, odd)| c.eval(odd, y))
+        self.components.iter().zip(&self.odd).fold(x, |y, (c, odd)| c.eval(odd, y))
     }
 
     /// p'(x) by the chain rule: the product of p_i'(y_{i-1}).
@@ -185,10 +177,7 @@ mod tests {
             let fd = (p.eval(x + h) - p.eval(x - h)) / (2.0 * h);
             // h^2 |p'''| / 6 with |p'''| <= ~1e8 (slope ~ 1/eps over width ~eps) gives
             // ~2e-7, rounding u / h ~ 2e-9: 1e-5 relative to 1 + |p'| covers both.
-            assert!(
-                (p.derivative(x) - fd).abs() < 1e-5 * (1.0 + fd.abs()),
-                "x = {x}"
-            );
+            assert!((p.derivative(x) - fd).abs() < 1e-5 * (1.0 + fd.abs()), "x = {x}");
         }
     }
 

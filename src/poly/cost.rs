@@ -70,16 +70,7 @@ mod tests {
 
     #[test]
     fn depths() {
-        let expect = [
-            (1, 1),
-            (3, 2),
-            (5, 3),
-            (7, 3),
-            (9, 4),
-            (15, 4),
-            (17, 5),
-            (31, 5),
-        ];
+        let expect = [(1, 1), (3, 2), (5, 3), (7, 3), (9, 4), (15, 4), (17, 5), (31, 5)];
         for (d, depth) in expect {
             assert_eq!(component_depth(d), depth, "degree {d}");
         }

@@ -91,10 +91,7 @@ pub fn plan(alpha: u32) -> Result<Plan, PolyError> {
     TABLE
         .iter()
         .find(|row| row.0 == alpha)
-        .map(|&(_, eps, degrees)| Plan {
-            eps,
-            degrees: degrees.to_vec(),
-        })
+        .map(|&(_, eps, degrees)| Plan { eps, degrees: degrees.to_vec() })
         .ok_or(PolyError::AlphaOutOfRange(alpha))
 }
 
@@ -154,10 +151,7 @@ fn transition_error(sign: &CompositeSign) -> f64 {
 /// Highest degree of each (depth, mults) class.
 fn candidates() -> Vec<usize> {
     let cost = |d: usize| (component_depth(d), component_mults(d));
-    (3..=MAX_DEGREE)
-        .step_by(2)
-        .filter(|&d| (d + 2..=MAX_DEGREE).step_by(2).all(|e| cost(e) != cost(d)))
-        .collect()
+    (3..=MAX_DEGREE).step_by(2).filter(|&d| (d + 2..=MAX_DEGREE).step_by(2).all(|e| cost(e) != cost(d))).collect()
 }
 
 /// Memoised minimax errors keyed by (degree, ratio bits).
@@ -166,10 +160,7 @@ struct Memo(HashMap<(usize, u64), Option<f64>>);
 
 impl Memo {
     fn error(&mut self, degree: usize, ratio: f64) -> Option<f64> {
-        *self
-            .0
-            .entry((degree, ratio.to_bits()))
-            .or_insert_with(|| sign_minimax(degree, ratio).ok().map(|m| m.error))
+        *self.0.entry((degree, ratio.to_bits())).or_insert_with(|| sign_minimax(degree, ratio).ok().map(|m| m.error))
     }
 }
 
@@ -196,11 +187,7 @@ fn cheapest(eps: f64, target: f64, memo: &mut Memo) -> Option<Vec<usize>> {
                 if dd > s || dm > m {
                     continue;
                 }
-                let prev = if dd == s {
-                    None
-                } else {
-                    rows[s - dd][m - dm].clone()
-                };
+                let prev = if dd == s { None } else { rows[s - dd][m - dm].clone() };
                 cell = better(cell, extend(prev, d, eps, memo));
             }
             row.push(cell);
@@ -246,10 +233,7 @@ mod tests {
     fn no_deeper_than_lee() {
         for (alpha, lee) in LEE {
             let ours = plan(alpha).unwrap();
-            assert!(
-                ReluCost::of(&ours.degrees).depth <= ReluCost::of(lee).depth,
-                "alpha {alpha}"
-            );
+            assert!(ReluCost::of(&ours.degrees).depth <= ReluCost::of(lee).depth, "alpha {alpha}");
         }
     }
 
@@ -262,9 +246,7 @@ mod tests {
     #[test]
     fn search_reproduces_table() {
         // Split over threads: the search is single-threaded and takes ~11 s in all.
-        let threads = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .min(4);
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
         let alphas: Vec<u32> = ALPHAS.collect();
         std::thread::scope(|scope| {
             for part in alphas.chunks(alphas.len().div_ceil(threads)) {

@@ -81,11 +81,7 @@ impl From<&ReluApprox> for ReluExport {
             depth: cost.depth,
             nonscalar_mults: cost.mults,
             total_degree: cost.total_degree,
-            components: sign
-                .components()
-                .iter()
-                .map(ComponentExport::from)
-                .collect(),
+            components: sign.components().iter().map(ComponentExport::from).collect(),
         }
     }
 }
@@ -106,16 +102,12 @@ impl From<&Component> for ComponentExport {
 impl ReluExport {
     /// p(u) from the exported Chebyshev coefficients alone (f64 Clenshaw).
     pub fn eval_sign(&self, u: f64) -> f64 {
-        self.components.iter().fold(u, |y, c| {
-            super::chebyshev::clenshaw(&c.chebyshev, y / c.radius)
-        })
+        self.components.iter().fold(u, |y, c| super::chebyshev::clenshaw(&c.chebyshev, y / c.radius))
     }
 
     /// p(u) from the exported power coefficients alone (f64 Horner).
     pub fn eval_sign_power(&self, u: f64) -> f64 {
-        self.components
-            .iter()
-            .fold(u, |y, c| super::chebyshev::horner(&c.power, y))
+        self.components.iter().fold(u, |y, c| super::chebyshev::horner(&c.power, y))
     }
 }
 
@@ -131,21 +123,14 @@ mod tests {
         // serde_json writes shortest round-trip decimals, but without its
         // `float_roundtrip` feature it parses them to within a couple of ulps only.
         let close = |a: f64, b: f64| (a - b).abs() <= 4.0 * f64::EPSILON * a.abs();
-        assert_eq!(
-            (back.alpha, back.depth, back.nonscalar_mults),
-            (13, 14, e.nonscalar_mults)
-        );
+        assert_eq!((back.alpha, back.depth, back.nonscalar_mults), (13, 14, e.nonscalar_mults));
         assert_eq!(back.format, FORMAT);
         assert!(close(back.eps, e.eps) && close(back.measured_error, e.measured_error));
         assert_eq!(back.components.len(), e.components.len());
         for (b, c) in back.components.iter().zip(&e.components) {
             assert_eq!(b.degree, c.degree);
             assert!(close(b.radius, c.radius));
-            assert!(b
-                .chebyshev
-                .iter()
-                .zip(&c.chebyshev)
-                .all(|(x, y)| close(*x, *y)));
+            assert!(b.chebyshev.iter().zip(&c.chebyshev).all(|(x, y)| close(*x, *y)));
             assert!(b.power.iter().zip(&c.power).all(|(x, y)| close(*x, *y)));
         }
     }
@@ -159,16 +144,10 @@ mod tests {
                 let u = -1.0 + i as f64 / 1000.0;
                 // Full vs odd Clenshaw on the same coefficients: a few ulps per component,
                 // amplified by later components' slopes near +-1 (< 10): 1e-12.
-                assert!(
-                    (e.eval_sign(u) - r.sign_approx(u)).abs() < 1e-12,
-                    "alpha {alpha}, u {u}"
-                );
+                assert!((e.eval_sign(u) - r.sign_approx(u)).abs() < 1e-12, "alpha {alpha}, u {u}");
                 // Power basis in f64: coefficients up to ~1e5 cancel, losing ~1e5 u per
                 // component, i.e. ~1e-10; the composition amplifies it by < 100.
-                assert!(
-                    (e.eval_sign_power(u) - r.sign_approx(u)).abs() < 1e-7,
-                    "alpha {alpha}, u {u}"
-                );
+                assert!((e.eval_sign_power(u) - r.sign_approx(u)).abs() < 1e-7, "alpha {alpha}, u {u}");
             }
         }
     }

@@ -37,10 +37,7 @@ mod tests {
                 let err = (max_approx(relu, a, b, bound) - a.max(b)).abs();
                 // The measured sup refines every grid peak, so only the f64 rounding of
                 // the formula (~40 * 1e-15) is allowed on top.
-                assert!(
-                    err <= tol + 1e-12,
-                    "alpha {alpha}: max({a}, {b}) off by {err} > {tol}"
-                );
+                assert!(err <= tol + 1e-12, "alpha {alpha}: max({a}, {b}) off by {err} > {tol}");
             }
         }
     }
@@ -50,9 +47,6 @@ mod tests {
         let relu = ReluApprox::get(9).unwrap();
         assert_eq!(max_approx(relu, 3.0, 3.0, 10.0), 3.0);
         // p is exactly odd, so swapping the arguments changes nothing.
-        assert_eq!(
-            max_approx(relu, 1.5, -2.0, 10.0),
-            max_approx(relu, -2.0, 1.5, 10.0)
-        );
+        assert_eq!(max_approx(relu, 1.5, -2.0, 10.0), max_approx(relu, -2.0, 1.5, 10.0));
     }
 }

@@ -35,11 +35,7 @@ impl ReluApprox {
         let plan = plan(alpha)?;
         let sign = CompositeSign::fit(plan.eps, &plan.degrees)?;
         let measured_error = measure_relu_error(&sign);
-        Ok(Self {
-            alpha,
-            sign,
-            measured_error,
-        })
+        Ok(Self { alpha, sign, measured_error })
     }
 
     /// The approximation for `alpha`, generated once per process.
@@ -101,9 +97,7 @@ pub fn measure_relu_error(p: &CompositeSign) -> f64 {
     let log_spaced = (0..=24 * 64).map(|i| 2f64.powf(-(i as f64) / 64.0));
     let transition = (4.0 * p.eps()).min(1.0);
     let near_eps = (0..=4096).map(move |i| transition * i as f64 / 4096.0);
-    let mut grid: Vec<f64> = uniform
-        .chain(log_spaced.chain(near_eps).flat_map(|u| [u, -u]))
-        .collect();
+    let mut grid: Vec<f64> = uniform.chain(log_spaced.chain(near_eps).flat_map(|u| [u, -u])).collect();
     grid.sort_by(f64::total_cmp);
     grid.dedup();
     let values: Vec<f64> = grid.iter().map(|&u| err(u)).collect();
@@ -145,11 +139,7 @@ mod tests {
     fn every_alpha_meets_its_precision() {
         for alpha in ALPHAS {
             let r = ReluApprox::get(alpha).unwrap_or_else(|e| panic!("alpha {alpha}: {e}"));
-            assert!(
-                r.measured_error() <= 2f64.powi(-(alpha as i32)),
-                "alpha {alpha}: 2^{}",
-                r.measured_log2_error()
-            );
+            assert!(r.measured_error() <= 2f64.powi(-(alpha as i32)), "alpha {alpha}: 2^{}", r.measured_log2_error());
             // Away from the transition the error is the Remez bound d / 2 * |u|.
             assert!(r.sign().sign_error() <= 2f64.powi(1 - alpha as i32));
         }
@@ -180,10 +170,7 @@ mod tests {
             let fd = (r.relu_approx(u + h) - r.relu_approx(u - h)) / (2.0 * h);
             // Truncation h^2 |f'''| / 6 with |f'''| ~ p'' ~ (1/eps)^2 ~ 1e7 at most: 2e-8;
             // rounding u / h ~ 1e-9. 1e-6 relative to 1 + |f'| covers both.
-            assert!(
-                (r.relu_derivative(u) - fd).abs() < 1e-6 * (1.0 + fd.abs()),
-                "u = {u}"
-            );
+            assert!((r.relu_derivative(u) - fd).abs() < 1e-6 * (1.0 + fd.abs()), "u = {u}");
         }
     }
 }

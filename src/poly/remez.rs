@@ -53,12 +53,7 @@ pub fn sign_minimax(degree: usize, ratio: f64) -> Result<Minimax, PolyError> {
         let extrema = alternating_extrema(&odd_coeffs, &reference, ratio);
         let error = extrema.iter().map(|e| e.1.abs()).fold(0.0, f64::max);
         if error - levelled.abs() <= REL_TOL * levelled.abs() + ABS_TOL {
-            return Ok(Minimax {
-                odd_coeffs,
-                error,
-                levelled: levelled.abs(),
-                reference,
-            });
+            return Ok(Minimax { odd_coeffs, error, levelled: levelled.abs(), reference });
         }
         reference = extrema.iter().map(|e| e.0).collect();
     }
@@ -68,9 +63,7 @@ pub fn sign_minimax(degree: usize, ratio: f64) -> Result<Minimax, PolyError> {
 /// Extrema of T_{m-1} mapped to [ratio, 1]: m points including both ends.
 fn chebyshev_reference(ratio: f64, m: usize) -> Vec<f64> {
     let n = (m - 1) as f64;
-    (0..m)
-        .map(|i| ratio + (1.0 - ratio) * (1.0 - (std::f64::consts::PI * i as f64 / n).cos()) / 2.0)
-        .collect()
+    (0..m).map(|i| ratio + (1.0 - ratio) * (1.0 - (std::f64::consts::PI * i as f64 / n).cos()) / 2.0).collect()
 }
 
 /// Solve p(t_i) + (-1)^i h = 1 for the odd coefficients and the levelled error h.
@@ -108,9 +101,7 @@ fn odd_chebyshev(t: f64, n: usize) -> Vec<f64> {
 fn gauss_solve(a: &mut [Vec<f64>]) -> Vec<f64> {
     let m = a.len();
     for col in 0..m {
-        let pivot = (col..m)
-            .max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))
-            .expect("non-empty column");
+        let pivot = (col..m).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs())).expect("non-empty column");
         a.swap(col, pivot);
         for row in col + 1..m {
             let f = a[row][col] / a[col][col];
@@ -162,10 +153,7 @@ fn search_grid(reference: &[f64], ratio: f64) -> Vec<f64> {
         grid.extend((1..POINTS_PER_GAP).map(|k| w[0] + step * k as f64));
     }
     let log_ratio = ratio.ln();
-    grid.extend(
-        (0..=GEOMETRIC_POINTS)
-            .map(|k| (log_ratio * (1.0 - k as f64 / GEOMETRIC_POINTS as f64)).exp()),
-    );
+    grid.extend((0..=GEOMETRIC_POINTS).map(|k| (log_ratio * (1.0 - k as f64 / GEOMETRIC_POINTS as f64)).exp()));
     grid.iter_mut().for_each(|t| *t = t.clamp(ratio, 1.0));
     grid.sort_by(f64::total_cmp);
     grid.dedup();
@@ -202,16 +190,10 @@ fn refine(err: &impl Fn(f64) -> f64, grid: &[f64], i: usize, value: f64) -> (f64
 fn reduce(mut ext: Vec<(f64, f64)>, m: usize) -> Vec<(f64, f64)> {
     while ext.len() > m {
         let last = ext.len() - 1;
-        let smallest = (0..ext.len())
-            .min_by(|&i, &j| ext[i].1.abs().total_cmp(&ext[j].1.abs()))
-            .expect("non-empty");
+        let smallest = (0..ext.len()).min_by(|&i, &j| ext[i].1.abs().total_cmp(&ext[j].1.abs())).expect("non-empty");
         if ext.len() == m + 1 {
             // One too many: only dropping an end keeps the alternation.
-            ext.remove(if ext[0].1.abs() < ext[last].1.abs() {
-                0
-            } else {
-                last
-            });
+            ext.remove(if ext[0].1.abs() < ext[last].1.abs() { 0 } else { last });
         } else if smallest == 0 || smallest == last {
             ext.remove(smallest);
         } else {
@@ -229,14 +211,7 @@ mod tests {
     use super::*;
 
     const DEGREES: [usize; 6] = [3, 7, 11, 15, 23, 31];
-    const RATIOS: [f64; 6] = [
-        0.5,
-        0.125,
-        2e-3,
-        1.0 / 65536.0,
-        1.0 / 524288.0,
-        1.0 / 4194304.0,
-    ];
+    const RATIOS: [f64; 6] = [0.5, 0.125, 2e-3, 1.0 / 65536.0, 1.0 / 524288.0, 1.0 / 4194304.0];
 
     #[test]
     fn equioscillates_on_reference() {
@@ -244,22 +219,13 @@ mod tests {
             for &r in &RATIOS {
                 let m = sign_minimax(d, r).unwrap_or_else(|e| panic!("{e}"));
                 assert_eq!(m.reference.len(), d.div_ceil(2) + 1);
-                let errs: Vec<f64> = m
-                    .reference
-                    .iter()
-                    .map(|&t| clenshaw_odd(&m.odd_coeffs, t) - 1.0)
-                    .collect();
+                let errs: Vec<f64> = m.reference.iter().map(|&t| clenshaw_odd(&m.odd_coeffs, t) - 1.0).collect();
                 for (i, e) in errs.iter().enumerate() {
                     // Signs alternate; magnitudes equal the levelled error up to the
                     // linear solve's rounding (~1e-15 relative to coefficients < 4),
                     // far inside the 1e-10 allowed.
-                    assert!(
-                        e.signum() != errs[(i + 1) % errs.len()].signum() || i + 1 == errs.len()
-                    );
-                    assert!(
-                        (e.abs() - m.levelled).abs() <= 1e-10 * m.levelled + 1e-13,
-                        "d={d} r={r}"
-                    );
+                    assert!(e.signum() != errs[(i + 1) % errs.len()].signum() || i + 1 == errs.len());
+                    assert!((e.abs() - m.levelled).abs() <= 1e-10 * m.levelled + 1e-13, "d={d} r={r}");
                 }
                 // Converged: the sup error matches the levelled error (REL_TOL, ABS_TOL).
                 assert!(m.error - m.levelled <= REL_TOL * m.levelled + ABS_TOL);
@@ -272,20 +238,9 @@ mod tests {
     #[test]
     fn all_degrees_converge_down_to_tiny_ratios() {
         for d in (3..=31).step_by(2) {
-            for &r in &[
-                0.9,
-                0.3,
-                1e-2,
-                2f64.powi(-10),
-                2f64.powi(-16),
-                2f64.powi(-22),
-            ] {
+            for &r in &[0.9, 0.3, 1e-2, 2f64.powi(-10), 2f64.powi(-16), 2f64.powi(-22)] {
                 let m = sign_minimax(d, r).unwrap_or_else(|e| panic!("{e}"));
-                assert!(
-                    m.error > 0.0 && m.error < 1.0,
-                    "d={d} r={r} err={}",
-                    m.error
-                );
+                assert!(m.error > 0.0 && m.error < 1.0, "d={d} r={r} err={}", m.error);
             }
         }
     }

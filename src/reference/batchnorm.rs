@@ -34,7 +34,14 @@ pub fn inv_std(var: &[f64], eps: f64) -> Vec<f64> {
 }
 
 /// y = gamma * (x - mean) * inv_std + beta, per channel.
-pub fn normalize(shape: BatchNormShape, x: &[f64], gamma: &[f64], beta: &[f64], mean: &[f64], inv_std: &[f64]) -> Vec<f64> {
+pub fn normalize(
+    shape: BatchNormShape,
+    x: &[f64],
+    gamma: &[f64],
+    beta: &[f64],
+    mean: &[f64],
+    inv_std: &[f64],
+) -> Vec<f64> {
     x.iter()
         .enumerate()
         .map(|(i, &v)| {
@@ -65,7 +72,13 @@ pub fn forward_inference(
 
 /// One running-statistics update (PyTorch's): running = (1 - m) * running + m * batch,
 /// with the unbiased variance var * M / (M - 1) for the running variance.
-pub fn update_running(shape: BatchNormShape, stats: &BatchStats, momentum: f64, running_mean: &mut [f64], running_var: &mut [f64]) {
+pub fn update_running(
+    shape: BatchNormShape,
+    stats: &BatchStats,
+    momentum: f64,
+    running_mean: &mut [f64],
+    running_var: &mut [f64],
+) {
     let m = shape.count() as f64;
     for c in 0..shape.channels {
         running_mean[c] = (1.0 - momentum) * running_mean[c] + momentum * stats.mean[c];
@@ -82,7 +95,14 @@ pub struct Gradients {
 
 /// Backward of training forward, with the batch mean and inv_std it used:
 /// dbeta = sum(dy), dgamma = sum(dy * xhat), dx = gamma * inv_std / M * (M dy - dbeta - xhat dgamma).
-pub fn backward(shape: BatchNormShape, x: &[f64], dy: &[f64], gamma: &[f64], mean: &[f64], inv_std: &[f64]) -> Gradients {
+pub fn backward(
+    shape: BatchNormShape,
+    x: &[f64],
+    dy: &[f64],
+    gamma: &[f64],
+    mean: &[f64],
+    inv_std: &[f64],
+) -> Gradients {
     let m = shape.count() as f64;
     let xhat = |i: usize| (x[i] - mean[channel_of(shape, i)]) * inv_std[channel_of(shape, i)];
     let dbeta: Vec<f64> = (0..shape.channels).map(|c| channel_indices(shape, c).map(|i| dy[i]).sum()).collect();

@@ -11,7 +11,9 @@ pub fn forward(x: &[f64], w: &[f64], b: &[f64], in_features: usize) -> Vec<f64> 
 pub fn backward_input(w: &[f64], dy: &[f64], in_features: usize) -> Vec<f64> {
     let out_features = w.len() / in_features;
     dy.chunks(out_features)
-        .flat_map(|dy_row| (0..in_features).map(move |i| (0..out_features).map(|o| dy_row[o] * w[o * in_features + i]).sum()))
+        .flat_map(|dy_row| {
+            (0..in_features).map(move |i| (0..out_features).map(|o| dy_row[o] * w[o * in_features + i]).sum())
+        })
         .collect()
 }
 

@@ -20,7 +20,8 @@ pub fn max_pool_forward(dims: [usize; 4], x: &[f64]) -> (Vec<f64>, Vec<usize>) {
     for p in 0..n * c {
         for row in 0..h / 2 {
             for col in 0..w / 2 {
-                let window = [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(dr, dc)| p * h * w + (2 * row + dr) * w + 2 * col + dc);
+                let window =
+                    [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(dr, dc)| p * h * w + (2 * row + dr) * w + 2 * col + dc);
                 let best = window.into_iter().reduce(|best, i| if x[i] > x[best] { i } else { best }).unwrap();
                 argmax.push(best);
             }
