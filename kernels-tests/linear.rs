@@ -102,7 +102,7 @@ fn mismatched_shapes_are_rejected() {
     let zeros = |shape: &[usize]| gpu().zeros(shape).unwrap();
     let (x, w, b, y) = (zeros(&[5, 7]), zeros(&[3, 7]), zeros(&[3]), zeros(&[5, 3]));
     let expect_error = |result: sturdy::gpu::Result<_>, needles: &[&str]| {
-        let error = result.err().expect("shape mismatch must fail").to_string();
+        let error = result.expect_err("shape mismatch must fail").to_string();
         assert!(needles.iter().all(|n| error.contains(n)), "{error}");
     };
     expect_error(
