@@ -216,6 +216,10 @@ fn one_hot_matches_reference_and_counts_correct_labels() {
         assert_close(&case, "targets", &read(&targets), &expected, 0.0);
         let correct = reference::loss::correct(&z, &expected, classes);
         assert_eq!(read(&stats)[CORRECT], correct as f64, "{}: correct count", case.context());
+        // The out-of-range label's zero row is padding: it is not a sample.
+        let samples = reference::loss::samples(&expected, classes);
+        assert_eq!(samples, batch - (batch > 1) as usize);
+        assert_eq!(read(&stats)[SAMPLES], samples as f64, "{}: sample count", case.context());
     }
 }
 

@@ -30,6 +30,7 @@ const WORKGROUP: u32 = 64u;
 
 var<workgroup> loss_partial: array<f32, WORKGROUP>;
 var<workgroup> correct_partial: array<f32, WORKGROUP>;
+var<workgroup> samples_partial: array<f32, WORKGROUP>;
 
 fn flat_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
     return gid.x + gid.y * groups.x * WORKGROUP;
@@ -100,6 +101,14 @@ fn argmax_logits(start: u32) -> u32 {
     return best;
 }
 
+fn target_mass(start: u32) -> f32 {
+    var mass = 0.0;
+    for (var k = 0u; k < params.classes; k++) {
+        mass += targets[start + k];
+    }
+    return mass;
+}
+
 fn argmax_targets(start: u32) -> u32 {
     var best = 0u;
     for (var k = 1u; k < params.classes; k++) {
@@ -115,23 +124,30 @@ fn argmax_targets(start: u32) -> u32 {
 fn summarise(@builtin(local_invocation_index) lane: u32) {
     var loss_sum = 0.0;
     var correct = 0.0;
+    var samples = 0.0;
     for (var n = lane; n < params.batch; n += WORKGROUP) {
-        loss_sum += losses[n];
         let start = n * params.classes;
-        correct += select(0.0, 1.0, argmax_logits(start) == argmax_targets(start));
+        // A row of zero targets pads a last partial batch: it counts for nothing.
+        if target_mass(start) > 0.0 {
+            loss_sum += losses[n];
+            correct += select(0.0, 1.0, argmax_logits(start) == argmax_targets(start));
+            samples += 1.0;
+        }
     }
     loss_partial[lane] = loss_sum;
     correct_partial[lane] = correct;
+    samples_partial[lane] = samples;
     workgroupBarrier();
     for (var stride = WORKGROUP / 2u; stride > 0u; stride /= 2u) {
         if lane < stride {
             loss_partial[lane] += loss_partial[lane + stride];
             correct_partial[lane] += correct_partial[lane + stride];
+            samples_partial[lane] += samples_partial[lane + stride];
         }
         workgroupBarrier();
     }
     if lane == 0u {
-        let batch = vec3(loss_partial[0], correct_partial[0], f32(params.batch));
+        let batch = vec3(loss_partial[0], correct_partial[0], samples_partial[0]);
         var previous = vec3(0.0);
         if params.accumulate != 0u {
             previous = vec3(stats[0], stats[1], stats[2]);

@@ -68,8 +68,10 @@ pub fn forward(
 }
 
 /// stats = [sum of losses, number of rows whose logits' argmax is the targets' argmax,
-/// N] (indices [`LOSS_SUM`], [`CORRECT`], [`SAMPLES`]), written or accumulated. Ties go
-/// to the first index. One workgroup; record it after [`forward`].
+/// number of rows] (indices [`LOSS_SUM`], [`CORRECT`], [`SAMPLES`]), written or
+/// accumulated. Rows whose targets are all zero (padding of a last partial batch, made
+/// by [`one_hot`] from a label >= K) count nowhere. Ties go to the first index. One
+/// workgroup; record it after [`forward`].
 pub fn summarise(
     gpu: &Gpu,
     logits: &Tensor,

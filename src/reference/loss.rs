@@ -42,9 +42,19 @@ pub fn argmax(row: &[f64]) -> usize {
     (1..row.len()).fold(0, |best, k| if row[k] > row[best] { k } else { best })
 }
 
-/// How many rows have argmax z == argmax t.
+/// Whether a target row counts: all-zero rows pad a last partial batch.
+fn counts(targets: &[f64]) -> bool {
+    targets.iter().sum::<f64>() > 0.0
+}
+
+/// How many counted rows have argmax z == argmax t.
 pub fn correct(logits: &[f64], targets: &[f64], classes: usize) -> usize {
-    logits.chunks(classes).zip(targets.chunks(classes)).filter(|(z, t)| argmax(z) == argmax(t)).count()
+    logits.chunks(classes).zip(targets.chunks(classes)).filter(|(z, t)| counts(t) && argmax(z) == argmax(t)).count()
+}
+
+/// How many rows count (have non-zero targets).
+pub fn samples(targets: &[f64], classes: usize) -> usize {
+    targets.chunks(classes).filter(|t| counts(t)).count()
 }
 
 /// One-hot rows [N, K] from labels; a label >= K gives a zero row.
