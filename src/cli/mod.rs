@@ -2,6 +2,9 @@
 
 mod approx;
 mod devices;
+mod eval;
+mod parse;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +34,8 @@ pub enum Command {
     Devices,
     /// Composite minimax polynomial approximations of ReLU: degrees, depth, cost, error, coefficients.
     Approx(approx::ApproxArgs),
+    Train(train::TrainArgs),
+    Eval(eval::EvalArgs),
 }
 
 impl Cli {
@@ -45,5 +50,7 @@ pub fn main() -> anyhow::Result<()> {
     match &cli.command {
         Command::Devices => devices::run(&cli.gpu_options()),
         Command::Approx(args) => approx::run(args),
+        Command::Train(args) => train::run(args, &cli.gpu_options()),
+        Command::Eval(args) => eval::run(args, &cli.gpu_options()),
     }
 }

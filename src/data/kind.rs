@@ -14,17 +14,22 @@ pub const DATA_DIR_ENV: &str = "STURDY_DATA_DIR";
 pub const DEBIAN_FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
 /// The datasets sturdy reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 pub enum DatasetKind {
     #[value(name = "fashion-mnist")]
+    #[serde(rename = "fashion-mnist")]
     FashionMnist,
     #[value(name = "mnist")]
+    #[serde(rename = "mnist")]
     Mnist,
     #[value(name = "cifar10")]
+    #[serde(rename = "cifar10")]
     Cifar10,
     #[value(name = "cifar100")]
+    #[serde(rename = "cifar100")]
     Cifar100,
     #[value(name = "tiny-imagenet")]
+    #[serde(rename = "tiny-imagenet")]
     TinyImageNet,
 }
 

@@ -1,6 +1,11 @@
-//! Training: schedules, the step, checkpoints and metrics.
+//! Training: the configuration, schedules, the step, checkpoints, metrics and the run loop.
 
+pub mod config;
+pub mod metrics;
+pub mod run;
 pub mod schedule;
+pub mod state;
 pub mod trainer;
 
+pub use config::{RunConfig, RunFile};
 pub use trainer::{SgdConfig, Totals, Trainer};

@@ -1,0 +1,130 @@
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::parse::{non_negative, positive, unit_interval};
+use crate::data::{Augment, DatasetKind};
+use crate::gpu::{Gpu, GpuOptions};
+use crate::models::ModelKind;
+use crate::train::schedule::ScheduleKind;
+use crate::train::{run, RunConfig, SgdConfig};
+
+/// Train a backbone; writes run.json, metrics.jsonl and checkpoint.safetensors into --out.
+///
+/// Example: `sturdy train --dataset fashion-mnist --model smallcnn --epochs 5 --out runs/fm`
+/// (continue a killed run with `sturdy train --out runs/fm --resume`).
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Dataset to train on.
+    #[arg(long, value_enum, default_value = "fashion-mnist")]
+    pub dataset: DatasetKind,
+    /// Folder of the dataset, or a root holding one folder per dataset
+    /// (default: $STURDY_DATA_DIR, ./data/<name>, then /usr/share/datasets/<name>).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Use only the first N training images (quick runs).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub train_limit: Option<u64>,
+    /// Use only the first N test images.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub test_limit: Option<u64>,
+    /// Architecture.
+    #[arg(long, value_enum, default_value = "smallcnn")]
+    pub model: ModelKind,
+    /// Channel multiplier applied to every layer (> 0).
+    #[arg(long, default_value_t = 1.0, value_parser = positive)]
+    pub width: f64,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub epochs: u64,
+    /// Images per step (at least 2: batch norm needs two values per channel).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(2..))]
+    pub batch_size: u64,
+    /// Seed of weight initialisation, shuffling and augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 0.1, value_parser = positive)]
+    pub lr: f64,
+    #[arg(long, value_enum, default_value = "cosine")]
+    pub schedule: ScheduleKind,
+    /// Linear warm-up length in epochs (may be fractional).
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    pub warmup_epochs: f64,
+    /// Epochs at which the multistep schedule multiplies the rate by --gamma, e.g. 100,150.
+    #[arg(long, value_delimiter = ',', default_value = "100,150")]
+    pub milestones: Vec<usize>,
+    #[arg(long, default_value_t = 0.1, value_parser = unit_interval)]
+    pub gamma: f64,
+    /// SGD momentum in [0, 1].
+    #[arg(long, default_value_t = 0.9, value_parser = unit_interval)]
+    pub momentum: f64,
+    #[arg(long)]
+    pub nesterov: bool,
+    /// L2 weight decay (0 allowed); batch-norm parameters are excluded unless --decay-norm.
+    #[arg(long, default_value_t = 5e-4, value_parser = non_negative)]
+    pub weight_decay: f64,
+    /// Apply weight decay to batch-norm scales and shifts too.
+    #[arg(long)]
+    pub decay_norm: bool,
+    /// Turn off random 4-pixel-padded crops.
+    #[arg(long)]
+    pub no_crop: bool,
+    /// Turn off random horizontal flips.
+    #[arg(long)]
+    pub no_flip: bool,
+    /// Folder for the run's files (default: runs/<model>-<dataset>-seed<seed>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint, with its saved settings.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+impl TrainArgs {
+    fn config(&self) -> anyhow::Result<RunConfig> {
+        if self.nesterov && self.momentum == 0.0 {
+            anyhow::bail!("--nesterov needs --momentum > 0");
+        }
+        Ok(RunConfig {
+            dataset: self.dataset,
+            data_dir: self.data_dir.clone(),
+            train_limit: self.train_limit.map(|n| n as usize),
+            test_limit: self.test_limit.map(|n| n as usize),
+            model: self.model,
+            width: self.width,
+            epochs: self.epochs as usize,
+            batch_size: self.batch_size as usize,
+            seed: self.seed,
+            lr: self.lr,
+            schedule: self.schedule,
+            warmup_epochs: self.warmup_epochs,
+            milestones: self.milestones.clone(),
+            gamma: self.gamma,
+            sgd: SgdConfig {
+                momentum: self.momentum as f32,
+                nesterov: self.nesterov,
+                weight_decay: self.weight_decay as f32,
+                decay_norm: self.decay_norm,
+            },
+            augment: Augment { crop_padding: if self.no_crop { 0 } else { 4 }, flip: !self.no_flip },
+        })
+    }
+
+    pub fn out_dir(&self) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| {
+            let model = format!("{:?}", self.model).to_lowercase();
+            PathBuf::from(format!("runs/{model}-{}-seed{}", self.dataset.name(), self.seed))
+        })
+    }
+}
+
+pub fn run(args: &TrainArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let gpu = Gpu::new(gpu_options)?;
+    let out = args.out_dir();
+    let records = run::train(&gpu, config, &out, args.resume)?;
+    if let Some(last) = records.last() {
+        println!("test accuracy {:.2}% after {} epochs; run in {}", 100.0 * last.test_accuracy, last.epoch, out.display());
+    }
+    Ok(())
+}

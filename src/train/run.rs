@@ -1,0 +1,192 @@
+//! `sturdy train`: data, model and trainer put together, epoch after epoch, with a
+//! progress bar, a metrics log, an atomic checkpoint per epoch and resumption.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::config::{RunConfig, RunFile, CHECKPOINT_FILE, RUN_FILE};
+use super::metrics::{EpochRecord, MetricsLog};
+use super::{state, Totals, Trainer};
+use crate::checkpoint::Checkpoint;
+use crate::data::{self, BatchPlan, Dataset, EpochBatches, Normalization};
+use crate::gpu::Gpu;
+use crate::models::{self, ModelInput};
+
+/// Steps between reads of the running loss: each read waits for the GPU, so not every step.
+const LOG_INTERVAL: usize = 20;
+
+/// Checkpoint metadata key: epochs finished when it was written.
+const EPOCH_KEY: &str = "epoch";
+
+pub struct Datasets {
+    pub train: Arc<Dataset>,
+    pub test: Arc<Dataset>,
+}
+
+/// Loads the run's dataset, cut to its limits.
+pub fn load_datasets(config: &RunConfig) -> anyhow::Result<Datasets> {
+    let dir = data::resolve_data_dir(config.dataset, config.data_dir.as_deref());
+    let (mut train, mut test) = data::load_splits(config.dataset, &dir)?;
+    if let Some(limit) = config.train_limit {
+        train = train.truncated(limit);
+    }
+    if let Some(limit) = config.test_limit {
+        test = test.truncated(limit);
+    }
+    if train.len() < config.batch_size {
+        bail!("the training set has {} images, fewer than --batch-size {}", train.len(), config.batch_size);
+    }
+    Ok(Datasets { train: Arc::new(train), test: Arc::new(test) })
+}
+
+/// Builds the run's model and trainer; weights come from the seed (or a checkpoint later).
+pub fn build_trainer<'g>(gpu: &'g Gpu, config: &RunConfig, train: &Dataset) -> anyhow::Result<Trainer<'g>> {
+    let [channels, height, width] = train.shape();
+    let input = ModelInput { batch: config.batch_size, channels, height, width, classes: train.classes };
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let network = models::build(gpu, config.model, input, config.width, &mut rng)?;
+    Ok(Trainer::new(gpu, network, &config.sgd)?)
+}
+
+/// Test loss and accuracy over the whole set; the last partial batch is padded with
+/// rows that count for nothing.
+pub fn evaluate(trainer: &Trainer, test: &Arc<Dataset>, normalization: &Normalization) -> anyhow::Result<Totals> {
+    let batch_size = trainer.batch_size();
+    let image_len = test.image_len();
+    trainer.take_totals()?;
+    for mut batch in EpochBatches::new(test.clone(), normalization, BatchPlan::evaluation(batch_size), 0).prefetch() {
+        batch.images.resize(batch_size * image_len, 0.0);
+        batch.labels.resize(batch_size, u32::MAX);
+        trainer.eval_step(&batch.images, &batch.labels)?;
+    }
+    Ok(trainer.take_totals()?)
+}
+
+fn progress_bar(epoch: usize, epochs: usize, steps: usize) -> ProgressBar {
+    let bar = ProgressBar::new(steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed} < {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar
+}
+
+/// Adds `new` to `sum`, failing when the loss has diverged.
+fn accumulate(sum: &mut Totals, new: Totals, epoch: usize, step: usize, out: &Path) -> anyhow::Result<()> {
+    if !new.loss_sum.is_finite() {
+        bail!(
+            "training diverged at epoch {epoch}, step {step}: the loss is {}.\n  The last good checkpoint is kept in {}; \
+             lower --lr or raise --warmup-epochs, then start again or --resume",
+            new.loss_sum,
+            out.display()
+        );
+    }
+    sum.loss_sum += new.loss_sum;
+    sum.correct += new.correct;
+    sum.samples += new.samples;
+    Ok(())
+}
+
+/// Trains (or, with `resume`, continues) the run in `out`; returns the metrics of every epoch.
+pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::Result<Vec<EpochRecord>> {
+    let saved = if resume { Some(RunFile::load(out)?) } else { None };
+    let config = saved.as_ref().map_or(config, |run| run.config.clone());
+    let config = &config;
+    let datasets = load_datasets(config)?;
+    let trainer = build_trainer(gpu, config, &datasets.train)?;
+    let (normalization, finished) = match saved {
+        Some(run) => (run.normalization, restore_checkpoint(gpu, &trainer, out)?),
+        None => (start_run(config, &datasets.train, out)?, 0),
+    };
+    let normalization = &normalization;
+    let metrics = MetricsLog::open(out, finished)?;
+    let plan = BatchPlan::training(config.batch_size, config.seed, config.augment);
+    let steps_per_epoch = plan.batches_per_epoch(datasets.train.len());
+    let schedule = config.schedule(steps_per_epoch);
+    eprintln!("training {:?} on {} ({} images) with {}", config.model, config.dataset.name(), datasets.train.len(), gpu.adapter_name());
+    let mut records = super::metrics::read_records(&out.join(super::config::METRICS_FILE))?;
+    for epoch in finished..config.epochs {
+        let started = Instant::now();
+        let bar = progress_bar(epoch + 1, config.epochs, steps_per_epoch);
+        let mut totals = Totals { loss_sum: 0.0, correct: 0.0, samples: 0.0 };
+        let mut lr = 0.0;
+        for batch in EpochBatches::new(datasets.train.clone(), normalization, plan, epoch as u64).prefetch() {
+            let step = epoch * steps_per_epoch + batch.index;
+            lr = schedule.lr(step);
+            trainer.train_step(&batch.images, &batch.labels, lr as f32)?;
+            if (batch.index + 1) % LOG_INTERVAL == 0 || batch.index + 1 == steps_per_epoch {
+                accumulate(&mut totals, trainer.take_totals()?, epoch + 1, step, out)?;
+                let rate = totals.samples / started.elapsed().as_secs_f64();
+                bar.set_message(format!("loss {:.4} acc {:.2}% {rate:.0} img/s", totals.mean_loss(), 100.0 * totals.accuracy()));
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let train_seconds = started.elapsed().as_secs_f64();
+        let test = evaluate(&trainer, &datasets.test, normalization)?;
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            train_loss: totals.mean_loss(),
+            train_accuracy: totals.accuracy(),
+            test_loss: test.mean_loss(),
+            test_accuracy: test.accuracy(),
+            lr,
+            epoch_seconds: started.elapsed().as_secs_f64(),
+            images_per_second: totals.samples / train_seconds,
+        };
+        eprintln!(
+            "epoch {}/{}: train loss {:.4} acc {:.2}%, test loss {:.4} acc {:.2}%, {:.0} img/s, {:.1} s",
+            record.epoch,
+            config.epochs,
+            record.train_loss,
+            100.0 * record.train_accuracy,
+            record.test_loss,
+            100.0 * record.test_accuracy,
+            record.images_per_second,
+            record.epoch_seconds
+        );
+        metrics.append(&record)?;
+        let mut checkpoint = state::snapshot(gpu, &trainer.network)?;
+        checkpoint.metadata.insert(EPOCH_KEY.into(), (epoch + 1).to_string());
+        checkpoint.save(&out.join(CHECKPOINT_FILE))?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// Creates the run folder, which must not hold another run, and writes `run.json`.
+fn start_run(config: &RunConfig, train: &Dataset, out: &Path) -> anyhow::Result<Normalization> {
+    if out.join(RUN_FILE).exists() {
+        bail!(
+            "{} already holds a run; pass --resume to continue it, or choose another --out (nothing was overwritten)",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let normalization = Normalization::from_dataset(train);
+    let run = RunFile { sturdy_version: env!("CARGO_PKG_VERSION").into(), config: config.clone(), normalization };
+    run.save(out)?;
+    Ok(run.normalization)
+}
+
+/// Loads the run's checkpoint, if one was written, into the trainer; returns the
+/// number of finished epochs.
+pub fn restore_checkpoint(gpu: &Gpu, trainer: &Trainer, out: &Path) -> anyhow::Result<usize> {
+    let path = out.join(CHECKPOINT_FILE);
+    if !path.exists() {
+        return Ok(0);
+    }
+    let checkpoint = Checkpoint::load(&path)?;
+    state::restore(gpu, &trainer.network, &checkpoint, &path)?;
+    checkpoint.metadata.get(EPOCH_KEY).and_then(|e| e.parse().ok()).with_context(|| {
+        format!("checkpoint {} has no epoch number; it was not written by `sturdy train`", path.display())
+    })
+}
