@@ -165,7 +165,8 @@ fn forward_and_backward_match_reference_for_every_option() {
         for form in FORMS {
             for distribution in DISTRIBUTIONS {
                 for region in REGIONS {
-                    let config = NoiseConfig { region, distribution, form, k: 2.0, alpha_target: alpha, threshold: 0.6 };
+                    let config =
+                        NoiseConfig { region, distribution, form, k: 2.0, alpha_target: alpha, threshold: 0.6 };
                     check_against_reference(&config, &shape);
                 }
             }
@@ -180,7 +181,8 @@ fn check_against_reference(config: &NoiseConfig, shape: &[usize]) {
     let fixture = Fixture::new(&mut case, b, step);
     let (x, x_ref) = case.tensor(shape, -1.2 * b, 1.2 * b);
     let (dy, dy_ref) = case.tensor(shape, -1.0, 1.0);
-    let error_ref: Vec<f64> = poly_error(config.alpha_target, fixture.b, &x_ref).iter().map(|&e| e as f32 as f64).collect();
+    let error_ref: Vec<f64> =
+        poly_error(config.alpha_target, fixture.b, &x_ref).iter().map(|&e| e as f32 as f64).collect();
     let replay = gpu().upload(shape, &error_ref.iter().map(|&e| e as f32).collect::<Vec<_>>()).unwrap();
     let (y, dx) = (poisoned(shape), poisoned(shape));
     let replay = (config.form == Form::Replay).then_some(&replay);

@@ -99,7 +99,7 @@ pub fn backward(config: &NoiseConfig, stream: &Stream, x: &[f64], dy: &[f64]) ->
             let relu_grad = if v > 0.0 { g } else { 0.0 };
             if config.form == Form::Multiplicative && in_region(config, v, stream.bound) {
                 let z = standard_noise(config.distribution, stream.key, i);
-                let sign = if v > 0.0 { 1.0 } else if v < 0.0 { -1.0 } else { 0.0 };
+                let sign = if v == 0.0 { 0.0 } else { v.signum() };
                 relu_grad + g * sign * relative_sigma * z
             } else {
                 relu_grad
