@@ -9,6 +9,8 @@ mod conv2d;
 mod fill;
 mod linear;
 mod loss;
+mod mixup;
+mod noisy_relu;
 mod pool;
 mod relu;
 mod runtime;

@@ -9,6 +9,8 @@ pub mod conv2d;
 pub mod fill;
 pub mod linear;
 pub mod loss;
+pub mod mixup;
+pub mod noisy_relu;
 pub mod pool;
 pub mod relu;
 pub mod sgd;

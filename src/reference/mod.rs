@@ -6,6 +6,8 @@ pub mod batchnorm;
 pub mod conv2d;
 pub mod linear;
 pub mod loss;
+pub mod mixup;
+pub mod noisy_relu;
 pub mod pool;
 pub mod relu;
 pub mod sgd;

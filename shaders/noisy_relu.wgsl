@@ -1,0 +1,190 @@
+// Noise-perturbed ReLU for sturdiness training, and the running max |x| that calibrates
+// the bound B of each ReLU site. See src/ops/noisy_relu.rs for the design.
+//
+//   forward:   y = relu(x) + noise(x)   where in_region(x), else y = relu(x)
+//     additive:        noise = relative_sigma * B * z          (sigma = k B 2^-alpha)
+//     multiplicative:  noise = |x| * relative_sigma * z        (sigma' = k 2^-alpha)
+//     replay:          noise = k * (1 + z / sqrt(3)) * poly_error[i]
+//   backward:  dx = dy * 1[x > 0], plus dy * sign(x) * relative_sigma * z for the
+//              multiplicative form where in_region(x) (straight-through otherwise)
+//   max_abs:   max_abs[site] = max(max_abs[site], max_i |x[i]|) on the f32 bit patterns
+//   stream:    the raw random stream of this site, for tests and diagnostics
+//
+// z has mean 0 and variance 1: sqrt(3) (2u - 1) (uniform) or Box-Muller (Gaussian).
+// Random bits are a counter-based hash (nested PCG hash) of (seed, step, site, counter)
+// with counter = 2 * element + lane: no state, so forward and backward recompute the
+// same z, and src/reference/noisy_relu.rs reproduces the stream bit for bit.
+
+struct Params {
+    len: u32,
+    site: u32,
+    // Bit set: 1 negative inputs, 2 large inputs (|x| > threshold B), 4 every input.
+    region: u32,
+    // 0 uniform, 1 Gaussian.
+    distribution: u32,
+    // 0 additive, 1 multiplicative, 2 replay.
+    form: u32,
+    k: f32,
+    // k * 2^-alpha_target.
+    relative_sigma: f32,
+    threshold: f32,
+}
+
+const WORKGROUP: u32 = 64u;
+
+const REGION_NEGATIVE: u32 = 1u;
+const REGION_LARGE: u32 = 2u;
+const REGION_ALL: u32 = 4u;
+const GAUSSIAN: u32 = 1u;
+const ADDITIVE: u32 = 0u;
+const MULTIPLICATIVE: u32 = 1u;
+const REPLAY: u32 = 2u;
+
+// 2^-23: unit() maps the top 23 bits k of a hash to (k + 0.5) 2^-23, exact in f32.
+const UNIT_STEP: f32 = 1.1920928955078125e-7;
+const PI: f32 = 3.14159265358979;
+const SQRT3: f32 = 1.7320508075688772;
+
+@group(0) @binding(0) var<uniform> params: Params;
+// [seed low 32 bits, seed high 32 bits, step]: rewritten by the caller every step.
+@group(0) @binding(1) var<storage, read> counter: array<u32>;
+// B per site.
+@group(0) @binding(2) var<storage, read> bound: array<f32>;
+@group(0) @binding(3) var<storage, read> x: array<f32>;
+@group(0) @binding(4) var<storage, read> poly_error: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<storage, read> dy: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dx: array<f32>;
+// f32 values >= 0 seen as u32: their bit patterns order like the values.
+@group(0) @binding(8) var<storage, read_write> max_abs_bits: array<atomic<u32>>;
+@group(0) @binding(9) var<storage, read_write> stream_bits: array<u32>;
+@group(0) @binding(10) var<storage, read_write> stream_units: array<f32>;
+
+// PCG hash (Jarzynski and Olano, "Hash Functions for GPU Rendering", JCGT 2020): one
+// LCG step then PCG's RXS-M-XS output permutation; a bijection of u32. u32 arithmetic
+// wraps in WGSL, as `wrapping_*` in the Rust copy.
+fn pcg_hash(v: u32) -> u32 {
+    let state = v * 747796405u + 2891336453u;
+    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+    return (word >> 22u) ^ word;
+}
+
+// The key of this (seed, step, site): nested hashes, one word at a time.
+fn stream_key() -> u32 {
+    return pcg_hash(params.site + pcg_hash(counter[2] + pcg_hash(counter[1] + pcg_hash(counter[0]))));
+}
+
+// Random bits number `c` of the stream `key`. The counter is hashed before the key is
+// added, so two keys' streams are not shifted copies of each other.
+fn draw(key: u32, c: u32) -> u32 {
+    return pcg_hash(pcg_hash(c) + key);
+}
+
+// Uniform in (0, 1), symmetric about 1/2, never 0 (Box-Muller takes its log).
+fn unit(bits: u32) -> f32 {
+    return (f32(bits >> 9u) + 0.5) * UNIT_STEP;
+}
+
+// Noise of element i with mean 0 and variance 1.
+fn standard_noise(key: u32, i: u32) -> f32 {
+    let u1 = unit(draw(key, 2u * i));
+    if params.distribution == GAUSSIAN {
+        let u2 = unit(draw(key, 2u * i + 1u));
+        // Angle in [-pi, pi), where Vulkan bounds the error of cos.
+        return sqrt(-2.0 * log(u1)) * cos(PI * (2.0 * u2 - 1.0));
+    }
+    return SQRT3 * (2.0 * u1 - 1.0);
+}
+
+fn in_region(v: f32, b: f32) -> bool {
+    let negative = (params.region & REGION_NEGATIVE) != 0u && v < 0.0;
+    let large = (params.region & REGION_LARGE) != 0u && abs(v) > params.threshold * b;
+    return (params.region & REGION_ALL) != 0u || negative || large;
+}
+
+fn flat_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
+    return gid.x + gid.y * groups.x * WORKGROUP;
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat_index(gid, groups);
+    if i >= params.len {
+        return;
+    }
+    let v = x[i];
+    let b = bound[params.site];
+    var out = max(v, 0.0);
+    if in_region(v, b) {
+        let z = standard_noise(stream_key(), i);
+        switch params.form {
+            case ADDITIVE: {
+                out += params.relative_sigma * b * z;
+            }
+            case MULTIPLICATIVE: {
+                out += abs(v) * params.relative_sigma * z;
+            }
+            default: {
+                // REPLAY: the error scaled by s = 1 + z / sqrt(3) (mean 1, std 1/sqrt(3)).
+                out += params.k * (1.0 + z / SQRT3) * poly_error[i];
+            }
+        }
+    }
+    y[i] = out;
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat_index(gid, groups);
+    if i >= params.len {
+        return;
+    }
+    let v = x[i];
+    let g = dy[i];
+    var grad = select(0.0, g, v > 0.0);
+    if params.form == MULTIPLICATIVE && in_region(v, bound[params.site]) {
+        let z = standard_noise(stream_key(), i);
+        grad += g * (sign(v) * params.relative_sigma * z);
+    }
+    dx[i] = grad;
+}
+
+var<workgroup> partial_max: array<u32, WORKGROUP>;
+
+// Any number of workgroups (the op caps it): each strides over the input, reduces in
+// workgroup memory, and one invocation per workgroup merges with atomicMax.
+@compute @workgroup_size(WORKGROUP)
+fn max_abs(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    var m = 0u;
+    let stride = groups.x * WORKGROUP;
+    for (var i = wid.x * WORKGROUP + lid; i < params.len; i += stride) {
+        // |x| by clearing the sign bit: exact, and a NaN stays a NaN (above +inf as u32).
+        m = max(m, bitcast<u32>(x[i]) & 0x7fffffffu);
+    }
+    partial_max[lid] = m;
+    workgroupBarrier();
+    for (var half = WORKGROUP / 2u; half > 0u; half >>= 1u) {
+        if lid < half {
+            partial_max[lid] = max(partial_max[lid], partial_max[lid + half]);
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        atomicMax(&max_abs_bits[params.site], partial_max[0]);
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn stream(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let c = flat_index(gid, groups);
+    if c >= params.len {
+        return;
+    }
+    let bits = draw(stream_key(), c);
+    stream_bits[c] = bits;
+    stream_units[c] = unit(bits);
+}

@@ -1,0 +1,300 @@
+//! Noise-perturbed ReLU for sturdiness training (training only): y = ReLU(x) + noise, the
+//! noise imitating the error that the polynomial ReLU_alpha of precision `alpha_target`
+//! will make at this site, and the running max |x| that calibrates the site's bound B.
+//!
+//! **Where** ([`Region`]): by default on negative inputs (exact ReLU gives 0, the
+//! polynomial leaks a small value of either sign) and on large ones (|x| > threshold B,
+//! where the polynomial's absolute error |x| |p(x/B) - sign(x)| / 2 is largest); nowhere else.
+//!
+//! **How much** ([`Form`], z of mean 0 and variance 1 from [`Distribution`]):
+//! - additive: y = relu(x) + sigma z, sigma = k B 2^-alpha_target (the absolute error bound
+//!   B 2^-alpha of the polynomial, times k);
+//! - multiplicative: y = relu(x) + |x| sigma' z, sigma' = k 2^-alpha_target (a leak
+//!   proportional to |x|, like the polynomial's error);
+//! - replay: y = relu(x) + k s poly_error, s = 1 + z / sqrt(3) (mean 1, std 1/sqrt(3); with
+//!   the uniform distribution s is uniform on [0, 2]). **Contract**: `poly_error` has x's
+//!   shape and holds B ReLU_alpha(x / B) - ReLU(x) for this step's x, computed by the caller
+//!   with the polynomial kernel (shaders/poly_relu.wgsl) before this dispatch; this op never
+//!   evaluates the polynomial. k = 1 replays the actual error with a random gain.
+//!
+//! **Backward**: straight-through for additive and replay (dx = dy 1[x > 0]: the noise is
+//! treated as a constant); the exact derivative for multiplicative,
+//! dx = dy (1[x > 0] + sign(x) sigma' z) where the noise is applied.
+//!
+//! **Random numbers**: counter-based, no state. The bits of element i, lane l (0, or 1 for
+//! Box-Muller's second uniform) are
+//!   key  = h(site + h(step + h(seed_hi + h(seed_lo))))
+//!   bits = h(h(2 i + l) + key)
+//! with h the PCG hash of Jarzynski and Olano ("Hash Functions for GPU Rendering", JCGT
+//! 2020), which they recommend as the best quality for its cost among 32-bit GPU hashes; it
+//! needs only 32-bit wrapping multiply, add, shift and xor, which WGSL has on every backend
+//! and Rust reproduces exactly (Philox needs a 32x32->64 multiply that WGSL lacks). Nesting
+//! one word at a time is their construction for several inputs. h is a bijection, so within
+//! one (seed, step, site) no two counters share bits; the counter is hashed before the key
+//! is added so that different keys give unrelated streams rather than shifted copies.
+//! Forward and backward recompute the same z, so nothing is stored between them. Uniforms
+//! are (top 23 bits + 1/2) 2^-23, exact in f32, symmetric in (0, 1).
+//!
+//! Per step the caller writes (seed, step) with [`set_counter`] before submitting; the
+//! dispatches stay bound. The caller owns the bound tensor: [`running_max_abs`] feeds it
+//! (reset it to zero with `gpu.write` to start a new calibration), or it holds fixed B.
+
+use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+
+use super::{dim, expect_shape, same_shape};
+
+/// Which inputs receive noise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Region {
+    /// x < 0.
+    Negative,
+    /// |x| > threshold * B.
+    Large,
+    /// Negative or large (the default).
+    Both,
+    /// Every input.
+    All,
+}
+
+/// The distribution of z; both have mean 0 and variance 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Distribution {
+    /// Uniform on [-sqrt(3), sqrt(3)]: bounded, like the polynomial's error.
+    Uniform,
+    /// Standard normal, by Box-Muller (the cosine branch).
+    Gaussian,
+}
+
+/// How the noise enters (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    Additive,
+    Multiplicative,
+    Replay,
+}
+
+/// The per-site noise settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NoiseConfig {
+    pub region: Region,
+    pub distribution: Distribution,
+    pub form: Form,
+    /// Noise scale in units of the polynomial's error bound (replay: the error's gain).
+    pub k: f32,
+    /// The precision alpha of the polynomial the site will run with.
+    pub alpha_target: u32,
+    /// "Large" means |x| > threshold * B.
+    pub threshold: f32,
+}
+
+impl NoiseConfig {
+    /// Additive uniform noise of the polynomial's error bound (k = 1) on negative inputs
+    /// and on inputs above half the bound.
+    pub fn new(alpha_target: u32) -> Self {
+        NoiseConfig {
+            region: Region::Both,
+            distribution: Distribution::Uniform,
+            form: Form::Additive,
+            k: 1.0,
+            alpha_target,
+            threshold: 0.5,
+        }
+    }
+
+    /// sigma' = k 2^-alpha_target (exact in f32: a power-of-two scaling); sigma = sigma' B.
+    pub fn relative_sigma(&self) -> f32 {
+        self.k * 2f32.powi(-(self.alpha_target as i32))
+    }
+
+    fn validate(&self, op: &str) -> Result<()> {
+        let ok = self.k.is_finite()
+            && self.k >= 0.0
+            && self.threshold.is_finite()
+            && self.threshold >= 0.0
+            && (1..=126).contains(&self.alpha_target);
+        if ok {
+            Ok(())
+        } else {
+            Err(GpuError::shape(format!(
+                "{op}: k and threshold must be finite and >= 0, alpha_target in 1..=126 (got {self:?})"
+            )))
+        }
+    }
+}
+
+/// One ReLU site: its index into the bound tensor, the per-step (seed, step) counter and
+/// the bounds B of all sites.
+#[derive(Clone, Copy)]
+pub struct Site<'a> {
+    pub index: u32,
+    /// [seed low, seed high, step] as u32, shape [3]: see [`counter`] and [`set_counter`].
+    pub counter: &'a Tensor,
+    /// B per site, f32, shape [sites].
+    pub bound: &'a Tensor,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    len: u32,
+    site: u32,
+    region: u32,
+    distribution: u32,
+    form: u32,
+    k: f32,
+    relative_sigma: f32,
+    threshold: f32,
+}
+
+impl Params {
+    fn new(len: usize, site: u32, config: &NoiseConfig) -> Self {
+        Params {
+            len: dim(len),
+            site,
+            region: match config.region {
+                Region::Negative => 1,
+                Region::Large => 2,
+                Region::Both => 3,
+                Region::All => 4,
+            },
+            distribution: match config.distribution {
+                Distribution::Uniform => 0,
+                Distribution::Gaussian => 1,
+            },
+            form: match config.form {
+                Form::Additive => 0,
+                Form::Multiplicative => 1,
+                Form::Replay => 2,
+            },
+            k: config.k,
+            relative_sigma: config.relative_sigma(),
+            threshold: config.threshold,
+        }
+    }
+}
+
+/// Number of u32 words of the counter tensor.
+pub const COUNTER_LEN: usize = 3;
+
+/// A zeroed counter tensor, made once; [`set_counter`] rewrites it every step.
+pub fn counter(gpu: &Gpu) -> Result<Tensor> {
+    gpu.zeros(&[COUNTER_LEN])
+}
+
+/// Writes (seed, step) for the next submission: same values, same noise.
+pub fn set_counter(gpu: &Gpu, counter: &Tensor, seed: u64, step: u32) -> Result<()> {
+    gpu.write(counter, &counter_words(seed, step))
+}
+
+/// The counter tensor's contents for (seed, step).
+pub fn counter_words(seed: u64, step: u32) -> [u32; COUNTER_LEN] {
+    [seed as u32, (seed >> 32) as u32, step]
+}
+
+fn check_site(op: &str, name: &str, index: u32, per_site: &Tensor) -> Result<()> {
+    if per_site.shape().len() == 1 && (index as usize) < per_site.len() {
+        Ok(())
+    } else {
+        Err(GpuError::shape(format!(
+            "{op}: {name} has shape {:?}, expected [sites] with more than {index} sites",
+            per_site.shape()
+        )))
+    }
+}
+
+fn check_site_tensors(op: &str, site: &Site) -> Result<()> {
+    expect_shape(op, "counter", site.counter, &[COUNTER_LEN])?;
+    check_site(op, "bound", site.index, site.bound)
+}
+
+/// y = relu(x) + noise. `poly_error` (x's shape) is required by [`Form::Replay`] and
+/// rejected otherwise.
+pub fn forward(
+    gpu: &Gpu,
+    config: &NoiseConfig,
+    site: &Site,
+    x: &Tensor,
+    poly_error: Option<&Tensor>,
+    y: &Tensor,
+) -> Result<Dispatch> {
+    let op = "noisy relu forward";
+    config.validate(op)?;
+    check_site_tensors(op, site)?;
+    same_shape(op, &[("x", x), ("y", y)])?;
+    let poly_error = match (config.form, poly_error) {
+        (Form::Replay, Some(error)) => {
+            same_shape(op, &[("x", x), ("poly_error", error)])?;
+            error
+        }
+        (Form::Replay, None) => return Err(GpuError::shape(format!("{op}: the replay form needs poly_error"))),
+        (_, Some(_)) => return Err(GpuError::shape(format!("{op}: poly_error is only read by the replay form"))),
+        // The entry point declares the binding whatever the form; x stands in, unread.
+        (_, None) => x,
+    };
+    let params = gpu.uniform(&Params::new(x.len(), site.index, config));
+    let kernel = gpu.kernel("noisy_relu", "forward", &[])?;
+    let bindings = [
+        (0, &params),
+        (1, site.counter.buffer()),
+        (2, site.bound.buffer()),
+        (3, x.buffer()),
+        (4, poly_error.buffer()),
+        (5, y.buffer()),
+    ];
+    gpu.dispatch_1d(&kernel, &bindings, x.len())
+}
+
+/// dx = dy 1[x > 0] (+ dy sign(x) sigma' z where the multiplicative noise was applied).
+/// Reads the same counter as the forward: keep (seed, step) unchanged between the two.
+pub fn backward(
+    gpu: &Gpu,
+    config: &NoiseConfig,
+    site: &Site,
+    x: &Tensor,
+    dy: &Tensor,
+    dx: &Tensor,
+) -> Result<Dispatch> {
+    let op = "noisy relu backward";
+    config.validate(op)?;
+    check_site_tensors(op, site)?;
+    same_shape(op, &[("x", x), ("dy", dy), ("dx", dx)])?;
+    let params = gpu.uniform(&Params::new(x.len(), site.index, config));
+    let kernel = gpu.kernel("noisy_relu", "backward", &[])?;
+    let bindings = [
+        (0, &params),
+        (1, site.counter.buffer()),
+        (2, site.bound.buffer()),
+        (3, x.buffer()),
+        (6, dy.buffer()),
+        (7, dx.buffer()),
+    ];
+    gpu.dispatch_1d(&kernel, &bindings, x.len())
+}
+
+/// Enough workgroups to fill a large GPU (64k invocations), few enough that their one
+/// atomicMax each on a single word costs nothing; beyond that each invocation loops.
+const MAX_ABS_GROUPS: usize = 1024;
+
+/// max_abs[site] = max(max_abs[site], max |x|) over all of x (f32, shape [sites]).
+/// The running max only grows: zero it to restart. A NaN in x makes the result NaN.
+pub fn running_max_abs(gpu: &Gpu, site: u32, x: &Tensor, max_abs: &Tensor) -> Result<Dispatch> {
+    let op = "noisy relu running max |x|";
+    check_site(op, "max_abs", site, max_abs)?;
+    let config = NoiseConfig::new(1);
+    let params = gpu.uniform(&Params::new(x.len(), site, &config));
+    let kernel = gpu.kernel("noisy_relu", "max_abs", &[])?;
+    let groups = x.len().div_ceil(kernel.workgroup_size()[0] as usize).min(MAX_ABS_GROUPS);
+    gpu.dispatch(&kernel, &[(0, &params), (3, x.buffer()), (8, max_abs.buffer())], [groups as u32, 1, 1])
+}
+
+/// Diagnostics: the first `bits.len()` random words of a site's stream for the counter's
+/// (seed, step) (u32, counter c = 2 element + lane) and the uniforms in (0, 1) made of them.
+pub fn stream(gpu: &Gpu, site: u32, counter: &Tensor, bits: &Tensor, units: &Tensor) -> Result<Dispatch> {
+    let op = "noisy relu stream";
+    expect_shape(op, "counter", counter, &[COUNTER_LEN])?;
+    same_shape(op, &[("bits", bits), ("units", units)])?;
+    let params = gpu.uniform(&Params::new(bits.len(), site, &NoiseConfig::new(1)));
+    let kernel = gpu.kernel("noisy_relu", "stream", &[])?;
+    let bindings = [(0, &params), (1, counter.buffer()), (9, bits.buffer()), (10, units.buffer())];
+    gpu.dispatch_1d(&kernel, &bindings, bits.len())
+}
