@@ -9,6 +9,7 @@ mod conv2d;
 mod fill;
 mod linear;
 mod loss;
+mod poly_relu;
 mod pool;
 mod relu;
 mod runtime;

@@ -9,6 +9,7 @@ pub mod conv2d;
 pub mod fill;
 pub mod linear;
 pub mod loss;
+pub mod poly_relu;
 pub mod pool;
 pub mod relu;
 pub mod sgd;

@@ -6,6 +6,7 @@ pub mod batchnorm;
 pub mod conv2d;
 pub mod linear;
 pub mod loss;
+pub mod poly_relu;
 pub mod pool;
 pub mod relu;
 pub mod sgd;
