@@ -33,7 +33,7 @@ pub fn layout(approx: &ReluApprox) -> Vec<u32> {
     let mut offset = header_words(components.len());
     for component in components {
         let odd = component.odd_coeffs();
-        words.extend([(1.0 / component.radius() as f32).to_bits(), dim(odd.len()), dim(offset)]);
+        words.extend([((1.0 / component.radius()) as f32).to_bits(), dim(odd.len()), dim(offset)]);
         offset += odd.len();
         coefficients.extend(odd.iter().map(|&c| (c as f32).to_bits()));
     }
