@@ -287,9 +287,12 @@ fn check_site(case: &Case, site: &Site, approx: &ReluApprox, bound: f32) -> (f64
 /// Why no fixed bound for the backward: d/du ReLU_alpha is violently ill-conditioned near
 /// |u| = 1, where every component works at the end of its domain (T_n'(1) = n^2) and the
 /// chain multiplies the slopes: |u p'(u)| reaches 110 at alpha 20, and in f64, moving u by
-/// 2^-24 relative (the rounding of x / B alone) moves the derivative by up to 2^7. So the
-/// f32 error of ANY evaluation scales with the local condition number, which the running
-/// bound computes per element; near 0 and in the flat middle it is ~2^-20.
+/// 2^-24 relative (the rounding of x / B alone) moves the derivative by up to 2^7. In the
+/// flat middle the later components' slopes are small differences of large Clenshaw terms.
+/// So the f32 error of the derivative scales with the local condition number, which the
+/// first-order bound computes per element. Measured max |dx error| (dy in [-1, 1]): 2^-22 to
+/// 2^-9.6 for alpha 4..12, up to 2^2.5 at alpha 20 near |x| = B; within |x| <= B / 2:
+/// 2^-22 (alpha 4) to 2^-9 (alpha 20).
 #[test]
 fn every_alpha_matches_the_f64_reference() {
     let mut case = Case::new("poly relu, alpha 4..=20");
@@ -302,15 +305,17 @@ fn every_alpha_matches_the_f64_reference() {
         site.coefficients.write(gpu(), approx).unwrap();
         gpu().run(&dispatches).unwrap();
         let (forward, backward) = check_site(&case, &site, approx, B);
-        let dx_abs = read(&site.dx)
-            .iter()
-            .zip(reference::poly_relu::backward(approx, B as f64, &wide(&site.x_ref), &wide(&site.dy_ref)))
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+        let dx_ref = reference::poly_relu::backward(approx, B as f64, &wide(&site.x_ref), &wide(&site.dy_ref));
+        let dx_error = |within: f32| {
+            let dx = read(&site.dx);
+            (0..n).filter(|&i| site.x_ref[i].abs() <= within).map(|i| (dx[i] - dx_ref[i]).abs()).fold(0.0, f64::max)
+        };
         println!(
-            "alpha {alpha:2}: forward max error 2^{:.2} B; backward max error 2^{:.2} (abs), {:.3} of its bound",
+            "alpha {alpha:2}: forward max error 2^{:.2} B; backward max error 2^{:.2} (2^{:.2} for |x| <= B/2), \
+             {:.3} of its bound",
             forward.log2(),
-            dx_abs.log2(),
+            dx_error(B).log2(),
+            dx_error(B / 2.0).log2(),
             backward
         );
     }
@@ -370,7 +375,14 @@ fn overflows_are_counted_and_clamped() {
             continue; // clamp(NaN) is unspecified in WGSL; the count reports it
         }
         let (limit, _) = error_bounds(approx, x[i], 0.0, bound);
-        assert!((y[i] - y_ref[i]).abs() <= limit, "{}: y at x = {} is {}, expected {}", case.context(), x[i], y[i], y_ref[i]);
+        assert!(
+            (y[i] - y_ref[i]).abs() <= limit,
+            "{}: y at x = {} is {}, expected {}",
+            case.context(),
+            x[i],
+            y[i],
+            y_ref[i]
+        );
     }
 
     gpu().run([&ops::fill::fill_u32(gpu(), &site.overflow, 0).unwrap()]).unwrap();
@@ -402,7 +414,8 @@ fn backward_matches_finite_differences() {
         let step = 1e-6;
         let numerical = numerical_gradient(loss, &x_ref, step);
         let coarse = numerical_gradient(loss, &x_ref, 2.0 * step);
-        let magnitude: f64 = reference::poly_relu::forward(approx, B as f64, &x_ref).iter().zip(&r).map(|(y, r)| (y * r).abs()).sum();
+        let magnitude: f64 =
+            reference::poly_relu::forward(approx, B as f64, &x_ref).iter().zip(&r).map(|(y, r)| (y * r).abs()).sum();
         let rounding = 4.0 * len as f64 * f64::EPSILON * magnitude / step;
         let dx = read(&site.dx);
         for i in 0..len {
@@ -434,7 +447,7 @@ fn coefficient_layout_follows_the_components() {
         for (i, c) in components.iter().enumerate() {
             let header = &words[1 + 3 * i..4 + 3 * i];
             assert_eq!(f32::from_bits(header[0]), (1.0 / c.radius()) as f32);
-            assert_eq!(header[1] as usize, (c.degree() + 1) / 2);
+            assert_eq!(header[1] as usize, c.degree().div_ceil(2));
             assert_eq!(header[2] as usize, offset);
             let odd: Vec<f32> = c.odd_coeffs().iter().map(|&v| v as f32).collect();
             let stored: Vec<f32> = words[offset..offset + odd.len()].iter().map(|&w| f32::from_bits(w)).collect();
@@ -515,10 +528,19 @@ fn power_basis_horner_in_f32_misses_the_bound() {
         let approx = ReluApprox::get(alpha).unwrap();
         let horner = emulated_error(approx, &x, sign_f32_power_horner);
         let clenshaw = emulated_error(approx, &x, sign_f32_odd_clenshaw);
-        println!("alpha {alpha:2}: f32 power-basis Horner 2^{:.2} B, f32 odd Clenshaw 2^{:.2} B", horner.log2(), clenshaw.log2());
+        println!(
+            "alpha {alpha:2}: f32 power-basis Horner 2^{:.2} B, f32 odd Clenshaw 2^{:.2} B",
+            horner.log2(),
+            clenshaw.log2()
+        );
         assert!(clenshaw <= FORWARD_TARGET, "{}: alpha {alpha}: Clenshaw 2^{:.2} B", case.context(), clenshaw.log2());
         if alpha >= 8 {
-            assert!(horner > FORWARD_TARGET, "{}: alpha {alpha}: Horner 2^{:.2} B meets the target", case.context(), horner.log2());
+            assert!(
+                horner > FORWARD_TARGET,
+                "{}: alpha {alpha}: Horner 2^{:.2} B meets the target",
+                case.context(),
+                horner.log2()
+            );
         }
         if alpha >= 11 {
             assert!(horner > 1.0 / 16.0, "{}: alpha {alpha}: Horner 2^{:.2} B", case.context(), horner.log2());
