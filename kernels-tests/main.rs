@@ -11,6 +11,7 @@ mod linear;
 mod loss;
 mod mixup;
 mod noisy_relu;
+mod poly_relu;
 mod pool;
 mod relu;
 mod runtime;

@@ -8,6 +8,7 @@ pub mod linear;
 pub mod loss;
 pub mod mixup;
 pub mod noisy_relu;
+pub mod poly_relu;
 pub mod pool;
 pub mod relu;
 pub mod sgd;

@@ -1,0 +1,140 @@
+// Polynomial ReLU of a PANN: ReLU_alpha(x) = x (1 + p(x / B)) / 2, where
+// p = p_k o ... o p_1 is the odd composite sign approximation of src/poly.
+//
+// Coefficient buffer `poly` (u32 words; f32 values stored as their bits), written by
+// src/ops/poly_relu.rs from a `poly::ReluApprox`:
+//   word 0                   k, the number of components
+//   words 1 + 3i, 2 + 3i, 3 + 3i   component i (0-based, applied in order):
+//                              1 / r_i (f32), n_i = number of odd coefficients
+//                              (degree d_i = 2 n_i - 1), offset_i (word index of c_{i,0})
+//   words offset_i + j       c_{i,j} (f32), the Chebyshev coefficient of T_{2j+1}(y / r_i)
+// Unused words after the last coefficient are ignored, so one buffer sized for the largest
+// composite serves every alpha.
+//
+// Each component is summed by the odd Clenshaw recurrence in w = T_2(t) = 2t^2 - 1
+// (T_{2j+3} = 2w T_{2j+1} - T_{2j-1}, T_{-1} = T_1 = t, so the sum closes as
+// t (b_0 - b_1)); it does n_i steps instead of the 2 n_i of the full recurrence in t and
+// has the same f32 accuracy (a CPU f32 emulation of both met 2^-19.9 B or better at every
+// alpha against f64; kernels-tests/poly_relu.rs checks the GPU one). The power basis is
+// NOT an option: its coefficients reach 1e5 with alternating signs and f32 Horner misses
+// 2^-18 B (the test `power_basis_horner_in_f32_misses_the_bound` documents it).
+//
+// Inputs with |x| > B (or NaN) are counted into `overflow[0]` by the forward entry point
+// (it accumulates across dispatches until reset), and the polynomial is evaluated on the
+// clamped input: y = ReLU_alpha(clamp(x, -B, B)), which stays finite. Backward is the exact
+// derivative of that forward: 0 where |x| > B.
+
+struct Params {
+    len: u32,
+}
+
+const WORKGROUP: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> poly: array<u32>;
+@group(0) @binding(2) var<storage, read> bound: array<f32>;
+@group(0) @binding(3) var<storage, read> x: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read_write> overflow: array<atomic<u32>>;
+@group(0) @binding(6) var<storage, read> dy: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dx: array<f32>;
+
+var<workgroup> workgroup_overflow: atomic<u32>;
+
+fn coefficient(word: u32) -> f32 {
+    return bitcast<f32>(poly[word]);
+}
+
+// p(u), the composite sign approximation.
+fn sign_poly(u: f32) -> f32 {
+    var v = u;
+    let components = poly[0];
+    for (var i = 0u; i < components; i++) {
+        let t = v * bitcast<f32>(poly[1u + 3u * i]);
+        let terms = poly[2u + 3u * i];
+        let offset = poly[3u + 3u * i];
+        let two_w = 4.0 * t * t - 2.0;
+        var b1 = 0.0;
+        var b2 = 0.0;
+        for (var j = terms; j > 0u; j--) {
+            let b0 = coefficient(offset + j - 1u) + two_w * b1 - b2;
+            b2 = b1;
+            b1 = b0;
+        }
+        v = t * (b1 - b2);
+    }
+    return v;
+}
+
+// (p(u), p'(u)): the recurrence also carries db_j/dw (differentiate
+// b_j = c_j + 2w b_{j+1} - b_{j+2}: b_j' = 2 b_{j+1} + 2w b_{j+1}' - b_{j+2}'), so
+// S(t) = t (b_0 - b_1) has S'(t) = (b_0 - b_1) + 4t^2 (b_0' - b_1'), and the chain rule
+// multiplies p_i'(v) = S_i'(t) / r_i over the components.
+fn sign_poly_and_slope(u: f32) -> vec2<f32> {
+    var v = u;
+    var slope = 1.0;
+    let components = poly[0];
+    for (var i = 0u; i < components; i++) {
+        let inv_radius = bitcast<f32>(poly[1u + 3u * i]);
+        let t = v * inv_radius;
+        let terms = poly[2u + 3u * i];
+        let offset = poly[3u + 3u * i];
+        let two_w = 4.0 * t * t - 2.0;
+        var b1 = 0.0;
+        var b2 = 0.0;
+        var d1 = 0.0;
+        var d2 = 0.0;
+        for (var j = terms; j > 0u; j--) {
+            let d0 = 2.0 * b1 + two_w * d1 - d2;
+            let b0 = coefficient(offset + j - 1u) + two_w * b1 - b2;
+            d2 = d1;
+            d1 = d0;
+            b2 = b1;
+            b1 = b0;
+        }
+        slope *= ((b1 - b2) + 4.0 * t * t * (d1 - d2)) * inv_radius;
+        v = t * (b1 - b2);
+    }
+    return vec2<f32>(v, slope);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn forward(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let i = gid.x + gid.y * groups.x * WORKGROUP;
+    let b = bound[0];
+    if i < params.len {
+        let xi = x[i];
+        // Written so that NaN counts as an overflow too.
+        if !(abs(xi) <= b) {
+            atomicAdd(&workgroup_overflow, 1u);
+        }
+        let xc = clamp(xi, -b, b);
+        y[i] = 0.5 * xc * (1.0 + sign_poly(xc / b));
+    }
+    // One global atomic per workgroup that saw overflows (workgroup memory starts at 0).
+    workgroupBarrier();
+    if lid == 0u {
+        let count = atomicLoad(&workgroup_overflow);
+        if count > 0u {
+            atomicAdd(&overflow[0], count);
+        }
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WORKGROUP;
+    if i < params.len {
+        let b = bound[0];
+        let xi = x[i];
+        let u = clamp(xi, -b, b) / b;
+        let ps = sign_poly_and_slope(u);
+        // d/dx [x (1 + p(x / B)) / 2] = (1 + p(u)) / 2 + u p'(u) / 2.
+        let slope = 0.5 * (1.0 + ps.x) + 0.5 * u * ps.y;
+        dx[i] = select(0.0, dy[i] * slope, abs(xi) <= b);
+    }
+}

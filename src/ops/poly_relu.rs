@@ -1,0 +1,140 @@
+//! Polynomial ReLU of a PANN (`shaders/poly_relu.wgsl`): y = x (1 + p(x / B)) / 2 with p
+//! the composite sign approximation of a [`ReluApprox`], and its exact derivative.
+//!
+//! - The coefficients live in a [`PolyCoefficients`] buffer sized for the largest composite
+//!   of every supported alpha, so a sweep rewrites it in place ([`PolyCoefficients::write`])
+//!   and keeps its dispatches.
+//! - The bound B is a `[1]` f32 tensor the caller owns (a sweep calibrates it per site and
+//!   rewrites it with `gpu.write`); it must be positive.
+//! - Overflow: inputs with |x| > B (or NaN) are counted into a `[1]` u32 tensor, which
+//!   accumulates across dispatches until reset with [`super::fill::fill_u32`]. Their output
+//!   is ReLU_alpha(clamp(x, -B, B)): finite, but clipped at about B, so a bound that is too
+//!   small shows in the accuracy as well as in the count (exact ReLU would hide it, the raw
+//!   polynomial would explode). Backward is the derivative of that function: 0 there.
+
+use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+use crate::poly::degrees::ALPHAS;
+use crate::poly::ReluApprox;
+
+use super::{dim, expect_shape, same_shape};
+
+/// Words of the header: the component count, then (1 / r_i, n_i, offset_i) per component.
+fn header_words(components: usize) -> usize {
+    1 + 3 * components
+}
+
+/// The coefficient buffer layout of one approximation (documented in poly_relu.wgsl):
+/// `[k, (1/r_i as f32 bits, n_i, offset_i) for each i, c_{i,j} as f32 bits ...]`, where
+/// c_{i,j} multiplies T_{2j+1}(y / r_i) and n_i = (degree_i + 1) / 2.
+pub fn layout(approx: &ReluApprox) -> Vec<u32> {
+    let components = approx.sign().components();
+    let mut words = vec![dim(components.len())];
+    let mut coefficients = Vec::new();
+    let mut offset = header_words(components.len());
+    for component in components {
+        let odd = component.odd_coeffs();
+        words.extend([((1.0 / component.radius()) as f32).to_bits(), dim(odd.len()), dim(offset)]);
+        offset += odd.len();
+        coefficients.extend(odd.iter().map(|&c| (c as f32).to_bits()));
+    }
+    words.extend(coefficients);
+    words
+}
+
+/// The GPU copy of one ReLU approximation's coefficients.
+pub struct PolyCoefficients {
+    tensor: Tensor,
+}
+
+impl PolyCoefficients {
+    /// Words needed by the largest composite over every supported alpha.
+    pub fn capacity() -> usize {
+        ALPHAS.map(|alpha| ReluApprox::get(alpha).map_or(0, |approx| layout(approx).len())).max().unwrap_or(1)
+    }
+
+    /// A zeroed buffer (zero components: p = 0 until written) that fits any alpha.
+    pub fn new(gpu: &Gpu) -> Result<PolyCoefficients> {
+        Ok(PolyCoefficients { tensor: gpu.zeros(&[Self::capacity()])? })
+    }
+
+    /// A buffer holding `approx`.
+    pub fn with(gpu: &Gpu, approx: &ReluApprox) -> Result<PolyCoefficients> {
+        let coefficients = Self::new(gpu)?;
+        coefficients.write(gpu, approx)?;
+        Ok(coefficients)
+    }
+
+    /// Replaces the approximation in place (ordered before the next submission), so
+    /// dispatches built on this buffer evaluate the new one.
+    pub fn write(&self, gpu: &Gpu, approx: &ReluApprox) -> Result<()> {
+        let mut words = layout(approx);
+        if words.len() > self.tensor.len() {
+            return Err(GpuError::shape(format!(
+                "poly relu: alpha {} needs {} coefficient words, the buffer holds {}",
+                approx.alpha(),
+                words.len(),
+                self.tensor.len()
+            )));
+        }
+        words.resize(self.tensor.len(), 0);
+        gpu.write(&self.tensor, &words)
+    }
+
+    pub fn tensor(&self) -> &Tensor {
+        &self.tensor
+    }
+}
+
+fn params(gpu: &Gpu, x: &Tensor) -> wgpu::Buffer {
+    gpu.uniform(&dim(x.len()))
+}
+
+/// y = ReLU_alpha(clamp(x, -B, B)) with B = `bound[0]`; counts |x| > B into `overflow[0]`.
+pub fn forward(
+    gpu: &Gpu,
+    coefficients: &PolyCoefficients,
+    bound: &Tensor,
+    x: &Tensor,
+    y: &Tensor,
+    overflow: &Tensor,
+) -> Result<Dispatch> {
+    const OP: &str = "poly relu forward";
+    same_shape(OP, &[("x", x), ("y", y)])?;
+    expect_shape(OP, "bound", bound, &[1])?;
+    expect_shape(OP, "overflow", overflow, &[1])?;
+    let kernel = gpu.kernel("poly_relu", "forward", &[])?;
+    let bindings = [
+        (0, &params(gpu, x)),
+        (1, coefficients.tensor.buffer()),
+        (2, bound.buffer()),
+        (3, x.buffer()),
+        (4, y.buffer()),
+        (5, overflow.buffer()),
+    ];
+    gpu.dispatch_1d(&kernel, &bindings, x.len())
+}
+
+/// dx = dy * d/dx ReLU_alpha(x) = dy ((1 + p(u)) / 2 + u p'(u) / 2), u = x / B, where
+/// |x| <= B; dx = 0 where |x| > B (the forward clamps there). Counts nothing.
+pub fn backward(
+    gpu: &Gpu,
+    coefficients: &PolyCoefficients,
+    bound: &Tensor,
+    x: &Tensor,
+    dy: &Tensor,
+    dx: &Tensor,
+) -> Result<Dispatch> {
+    const OP: &str = "poly relu backward";
+    same_shape(OP, &[("x", x), ("dy", dy), ("dx", dx)])?;
+    expect_shape(OP, "bound", bound, &[1])?;
+    let kernel = gpu.kernel("poly_relu", "backward", &[])?;
+    let bindings = [
+        (0, &params(gpu, x)),
+        (1, coefficients.tensor.buffer()),
+        (2, bound.buffer()),
+        (3, x.buffer()),
+        (6, dy.buffer()),
+        (7, dx.buffer()),
+    ];
+    gpu.dispatch_1d(&kernel, &bindings, x.len())
+}
