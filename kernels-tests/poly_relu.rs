@@ -229,8 +229,8 @@ impl Site {
     fn dispatches(&self) -> [sturdy::gpu::Dispatch; 2] {
         let s = self;
         [
-            poly_relu::forward(gpu(), &s.coefficients, &s.bound, &s.x, &s.y, &s.overflow).unwrap(),
-            poly_relu::backward(gpu(), &s.coefficients, &s.bound, &s.x, &s.dy, &s.dx).unwrap(),
+            poly_relu::forward(gpu(), &s.coefficients, &s.bound, 0, &s.x, &s.y, &s.overflow).unwrap(),
+            poly_relu::backward(gpu(), &s.coefficients, &s.bound, 0, &s.x, &s.dy, &s.dx).unwrap(),
         ]
     }
 
@@ -459,20 +459,38 @@ fn coefficient_layout_follows_the_components() {
 }
 
 #[test]
+fn each_site_reads_its_own_bound() {
+    const B: f32 = 8.0;
+    let mut case = Case::new("poly relu site bound");
+    let approx = ReluApprox::get(9).unwrap();
+    let (x, x_ref) = case.tensor(&[37], -B, B);
+    let (y, overflow) = (poisoned(&[37]), gpu().zeros(&[1]).unwrap());
+    // Site 0's bound would flag every element as an overflow; site 1's is B.
+    let bounds = gpu().upload(&[2], &[B / 1000.0, B]).unwrap();
+    let coefficients = PolyCoefficients::with(gpu(), approx).unwrap();
+    let forward = poly_relu::forward(gpu(), &coefficients, &bounds, 1, &x, &y, &overflow).unwrap();
+    let expected = reference::poly_relu::forward(approx, B as f64, &x_ref);
+    // Within the 2^-18 B the accuracy test establishes for every alpha.
+    let worst = run_and_read(&[&forward], &y).iter().zip(&expected).map(|(a, e)| (a - e).abs()).fold(0.0, f64::max);
+    assert!(worst <= B as f64 * 2f64.powi(-18), "{}: error {worst} with site 1's bound", case.context());
+    assert_eq!(gpu().download::<u32>(&overflow).unwrap()[0], 0, "{}: site 0's bound was read", case.context());
+}
+
+#[test]
 fn mismatched_shapes_are_rejected() {
     let coefficients = PolyCoefficients::new(gpu()).unwrap();
     let bound = gpu().zeros(&[1]).unwrap();
     let overflow = gpu().zeros(&[1]).unwrap();
     let x = gpu().zeros(&[4, 5]).unwrap();
     let y = gpu().zeros(&[5, 4]).unwrap();
-    let error = poly_relu::forward(gpu(), &coefficients, &bound, &x, &y, &overflow).err().expect("y mismatch");
+    let error = poly_relu::forward(gpu(), &coefficients, &bound, 0, &x, &y, &overflow).err().expect("y mismatch");
     assert!(error.to_string().contains("[5, 4]"), "{error}");
     let wide_bound = gpu().zeros(&[2]).unwrap();
-    let error = poly_relu::forward(gpu(), &coefficients, &wide_bound, &x, &x, &overflow).err().expect("bound shape");
-    assert!(error.to_string().contains("bound has shape [2], expected [1]"), "{error}");
-    let error = poly_relu::forward(gpu(), &coefficients, &bound, &x, &x, &wide_bound).err().expect("overflow shape");
+    let error = poly_relu::forward(gpu(), &coefficients, &wide_bound, 2, &x, &x, &overflow).err().expect("site range");
+    assert!(error.to_string().contains("site 2 is outside bound of shape [2]"), "{error}");
+    let error = poly_relu::forward(gpu(), &coefficients, &bound, 0, &x, &x, &wide_bound).err().expect("overflow shape");
     assert!(error.to_string().contains("overflow has shape [2], expected [1]"), "{error}");
-    let error = poly_relu::backward(gpu(), &coefficients, &bound, &x, &y, &x).err().expect("dy mismatch");
+    let error = poly_relu::backward(gpu(), &coefficients, &bound, 0, &x, &y, &x).err().expect("dy mismatch");
     assert!(error.to_string().contains("poly relu backward") && error.to_string().contains("[5, 4]"), "{error}");
 }
 

@@ -26,6 +26,8 @@
 
 struct Params {
     len: u32,
+    // Index into `bound`: one B per activation site.
+    site: u32,
 }
 
 const WORKGROUP: u32 = 64u;
@@ -105,7 +107,7 @@ fn forward(
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     let i = gid.x + gid.y * groups.x * WORKGROUP;
-    let b = bound[0];
+    let b = bound[params.site];
     if i < params.len {
         let xi = x[i];
         // Written so that NaN counts as an overflow too.
@@ -129,7 +131,7 @@ fn forward(
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = gid.x + gid.y * groups.x * WORKGROUP;
     if i < params.len {
-        let b = bound[0];
+        let b = bound[params.site];
         let xi = x[i];
         let u = clamp(xi, -b, b) / b;
         let ps = sign_poly_and_slope(u);

@@ -69,7 +69,8 @@ fn killed_run_resumes_to_the_uninterrupted_result() {
 #[test]
 fn missing_dataset_names_the_file_and_the_fix() {
     let scratch = ScratchDir::new("train-missing");
-    let output = train_command(&scratch.path().join("nothing-here"), &scratch.path().join("out"), EPOCHS).output().unwrap();
+    let output =
+        train_command(&scratch.path().join("nothing-here"), &scratch.path().join("out"), EPOCHS).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("train-images-idx3-ubyte") && stderr.contains("datasets/fetch"), "{stderr}");

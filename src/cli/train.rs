@@ -124,7 +124,12 @@ pub fn run(args: &TrainArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
     let out = args.out_dir();
     let records = run::train(&gpu, config, &out, args.resume)?;
     if let Some(last) = records.last() {
-        println!("test accuracy {:.2}% after {} epochs; run in {}", 100.0 * last.test_accuracy, last.epoch, out.display());
+        println!(
+            "test accuracy {:.2}% after {} epochs; run in {}",
+            100.0 * last.test_accuracy,
+            last.epoch,
+            out.display()
+        );
     }
     Ok(())
 }

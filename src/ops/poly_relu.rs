@@ -85,8 +85,18 @@ impl PolyCoefficients {
     }
 }
 
-fn params(gpu: &Gpu, x: &Tensor) -> wgpu::Buffer {
-    gpu.uniform(&dim(x.len()))
+fn params(gpu: &Gpu, x: &Tensor, site: u32) -> wgpu::Buffer {
+    gpu.uniform(&[dim(x.len()), site])
+}
+
+/// `bound` holds one B per activation site; `site` picks this dispatch's.
+fn check_bound(op: &str, bound: &Tensor, site: u32) -> Result<()> {
+    match bound.shape() {
+        [sites] if (site as usize) < *sites => Ok(()),
+        shape => {
+            Err(GpuError::shape(format!("{op}: site {site} is outside bound of shape {shape:?} (one B per site)")))
+        }
+    }
 }
 
 /// y = ReLU_alpha(clamp(x, -B, B)) with B = `bound[0]`; counts |x| > B into `overflow[0]`.
@@ -94,17 +104,18 @@ pub fn forward(
     gpu: &Gpu,
     coefficients: &PolyCoefficients,
     bound: &Tensor,
+    site: u32,
     x: &Tensor,
     y: &Tensor,
     overflow: &Tensor,
 ) -> Result<Dispatch> {
     const OP: &str = "poly relu forward";
     same_shape(OP, &[("x", x), ("y", y)])?;
-    expect_shape(OP, "bound", bound, &[1])?;
+    check_bound(OP, bound, site)?;
     expect_shape(OP, "overflow", overflow, &[1])?;
     let kernel = gpu.kernel("poly_relu", "forward", &[])?;
     let bindings = [
-        (0, &params(gpu, x)),
+        (0, &params(gpu, x, site)),
         (1, coefficients.tensor.buffer()),
         (2, bound.buffer()),
         (3, x.buffer()),
@@ -120,16 +131,17 @@ pub fn backward(
     gpu: &Gpu,
     coefficients: &PolyCoefficients,
     bound: &Tensor,
+    site: u32,
     x: &Tensor,
     dy: &Tensor,
     dx: &Tensor,
 ) -> Result<Dispatch> {
     const OP: &str = "poly relu backward";
     same_shape(OP, &[("x", x), ("dy", dy), ("dx", dx)])?;
-    expect_shape(OP, "bound", bound, &[1])?;
+    check_bound(OP, bound, site)?;
     let kernel = gpu.kernel("poly_relu", "backward", &[])?;
     let bindings = [
-        (0, &params(gpu, x)),
+        (0, &params(gpu, x, site)),
         (1, coefficients.tensor.buffer()),
         (2, bound.buffer()),
         (3, x.buffer()),

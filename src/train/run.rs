@@ -111,7 +111,13 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
     let plan = BatchPlan::training(config.batch_size, config.seed, config.augment);
     let steps_per_epoch = plan.batches_per_epoch(datasets.train.len());
     let schedule = config.schedule(steps_per_epoch);
-    eprintln!("training {:?} on {} ({} images) with {}", config.model, config.dataset.name(), datasets.train.len(), gpu.adapter_name());
+    eprintln!(
+        "training {:?} on {} ({} images) with {}",
+        config.model,
+        config.dataset.name(),
+        datasets.train.len(),
+        gpu.adapter_name()
+    );
     let mut records = super::metrics::read_records(&out.join(super::config::METRICS_FILE))?;
     for epoch in finished..config.epochs {
         let started = Instant::now();
@@ -125,7 +131,11 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
             if (batch.index + 1) % LOG_INTERVAL == 0 || batch.index + 1 == steps_per_epoch {
                 accumulate(&mut totals, trainer.take_totals()?, epoch + 1, step, out)?;
                 let rate = totals.samples / started.elapsed().as_secs_f64();
-                bar.set_message(format!("loss {:.4} acc {:.2}% {rate:.0} img/s", totals.mean_loss(), 100.0 * totals.accuracy()));
+                bar.set_message(format!(
+                    "loss {:.4} acc {:.2}% {rate:.0} img/s",
+                    totals.mean_loss(),
+                    100.0 * totals.accuracy()
+                ));
             }
             bar.inc(1);
         }
