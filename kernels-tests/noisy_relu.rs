@@ -68,11 +68,11 @@ impl Fixture {
     }
 }
 
-/// B ReLU_alpha(x / B) - ReLU(x) with the polynomial library in f64: the replay form's
-/// input, which in training the polynomial kernel computes.
-fn poly_error(alpha: u32, b: f64, x: &[f64]) -> Vec<f64> {
+/// B ReLU_alpha(x / B) with the polynomial library in f64: the replay form's input,
+/// which in training the polynomial kernel computes.
+fn poly_value(alpha: u32, b: f64, x: &[f64]) -> Vec<f64> {
     let relu = ReluApprox::generate(alpha).unwrap();
-    x.iter().map(|&v| b * relu.relu_approx(v / b) - v.max(0.0)).collect()
+    x.iter().map(|&v| b * relu.relu_approx(v / b)).collect()
 }
 
 #[test]
@@ -181,9 +181,9 @@ fn check_against_reference(config: &NoiseConfig, shape: &[usize]) {
     let fixture = Fixture::new(&mut case, b, step);
     let (x, x_ref) = case.tensor(shape, -1.2 * b, 1.2 * b);
     let (dy, dy_ref) = case.tensor(shape, -1.0, 1.0);
-    let error_ref: Vec<f64> =
-        poly_error(config.alpha_target, fixture.b, &x_ref).iter().map(|&e| e as f32 as f64).collect();
-    let replay = gpu().upload(shape, &error_ref.iter().map(|&e| e as f32).collect::<Vec<_>>()).unwrap();
+    let value_ref: Vec<f64> =
+        poly_value(config.alpha_target, fixture.b, &x_ref).iter().map(|&e| e as f32 as f64).collect();
+    let replay = gpu().upload(shape, &value_ref.iter().map(|&e| e as f32).collect::<Vec<_>>()).unwrap();
     let (y, dx) = (poisoned(shape), poisoned(shape));
     let replay = (config.form == Form::Replay).then_some(&replay);
     let forward = op::forward(gpu(), config, &fixture.site(), &x, replay, &y).unwrap();
@@ -192,7 +192,7 @@ fn check_against_reference(config: &NoiseConfig, shape: &[usize]) {
     let (y, dx) = (read(&y), read(&dx));
 
     let stream = reference::Stream::new(case.seed, step, SITE, fixture.b);
-    let y_ref = reference::forward(config, &stream, &x_ref, Some(&error_ref));
+    let y_ref = reference::forward(config, &stream, &x_ref, Some(&value_ref));
     let dx_ref = reference::backward(config, &stream, &x_ref, &dy_ref);
     let relative_sigma = config.relative_sigma() as f64;
     let inside = |i: usize| reference::in_region(config, x_ref[i], fixture.b);
@@ -202,16 +202,17 @@ fn check_against_reference(config: &NoiseConfig, shape: &[usize]) {
     let z_scale = |i: usize| match config.form {
         Form::Additive => relative_sigma * fixture.b,
         Form::Multiplicative => x_ref[i].abs() * relative_sigma,
-        Form::Replay => config.k as f64 * error_ref[i].abs() / 3f64.sqrt(),
+        Form::Replay => config.k as f64 * (value_ref[i] - x_ref[i].max(0.0)).abs() / 3f64.sqrt(),
     };
     // Outside the region: exact. Inside: the z error times its coefficient, plus at most
-    // four roundings (products, the replay's 1 + z / sqrt(3), the sum) of the terms.
+    // five roundings (products, the replay's 1 + z / sqrt(3) and its subtraction of relu(x),
+    // the sum) of the terms.
     let y_bound = |i: usize| {
         if !inside(i) {
             return 0.0;
         }
         let noise = (y_ref[i] - x_ref[i].max(0.0)).abs();
-        z_scale(i) * z_bound(i) + 4.0 * U * (x_ref[i].max(0.0) + 2.0 * noise)
+        z_scale(i) * z_bound(i) + 5.0 * U * (x_ref[i].max(0.0) + 2.0 * noise)
     };
     assert_within(&case, "y", &y, &y_ref, y_bound);
     // Multiplicative dx = dy (1[x > 0] + sign(x) sigma' z): the same reasoning; other
@@ -387,8 +388,8 @@ fn mismatched_shapes_and_settings_are_rejected() {
     let far = Site { index: 2, ..site };
     assert!(message(op::forward(gpu(), &config, &far, &x, None, &x)).contains("bound"));
     let replay = NoiseConfig { form: Form::Replay, ..config };
-    assert!(message(op::forward(gpu(), &replay, &site, &x, None, &x)).contains("poly_error"));
-    assert!(message(op::forward(gpu(), &config, &site, &x, Some(&x), &x)).contains("poly_error"));
+    assert!(message(op::forward(gpu(), &replay, &site, &x, None, &x)).contains("poly_value"));
+    assert!(message(op::forward(gpu(), &config, &site, &x, Some(&x), &x)).contains("poly_value"));
     let negative = NoiseConfig { k: -1.0, ..config };
     assert!(message(op::backward(gpu(), &negative, &site, &x, &x, &x)).contains("k and threshold"));
     assert!(message(op::running_max_abs(gpu(), 2, &x, &bound)).contains("max_abs"));

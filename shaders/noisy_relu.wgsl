@@ -4,7 +4,7 @@
 //   forward:   y = relu(x) + noise(x)   where in_region(x), else y = relu(x)
 //     additive:        noise = relative_sigma * B * z          (sigma = k B 2^-alpha)
 //     multiplicative:  noise = |x| * relative_sigma * z        (sigma' = k 2^-alpha)
-//     replay:          noise = k * (1 + z / sqrt(3)) * poly_error[i]
+//     replay:          noise = k * (1 + z / sqrt(3)) * (poly_value[i] - relu(x))
 //   backward:  dx = dy * 1[x > 0], plus dy * sign(x) * relative_sigma * z for the
 //              multiplicative form where in_region(x) (straight-through otherwise)
 //   max_abs:   max_abs[site] = max(max_abs[site], max_i |x[i]|) on the f32 bit patterns
@@ -51,7 +51,7 @@ const SQRT3: f32 = 1.7320508075688772;
 // B per site.
 @group(0) @binding(2) var<storage, read> bound: array<f32>;
 @group(0) @binding(3) var<storage, read> x: array<f32>;
-@group(0) @binding(4) var<storage, read> poly_error: array<f32>;
+@group(0) @binding(4) var<storage, read> poly_value: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 @group(0) @binding(6) var<storage, read> dy: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dx: array<f32>;
@@ -126,7 +126,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
             }
             default: {
                 // REPLAY: the error scaled by s = 1 + z / sqrt(3) (mean 1, std 1/sqrt(3)).
-                out += params.k * (1.0 + z / SQRT3) * poly_error[i];
+                out += params.k * (1.0 + z / SQRT3) * (poly_value[i] - max(v, 0.0));
             }
         }
     }

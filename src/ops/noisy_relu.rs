@@ -11,11 +11,11 @@
 //!   B 2^-alpha of the polynomial, times k);
 //! - multiplicative: y = relu(x) + |x| sigma' z, sigma' = k 2^-alpha_target (a leak
 //!   proportional to |x|, like the polynomial's error);
-//! - replay: y = relu(x) + k s poly_error, s = 1 + z / sqrt(3) (mean 1, std 1/sqrt(3); with
-//!   the uniform distribution s is uniform on [0, 2]). **Contract**: `poly_error` has x's
-//!   shape and holds B ReLU_alpha(x / B) - ReLU(x) for this step's x, computed by the caller
-//!   with the polynomial kernel (shaders/poly_relu.wgsl) before this dispatch; this op never
-//!   evaluates the polynomial. k = 1 replays the actual error with a random gain.
+//! - replay: y = relu(x) + k s (poly_value - relu(x)), s = 1 + z / sqrt(3) (mean 1, std
+//!   1/sqrt(3); with the uniform distribution s is uniform on [0, 2]). **Contract**:
+//!   `poly_value` has x's shape and holds B ReLU_alpha(x / B) for this step's x, computed by
+//!   the caller with the polynomial kernel (`ops::poly_relu::forward`) before this dispatch;
+//!   this op never evaluates the polynomial. k = 1 replays the actual error with a random gain.
 //!
 //! **Backward**: straight-through for additive and replay (dx = dy 1[x > 0]: the noise is
 //! treated as a constant); the exact derivative for multiplicative,
@@ -207,27 +207,27 @@ fn check_site_tensors(op: &str, site: &Site) -> Result<()> {
     check_site(op, "bound", site.index, site.bound)
 }
 
-/// y = relu(x) + noise. `poly_error` (x's shape) is required by [`Form::Replay`] and
+/// y = relu(x) + noise. `poly_value` (x's shape) is required by [`Form::Replay`] and
 /// rejected otherwise.
 pub fn forward(
     gpu: &Gpu,
     config: &NoiseConfig,
     site: &Site,
     x: &Tensor,
-    poly_error: Option<&Tensor>,
+    poly_value: Option<&Tensor>,
     y: &Tensor,
 ) -> Result<Dispatch> {
     let op = "noisy relu forward";
     config.validate(op)?;
     check_site_tensors(op, site)?;
     same_shape(op, &[("x", x), ("y", y)])?;
-    let poly_error = match (config.form, poly_error) {
+    let poly_value = match (config.form, poly_value) {
         (Form::Replay, Some(error)) => {
-            same_shape(op, &[("x", x), ("poly_error", error)])?;
+            same_shape(op, &[("x", x), ("poly_value", error)])?;
             error
         }
-        (Form::Replay, None) => return Err(GpuError::shape(format!("{op}: the replay form needs poly_error"))),
-        (_, Some(_)) => return Err(GpuError::shape(format!("{op}: poly_error is only read by the replay form"))),
+        (Form::Replay, None) => return Err(GpuError::shape(format!("{op}: the replay form needs poly_value"))),
+        (_, Some(_)) => return Err(GpuError::shape(format!("{op}: poly_value is only read by the replay form"))),
         // The entry point declares the binding whatever the form; x stands in, unread.
         (_, None) => x,
     };
@@ -238,7 +238,7 @@ pub fn forward(
         (1, site.counter.buffer()),
         (2, site.bound.buffer()),
         (3, x.buffer()),
-        (4, poly_error.buffer()),
+        (4, poly_value.buffer()),
         (5, y.buffer()),
     ];
     gpu.dispatch_1d(&kernel, &bindings, x.len())

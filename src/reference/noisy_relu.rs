@@ -66,8 +66,8 @@ impl Stream {
     }
 }
 
-/// y = relu(x) + noise (see `ops::noisy_relu`); `poly_error` only for the replay form.
-pub fn forward(config: &NoiseConfig, stream: &Stream, x: &[f64], poly_error: Option<&[f64]>) -> Vec<f64> {
+/// y = relu(x) + noise (see `ops::noisy_relu`); `poly_value` only for the replay form.
+pub fn forward(config: &NoiseConfig, stream: &Stream, x: &[f64], poly_value: Option<&[f64]>) -> Vec<f64> {
     let relative_sigma = config.relative_sigma() as f64;
     x.iter()
         .enumerate()
@@ -81,7 +81,7 @@ pub fn forward(config: &NoiseConfig, stream: &Stream, x: &[f64], poly_error: Opt
                 Form::Additive => relative_sigma * stream.bound * z,
                 Form::Multiplicative => v.abs() * relative_sigma * z,
                 Form::Replay => {
-                    let error = poly_error.expect("the replay form needs poly_error")[i];
+                    let error = poly_value.expect("the replay form needs poly_value")[i] - relu;
                     config.k as f64 * (1.0 + z / 3f64.sqrt()) * error
                 }
             }
