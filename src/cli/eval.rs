@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::gpu::{Gpu, GpuOptions};
+use crate::nn::Mode;
 use crate::train::{run, RunFile};
 
 /// Test accuracy of a trained run (its folder, holding run.json and checkpoint.safetensors).
@@ -24,7 +25,7 @@ pub fn run(args: &EvalArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
     if epochs == 0 {
         anyhow::bail!("{} has no checkpoint yet: its first epoch did not finish", args.checkpoint.display());
     }
-    let totals = run::evaluate(&trainer, &datasets.test, &run_file.normalization)?;
+    let totals = run::evaluate(&trainer, &datasets.test, &run_file.normalization, Mode::Eval)?;
     println!(
         "{}: test accuracy {:.2}% ({} images), loss {:.4}, after {epochs} epochs",
         args.checkpoint.display(),

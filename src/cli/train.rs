@@ -6,6 +6,8 @@ use super::parse::{non_negative, positive, unit_interval};
 use crate::data::{Augment, DatasetKind};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::models::ModelKind;
+use crate::ops::noisy_relu::{Distribution, Form, NoiseConfig, Region};
+use crate::train::recipe::Recipe;
 use crate::train::schedule::ScheduleKind;
 use crate::train::{run, RunConfig, SgdConfig};
 
@@ -60,9 +62,34 @@ pub struct TrainArgs {
     pub momentum: f64,
     #[arg(long)]
     pub nesterov: bool,
-    /// L2 weight decay (0 allowed); batch-norm parameters are excluded unless --decay-norm.
-    #[arg(long, default_value_t = 5e-4, value_parser = non_negative)]
-    pub weight_decay: f64,
+    /// Preset of the sturdiness remedies (see README); the flags below override its choices.
+    #[arg(long, value_enum, default_value = "vanilla")]
+    pub recipe: Recipe,
+    /// Precision alpha of the PANN the backbone is trained for (noise scale, poly recipe).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(4..=20))]
+    pub alpha_target: u32,
+    /// L2 weight decay (0 allowed; default from --recipe: 5e-4, or 1e-4 with Mixup);
+    /// batch-norm parameters are excluded unless --decay-norm.
+    #[arg(long, value_parser = non_negative)]
+    pub weight_decay: Option<f64>,
+    /// Mixup's Beta(a, a) parameter; 0 disables (default from --recipe: 1 or 0).
+    #[arg(long, value_parser = non_negative)]
+    pub mixup_alpha: Option<f64>,
+    /// Where noise is injected: negative inputs, large ones (|x| > threshold * B), both, or all.
+    #[arg(long, value_enum, default_value = "both")]
+    pub noise_region: Region,
+    #[arg(long, value_enum, default_value = "uniform")]
+    pub noise_distribution: Distribution,
+    /// additive (sigma = k B 2^-alpha), multiplicative (|x| k 2^-alpha) or replay (the
+    /// polynomial's own error times a random gain).
+    #[arg(long, value_enum, default_value = "additive")]
+    pub noise_form: Form,
+    /// Noise scale k in units of the polynomial's error bound.
+    #[arg(long, default_value_t = 1.0, value_parser = non_negative)]
+    pub noise_k: f64,
+    /// "Large" inputs are those above this fraction of the site's bound B.
+    #[arg(long, default_value_t = 0.5, value_parser = unit_interval)]
+    pub noise_threshold: f64,
     /// Apply weight decay to batch-norm scales and shifts too.
     #[arg(long)]
     pub decay_norm: bool,
@@ -85,6 +112,16 @@ impl TrainArgs {
         if self.nesterov && self.momentum == 0.0 {
             anyhow::bail!("--nesterov needs --momentum > 0");
         }
+        let noise = NoiseConfig {
+            region: self.noise_region,
+            distribution: self.noise_distribution,
+            form: self.noise_form,
+            k: self.noise_k as f32,
+            alpha_target: self.alpha_target,
+            threshold: self.noise_threshold as f32,
+        };
+        let recipe = self.recipe.settings(self.alpha_target, noise);
+        let weight_decay = self.weight_decay.unwrap_or(recipe.weight_decay);
         Ok(RunConfig {
             dataset: self.dataset,
             data_dir: self.data_dir.clone(),
@@ -103,10 +140,13 @@ impl TrainArgs {
             sgd: SgdConfig {
                 momentum: self.momentum as f32,
                 nesterov: self.nesterov,
-                weight_decay: self.weight_decay as f32,
+                weight_decay: weight_decay as f32,
                 decay_norm: self.decay_norm,
             },
             augment: Augment { crop_padding: if self.no_crop { 0 } else { 4 }, flip: !self.no_flip },
+            recipe: self.recipe,
+            mixup_alpha: self.mixup_alpha.unwrap_or(recipe.mixup_alpha),
+            activation: recipe.activation,
         })
     }
 

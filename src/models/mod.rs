@@ -9,7 +9,10 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::gpu::{Gpu, Result};
-use crate::nn::{Activation, ActivationSite, BatchNorm, Conv2d, ConvGeometry, Layer, Linear, Network, Pool};
+use crate::nn::{
+    Activation, ActivationSite, BatchNorm, Conv2d, ConvGeometry, Layer, Linear, Network, Pool, SiteTables,
+    TrainActivation,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -40,9 +43,17 @@ pub fn scaled(channels: usize, width: f64) -> usize {
     ((channels as f64 * width).round() as usize).max(1)
 }
 
-pub fn build(gpu: &Gpu, kind: ModelKind, input: ModelInput, width: f64, rng: &mut impl Rng) -> Result<Network> {
+/// Builds a model; `train` says what its activation sites compute in training mode.
+pub fn build(
+    gpu: &Gpu,
+    kind: ModelKind,
+    input: ModelInput,
+    width: f64,
+    train: TrainActivation,
+    rng: &mut impl Rng,
+) -> Result<Network> {
     let image = Activation::input(gpu, &[input.batch, input.channels, input.height, input.width])?;
-    let mut network = Network::new(image);
+    let mut network = Network::new(image, SiteTables::new(gpu, train)?);
     match kind {
         ModelKind::Resnet20 => resnet::build(gpu, &mut network, 3, width, rng)?,
         ModelKind::Resnet32 => resnet::build(gpu, &mut network, 5, width, rng)?,
@@ -60,7 +71,7 @@ fn conv_bn_relu(gpu: &Gpu, network: &mut Network, name: &str, channels: usize, r
     let geometry = ConvGeometry { out_channels: channels, kernel: 3, stride: 1, padding: 1 };
     let conv = Conv2d::new(gpu, &format!("{name}.conv"), network.last(), geometry, rng)?;
     let bn = BatchNorm::new(gpu, &format!("{name}.bn"), conv.output(), None)?;
-    let relu = ActivationSite::new(gpu, &format!("{name}.relu"), bn.output())?;
+    let relu = ActivationSite::new(gpu, &format!("{name}.relu"), bn.output(), &network.sites)?;
     network.push(conv);
     network.push(bn);
     network.push(relu);

@@ -13,7 +13,8 @@ pub fn build(gpu: &Gpu, network: &mut Network, blocks_per_stage: usize, width: f
         for block in 0..blocks_per_stage {
             let stride = if stage > 0 && block == 0 { 2 } else { 1 };
             let name = format!("stage{}.block{block}", stage + 1);
-            let layer = BasicBlock::new(gpu, &name, network.last(), scaled(channels, width), stride, rng)?;
+            let layer =
+                BasicBlock::new(gpu, &name, network.last(), scaled(channels, width), stride, &network.sites, rng)?;
             network.push(layer);
         }
     }

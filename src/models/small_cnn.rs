@@ -9,7 +9,15 @@ use crate::nn::{BasicBlock, Network};
 pub fn build(gpu: &Gpu, network: &mut Network, width: f64, rng: &mut impl Rng) -> Result<()> {
     conv_bn_relu(gpu, network, "stem", scaled(16, width), rng)?;
     for (index, channels) in [16, 32].into_iter().enumerate() {
-        let block = BasicBlock::new(gpu, &format!("block{index}"), network.last(), scaled(channels, width), 2, rng)?;
+        let block = BasicBlock::new(
+            gpu,
+            &format!("block{index}"),
+            network.last(),
+            scaled(channels, width),
+            2,
+            &network.sites,
+            rng,
+        )?;
         network.push(block);
     }
     Ok(())

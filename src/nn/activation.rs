@@ -1,32 +1,153 @@
+//! Activation sites: every ReLU of a network, named and numbered, so that training can
+//! perturb it, calibration can measure it and a PANN can replace it by a polynomial.
+
+use std::cell::Cell;
+
+use serde::{Deserialize, Serialize};
+
 use super::{Activation, Layer, Mode};
-use crate::gpu::{Dispatch, Gpu, Recorder, Result};
+use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
+use crate::ops::noisy_relu::{self, Form, NoiseConfig};
+use crate::ops::poly_relu::{self, PolyCoefficients};
 use crate::ops::relu;
 
-/// A named place where the network applies its non-linearity: the exact ReLU here;
-/// the point where sturdiness training perturbs it and a PANN replaces it.
+/// Size of the per-site tables (ResNet-110 has 109 sites).
+pub const MAX_SITES: usize = 1024;
+
+/// What a site computes in training mode.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainActivation {
+    Exact,
+    /// ReLU plus noise imitating the error of the polynomial it will become.
+    Noise(NoiseConfig),
+    /// Through the polynomial of precision alpha, with its exact derivative backward.
+    Poly {
+        alpha: u32,
+    },
+}
+
+/// Tables shared by the activation sites of one network, indexed by site number.
+pub struct SiteTables {
+    pub train: TrainActivation,
+    /// Running max |x| per site: the bound B that noise and training through the
+    /// polynomial scale with, and what calibration measures.
+    pub max_abs: Tensor,
+    /// B per site for PANN evaluation, written by calibration.
+    pub bounds: Tensor,
+    /// The polynomial used in PANN mode (and in training for `Poly` and replay noise).
+    pub coefficients: PolyCoefficients,
+    /// Noise stream position: (seed, step), rewritten every step.
+    pub noise_counter: Tensor,
+    registered: Cell<u32>,
+}
+
+impl SiteTables {
+    pub fn new(gpu: &Gpu, train: TrainActivation) -> Result<SiteTables> {
+        let coefficients = PolyCoefficients::new(gpu)?;
+        let training_alpha = match train {
+            TrainActivation::Poly { alpha } => Some(alpha),
+            TrainActivation::Noise(config) if config.form == Form::Replay => Some(config.alpha_target),
+            _ => None,
+        };
+        if let Some(alpha) = training_alpha {
+            let approx = crate::poly::ReluApprox::get(alpha).map_err(|e| GpuError::shape(e.to_string()))?;
+            coefficients.write(gpu, approx)?;
+        }
+        Ok(SiteTables {
+            train,
+            max_abs: gpu.zeros(&[MAX_SITES])?,
+            bounds: gpu.zeros(&[MAX_SITES])?,
+            coefficients,
+            noise_counter: noisy_relu::counter(gpu)?,
+            registered: Cell::new(0),
+        })
+    }
+
+    pub fn count(&self) -> usize {
+        self.registered.get() as usize
+    }
+
+    fn register(&self, name: &str) -> Result<u32> {
+        let index = self.registered.get();
+        if index as usize >= MAX_SITES {
+            return Err(GpuError::shape(format!("{name}: more than {MAX_SITES} activation sites")));
+        }
+        self.registered.set(index + 1);
+        Ok(index)
+    }
+}
+
+/// One ReLU of the network and its alternatives, all bound at construction.
 pub struct ActivationSite {
     pub name: String,
-    input: Activation,
+    pub index: u32,
     output: Activation,
-    forward: Dispatch,
+    /// Elements of this site that exceeded its bound in PANN mode (u32 [1]), accumulated
+    /// until reset.
+    pub overflow: Tensor,
+    exact: Dispatch,
+    train: Vec<Dispatch>,
     backward: Option<Dispatch>,
+    measure: Dispatch,
+    pann: Dispatch,
 }
 
 impl ActivationSite {
-    pub fn new(gpu: &Gpu, name: &str, input: &Activation) -> Result<ActivationSite> {
+    pub fn new(gpu: &Gpu, name: &str, input: &Activation, tables: &SiteTables) -> Result<ActivationSite> {
+        let index = tables.register(name)?;
         let output = Activation::new(gpu, input.shape())?;
-        let forward = relu::forward(gpu, &input.value, &output.value)?;
-        let backward = match &input.grad {
-            Some(input_grad) => Some(relu::backward(gpu, &input.value, output.grad(), input_grad)?),
-            None => None,
+        let (x, y) = (&input.value, &output.value);
+        let overflow = gpu.zeros(&[1])?;
+        let exact = relu::forward(gpu, x, y)?;
+        let measure = noisy_relu::running_max_abs(gpu, index, x, &tables.max_abs)?;
+        let pann = poly_relu::forward(gpu, &tables.coefficients, &tables.bounds, index, x, y, &overflow)?;
+        let noise_site = noisy_relu::Site { index, counter: &tables.noise_counter, bound: &tables.max_abs };
+        let train = match tables.train {
+            TrainActivation::Exact => vec![relu::forward(gpu, x, y)?],
+            TrainActivation::Poly { .. } => {
+                let scratch = gpu.zeros(&[1])?;
+                vec![
+                    noisy_relu::running_max_abs(gpu, index, x, &tables.max_abs)?,
+                    poly_relu::forward(gpu, &tables.coefficients, &tables.max_abs, index, x, y, &scratch)?,
+                ]
+            }
+            TrainActivation::Noise(config) => {
+                let mut dispatches = vec![noisy_relu::running_max_abs(gpu, index, x, &tables.max_abs)?];
+                let poly_value = if config.form == Form::Replay {
+                    let value = gpu.zeros(x.shape())?;
+                    let scratch = gpu.zeros(&[1])?;
+                    let coefficients = &tables.coefficients;
+                    dispatches.push(poly_relu::forward(
+                        gpu,
+                        coefficients,
+                        &tables.max_abs,
+                        index,
+                        x,
+                        &value,
+                        &scratch,
+                    )?);
+                    Some(value)
+                } else {
+                    None
+                };
+                dispatches.push(noisy_relu::forward(gpu, &config, &noise_site, x, poly_value.as_ref(), y)?);
+                dispatches
+            }
         };
-        let input = Activation { value: input.value.clone(), grad: input.grad.clone() };
-        Ok(ActivationSite { name: name.into(), input, output, forward, backward })
-    }
-
-    /// The pre-activation values of the last forward pass.
-    pub fn input(&self) -> &Activation {
-        &self.input
+        let backward = match &input.grad {
+            None => None,
+            Some(dx) => Some(match tables.train {
+                TrainActivation::Exact => relu::backward(gpu, x, output.grad(), dx)?,
+                TrainActivation::Poly { .. } => {
+                    poly_relu::backward(gpu, &tables.coefficients, &tables.max_abs, index, x, output.grad(), dx)?
+                }
+                TrainActivation::Noise(config) => {
+                    noisy_relu::backward(gpu, &config, &noise_site, x, output.grad(), dx)?
+                }
+            }),
+        };
+        Ok(ActivationSite { name: name.into(), index, output, overflow, exact, train, backward, measure, pann })
     }
 }
 
@@ -35,8 +156,16 @@ impl Layer for ActivationSite {
         &self.output
     }
 
-    fn record_forward(&self, recorder: &mut Recorder, _mode: Mode) {
-        recorder.record(&self.forward);
+    fn record_forward(&self, recorder: &mut Recorder, mode: Mode) {
+        match mode {
+            Mode::Train => recorder.record_all(&self.train),
+            Mode::Eval => recorder.record(&self.exact),
+            Mode::Calibrate => {
+                recorder.record(&self.measure);
+                recorder.record(&self.exact);
+            }
+            Mode::Pann => recorder.record(&self.pann),
+        }
     }
 
     fn record_backward(&self, recorder: &mut Recorder) {

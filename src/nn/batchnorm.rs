@@ -60,7 +60,7 @@ impl Layer for BatchNorm {
     fn record_forward(&self, recorder: &mut Recorder, mode: Mode) {
         match mode {
             Mode::Train => recorder.record_all(&self.train),
-            Mode::Eval => recorder.record(&self.eval),
+            Mode::Eval | Mode::Calibrate | Mode::Pann => recorder.record(&self.eval),
         }
     }
 

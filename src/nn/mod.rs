@@ -11,7 +11,7 @@ mod param;
 mod pool;
 mod residual;
 
-pub use activation::ActivationSite;
+pub use activation::{ActivationSite, SiteTables, TrainActivation, MAX_SITES};
 pub use batchnorm::BatchNorm;
 pub use conv2d::{Conv2d, ConvGeometry};
 pub use linear::Linear;
@@ -56,10 +56,14 @@ impl Activation {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Batch statistics, training-time activations (exact or noise-perturbed).
+    /// Batch statistics, training-time activations (exact, noise-perturbed or polynomial).
     Train,
     /// Running statistics, exact activations.
     Eval,
+    /// Like `Eval`, and each site's running max |x| grows to cover this batch.
+    Calibrate,
+    /// Running statistics, every ReLU replaced by the polynomial (a PANN).
+    Pann,
 }
 
 pub trait Layer {

@@ -1,15 +1,16 @@
-use super::{Activation, ActivationSite, Layer, Mode, Param};
+use super::{Activation, ActivationSite, Layer, Mode, Param, SiteTables};
 use crate::gpu::{Recorder, Tensor};
 
 /// A chain of layers from an input batch to logits.
 pub struct Network {
     pub input: Activation,
+    pub sites: SiteTables,
     layers: Vec<Box<dyn Layer>>,
 }
 
 impl Network {
-    pub fn new(input: Activation) -> Network {
-        Network { input, layers: Vec::new() }
+    pub fn new(input: Activation, sites: SiteTables) -> Network {
+        Network { input, sites, layers: Vec::new() }
     }
 
     /// The output of the last layer (the input for an empty network): what the next layer reads.
@@ -41,11 +42,14 @@ impl Network {
         self.layers.iter().flat_map(|l| l.params()).collect()
     }
 
+    /// Persistent non-trainable tensors: running statistics and the sites' running max |x|.
     pub fn state(&self) -> Vec<(String, &Tensor)> {
-        self.layers.iter().flat_map(|l| l.state()).collect()
+        let mut state: Vec<_> = self.layers.iter().flat_map(|l| l.state()).collect();
+        state.push(("sites.max_abs".into(), &self.sites.max_abs));
+        state
     }
 
-    pub fn sites(&self) -> Vec<&ActivationSite> {
+    pub fn activation_sites(&self) -> Vec<&ActivationSite> {
         self.layers.iter().flat_map(|l| l.sites()).collect()
     }
 }

@@ -1,7 +1,7 @@
 use rand::Rng;
 
 use super::conv2d::ConvGeometry;
-use super::{Activation, ActivationSite, BatchNorm, Conv2d, Layer, Mode, Param};
+use super::{Activation, ActivationSite, BatchNorm, Conv2d, Layer, Mode, Param, SiteTables};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
 use crate::ops::add;
 
@@ -32,13 +32,14 @@ impl BasicBlock {
         input: &Activation,
         out_channels: usize,
         stride: usize,
+        tables: &SiteTables,
         rng: &mut impl Rng,
     ) -> Result<BasicBlock> {
         let main_input = branch_view(gpu, input)?;
         let conv3x3 = |stride| ConvGeometry { out_channels, kernel: 3, stride, padding: 1 };
         let conv1 = Conv2d::new(gpu, &format!("{name}.conv1"), &main_input, conv3x3(stride), rng)?;
         let bn1 = BatchNorm::new(gpu, &format!("{name}.bn1"), conv1.output(), None)?;
-        let relu1 = ActivationSite::new(gpu, &format!("{name}.relu1"), bn1.output())?;
+        let relu1 = ActivationSite::new(gpu, &format!("{name}.relu1"), bn1.output(), tables)?;
         let conv2 = Conv2d::new(gpu, &format!("{name}.conv2"), relu1.output(), conv3x3(1), rng)?;
         let bn2 = BatchNorm::new(gpu, &format!("{name}.bn2"), conv2.output(), None)?;
         let sum_grad: &Tensor = bn2.output().grad();
@@ -55,7 +56,7 @@ impl BasicBlock {
         let shortcut_value = shortcut.as_ref().map_or(&input.value, |(_, bn)| &bn.output().value);
         let sum_input = Activation::sharing_grad(gpu, sum_grad)?;
         let sum = add::forward(gpu, &bn2.output().value, shortcut_value, &sum_input.value)?;
-        let relu2 = ActivationSite::new(gpu, &format!("{name}.relu2"), &sum_input)?;
+        let relu2 = ActivationSite::new(gpu, &format!("{name}.relu2"), &sum_input, tables)?;
         let input_grad = input.grad.as_ref().ok_or_else(|| {
             GpuError::shape(format!("{name}: a residual block cannot be the first layer (its input has no gradient)"))
         })?;

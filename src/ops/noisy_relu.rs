@@ -44,7 +44,8 @@ use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
 use super::{dim, expect_shape, same_shape};
 
 /// Which inputs receive noise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
 pub enum Region {
     /// x < 0.
     Negative,
@@ -57,7 +58,8 @@ pub enum Region {
 }
 
 /// The distribution of z; both have mean 0 and variance 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
 pub enum Distribution {
     /// Uniform on [-sqrt(3), sqrt(3)]: bounded, like the polynomial's error.
     Uniform,
@@ -66,7 +68,8 @@ pub enum Distribution {
 }
 
 /// How the noise enters (see the module documentation).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
 pub enum Form {
     Additive,
     Multiplicative,
@@ -74,7 +77,7 @@ pub enum Form {
 }
 
 /// The per-site noise settings.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NoiseConfig {
     pub region: Region,
     pub distribution: Distribution,

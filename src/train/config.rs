@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use super::recipe::Recipe;
 use super::schedule::{Schedule, ScheduleKind};
 use super::SgdConfig;
 use crate::data::{Augment, DatasetKind, Normalization};
 use crate::models::ModelKind;
+use crate::nn::TrainActivation;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
@@ -30,6 +32,12 @@ pub struct RunConfig {
     pub gamma: f64,
     pub sgd: SgdConfig,
     pub augment: Augment,
+    /// The recipe the settings below came from (for the record: the settings rule).
+    pub recipe: Recipe,
+    /// Beta(a, a) parameter of Mixup; 0 disables it.
+    pub mixup_alpha: f64,
+    /// What the activation sites compute in training.
+    pub activation: TrainActivation,
 }
 
 /// `run.json`: the configuration and the dataset's normalisation.

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod recipe;
 pub mod run;
 pub mod schedule;
 pub mod state;

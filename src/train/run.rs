@@ -17,6 +17,7 @@ use crate::checkpoint::Checkpoint;
 use crate::data::{self, BatchPlan, Dataset, EpochBatches, Normalization};
 use crate::gpu::Gpu;
 use crate::models::{self, ModelInput};
+use crate::nn::Mode;
 
 /// Steps between reads of the running loss: each read waits for the GPU, so not every step.
 const LOG_INTERVAL: usize = 20;
@@ -50,20 +51,25 @@ pub fn build_trainer<'g>(gpu: &'g Gpu, config: &RunConfig, train: &Dataset) -> a
     let [channels, height, width] = train.shape();
     let input = ModelInput { batch: config.batch_size, channels, height, width, classes: train.classes };
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let network = models::build(gpu, config.model, input, config.width, &mut rng)?;
-    Ok(Trainer::new(gpu, network, &config.sgd)?)
+    let network = models::build(gpu, config.model, input, config.width, config.activation, &mut rng)?;
+    Ok(Trainer::new(gpu, network, &config.sgd, config.mixup_alpha, config.seed)?)
 }
 
 /// Test loss and accuracy over the whole set; the last partial batch is padded with
 /// rows that count for nothing.
-pub fn evaluate(trainer: &Trainer, test: &Arc<Dataset>, normalization: &Normalization) -> anyhow::Result<Totals> {
+pub fn evaluate(
+    trainer: &Trainer,
+    test: &Arc<Dataset>,
+    normalization: &Normalization,
+    mode: Mode,
+) -> anyhow::Result<Totals> {
     let batch_size = trainer.batch_size();
     let image_len = test.image_len();
     trainer.take_totals()?;
     for mut batch in EpochBatches::new(test.clone(), normalization, BatchPlan::evaluation(batch_size), 0).prefetch() {
         batch.images.resize(batch_size * image_len, 0.0);
         batch.labels.resize(batch_size, u32::MAX);
-        trainer.eval_step(&batch.images, &batch.labels)?;
+        trainer.eval_step(&batch.images, &batch.labels, mode)?;
     }
     Ok(trainer.take_totals()?)
 }
@@ -127,7 +133,7 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
         for batch in EpochBatches::new(datasets.train.clone(), normalization, plan, epoch as u64).prefetch() {
             let step = epoch * steps_per_epoch + batch.index;
             lr = schedule.lr(step);
-            trainer.train_step(&batch.images, &batch.labels, lr as f32)?;
+            trainer.train_step(&batch.images, &batch.labels, lr as f32, step as u64)?;
             if (batch.index + 1) % LOG_INTERVAL == 0 || batch.index + 1 == steps_per_epoch {
                 accumulate(&mut totals, trainer.take_totals()?, epoch + 1, step, out)?;
                 let rate = totals.samples / started.elapsed().as_secs_f64();
@@ -141,7 +147,7 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
         }
         bar.finish_and_clear();
         let train_seconds = started.elapsed().as_secs_f64();
-        let test = evaluate(&trainer, &datasets.test, normalization)?;
+        let test = evaluate(&trainer, &datasets.test, normalization, Mode::Eval)?;
         let record = EpochRecord {
             epoch: epoch + 1,
             train_loss: totals.mean_loss(),

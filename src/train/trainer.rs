@@ -2,9 +2,10 @@
 //! backward and update into one submission. Loss and accuracy accumulate on the GPU
 //! and are read back only when asked for.
 
-use crate::gpu::{Dispatch, Gpu, Recorder, Result, Tensor};
-use crate::nn::{Mode, Network};
-use crate::ops::{loss, sgd};
+use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
+use crate::nn::{Mode, Network, TrainActivation};
+use crate::ops::mixup::{self, MixupSampler};
+use crate::ops::{loss, noisy_relu, sgd};
 
 /// Optimiser settings; weight decay applies to batch-norm parameters only with `decay_norm`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -33,21 +34,35 @@ impl Totals {
     }
 }
 
+/// Mixup's inputs: the batch as loaded, blended into the network's input and targets.
+struct Mixup {
+    sampler: MixupSampler,
+    images: Tensor,
+    lambda: Tensor,
+    perm: Tensor,
+    blend: Dispatch,
+}
+
 pub struct Trainer<'g> {
     gpu: &'g Gpu,
     pub network: Network,
+    seed: u64,
     labels: Tensor,
     lr: Tensor,
     totals: Tensor,
     one_hot: Dispatch,
+    mixup: Option<Mixup>,
     train_loss: Dispatch,
     eval_loss: Dispatch,
-    summarise: Dispatch,
+    train_summarise: Dispatch,
+    eval_summarise: Dispatch,
     updates: Vec<Dispatch>,
 }
 
 impl<'g> Trainer<'g> {
-    pub fn new(gpu: &'g Gpu, network: Network, config: &SgdConfig) -> Result<Trainer<'g>> {
+    /// `mixup_alpha` > 0 blends each training batch with a permutation of itself
+    /// (lambda ~ Beta(a, a)); `seed` drives mixup and noise, step by step.
+    pub fn new(gpu: &'g Gpu, network: Network, config: &SgdConfig, mixup_alpha: f64, seed: u64) -> Result<Trainer<'g>> {
         let [batch, classes] = *network.logits().shape() else { unreachable!("networks end in a linear layer") };
         let labels = gpu.zeros(&[batch])?;
         let targets = gpu.zeros(&[batch, classes])?;
@@ -56,9 +71,21 @@ impl<'g> Trainer<'g> {
         let lr = gpu.zeros(&[1])?;
         let logits = network.logits();
         let one_hot = loss::one_hot(gpu, &labels, &targets)?;
-        let train_loss = loss::forward(gpu, &logits.value, &targets, &losses, Some(logits.grad()))?;
+        let sampler = MixupSampler::new(mixup_alpha, seed)
+            .map_err(|e| GpuError::shape(format!("mixup alpha {mixup_alpha}: {e}")))?;
+        let (mixup, train_targets) = if sampler.enabled() {
+            let images = gpu.zeros(network.input.shape())?;
+            let (lambda, perm, mixed_targets) = (gpu.zeros(&[1])?, gpu.zeros(&[batch])?, gpu.zeros(&[batch, classes])?);
+            let blend = mixup::forward(gpu, &lambda, &perm, &images, &targets, &network.input.value, &mixed_targets)?;
+            (Some(Mixup { sampler, images, lambda, perm, blend }), mixed_targets)
+        } else {
+            (None, targets.clone())
+        };
+        let train_loss = loss::forward(gpu, &logits.value, &train_targets, &losses, Some(logits.grad()))?;
         let eval_loss = loss::forward(gpu, &logits.value, &targets, &losses, None)?;
-        let summarise = loss::summarise(gpu, &logits.value, &targets, &losses, &totals, loss::Stats::Accumulate)?;
+        let accumulate = loss::Stats::Accumulate;
+        let train_summarise = loss::summarise(gpu, &logits.value, &train_targets, &losses, &totals, accumulate)?;
+        let eval_summarise = loss::summarise(gpu, &logits.value, &targets, &losses, &totals, accumulate)?;
         let updates = network
             .params()
             .iter()
@@ -73,41 +100,65 @@ impl<'g> Trainer<'g> {
                 sgd::step(gpu, &sgd_config, &lr, &param.grad, &param.value, velocity)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Trainer { gpu, network, labels, lr, totals, one_hot, train_loss, eval_loss, summarise, updates })
+        Ok(Trainer {
+            gpu,
+            network,
+            seed,
+            labels,
+            lr,
+            totals,
+            one_hot,
+            mixup,
+            train_loss,
+            eval_loss,
+            train_summarise,
+            eval_summarise,
+            updates,
+        })
     }
 
     pub fn batch_size(&self) -> usize {
         self.labels.len()
     }
 
-    fn upload(&self, images: &[f32], labels: &[u32]) -> Result<()> {
-        self.gpu.write(&self.network.input.value, images)?;
-        self.gpu.write(&self.labels, labels)
-    }
-
-    /// One SGD step on a full batch at learning rate `lr`; returns without waiting.
-    pub fn train_step(&self, images: &[f32], labels: &[u32], lr: f32) -> Result<()> {
-        self.upload(images, labels)?;
+    /// One SGD step on a full batch at learning rate `lr`; `step` (global, from 0) picks
+    /// the step's mixup draw and noise. Returns without waiting.
+    pub fn train_step(&self, images: &[f32], labels: &[u32], lr: f32, step: u64) -> Result<()> {
+        let input = self.mixup.as_ref().map_or(&self.network.input.value, |m| &m.images);
+        self.gpu.write(input, images)?;
+        self.gpu.write(&self.labels, labels)?;
         self.gpu.write(&self.lr, &[lr])?;
+        if let Some(mixup) = &self.mixup {
+            mixup.sampler.upload(self.gpu, step, &mixup.lambda, &mixup.perm)?;
+        }
+        if let TrainActivation::Noise(_) = self.network.sites.train {
+            let step = u32::try_from(step).map_err(|_| GpuError::shape("noise step counter beyond 2^32 steps"))?;
+            noisy_relu::set_counter(self.gpu, &self.network.sites.noise_counter, self.seed, step)?;
+        }
         let mut recorder = Recorder::new(self.gpu);
         recorder.record(&self.one_hot);
+        if let Some(mixup) = &self.mixup {
+            recorder.record(&mixup.blend);
+        }
         self.network.record_forward(&mut recorder, Mode::Train);
         recorder.record(&self.train_loss);
-        recorder.record(&self.summarise);
+        recorder.record(&self.train_summarise);
         self.network.record_backward(&mut recorder);
         recorder.record_all(&self.updates);
         recorder.submit()
     }
 
-    /// Evaluates one batch with running statistics and exact activations. Labels of
-    /// padding rows (a last partial batch) must be `u32::MAX`: they count for nothing.
-    pub fn eval_step(&self, images: &[f32], labels: &[u32]) -> Result<()> {
-        self.upload(images, labels)?;
+    /// Evaluates one batch with running statistics in `mode` (Eval: exact activations;
+    /// Calibrate: also measuring each site's max |x|; Pann: polynomial activations).
+    /// Labels of padding rows (a last partial batch) must be `u32::MAX`: they count for nothing.
+    pub fn eval_step(&self, images: &[f32], labels: &[u32], mode: Mode) -> Result<()> {
+        self.gpu.write(&self.network.input.value, images)?;
+        self.gpu.write(&self.labels, labels)?;
         let mut recorder = Recorder::new(self.gpu);
         recorder.record(&self.one_hot);
-        self.network.record_forward(&mut recorder, Mode::Eval);
+        self.network.record_forward(&mut recorder, mode);
         recorder.record(&self.eval_loss);
-        recorder.record(&self.summarise);
+        recorder.record(&self.eval_summarise);
         recorder.submit()
     }
 
