@@ -9,6 +9,7 @@ pub mod gpu;
 pub mod models;
 pub mod nn;
 pub mod ops;
+pub mod pann;
 pub mod poly;
 pub mod reference;
 pub mod train;

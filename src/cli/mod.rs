@@ -4,6 +4,7 @@ mod approx;
 mod devices;
 mod eval;
 mod parse;
+mod sweep;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,7 @@ pub enum Command {
     Approx(approx::ApproxArgs),
     Train(train::TrainArgs),
     Eval(eval::EvalArgs),
+    Sweep(sweep::SweepArgs),
 }
 
 impl Cli {
@@ -52,5 +54,6 @@ pub fn main() -> anyhow::Result<()> {
         Command::Approx(args) => approx::run(args),
         Command::Train(args) => train::run(args, &cli.gpu_options()),
         Command::Eval(args) => eval::run(args, &cli.gpu_options()),
+        Command::Sweep(args) => sweep::run(args, &cli.gpu_options()),
     }
 }

@@ -117,6 +117,10 @@ impl<'g> Trainer<'g> {
         })
     }
 
+    pub fn gpu(&self) -> &'g Gpu {
+        self.gpu
+    }
+
     pub fn batch_size(&self) -> usize {
         self.labels.len()
     }

@@ -1,0 +1,173 @@
+//! Sweep results as an aligned terminal table, CSV, JSON and an SVG plot.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::sweep::CheckpointSweep;
+
+fn percent(value: f64) -> String {
+    format!("{:.2}", 100.0 * value)
+}
+
+/// One aligned table per checkpoint; the cheapest alpha within tolerance is marked `<=`.
+pub fn table(sweeps: &[CheckpointSweep]) -> String {
+    let mut text = String::new();
+    for sweep in sweeps {
+        let _ =
+            writeln!(text, "{}: backbone accuracy {}%", sweep.checkpoint.display(), percent(sweep.backbone_accuracy));
+        let _ = writeln!(
+            text,
+            "{:>5} {:>9} {:>10} {:>10} {:>6} {:>6} {:>9} {:>10}",
+            "alpha", "accuracy%", "agreement%", "overflows", "depth", "mults", "rel.cost", "log2 error"
+        );
+        for row in &sweep.rows {
+            let mark =
+                if sweep.cheapest_within_tolerance == Some(row.alpha) { " <= cheapest within tolerance" } else { "" };
+            let _ = writeln!(
+                text,
+                "{:>5} {:>9} {:>10} {:>10} {:>6} {:>6} {:>9.2} {:>10.2}{mark}",
+                row.alpha,
+                percent(row.accuracy),
+                percent(row.agreement),
+                row.overflows,
+                row.depth,
+                row.mults,
+                row.relative_cost,
+                row.log2_error
+            );
+        }
+        if sweep.cheapest_within_tolerance.is_none() {
+            let _ = writeln!(text, "no alpha swept is within tolerance of the backbone");
+        }
+    }
+    text
+}
+
+pub fn csv(sweeps: &[CheckpointSweep]) -> String {
+    let mut text = String::from(
+        "checkpoint,alpha,accuracy,agreement,overflows,depth,mults,relative_cost,log2_error,backbone_accuracy\n",
+    );
+    for sweep in sweeps {
+        for r in &sweep.rows {
+            let _ = writeln!(
+                text,
+                "{},{},{},{},{},{},{},{},{},{}",
+                sweep.checkpoint.display(),
+                r.alpha,
+                r.accuracy,
+                r.agreement,
+                r.overflows,
+                r.depth,
+                r.mults,
+                r.relative_cost,
+                r.log2_error,
+                sweep.backbone_accuracy
+            );
+        }
+    }
+    text
+}
+
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 400.0;
+const MARGIN: f64 = 60.0;
+const COLOURS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
+
+/// Accuracy against alpha, one line per checkpoint (dashed: its backbone), and the
+/// relative cost of one ReLU in grey against the right-hand axis.
+pub fn svg(sweeps: &[CheckpointSweep]) -> String {
+    let alphas: Vec<u32> = sweeps.iter().flat_map(|s| s.rows.iter().map(|r| r.alpha)).collect();
+    let (lo, hi) = (*alphas.iter().min().unwrap_or(&4) as f64, *alphas.iter().max().unwrap_or(&14) as f64);
+    let max_cost = sweeps.iter().flat_map(|s| s.rows.iter().map(|r| r.relative_cost)).fold(1.0, f64::max);
+    let x = |alpha: f64| MARGIN + (alpha - lo) / (hi - lo).max(1.0) * (WIDTH - 2.0 * MARGIN);
+    let y = |fraction: f64| HEIGHT - MARGIN - fraction * (HEIGHT - 2.0 * MARGIN);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{HEIGHT}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    let (left, right, bottom, top) = (MARGIN, WIDTH - MARGIN, y(0.0), y(1.0));
+    let _ = writeln!(svg, "<path d=\"M{left},{top} V{bottom} H{right} V{top}\" fill=\"none\" stroke=\"black\"/>");
+    for tick in 0..=10 {
+        let fraction = tick as f64 / 10.0;
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            left - 6.0,
+            y(fraction) + 4.0,
+            tick * 10
+        );
+        let _ =
+            writeln!(svg, "<text x=\"{}\" y=\"{}\">{:.2}</text>", right + 6.0, y(fraction) + 4.0, fraction * max_cost);
+    }
+    for alpha in lo as u32..=hi as u32 {
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{alpha}</text>",
+            x(alpha as f64),
+            bottom + 18.0
+        );
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">precision alpha</text>",
+        WIDTH / 2.0,
+        HEIGHT - 12.0
+    );
+    let _ = writeln!(
+        svg,
+        "<text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\">PANN test accuracy %</text>",
+        HEIGHT / 2.0,
+        HEIGHT / 2.0
+    );
+    let _ = writeln!(svg, "<text x=\"{}\" y=\"{}\" transform=\"rotate(90 {} {})\" text-anchor=\"middle\" fill=\"grey\">relative cost of one ReLU</text>", WIDTH - 12.0, HEIGHT / 2.0, WIDTH - 12.0, HEIGHT / 2.0);
+    if let Some(first) = sweeps.first() {
+        let cost: Vec<String> =
+            first.rows.iter().map(|r| format!("{},{}", x(r.alpha as f64), y(r.relative_cost / max_cost))).collect();
+        let _ = writeln!(
+            svg,
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"grey\" stroke-width=\"1.5\"/>",
+            cost.join(" ")
+        );
+    }
+    for (i, sweep) in sweeps.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let points: Vec<String> =
+            sweep.rows.iter().map(|r| format!("{},{}", x(r.alpha as f64), y(r.accuracy))).collect();
+        let _ = writeln!(
+            svg,
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"/>",
+            points.join(" ")
+        );
+        let backbone = y(sweep.backbone_accuracy);
+        let _ = writeln!(svg, "<path d=\"M{left},{backbone} H{right}\" stroke=\"{colour}\" stroke-dasharray=\"4 4\"/>");
+        let label = sweep
+            .checkpoint
+            .file_name()
+            .map_or_else(|| sweep.checkpoint.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" fill=\"{colour}\">{label}</text>",
+            left + 10.0,
+            top + 16.0 * (i + 1) as f64
+        );
+    }
+    svg + "</svg>\n"
+}
+
+/// Writes sweep.txt, sweep.csv, sweep.json and sweep.svg into `dir`, each atomically.
+pub fn write_all(dir: &Path, sweeps: &[CheckpointSweep]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let files = [
+        ("sweep.txt", table(sweeps)),
+        ("sweep.csv", csv(sweeps)),
+        ("sweep.json", serde_json::to_string_pretty(sweeps)?),
+        ("sweep.svg", svg(sweeps)),
+    ];
+    for (name, content) in files {
+        let path = dir.join(name);
+        crate::atomic::write_file(&path, content.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
