@@ -1,0 +1,59 @@
+//! `sturdy sweep` on a small trained backbone: a PANN of high precision matches the
+//! backbone, a coarse one loses accuracy, and a bound forced too small is reported as
+//! overflows rather than hidden.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use sturdy::data::synthetic::{write_fashion_mnist_like, ScratchDir};
+use sturdy::pann::sweep::CheckpointSweep;
+
+fn sturdy(args: &[&str], paths: &[(&str, &Path)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sturdy"));
+    command.args(args);
+    for (flag, path) in paths {
+        command.arg(flag).arg(path);
+    }
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "sturdy {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+fn sweep(run: &Path, out: &Path, extra: &[&str]) -> CheckpointSweep {
+    let mut args = vec!["sweep", "--alphas", "4,20", "--calibration-images", "256"];
+    args.extend(extra);
+    sturdy(&args, &[("--checkpoint", run), ("--out", out)]);
+    let json = std::fs::read_to_string(out.join("sweep.json")).unwrap();
+    let mut sweeps: Vec<CheckpointSweep> = serde_json::from_str(&json).unwrap();
+    assert_eq!(sweeps.len(), 1);
+    assert!(out.join("sweep.csv").exists() && out.join("sweep.svg").exists() && out.join("sweep.txt").exists());
+    sweeps.remove(0)
+}
+
+#[test]
+fn sweep_recovers_the_backbone_at_high_precision_and_counts_overflows() {
+    let scratch = ScratchDir::new("sweep");
+    let data = scratch.path().join("fashion-mnist");
+    std::fs::create_dir_all(&data).unwrap();
+    write_fashion_mnist_like(&data, 1280, 256, 5).unwrap();
+    let run = scratch.path().join("run");
+    let train = ["train", "--model", "smallcnn", "--width", "0.5", "--epochs", "2", "--batch-size", "32", "--lr", "0.05"];
+    sturdy(&train, &[("--data-dir", &data), ("--out", &run)]);
+
+    let calibrated = sweep(&run, &scratch.path().join("calibrated"), &[]);
+    let [coarse, fine] = [&calibrated.rows[0], &calibrated.rows[1]];
+    assert!(calibrated.backbone_accuracy > 0.5, "the backbone did not learn: {calibrated:?}");
+    // At alpha 20 each activation is within 2^-20 B of ReLU: the same predictions up to
+    // near-ties between logits.
+    assert!(fine.agreement >= 0.99, "alpha 20 disagrees with the backbone: {fine:?}");
+    assert!((fine.accuracy - calibrated.backbone_accuracy).abs() <= 0.01, "{calibrated:?}");
+    // At alpha 4 (errors up to B/16 at every ReLU) the network falls apart.
+    assert!(coarse.accuracy < calibrated.backbone_accuracy - 0.1, "alpha 4 kept its accuracy: {calibrated:?}");
+    // Calibrated on training images: test images stay in range (margin 1 may let a few out).
+    assert!(calibrated.bounds.iter().all(|(_, b)| *b > 0.0));
+    assert_eq!(calibrated.cheapest_within_tolerance, Some(20), "{calibrated:?}");
+
+    let forced = sweep(&run, &scratch.path().join("forced"), &["--bound", "0.01"]);
+    assert!(forced.rows.iter().all(|r| r.overflows > 0), "a bound of 0.01 overflowed nowhere: {forced:?}");
+    assert!(forced.bounds.iter().all(|(_, b)| *b == 0.01));
+}
