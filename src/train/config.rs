@@ -71,6 +71,9 @@ impl RunConfig {
             }
         };
         positive("width", self.width)?;
+        if self.width > crate::models::MAX_WIDTH {
+            return Err(format!("width is {}, must be at most {}", self.width, crate::models::MAX_WIDTH));
+        }
         positive("lr", self.lr)?;
         non_negative("warmup_epochs", self.warmup_epochs)?;
         in_unit("gamma", self.gamma)?;
