@@ -39,11 +39,19 @@ impl Checkpoint {
     }
 
     pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
-        let views = self.tensors.iter().map(|t| {
-            let view = TensorView::new(Dtype::F32, t.shape.clone(), bytemuck::cast_slice(&t.data))
-                .expect("NamedTensor data matches its shape");
-            (t.name.clone(), view)
-        });
+        let views = self
+            .tensors
+            .iter()
+            .map(|t| {
+                TensorView::new(Dtype::F32, t.shape.clone(), bytemuck::cast_slice(&t.data))
+                    .map(|view| (t.name.clone(), view))
+                    .map_err(|e| CheckpointError::Tensor {
+                        path: path.into(),
+                        name: t.name.clone(),
+                        problem: format!("has {} values, which do not fit shape {:?} ({e})", t.data.len(), t.shape),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let metadata: HashMap<String, String> = self.metadata.clone().into_iter().collect();
         let bytes = safetensors::serialize(views, Some(metadata))
             .map_err(|e| CheckpointError::Corrupt { path: path.into(), reason: e.to_string() })?;

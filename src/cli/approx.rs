@@ -22,7 +22,7 @@ use crate::poly::ReluApprox;
     sturdy approx --alpha 9 --json relu9.json   export for an HE pipeline")]
 pub struct ApproxArgs {
     /// Precision alpha (4..=20): sup error of ReLU on x / B in [-1, 1] is <= 2^-alpha.
-    #[arg(long, value_parser = parse_alpha)]
+    #[arg(long, value_parser = parse_alpha, allow_negative_numbers = true)]
     pub alpha: Option<u32>,
 
     /// Print every alpha side by side: degrees, depth, multiplications, relative cost

@@ -1,5 +1,7 @@
 //! Value parsers for numeric flags, with messages that say what is allowed.
 
+use crate::models::MAX_WIDTH;
+
 fn number(text: &str) -> Result<f64, String> {
     let value: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
     if value.is_finite() {
@@ -19,4 +21,46 @@ pub fn non_negative(text: &str) -> Result<f64, String> {
 
 pub fn unit_interval(text: &str) -> Result<f64, String> {
     number(text).and_then(|v| if (0.0..=1.0).contains(&v) { Ok(v) } else { Err(format!("{v} must be in [0, 1]")) })
+}
+
+pub fn width(text: &str) -> Result<f64, String> {
+    number(text).and_then(|v| {
+        if v > 0.0 && v <= MAX_WIDTH {
+            Ok(v)
+        } else {
+            Err(format!("{v} must be in (0, {MAX_WIDTH}] (a multiplier of the published channel counts)"))
+        }
+    })
+}
+
+/// A whole number >= `MIN`, e.g. `--epochs` (1) or `--batch-size` (2).
+pub fn whole_at_least<const MIN: u64>(text: &str) -> Result<u64, String> {
+    let value: u64 = text.parse().map_err(|_| format!("{text:?} is not a whole number >= {MIN}"))?;
+    if value >= MIN {
+        Ok(value)
+    } else {
+        Err(format!("{value} must be >= {MIN}"))
+    }
+}
+
+/// A whole number >= 0 that fits `usize` (epoch numbers such as `--milestones`).
+pub fn whole(text: &str) -> Result<usize, String> {
+    text.parse().map_err(|_| format!("{text:?} is not a whole number >= 0"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_what_is_allowed() {
+        assert_eq!(whole_at_least::<2>("1"), Err("1 must be >= 2".into()));
+        assert_eq!(whole_at_least::<1>("-3"), Err("\"-3\" is not a whole number >= 1".into()));
+        assert_eq!(whole_at_least::<1>("7"), Ok(7));
+        assert_eq!(whole("-5"), Err("\"-5\" is not a whole number >= 0".into()));
+        assert_eq!(width("16"), Ok(16.0));
+        assert!(width("1e9").unwrap_err().contains("(0, 16]"));
+        assert!(width("0").unwrap_err().contains("(0, 16]"));
+        assert_eq!(positive("inf"), Err("inf is not finite".into()));
+    }
 }

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::parse::{non_negative, positive, unit_interval};
+use super::parse::{non_negative, positive, unit_interval, whole, whole_at_least, width};
 use crate::data::{Augment, DatasetKind};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::models::ModelKind;
@@ -25,40 +25,40 @@ pub struct TrainArgs {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Use only the first N training images (quick runs).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = whole_at_least::<1>, allow_negative_numbers = true)]
     pub train_limit: Option<u64>,
     /// Use only the first N test images.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = whole_at_least::<1>, allow_negative_numbers = true)]
     pub test_limit: Option<u64>,
     /// Architecture.
     #[arg(long, value_enum, default_value = "smallcnn")]
     pub model: ModelKind,
-    /// Channel multiplier applied to every layer (> 0).
-    #[arg(long, default_value_t = 1.0, value_parser = positive)]
+    /// Channel multiplier applied to every layer, in (0, 16].
+    #[arg(long, default_value_t = 1.0, value_parser = width, allow_negative_numbers = true)]
     pub width: f64,
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 10, value_parser = whole_at_least::<1>, allow_negative_numbers = true)]
     pub epochs: u64,
     /// Images per step (at least 2: batch norm needs two values per channel).
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(2..))]
+    #[arg(long, default_value_t = 128, value_parser = whole_at_least::<2>, allow_negative_numbers = true)]
     pub batch_size: u64,
     /// Seed of weight initialisation, shuffling and augmentation.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = whole_at_least::<0>, allow_negative_numbers = true)]
     pub seed: u64,
     /// Peak learning rate.
-    #[arg(long, default_value_t = 0.1, value_parser = positive)]
+    #[arg(long, default_value_t = 0.1, value_parser = positive, allow_negative_numbers = true)]
     pub lr: f64,
     #[arg(long, value_enum, default_value = "cosine")]
     pub schedule: ScheduleKind,
     /// Linear warm-up length in epochs (may be fractional).
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative, allow_negative_numbers = true)]
     pub warmup_epochs: f64,
     /// Epochs at which the multistep schedule multiplies the rate by --gamma, e.g. 100,150.
-    #[arg(long, value_delimiter = ',', default_value = "100,150")]
+    #[arg(long, value_delimiter = ',', default_value = "100,150", value_parser = whole, allow_negative_numbers = true)]
     pub milestones: Vec<usize>,
-    #[arg(long, default_value_t = 0.1, value_parser = unit_interval)]
+    #[arg(long, default_value_t = 0.1, value_parser = unit_interval, allow_negative_numbers = true)]
     pub gamma: f64,
     /// SGD momentum in [0, 1].
-    #[arg(long, default_value_t = 0.9, value_parser = unit_interval)]
+    #[arg(long, default_value_t = 0.9, value_parser = unit_interval, allow_negative_numbers = true)]
     pub momentum: f64,
     #[arg(long)]
     pub nesterov: bool,
@@ -70,10 +70,10 @@ pub struct TrainArgs {
     pub alpha_target: u32,
     /// L2 weight decay (0 allowed; default from --recipe: 5e-4, or 1e-4 with Mixup);
     /// batch-norm parameters are excluded unless --decay-norm.
-    #[arg(long, value_parser = non_negative)]
+    #[arg(long, value_parser = non_negative, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
     /// Mixup's Beta(a, a) parameter; 0 disables (default from --recipe: 1 or 0).
-    #[arg(long, value_parser = non_negative)]
+    #[arg(long, value_parser = non_negative, allow_negative_numbers = true)]
     pub mixup_alpha: Option<f64>,
     /// Where noise is injected: negative inputs, large ones (|x| > threshold * B), both, or all.
     #[arg(long, value_enum, default_value = "both")]
@@ -85,10 +85,10 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value = "additive")]
     pub noise_form: Form,
     /// Noise scale k in units of the polynomial's error bound.
-    #[arg(long, default_value_t = 1.0, value_parser = non_negative)]
+    #[arg(long, default_value_t = 1.0, value_parser = non_negative, allow_negative_numbers = true)]
     pub noise_k: f64,
     /// "Large" inputs are those above this fraction of the site's bound B.
-    #[arg(long, default_value_t = 0.5, value_parser = unit_interval)]
+    #[arg(long, default_value_t = 0.5, value_parser = unit_interval, allow_negative_numbers = true)]
     pub noise_threshold: f64,
     /// Apply weight decay to batch-norm scales and shifts too.
     #[arg(long)]

@@ -27,6 +27,9 @@ pub const CIFAR100_TEST_FILE: &str = "test.bin";
 const PIXELS: usize = 3 * 32 * 32;
 const CIFAR100_COARSE_CLASSES: usize = 20;
 const CIFAR100_FINE_CLASSES: usize = 100;
+/// The largest official record file is CIFAR-100's `train.bin`, 50000 records of 3074
+/// bytes; an archive entry claiming more is not a CIFAR file (and is not allocated).
+const MAX_RECORD_FILE: u64 = 50_000 * (2 + PIXELS as u64);
 
 /// Which CIFAR-100 label to train on: the 100 fine classes (the usual benchmark) or the 20
 /// superclasses.
@@ -166,8 +169,27 @@ fn read_from_tarball(
         let mut entry = entry.map_err(io)?;
         let path = entry.path().map_err(io)?.into_owned();
         let Some(slot) = names.iter().position(|n| path == Path::new(folder).join(n)) else { continue };
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        let entry_path = tarball.join(&path);
+        // The size is a header field: check it before trusting it with an allocation.
+        let size = entry.size();
+        if size > MAX_RECORD_FILE {
+            return Err(DataError::Format {
+                path: entry_path,
+                detail: format!("the archive header claims {size} bytes, more than any CIFAR file ({MAX_RECORD_FILE})"),
+                fix: fix.to_string(),
+            });
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
         entry.read_to_end(&mut bytes).map_err(io)?;
+        // tar stops quietly where the archive ends: a short entry is a truncated download.
+        if bytes.len() as u64 != size {
+            return Err(DataError::Truncated {
+                path: entry_path,
+                expected: size,
+                found: bytes.len() as u64,
+                fix: fix.to_string(),
+            });
+        }
         found[slot] = Some(bytes);
         if found.iter().all(Option::is_some) {
             break;

@@ -67,14 +67,25 @@ fn locate(dir: &Path, name: &str, fix: &str) -> Result<PathBuf, DataError> {
 }
 
 /// The file's bytes, gunzipped if they start with the gzip magic (whatever the name says).
+///
+/// A gzip stream is decompressed only as far as its IDX header accounts for, plus one byte
+/// (so that trailing data is still reported): neither a header claiming 2^31 images nor a
+/// gzip bomb makes this hold more than the smaller of the claim and the real contents.
 pub fn read_maybe_gz(path: &Path, fix: &str) -> Result<Vec<u8>, DataError> {
     let raw = std::fs::read(path).map_err(|e| DataError::io(path, e, "an IDX file", fix))?;
     if !raw.starts_with(&GZIP_MAGIC) {
         return Ok(raw);
     }
-    // IDX files compress about 2 to 4 times; the hint only saves reallocations.
-    let mut out = Vec::with_capacity(raw.len() * 4);
-    MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| DataError::io(path, e, "a gzip stream", fix))?;
+    let io = |e| DataError::io(path, e, "a gzip stream", fix);
+    let mut decoder = MultiGzDecoder::new(&raw[..]);
+    // The magic, whose last byte is the number of dimensions, then one u32 per dimension.
+    let mut out = Vec::new();
+    (&mut decoder).take(4).read_to_end(&mut out).map_err(io)?;
+    let dims = out.get(3).map_or(0, |&d| d as u64);
+    (&mut decoder).take(4 * dims).read_to_end(&mut out).map_err(io)?;
+    // One byte per element: the product of the dimensions.
+    let elements = (1..out.len() / 4).map(|w| header_u32(&out, w) as u64).fold(1, u64::saturating_mul);
+    decoder.take(elements.saturating_add(1)).read_to_end(&mut out).map_err(io)?;
     Ok(out)
 }
 

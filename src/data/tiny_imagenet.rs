@@ -29,6 +29,18 @@ pub fn load(dir: &Path, split: Split) -> Result<Dataset, DataError> {
     if wnids.is_empty() {
         return Err(DataError::Format { path: wnids_path, detail: "no class ids".to_string(), fix });
     }
+    // Class ids name folders: one that is not a plain name, or that appears twice, would
+    // read images from elsewhere or under two labels.
+    for (index, wnid) in wnids.iter().enumerate() {
+        let problem = if !is_plain_name(wnid) {
+            "is not a plain folder name"
+        } else if wnids[..index].contains(wnid) {
+            "appears twice"
+        } else {
+            continue;
+        };
+        return Err(DataError::Format { path: wnids_path, detail: format!("class id {wnid:?} {problem}"), fix });
+    }
 
     let items = match split {
         Split::Train => train_items(&root, &wnids, &fix)?,
@@ -45,6 +57,11 @@ pub fn load(dir: &Path, split: Split) -> Result<Dataset, DataError> {
         images,
         labels: items.iter().map(|(_, label)| *label).collect(),
     })
+}
+
+/// A single path component: no separators or control characters, not `.` or `..`.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(|c: char| c == '/' || c == '\\' || c.is_control())
 }
 
 fn read_text(path: &Path, expected: &str, fix: &str) -> Result<String, DataError> {
@@ -85,6 +102,13 @@ fn val_items(root: &Path, wnids: &[String], fix: &str) -> Result<Vec<(PathBuf, u
                 fix: fix.to_string(),
             });
         };
+        if !is_plain_name(file) {
+            return Err(DataError::Format {
+                path,
+                detail: format!("line {} names {file:?}, not a plain file name in val/images", index + 1),
+                fix: fix.to_string(),
+            });
+        }
         let Some(k) = wnids.iter().position(|w| w == wnid) else {
             return Err(DataError::Format {
                 path,
@@ -92,7 +116,16 @@ fn val_items(root: &Path, wnids: &[String], fix: &str) -> Result<Vec<(PathBuf, u
                 fix: fix.to_string(),
             });
         };
-        items.push((root.join("val").join("images").join(file), k as u32));
+        let image = root.join("val").join("images").join(file);
+        // Said here, an error points at the line that names the file, not only the file.
+        if !image.is_file() {
+            return Err(DataError::Format {
+                path,
+                detail: format!("line {} lists {}, which does not exist", index + 1, image.display()),
+                fix: fix.to_string(),
+            });
+        }
+        items.push((image, k as u32));
     }
     Ok(items)
 }
@@ -126,16 +159,27 @@ fn decode_all(items: &[(PathBuf, u32)], fix: &str) -> Result<Vec<u8>, DataError>
 }
 
 fn decode_into(path: &Path, dst: &mut [u8], fix: &str) -> Result<(), DataError> {
-    let reader = image::ImageReader::open(path).map_err(|e| DataError::io(path, e, "a 64x64 JPEG", fix))?;
-    let decoded = reader
-        .with_guessed_format()
-        .map_err(|e| DataError::io(path, e, "a 64x64 JPEG", fix))?
-        .decode()
-        .map_err(|e| DataError::Decode { path: path.to_path_buf(), source: e, fix: fix.to_string() })?;
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e, "a 64x64 JPEG", fix))?;
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(&bytes[..]))
+            .with_guessed_format()
+            .map_err(|e| DataError::io(path, e, "a 64x64 JPEG", fix))
+    };
+    let decode_error = |e| DataError::Decode { path: path.to_path_buf(), source: e, fix: fix.to_string() };
+    // The size comes from the header: check it before decoding allocates for it.
+    let (width, height) = reader()?.into_dimensions().map_err(decode_error)?;
+    if (width as usize, height as usize) != (SIDE, SIDE) {
+        return Err(DataError::Format {
+            path: path.to_path_buf(),
+            detail: format!("image is {width}x{height}, expected {SIDE}x{SIDE}"),
+            fix: fix.to_string(),
+        });
+    }
+    let decoded = reader()?.decode().map_err(decode_error)?;
     if (decoded.width() as usize, decoded.height() as usize) != (SIDE, SIDE) {
         return Err(DataError::Format {
             path: path.to_path_buf(),
-            detail: format!("image is {}x{}, expected {SIDE}x{SIDE}", decoded.width(), decoded.height()),
+            detail: format!("image decodes to {}x{}, expected {SIDE}x{SIDE}", decoded.width(), decoded.height()),
             fix: fix.to_string(),
         });
     }

@@ -38,6 +38,10 @@ pub struct ModelInput {
     pub classes: usize,
 }
 
+/// The widest `width` a run accepts. Wide ResNets go to 10x; past 16x a slip such as
+/// `--width 1e9` asked for hundreds of GB and aborted the process.
+pub const MAX_WIDTH: f64 = 16.0;
+
 /// Channel counts are the published ones times `width`, at least 1.
 pub fn scaled(channels: usize, width: f64) -> usize {
     ((channels as f64 * width).round() as usize).max(1)

@@ -30,14 +30,34 @@
 //! Prefer the Chebyshev coefficients: the power ones reach 1e5 with alternating signs
 //! and lose all precision in f32 Horner evaluation at alpha >= 12 (PANN.md).
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
 use super::composite::Component;
 use super::cost::ReluCost;
+use super::degrees::ALPHAS;
 use super::precision::ReluApprox;
 
 pub const FORMAT: &str = "sturdy-relu-poly/1";
 pub const CONVENTION: &str = "inputs are divided by B before p: ReLU(x) ~= x * (1 + p(x / B)) / 2";
+
+/// The largest component degree the Remez fit produces (see `remez::sign_minimax`).
+const MAX_DEGREE: usize = 63;
+/// More components than any alpha in `ALPHAS` uses (at most 5), yet few enough that the
+/// product of their degrees (at most 63^10 < 2^60) cannot overflow `total_degree`.
+const MAX_COMPONENTS: usize = 10;
+
+/// Why an exported approximation could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a {FORMAT} JSON file: {source}")]
+    Json { path: PathBuf, source: serde_json::Error },
+    #[error("{path} is not a valid {FORMAT} export: {problem}")]
+    Invalid { path: PathBuf, problem: String },
+}
 
 /// The exported ReLU approximation (schema in the module doc).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,6 +106,38 @@ impl From<&ReluApprox> for ReluExport {
     }
 }
 
+impl ComponentExport {
+    fn validate(&self) -> Result<(), String> {
+        let d = self.degree;
+        if d % 2 == 0 || d > MAX_DEGREE {
+            return Err(format!("degree {d} must be odd and at most {MAX_DEGREE}"));
+        }
+        for (name, coeffs) in [("chebyshev", &self.chebyshev), ("power", &self.power)] {
+            if coeffs.len() != d + 1 {
+                return Err(format!("{} {name} coefficients for degree {d}, expected {}", coeffs.len(), d + 1));
+            }
+            if let Some(k) = coeffs.iter().position(|c| !c.is_finite()) {
+                return Err(format!("{name} coefficient {k} is {}", coeffs[k]));
+            }
+        }
+        // The polynomial is odd: the exporter writes exact zeros in the even slots.
+        if let Some(k) = self.chebyshev.iter().step_by(2).position(|&c| c != 0.0) {
+            return Err(format!("chebyshev coefficient {} is {}, expected 0 (p is odd)", 2 * k, self.chebyshev[2 * k]));
+        }
+        if !(self.radius.is_finite() && self.radius > 0.0) {
+            return Err(format!("radius {} must be finite and > 0", self.radius));
+        }
+        let [a, b] = self.fit_interval;
+        if !(a > 0.0 && a < b && b <= self.radius) {
+            return Err(format!("fit_interval [{a}, {b}] must satisfy 0 < a < b <= radius {}", self.radius));
+        }
+        if !(self.error.is_finite() && self.error >= 0.0) {
+            return Err(format!("error {} must be finite and >= 0", self.error));
+        }
+        Ok(())
+    }
+}
+
 impl From<&Component> for ComponentExport {
     fn from(c: &Component) -> Self {
         Self {
@@ -100,6 +152,54 @@ impl From<&Component> for ComponentExport {
 }
 
 impl ReluExport {
+    /// Reads an export written by `sturdy approx --json` and checks its schema: format tag,
+    /// alpha in [`ALPHAS`], odd degrees, coefficient counts, finite numbers, and cost
+    /// figures consistent with the degrees.
+    pub fn load(path: &Path) -> Result<ReluExport, ExportError> {
+        let bytes = std::fs::read(path).map_err(|source| ExportError::Read { path: path.into(), source })?;
+        let export: ReluExport =
+            serde_json::from_slice(&bytes).map_err(|source| ExportError::Json { path: path.into(), source })?;
+        export.validate().map_err(|problem| ExportError::Invalid { path: path.into(), problem })?;
+        Ok(export)
+    }
+
+    /// The schema checks of [`ReluExport::load`]; the error says what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.format != FORMAT {
+            return Err(format!("format is {:?}, expected {FORMAT:?}", self.format));
+        }
+        if !ALPHAS.contains(&self.alpha) {
+            return Err(format!("alpha {} is outside {}..={}", self.alpha, ALPHAS.start(), ALPHAS.end()));
+        }
+        if !(self.eps > 0.0 && self.eps < 1.0) {
+            return Err(format!("eps {} must lie in (0, 1)", self.eps));
+        }
+        for (name, value) in [("measured_error", self.measured_error), ("sign_error", self.sign_error)] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(format!("{name} {value} must be finite and >= 0"));
+            }
+        }
+        if !self.measured_log2_error.is_finite() {
+            return Err(format!("measured_log2_error {} must be finite", self.measured_log2_error));
+        }
+        if self.components.is_empty() || self.components.len() > MAX_COMPONENTS {
+            return Err(format!("{} components, expected 1..={MAX_COMPONENTS}", self.components.len()));
+        }
+        for (i, c) in self.components.iter().enumerate() {
+            c.validate().map_err(|problem| format!("component {}: {problem}", i + 1))?;
+        }
+        let degrees: Vec<usize> = self.components.iter().map(|c| c.degree).collect();
+        let cost = ReluCost::of(&degrees);
+        let claimed = (self.depth, self.nonscalar_mults, self.total_degree);
+        if claimed != (cost.depth, cost.mults, cost.total_degree) {
+            return Err(format!(
+                "depth, nonscalar_mults, total_degree are {claimed:?}, but degrees {degrees:?} give {:?}",
+                (cost.depth, cost.mults, cost.total_degree)
+            ));
+        }
+        Ok(())
+    }
+
     /// p(u) from the exported Chebyshev coefficients alone (f64 Clenshaw).
     pub fn eval_sign(&self, u: f64) -> f64 {
         self.components.iter().fold(u, |y, c| super::chebyshev::clenshaw(&c.chebyshev, y / c.radius))
@@ -132,6 +232,14 @@ mod tests {
             assert!(close(b.radius, c.radius));
             assert!(b.chebyshev.iter().zip(&c.chebyshev).all(|(x, y)| close(*x, *y)));
             assert!(b.power.iter().zip(&c.power).all(|(x, y)| close(*x, *y)));
+        }
+    }
+
+    #[test]
+    fn every_alpha_exports_a_valid_file() {
+        for alpha in ALPHAS {
+            let e = ReluExport::from(ReluApprox::get(alpha).unwrap());
+            assert_eq!(e.validate(), Ok(()), "alpha {alpha}");
         }
     }
 

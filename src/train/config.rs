@@ -53,6 +53,67 @@ pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 
 impl RunConfig {
+    /// The ranges `sturdy train` enforces on its flags, applied to a configuration read
+    /// back from `run.json` (hand-edited or damaged): the error says which field and what
+    /// is allowed.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{name} is {v}, must be a finite number > 0"))
+            }
+        };
+        let in_unit = |name: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{name} is {v}, must be in [0, 1]"))
+            }
+        };
+        let non_negative = |name: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{name} is {v}, must be a finite number >= 0"))
+            }
+        };
+        positive("width", self.width)?;
+        if self.width > crate::models::MAX_WIDTH {
+            return Err(format!("width is {}, must be at most {}", self.width, crate::models::MAX_WIDTH));
+        }
+        positive("lr", self.lr)?;
+        non_negative("warmup_epochs", self.warmup_epochs)?;
+        in_unit("gamma", self.gamma)?;
+        in_unit("sgd.momentum", f64::from(self.sgd.momentum))?;
+        non_negative("sgd.weight_decay", f64::from(self.sgd.weight_decay))?;
+        non_negative("mixup_alpha", self.mixup_alpha)?;
+        if self.sgd.nesterov && self.sgd.momentum == 0.0 {
+            return Err("sgd.nesterov needs sgd.momentum > 0".into());
+        }
+        if self.epochs == 0 {
+            return Err("epochs is 0, must be >= 1".into());
+        }
+        // Batch norm needs two values per channel.
+        if self.batch_size < 2 {
+            return Err(format!("batch_size is {}, must be >= 2", self.batch_size));
+        }
+        for (name, limit) in [("train_limit", self.train_limit), ("test_limit", self.test_limit)] {
+            if limit == Some(0) {
+                return Err(format!("{name} is 0, must be >= 1 (or null for all images)"));
+            }
+        }
+        let [_, height, width] = self.dataset.shape().0;
+        if self.augment.crop_padding > height.min(width) {
+            return Err(format!(
+                "augment.crop_padding is {}, must be at most the image side {} (the CLI uses 0 or 4)",
+                self.augment.crop_padding,
+                height.min(width)
+            ));
+        }
+        Ok(())
+    }
+
     pub fn schedule(&self, steps_per_epoch: usize) -> Schedule {
         Schedule {
             kind: self.schedule,
@@ -78,6 +139,33 @@ impl RunFile {
         let text = std::fs::read_to_string(&path).with_context(|| {
             format!("cannot read {}: is {} a folder written by `sturdy train --out`?", path.display(), dir.display())
         })?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not a valid sturdy run file", path.display()))
+        let run: RunFile = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid sturdy run file", path.display()))?;
+        run.validate()
+            .map_err(|problem| anyhow::anyhow!("{} is not a valid sturdy run file: {problem}", path.display()))?;
+        Ok(run)
+    }
+
+    /// The configuration's ranges, and a normalisation with one finite mean and one
+    /// positive, finite standard deviation per channel of the dataset.
+    pub fn validate(&self) -> Result<(), String> {
+        self.config.validate().map_err(|problem| format!("config: {problem}"))?;
+        let n = &self.normalization;
+        let channels = self.config.dataset.shape().0[0];
+        if n.mean.len() != channels || n.std.len() != channels {
+            return Err(format!(
+                "normalization has {} means and {} standard deviations, {} has {channels} channels",
+                n.mean.len(),
+                n.std.len(),
+                self.config.dataset.name()
+            ));
+        }
+        if let Some(m) = n.mean.iter().find(|m| !m.is_finite()) {
+            return Err(format!("normalization mean {m} is not finite"));
+        }
+        if let Some(s) = n.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return Err(format!("normalization std {s} must be finite and > 0"));
+        }
+        Ok(())
     }
 }
