@@ -21,8 +21,11 @@ use sturdy::checkpoint::Checkpoint;
 use sturdy::data::synthetic::{self, CifarLayout, IdxCompression, ScratchDir};
 use sturdy::data::{cifar, idx, tiny_imagenet, Augment, Cifar100Labels, Dataset, DatasetKind, Normalization, Split};
 use sturdy::models::ModelKind;
+use sturdy::nn::TrainActivation;
+use sturdy::ops::noisy_relu::NoiseConfig;
 use sturdy::poly::export::ReluExport;
 use sturdy::poly::ReluApprox;
+use sturdy::train::recipe::Recipe;
 use sturdy::train::schedule::ScheduleKind;
 use sturdy::train::{RunConfig, RunFile, SgdConfig};
 
@@ -637,13 +640,17 @@ fn sample_run() -> RunFile {
             gamma: 0.1,
             sgd: SgdConfig { momentum: 0.9, nesterov: false, weight_decay: 5e-4, decay_norm: false },
             augment: Augment { crop_padding: 4, flip: true },
+            recipe: Recipe::MixupNoise,
+            mixup_alpha: 1.0,
+            activation: TrainActivation::Noise(NoiseConfig::new(8)),
         },
         normalization: Normalization { mean: vec![0.286], std: vec![0.353] },
     }
 }
 
 /// The JSON paths of every number in run.json.
-const RUN_FIELDS: [&str; 14] = [
+const RUN_FIELDS: [&str; 15] = [
+    "/config/mixup_alpha",
     "/config/train_limit",
     "/config/test_limit",
     "/config/width",

@@ -61,9 +61,11 @@ fn same_seed_same_bits_other_seed_other_result() {
 
     assert_ne!(metrics_a, metrics(&c), "seeds 7 and 8 gave the same metrics");
     let weights_c = weights(&c);
-    let differing = weights_a.iter().zip(&weights_c).filter(|(x, y)| x.2 != y.2).count();
     assert_eq!(weights_a.len(), weights_c.len());
     // Every trained tensor depends on the seed (initialisation and shuffling); SGD's
-    // momentum buffers and batch-norm statistics too.
-    assert_eq!(differing, weights_a.len(), "only {differing} of {} tensors differ between seeds", weights_a.len());
+    // momentum buffers and batch-norm statistics too. The sites' running max |x| is
+    // only kept by the noise and poly recipes: with vanilla it stays zero.
+    let trained: Vec<_> = weights_a.iter().zip(&weights_c).filter(|(x, _)| x.0 != "sites.max_abs").collect();
+    let differing = trained.iter().filter(|(x, y)| x.2 != y.2).count();
+    assert_eq!(differing, trained.len(), "only {differing} of {} tensors differ between seeds", trained.len());
 }
