@@ -119,7 +119,11 @@ impl Gpu {
         let failure = Arc::new(Mutex::new(None));
         let sink = failure.clone();
         device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
-            sink.lock().unwrap().get_or_insert(GpuError::Device(error.to_string()));
+            let error = match error {
+                wgpu::Error::OutOfMemory { .. } => GpuError::OutOfMemory(error.to_string()),
+                _ => GpuError::Device(error.to_string()),
+            };
+            sink.lock().unwrap().get_or_insert(error);
         }));
         let sink = failure.clone();
         device.set_device_lost_callback(move |reason, message| {
@@ -147,6 +151,7 @@ impl Gpu {
         match &*self.failure.lock().unwrap() {
             None => Ok(()),
             Some(GpuError::DeviceLost(m)) => Err(GpuError::DeviceLost(m.clone())),
+            Some(GpuError::OutOfMemory(m)) => Err(GpuError::OutOfMemory(m.clone())),
             Some(e) => Err(GpuError::Device(e.to_string())),
         }
     }

@@ -26,6 +26,11 @@ pub enum GpuError {
     MissingBinding { kernel: String, binding: u32 },
     #[error("the GPU reported an error: {0}")]
     Device(String),
+    #[error(
+        "the GPU ran out of memory ({0}).\n  Fix: lower --batch-size or --width, or use an adapter with more \
+         memory (`sturdy devices`); finished epochs are kept in the run's checkpoint"
+    )]
+    OutOfMemory(String),
     #[error("the GPU device was lost: {0}.\n  Fix: check the driver (dmesg), free GPU memory, then resume from the last checkpoint.")]
     DeviceLost(String),
 }
