@@ -683,8 +683,7 @@ impl PoolSite {
         let x_tensor = gpu().upload(&dims, &x).unwrap();
         let y = poisoned(&out);
         let overflow = gpu().zeros(&[1]).unwrap();
-        let forward =
-            poly_relu::max_pool_forward(gpu(), &coefficients, &bounds, 1, &x_tensor, &y, &overflow).unwrap();
+        let forward = poly_relu::max_pool_forward(gpu(), &coefficients, &bounds, 1, &x_tensor, &y, &overflow).unwrap();
         PoolSite { coefficients, y, overflow, forward, x_ref: x }
     }
 

@@ -63,7 +63,7 @@ pub fn max_pool_forward(approx: &ReluApprox, [first, second]: [f64; 2], dims: [u
 /// How many differences the max pooling counts as overflows: |a - b| or |c - d| above D1,
 /// |upper - lower| above D2 (computed by [`max_pool_forward`]'s polynomial), or NaN.
 pub fn max_pool_overflow_count(approx: &ReluApprox, [first, second]: [f64; 2], dims: [usize; 4], x: &[f64]) -> u32 {
-    let outside = |a: f64, b: f64, scale: f64| u32::from(!((a - b).abs() <= scale));
+    let outside = |a: f64, b: f64, scale: f64| u32::from((a - b).is_nan() || (a - b).abs() > scale);
     windows(dims)
         .into_iter()
         .map(|[a, b, c, d]| {
