@@ -1,6 +1,6 @@
 use rand::Rng;
 use sturdy::gpu::Tensor;
-use sturdy::ops::poly_relu::{self, PolyCoefficients};
+use sturdy::ops::poly_relu::{self, PolyCoefficients, MAX_POOL_SECOND_SCALE};
 use sturdy::poly::degrees::ALPHAS;
 use sturdy::poly::ReluApprox;
 use sturdy::{ops, reference};
@@ -54,6 +54,7 @@ enum Op {
     Add(usize, usize),
     Sub(usize, usize),
     Mul(usize, usize),
+    Div(usize, usize),
     Scale(usize, f64),
 }
 
@@ -101,6 +102,11 @@ impl Tape {
         self.push(self.v(a) * self.v(b), Op::Mul(a.0, b.0), U)
     }
 
+    /// WGSL's division: within 2.5 ULP, i.e. 5u relative.
+    fn div(&mut self, a: Node, b: Node) -> Node {
+        self.push(self.v(a) / self.v(b), Op::Div(a.0, b.0), 5.0 * U)
+    }
+
     /// Multiplication by a power of two: exact in binary floating point.
     fn scale(&mut self, a: Node, k: f64) -> Node {
         self.push(self.v(a) * k, Op::Scale(a.0, k), 0.0)
@@ -130,6 +136,10 @@ impl Tape {
                 Op::Mul(i, j) => {
                     adjoint[i] += a * self.value[j];
                     adjoint[j] += a * self.value[i];
+                }
+                Op::Div(i, j) => {
+                    adjoint[i] += a / self.value[j];
+                    adjoint[j] -= a * self.value[i] / (self.value[j] * self.value[j]);
                 }
                 Op::Scale(i, c) => adjoint[i] += a * c,
             }
@@ -564,4 +574,279 @@ fn power_basis_horner_in_f32_misses_the_bound() {
             assert!(horner > 1.0 / 16.0, "{}: alpha {alpha}: Horner 2^{:.2} B", case.context(), horner.log2());
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Max pooling: max_alpha(max_alpha(a, b), max_alpha(c, d)) per 2x2 window.
+
+/// The kernel's `poly_max(a, b, scale)` on the tape: 0.5 ((a + b) + d p(d / scale)) with
+/// d = a - b clamped to [-scale, scale].
+fn taped_max(tape: &mut Tape, approx: &ReluApprox, a: Node, b: Node, scale: Node) -> Node {
+    let mut d = tape.sub(a, b);
+    if tape.v(d).abs() > tape.v(scale) {
+        d = tape.scale(scale, tape.v(d).signum());
+    }
+    let sum = tape.add(a, b);
+    let u = tape.div(d, scale);
+    let (p, _) = taped_sign_and_slope(tape, approx, u);
+    let dp = tape.mul(d, p);
+    let total = tape.add(sum, dp);
+    tape.scale(total, 0.5)
+}
+
+/// Bound on |GPU - f64 reference| for one window [a, b, c, d] (f32 inputs, exact on the
+/// tape) with bound B: the first-order bound of the kernel's operations, doubled as in
+/// `error_bounds` (second-order terms, the reference's own f64 rounding). D1 = 2B is exact,
+/// D2 = 9/8 D1 rounds once.
+fn max_pool_error(approx: &ReluApprox, window: [f32; 4], bound: f32) -> f64 {
+    let mut tape = Tape::default();
+    let [a, b, c, d] = window.map(|v| tape.exact(v as f64));
+    let bound = tape.exact(bound as f64);
+    let first = tape.scale(bound, 2.0);
+    let second_scale = tape.exact(MAX_POOL_SECOND_SCALE);
+    let second = tape.mul(second_scale, first);
+    let upper = taped_max(&mut tape, approx, a, b, first);
+    let lower = taped_max(&mut tape, approx, c, d, first);
+    let y = taped_max(&mut tape, approx, upper, lower, second);
+    2.0 * tape.error_bound(y)
+}
+
+/// The input values of each window, in output order, as the reference reads them.
+fn window_values(dims: [usize; 4], x: &[f32]) -> Vec<[f32; 4]> {
+    let [n, c, h, w] = dims;
+    let mut windows = Vec::new();
+    for p in 0..n * c {
+        for row in 0..h / 2 {
+            for col in 0..w / 2 {
+                let top = p * h * w + 2 * row * w + 2 * col;
+                windows.push([x[top], x[top + 1], x[top + w], x[top + w + 1]]);
+            }
+        }
+    }
+    windows
+}
+
+/// Inputs in [-B, B] that probe the transition: where the window's top pair is a random
+/// pair, half the pairs are near-ties (|a - b| log-spaced from 2B down to 2^-24 B, both
+/// orders) and in a third of the windows the bottom pair repeats the top one shifted by a
+/// small amount, so the level-2 difference is a near-tie too.
+fn max_pool_inputs(case: &mut Case, dims: [usize; 4], bound: f32) -> Vec<f32> {
+    let [_, _, h, w] = dims;
+    let (mut x, _) = case.uniform(dims.iter().product(), -bound, bound);
+    let near_tie = |rng: &mut rand::rngs::StdRng| {
+        let gap = 2.0 * bound * 2f32.powf(-rng.random_range(0.0..25.0f32));
+        let centre = rng.random_range(-1.0..=1.0f32) * (bound - gap / 2.0);
+        let (hi, lo) = ((centre + gap / 2.0).min(bound), (centre - gap / 2.0).max(-bound));
+        if rng.random_bool(0.5) {
+            [hi, lo]
+        } else {
+            [lo, hi]
+        }
+    };
+    for p in 0..dims[0] * dims[1] {
+        for row in 0..h / 2 {
+            for col in 0..w / 2 {
+                let top = p * h * w + 2 * row * w + 2 * col;
+                for pair in [top, top + w] {
+                    if case.rng.random_bool(0.5) {
+                        [x[pair], x[pair + 1]] = near_tie(&mut case.rng);
+                    }
+                }
+                if case.rng.random_bool(1.0 / 3.0) {
+                    let shift = bound * 2f32.powf(-case.rng.random_range(4.0..25.0f32));
+                    for k in 0..2 {
+                        x[top + w + k] = (x[top + k] + shift).clamp(-bound, bound);
+                    }
+                }
+            }
+        }
+    }
+    x
+}
+
+/// One pool's tensors; the dispatch keeps its input and bounds alive.
+struct PoolSite {
+    coefficients: PolyCoefficients,
+    y: Tensor,
+    overflow: Tensor,
+    forward: sturdy::gpu::Dispatch,
+    x_ref: Vec<f32>,
+}
+
+impl PoolSite {
+    /// The pool reads B at site 1 of `bounds`; site 0 holds a bound that every difference
+    /// would overflow, so reading the wrong site shows in the count.
+    fn new(dims: [usize; 4], x: Vec<f32>, bound: f32) -> PoolSite {
+        let out = ops::pool::max_pool_output_shape(&dims).unwrap();
+        let coefficients = PolyCoefficients::new(gpu()).unwrap();
+        let bounds = gpu().upload(&[2], &[bound * 1e-6, bound]).unwrap();
+        let x_tensor = gpu().upload(&dims, &x).unwrap();
+        let y = poisoned(&out);
+        let overflow = gpu().zeros(&[1]).unwrap();
+        let forward = poly_relu::max_pool_forward(gpu(), &coefficients, &bounds, 1, &x_tensor, &y, &overflow).unwrap();
+        PoolSite { coefficients, y, overflow, forward, x_ref: x }
+    }
+
+    fn overflow_count(&self) -> u32 {
+        gpu().download::<u32>(&self.overflow).unwrap()[0]
+    }
+}
+
+/// Every output against the f64 reference of the same polynomial max (within the kernel's
+/// running f32 bound) and against the exact max (within `max_pool_error_bound`, the
+/// approximation's own error, plus that f32 bound), for several alphas through one dispatch
+/// whose coefficients are rewritten in place. No input exceeds B, so nothing overflows.
+#[test]
+fn max_pool_matches_the_f64_reference_and_the_exact_max() {
+    const B: f32 = 40.0;
+    for dims in [[1, 1, 2, 2], [5, 3, 7, 5], [1, 4, 17, 33]] {
+        let mut case = Case::new(format!("poly max pool {dims:?}"));
+        let x = max_pool_inputs(&mut case, dims, B);
+        let site = PoolSite::new(dims, x, B);
+        let x_ref = wide(&site.x_ref);
+        let (exact, _) = reference::pool::max_pool_forward(dims, &x_ref);
+        let windows = window_values(dims, &site.x_ref);
+        let scales = poly_relu::max_pool_scales(B as f64);
+        for alpha in [4, 6, 9, 13, 20] {
+            let approx = ReluApprox::get(alpha).unwrap();
+            site.coefficients.write(gpu(), approx).unwrap();
+            let y = run_and_read(&[&site.forward], &site.y);
+            let y_ref = reference::poly_relu::max_pool_forward(approx, scales, dims, &x_ref);
+            let approximation = poly_relu::max_pool_error_bound(approx, B as f64);
+            let (mut f32_worst, mut exact_worst) = (0f64, 0f64);
+            for (o, window) in windows.iter().enumerate() {
+                let rounding = max_pool_error(approx, *window, B);
+                let error = (y[o] - y_ref[o]).abs();
+                assert!(
+                    error <= rounding,
+                    "{}: alpha {alpha}: output {o} of window {window:?} is {} instead of {}: error {error:e} \
+                     above {rounding:e}",
+                    case.context(),
+                    y[o],
+                    y_ref[o]
+                );
+                let error = (y[o] - exact[o]).abs();
+                assert!(
+                    error <= approximation + rounding,
+                    "{}: alpha {alpha}: output {o} of window {window:?} is {}, the max is {}: error {error:e} \
+                     above {approximation:e} + {rounding:e}",
+                    case.context(),
+                    y[o],
+                    exact[o]
+                );
+                f32_worst = f32_worst.max((y[o] - y_ref[o]).abs());
+                exact_worst = exact_worst.max(error);
+            }
+            println!(
+                "{dims:?} alpha {alpha:2}: |GPU - f64 poly| <= 2^{:.2} B, |GPU - max| <= 2^{:.2} B \
+                 (bound (D1 + D2) e_alpha = 2^{:.2} B)",
+                (f32_worst / B as f64).log2(),
+                (exact_worst / B as f64).log2(),
+                (approximation / B as f64).log2()
+            );
+        }
+        assert_eq!(site.overflow_count(), 0, "{}: no difference exceeds its D", case.context());
+    }
+}
+
+/// Differences above D1 = 2B at level 1 or D2 at level 2 (inputs beyond B), and NaN, are
+/// counted as the reference counts them, accumulate across dispatches and reset with
+/// fill_u32; their outputs are the polynomial on the clamped difference (finite).
+#[test]
+fn max_pool_overflows_are_counted_and_clamped() {
+    let mut case = Case::new("poly max pool overflow");
+    let bound = 4.0f32;
+    let dims = [2, 3, 9, 7];
+    let approx = ReluApprox::get(10).unwrap();
+    let (mut x, _) = case.uniform(dims.iter().product(), -bound, bound);
+    let windows = ops::pool::max_pool_output_shape(&dims).unwrap().iter().product::<usize>();
+    let above = f32::from_bits((2.0 * bound).to_bits() + 1);
+    // (a, b, c, d) overflowing: level 1 once (just above D1), twice, level 2 only (each
+    // pair a tie at +-3B), NaN (level 1 and level 2), infinity, and exactly D1 (inside).
+    let patterns: [[f32; 4]; 6] = [
+        [above - bound, -bound, 0.5, 0.25],
+        [3.0 * bound, -bound, -2.0 * bound, 0.1],
+        [3.0 * bound, 3.0 * bound, -3.0 * bound, -3.0 * bound],
+        [f32::NAN, 1.0, 0.0, 2.0],
+        [f32::INFINITY, 1.0, 0.0, 2.0],
+        [bound, -bound, -bound, bound],
+    ];
+    let [_, _, h, w] = dims;
+    let mut chosen = Vec::new();
+    for (k, pattern) in patterns.iter().enumerate() {
+        // Spread over the planes (and so over workgroups).
+        let o = (k * windows / patterns.len() + case.rng.random_range(0..windows / patterns.len())) % windows;
+        let (p, r) = (o / (h / 2 * (w / 2)), o % (h / 2 * (w / 2)));
+        let top = p * h * w + 2 * (r / (w / 2)) * w + 2 * (r % (w / 2));
+        for (k, &i) in [top, top + 1, top + w, top + w + 1].iter().enumerate() {
+            x[i] = pattern[k];
+        }
+        chosen.push(o);
+    }
+    let scales = poly_relu::max_pool_scales(bound as f64);
+    let expected = reference::poly_relu::max_pool_overflow_count(approx, scales, dims, &wide(&x));
+    assert_eq!(expected, 1 + 2 + 1 + 2 + 2, "the patterns overflow as intended");
+    let site = PoolSite::new(dims, x, bound);
+    site.coefficients.write(gpu(), approx).unwrap();
+    gpu().run([&site.forward]).unwrap();
+    assert_eq!(site.overflow_count(), expected, "{}", case.context());
+    gpu().run([&site.forward]).unwrap();
+    assert_eq!(site.overflow_count(), 2 * expected, "{}: the counter accumulates", case.context());
+
+    let y = read(&site.y);
+    let y_ref = reference::poly_relu::max_pool_forward(approx, scales, dims, &wide(&site.x_ref));
+    let values = window_values(dims, &site.x_ref);
+    for (o, window) in values.iter().enumerate() {
+        if window.iter().any(|v| !v.is_finite()) {
+            assert!(chosen.contains(&o), "{}: window {o} was not chosen", case.context());
+            continue; // inf - inf or NaN: the count reports them
+        }
+        let limit = max_pool_error(approx, *window, bound);
+        assert!(
+            (y[o] - y_ref[o]).abs() <= limit,
+            "{}: window {window:?} gives {}, expected {}",
+            case.context(),
+            y[o],
+            y_ref[o]
+        );
+    }
+
+    gpu().run([&ops::fill::fill_u32(gpu(), &site.overflow, 0).unwrap()]).unwrap();
+    assert_eq!(site.overflow_count(), 0);
+    gpu().run([&site.forward]).unwrap();
+    assert_eq!(site.overflow_count(), expected, "{}: counts again after the reset", case.context());
+}
+
+/// 9/8 covers the level-2 difference of every alpha: 1 + 2 e_alpha, with room for the f32
+/// rounding of the level-1 results (far below 2^-10 of the scale).
+#[test]
+fn max_pool_second_scale_covers_every_alpha() {
+    for alpha in ALPHAS {
+        let e = ReluApprox::get(alpha).unwrap().measured_error();
+        assert!(1.0 + 2.0 * e + 2f64.powi(-10) <= MAX_POOL_SECOND_SCALE, "alpha {alpha}: e = {e}");
+    }
+}
+
+#[test]
+fn max_pool_shapes_are_checked() {
+    let coefficients = PolyCoefficients::new(gpu()).unwrap();
+    let bound = gpu().zeros(&[1]).unwrap();
+    let overflow = gpu().zeros(&[1]).unwrap();
+    let x = gpu().zeros(&[2, 3, 7, 5]).unwrap();
+    let pool = |x: &Tensor, y: &Tensor, bound: &Tensor, site: u32, overflow: &Tensor| {
+        poly_relu::max_pool_forward(gpu(), &coefficients, bound, site, x, y, overflow).err().expect("rejected")
+    };
+    let error = pool(&x, &gpu().zeros(&[2, 3, 4, 3]).unwrap(), &bound, 0, &overflow);
+    assert!(error.to_string().contains("poly max pool forward: y has shape [2, 3, 4, 3], expected [2, 3, 3, 2]"));
+    let flat = gpu().zeros(&[6, 35]).unwrap();
+    let error = pool(&flat, &flat, &bound, 0, &overflow);
+    assert!(error.to_string().contains("expected [N, C, H, W]"), "{error}");
+    let thin = gpu().zeros(&[1, 1, 1, 4]).unwrap();
+    let error = pool(&thin, &thin, &bound, 0, &overflow);
+    assert!(error.to_string().contains("H >= 2"), "{error}");
+    let y = gpu().zeros(&[2, 3, 3, 2]).unwrap();
+    let error = pool(&x, &y, &bound, 1, &overflow);
+    assert!(error.to_string().contains("site 1 is outside bound of shape [1]"), "{error}");
+    let error = pool(&x, &y, &bound, 0, &y);
+    assert!(error.to_string().contains("overflow has shape [2, 3, 3, 2], expected [1]"), "{error}");
 }

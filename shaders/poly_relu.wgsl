@@ -1,5 +1,8 @@
-// Polynomial ReLU of a PANN: ReLU_alpha(x) = x (1 + p(x / B)) / 2, where
-// p = p_k o ... o p_1 is the odd composite sign approximation of src/poly.
+// Polynomial ReLU and 2x2 max pooling of a PANN, both from one composite sign
+// approximation p = p_k o ... o p_1 (odd, from src/poly):
+//   ReLU_alpha(x) = x (1 + p(x / B)) / 2                      (entry points forward, backward)
+//   max_alpha(a, b) = ((a + b) + (a - b) p((a - b) / D)) / 2   (entry point max_pool_forward)
+// Both evaluate p with the same `sign_poly`, from the same coefficient buffer.
 //
 // Coefficient buffer `poly` (u32 words; f32 values stored as their bits), written by
 // src/ops/poly_relu.rs from a `poly::ReluApprox`:
@@ -23,11 +26,30 @@
 // (it accumulates across dispatches until reset), and the polynomial is evaluated on the
 // clamped input: y = ReLU_alpha(clamp(x, -B, B)), which stays finite. Backward is the exact
 // derivative of that forward: 0 where |x| > B.
+//
+// Max pooling (forward only: PANN inference), 2x2 windows with stride 2 over NCHW planes,
+// one invocation per output, floor on odd sizes (as pool.wgsl's max_forward): the window
+// (a, b; c, d) gives max_alpha(max_alpha(a, b), max_alpha(c, d)). With B = bound[site]
+// bounding |x| of the pool's input:
+//   level 1 uses D1 = 2B, which bounds |a - b| and |c - d|;
+//   level 2 uses D2 = second_scale * D1 with second_scale = 9/8 >= 1 + 2 e_alpha for every
+//   alpha (e_alpha = the measured sup |ReLU_alpha - ReLU| on [-1, 1], 2^-4.1 at alpha 4):
+//   a level-1 result is within D1 e_alpha of its pair's max, so its magnitude is at most
+//   B + D1 e_alpha and the level-2 difference at most D1 (1 + 2 e_alpha) <= D2.
+// Differences beyond their D (or NaN) are counted into `overflow[0]` like |x| > B above,
+// up to three per window, and the polynomial runs on the difference clamped to [-D, D].
 
 struct Params {
+    // Elements (ReLU) or outputs (max pooling).
     len: u32,
     // Index into `bound`: one B per activation site.
     site: u32,
+    // Max pooling only: the input planes' height and width, the output's, and D2 / D1.
+    height: u32,
+    width: u32,
+    out_height: u32,
+    out_width: u32,
+    second_scale: f32,
 }
 
 const WORKGROUP: u32 = 64u;
@@ -100,6 +122,27 @@ fn sign_poly_and_slope(u: f32) -> vec2<f32> {
     return vec2<f32>(v, slope);
 }
 
+// Clamps v into [-limit, limit], counting it as an overflow if it was outside (written so
+// that NaN counts too).
+fn clamp_counting(v: f32, limit: f32) -> f32 {
+    if !(abs(v) <= limit) {
+        atomicAdd(&workgroup_overflow, 1u);
+    }
+    return clamp(v, -limit, limit);
+}
+
+// Adds the workgroup's overflow count to overflow[0]: one global atomic per workgroup that
+// saw overflows (workgroup memory starts at 0). Call from uniform control flow.
+fn flush_overflow(lid: u32) {
+    workgroupBarrier();
+    if lid == 0u {
+        let count = atomicLoad(&workgroup_overflow);
+        if count > 0u {
+            atomicAdd(&overflow[0], count);
+        }
+    }
+}
+
 @compute @workgroup_size(WORKGROUP)
 fn forward(
     @builtin(global_invocation_id) gid: vec3<u32>,
@@ -109,22 +152,40 @@ fn forward(
     let i = gid.x + gid.y * groups.x * WORKGROUP;
     let b = bound[params.site];
     if i < params.len {
-        let xi = x[i];
-        // Written so that NaN counts as an overflow too.
-        if !(abs(xi) <= b) {
-            atomicAdd(&workgroup_overflow, 1u);
-        }
-        let xc = clamp(xi, -b, b);
+        let xc = clamp_counting(x[i], b);
         y[i] = 0.5 * xc * (1.0 + sign_poly(xc / b));
     }
-    // One global atomic per workgroup that saw overflows (workgroup memory starts at 0).
-    workgroupBarrier();
-    if lid == 0u {
-        let count = atomicLoad(&workgroup_overflow);
-        if count > 0u {
-            atomicAdd(&overflow[0], count);
-        }
+    flush_overflow(lid);
+}
+
+// max_alpha(a, b) = ((a + b) + d p(d / D)) / 2 with d = a - b clamped to [-D, D].
+fn poly_max(a: f32, b: f32, scale: f32) -> f32 {
+    let d = clamp_counting(a - b, scale);
+    return 0.5 * ((a + b) + d * sign_poly(d / scale));
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn max_pool_forward(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let o = gid.x + gid.y * groups.x * WORKGROUP;
+    let first = 2.0 * bound[params.site];
+    let second = params.second_scale * first;
+    if o < params.len {
+        let out_size = params.out_height * params.out_width;
+        let p = o / out_size;
+        let r = o - p * out_size;
+        let row = r / params.out_width;
+        let col = r - row * params.out_width;
+        let top = p * params.height * params.width + 2u * row * params.width + 2u * col;
+        let bottom = top + params.width;
+        let upper = poly_max(x[top], x[top + 1u], first);
+        let lower = poly_max(x[bottom], x[bottom + 1u], first);
+        y[o] = poly_max(upper, lower, second);
     }
+    flush_overflow(lid);
 }
 
 @compute @workgroup_size(WORKGROUP)

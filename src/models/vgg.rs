@@ -12,7 +12,7 @@ pub fn build(gpu: &Gpu, network: &mut Network, width: f64, rng: &mut impl Rng) -
         for conv in 0..2 {
             conv_bn_relu(gpu, network, &format!("stage{}.{conv}", stage + 1), scaled(channels, width), rng)?;
         }
-        let pool = Pool::max_2x2(gpu, &format!("stage{}.pool", stage + 1), network.last())?;
+        let pool = Pool::max_2x2(gpu, &format!("stage{}.pool", stage + 1), network.last(), &network.sites)?;
         network.push(pool);
     }
     Ok(())

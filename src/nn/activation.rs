@@ -1,7 +1,9 @@
 //! Activation sites: every ReLU of a network, named and numbered, so that training can
 //! perturb it, calibration can measure it and a PANN can replace it by a polynomial.
+//! Max-pooling layers register in the same tables (`super::Pool`): a PANN replaces their
+//! max by the polynomial max, with a calibrated bound of their own.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +29,8 @@ pub enum TrainActivation {
     },
 }
 
-/// Tables shared by the activation sites of one network, indexed by site number.
+/// Tables shared by the activation sites (and max poolings) of one network, indexed by
+/// site number.
 pub struct SiteTables {
     pub train: TrainActivation,
     /// Running max |x| per site: the bound B that noise and training through the
@@ -39,7 +42,8 @@ pub struct SiteTables {
     pub coefficients: PolyCoefficients,
     /// Noise stream position: (seed, step), rewritten every step.
     pub noise_counter: Tensor,
-    registered: Cell<u32>,
+    /// Names of the registered sites, by index.
+    names: RefCell<Vec<String>>,
 }
 
 impl SiteTables {
@@ -60,20 +64,27 @@ impl SiteTables {
             bounds: gpu.zeros(&[MAX_SITES])?,
             coefficients,
             noise_counter: noisy_relu::counter(gpu)?,
-            registered: Cell::new(0),
+            names: RefCell::new(Vec::new()),
         })
     }
 
     pub fn count(&self) -> usize {
-        self.registered.get() as usize
+        self.names.borrow().len()
     }
 
-    fn register(&self, name: &str) -> Result<u32> {
-        let index = self.registered.get();
-        if index as usize >= MAX_SITES {
+    /// Names of the registered sites (ReLUs and max poolings), in index order.
+    pub fn names(&self) -> Vec<String> {
+        self.names.borrow().clone()
+    }
+
+    /// The next site index, for the site called `name`.
+    pub(super) fn register(&self, name: &str) -> Result<u32> {
+        let mut names = self.names.borrow_mut();
+        if names.len() >= MAX_SITES {
             return Err(GpuError::shape(format!("{name}: more than {MAX_SITES} activation sites")));
         }
-        self.registered.set(index + 1);
+        let index = names.len() as u32; // below MAX_SITES
+        names.push(name.into());
         Ok(index)
     }
 }

@@ -82,4 +82,9 @@ pub trait Layer {
     fn sites(&self) -> Vec<&ActivationSite> {
         Vec::new()
     }
+    /// The PANN-mode overflow counters (u32 [1]) of this layer: its sites' and, for max
+    /// pooling, the polynomial max's.
+    fn overflow_counters(&self) -> Vec<&Tensor> {
+        self.sites().into_iter().map(|site| &site.overflow).collect()
+    }
 }

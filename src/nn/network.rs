@@ -52,4 +52,9 @@ impl Network {
     pub fn activation_sites(&self) -> Vec<&ActivationSite> {
         self.layers.iter().flat_map(|l| l.sites()).collect()
     }
+
+    /// Every PANN-mode overflow counter: each activation site's and each max pooling's.
+    pub fn overflow_counters(&self) -> Vec<&Tensor> {
+        self.layers.iter().flat_map(|l| l.overflow_counters()).collect()
+    }
 }

@@ -1,12 +1,24 @@
-use super::{Activation, Layer, Mode};
+use super::{Activation, Layer, Mode, SiteTables};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
-use crate::ops::pool;
+use crate::ops::{noisy_relu, poly_relu, pool};
 
 /// A pooling layer: global average ([N,C,H,W] -> [N,C]) or 2x2 max pooling.
 pub struct Pool {
     output: Activation,
     forward: Dispatch,
     backward: Dispatch,
+    /// Max pooling only: its replacement in a PANN.
+    poly: Option<PolyMax>,
+}
+
+/// The polynomial max of a PANN (`poly_relu::max_pool_forward`), registered as a site in
+/// the network's [`SiteTables`]: calibration measures the running max |x| of the pool's
+/// input at its index, and PANN mode reads its bound B there and the shared coefficients.
+struct PolyMax {
+    /// Window differences beyond their bound in PANN mode (u32 [1]), accumulated until reset.
+    overflow: Tensor,
+    measure: Dispatch,
+    forward: Dispatch,
 }
 
 fn input_grad<'a>(name: &str, input: &'a Activation) -> Result<&'a Tensor> {
@@ -18,17 +30,34 @@ impl Pool {
         let output = Activation::new(gpu, &input.shape()[..2])?;
         let forward = pool::global_average_forward(gpu, &input.value, &output.value)?;
         let backward = pool::global_average_backward(gpu, output.grad(), input_grad(name, input)?)?;
-        Ok(Pool { output, forward, backward })
+        Ok(Pool { output, forward, backward, poly: None })
     }
 
-    pub fn max_2x2(gpu: &Gpu, name: &str, input: &Activation) -> Result<Pool> {
+    /// Exact 2x2 max pooling, replaced in [`Mode::Pann`] by the polynomial max of the
+    /// tables' coefficients, with the bound of the site it registers as `name`.
+    pub fn max_2x2(gpu: &Gpu, name: &str, input: &Activation, tables: &SiteTables) -> Result<Pool> {
         let shape = pool::max_pool_output_shape(input.shape())?;
         let output = Activation::new(gpu, &shape)?;
         // Arg-max positions saved by the forward pass; the dispatches keep the buffer alive.
         let argmax = gpu.zeros(&shape)?;
         let forward = pool::max_pool_forward(gpu, &input.value, &output.value, &argmax)?;
         let backward = pool::max_pool_backward(gpu, &argmax, output.grad(), input_grad(name, input)?)?;
-        Ok(Pool { output, forward, backward })
+        let index = tables.register(name)?;
+        let overflow = gpu.zeros(&[1])?;
+        let poly = PolyMax {
+            measure: noisy_relu::running_max_abs(gpu, index, &input.value, &tables.max_abs)?,
+            forward: poly_relu::max_pool_forward(
+                gpu,
+                &tables.coefficients,
+                &tables.bounds,
+                index,
+                &input.value,
+                &output.value,
+                &overflow,
+            )?,
+            overflow,
+        };
+        Ok(Pool { output, forward, backward, poly: Some(poly) })
     }
 }
 
@@ -37,11 +66,22 @@ impl Layer for Pool {
         &self.output
     }
 
-    fn record_forward(&self, recorder: &mut Recorder, _mode: Mode) {
-        recorder.record(&self.forward);
+    fn record_forward(&self, recorder: &mut Recorder, mode: Mode) {
+        match (&self.poly, mode) {
+            (Some(poly), Mode::Pann) => recorder.record(&poly.forward),
+            (Some(poly), Mode::Calibrate) => {
+                recorder.record(&poly.measure);
+                recorder.record(&self.forward);
+            }
+            _ => recorder.record(&self.forward),
+        }
     }
 
     fn record_backward(&self, recorder: &mut Recorder) {
         recorder.record(&self.backward);
+    }
+
+    fn overflow_counters(&self) -> Vec<&Tensor> {
+        self.poly.iter().map(|poly| &poly.overflow).collect()
     }
 }

@@ -11,11 +11,20 @@
 //!   is ReLU_alpha(clamp(x, -B, B)): finite, but clipped at about B, so a bound that is too
 //!   small shows in the accuracy as well as in the count (exact ReLU would hide it, the raw
 //!   polynomial would explode). Backward is the derivative of that function: 0 there.
+//!
+//! [`max_pool_forward`] is the PANN's 2x2 max pooling from the same polynomial and the same
+//! per-site bound tensor: max(max(a, b), max(c, d)) with each max replaced by
+//! ((a + b) + (a - b) p((a - b) / D)) / 2 ([`crate::poly::max`]); D per level is
+//! [`max_pool_scales`], the error [`max_pool_error_bound`].
+
+use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
 use crate::poly::degrees::ALPHAS;
+use crate::poly::max::max_error_bound;
 use crate::poly::ReluApprox;
 
+use super::pool::max_pool_output_shape;
 use super::{dim, expect_shape, same_shape};
 
 /// Words of the header: the component count, then (1 / r_i, n_i, offset_i) per component.
@@ -85,8 +94,22 @@ impl PolyCoefficients {
     }
 }
 
+/// The shader's parameter block (`Params` in poly_relu.wgsl); the plane sizes and
+/// `second_scale` are read by the max pooling entry point only.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Pod, Zeroable)]
+struct Params {
+    len: u32,
+    site: u32,
+    height: u32,
+    width: u32,
+    out_height: u32,
+    out_width: u32,
+    second_scale: f32,
+}
+
 fn params(gpu: &Gpu, x: &Tensor, site: u32) -> wgpu::Buffer {
-    gpu.uniform(&[dim(x.len()), site])
+    gpu.uniform(&Params { len: dim(x.len()), site, ..Params::default() })
 }
 
 /// `bound` holds one B per activation site; `site` picks this dispatch's.
@@ -149,4 +172,64 @@ pub fn backward(
         (7, dx.buffer()),
     ];
     gpu.dispatch_1d(&kernel, &bindings, x.len())
+}
+
+/// D2 / D1 of the max pooling: a level-1 max of inputs in [-B, B] is off by at most
+/// D1 e_alpha (e_alpha = [`ReluApprox::measured_error`]), so the level-2 difference is at most
+/// D1 (1 + 2 e_alpha); 9/8 covers that at every alpha (e_4 = 2^-4.1, so 1 + 2 e_4 = 1.116;
+/// kernels-tests check it) with room for f32 rounding, at a cost of 1/8 of the level-2 error.
+pub const MAX_POOL_SECOND_SCALE: f64 = 1.125;
+
+/// (D1, D2) of [`max_pool_forward`] for inputs bounded by B: D1 = 2B bounds the level-1
+/// differences |a - b| and |c - d|, D2 = 9/8 D1 the level-2 one.
+pub fn max_pool_scales(bound: f64) -> [f64; 2] {
+    [2.0 * bound, 2.0 * bound * MAX_POOL_SECOND_SCALE]
+}
+
+/// Bound on |max_pool_forward - exact 2x2 max| (in exact arithmetic) for inputs in
+/// [-B, B]: (D1 + D2) e_alpha. Level 2 adds at most D2 e_alpha to the max of its inputs, and
+/// max is 1-Lipschitz in each argument, so the level-1 errors (at most D1 e_alpha each)
+/// pass through unamplified.
+pub fn max_pool_error_bound(approx: &ReluApprox, bound: f64) -> f64 {
+    max_pool_scales(bound).into_iter().map(|scale| max_error_bound(approx, scale)).sum()
+}
+
+/// The PANN's 2x2 stride-2 max pooling of x (`[N, C, H, W]`) into y
+/// ([`max_pool_output_shape`]: floor on odd sizes), from the polynomial in `coefficients`
+/// and B = `bound[site]`, which must bound |x| (see [`max_pool_scales`]). Window differences
+/// beyond their D (or NaN), up to three per window, are counted into `overflow[0]` (u32,
+/// accumulating until reset) and clamped to [-D, D] before the polynomial. Forward only.
+pub fn max_pool_forward(
+    gpu: &Gpu,
+    coefficients: &PolyCoefficients,
+    bound: &Tensor,
+    site: u32,
+    x: &Tensor,
+    y: &Tensor,
+    overflow: &Tensor,
+) -> Result<Dispatch> {
+    const OP: &str = "poly max pool forward";
+    let out = max_pool_output_shape(x.shape())?;
+    expect_shape(OP, "y", y, &out)?;
+    check_bound(OP, bound, site)?;
+    expect_shape(OP, "overflow", overflow, &[1])?;
+    let kernel = gpu.kernel("poly_relu", "max_pool_forward", &[])?;
+    let params = gpu.uniform(&Params {
+        len: dim(y.len()),
+        site,
+        height: dim(x.shape()[2]),
+        width: dim(x.shape()[3]),
+        out_height: dim(out[2]),
+        out_width: dim(out[3]),
+        second_scale: MAX_POOL_SECOND_SCALE as f32,
+    });
+    let bindings = [
+        (0, &params),
+        (1, coefficients.tensor.buffer()),
+        (2, bound.buffer()),
+        (3, x.buffer()),
+        (4, y.buffer()),
+        (5, overflow.buffer()),
+    ];
+    gpu.dispatch_1d(&kernel, &bindings, y.len())
 }

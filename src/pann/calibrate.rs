@@ -4,8 +4,9 @@ use crate::data::{BatchPlan, Dataset, EpochBatches, Normalization};
 use crate::nn::{Mode, MAX_SITES};
 use crate::train::Trainer;
 
-/// Max |x| of every activation site over (up to) `images` training images, in
-/// evaluation mode (running batch-norm statistics, exact ReLU), without augmentation.
+/// Max |x| of every site's input (activation sites and max poolings) over (up to) `images`
+/// training images, in evaluation mode (running batch-norm statistics, exact ReLU and max),
+/// without augmentation.
 pub fn max_abs_per_site(
     trainer: &Trainer,
     train: &Arc<Dataset>,

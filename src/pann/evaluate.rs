@@ -7,7 +7,7 @@ use crate::reference::loss::argmax;
 use crate::train::Trainer;
 
 /// A test-set pass: accuracy, each image's predicted class, and (PANN mode) how many
-/// activations fell outside their site's bound.
+/// activations fell outside their site's bound (and max-pooling differences outside theirs).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
     pub accuracy: f64,
@@ -31,9 +31,9 @@ pub fn evaluate(
     mode: Mode,
 ) -> anyhow::Result<Evaluation> {
     let gpu = trainer.gpu();
-    let sites = trainer.network.activation_sites();
-    for site in &sites {
-        gpu.write(&site.overflow, &[0u32])?;
+    let counters = trainer.network.overflow_counters();
+    for counter in &counters {
+        gpu.write(counter, &[0u32])?;
     }
     let logits = &trainer.network.logits().value;
     let classes = logits.shape()[1];
@@ -49,8 +49,8 @@ pub fn evaluate(
     trainer.take_totals()?;
     let correct = predictions.iter().zip(&test.labels).filter(|(p, l)| p == l).count();
     let mut overflows = 0;
-    for site in &sites {
-        overflows += gpu.download::<u32>(&site.overflow)?[0] as u64;
+    for counter in &counters {
+        overflows += gpu.download::<u32>(counter)?[0] as u64;
     }
     Ok(Evaluation { accuracy: correct as f64 / test.len() as f64, predictions, overflows })
 }

@@ -36,7 +36,8 @@ pub struct AlphaRow {
     pub accuracy: f64,
     /// Share of test images where the PANN predicts what the backbone predicts.
     pub agreement: f64,
-    /// Activations outside their site's bound, over the whole test set.
+    /// Activations outside their site's bound (and max-pooling window differences outside
+    /// theirs), over the whole test set.
     pub overflows: u64,
     pub depth: u32,
     pub mults: u32,
@@ -48,7 +49,7 @@ pub struct AlphaRow {
 pub struct CheckpointSweep {
     pub checkpoint: PathBuf,
     pub backbone_accuracy: f64,
-    /// (site name, bound B) for every activation site.
+    /// (site name, bound B) for every site: activation sites and max poolings.
     pub bounds: Vec<(String, f32)>,
     pub rows: Vec<AlphaRow>,
     /// The smallest alpha whose accuracy is within the tolerance of the backbone's.
@@ -102,7 +103,7 @@ pub fn sweep_checkpoint(gpu: &Gpu, dir: &Path, options: &SweepOptions) -> anyhow
         .filter(|r| r.accuracy >= backbone.accuracy - options.tolerance)
         .min_by(|a, b| a.mults.cmp(&b.mults).then(a.alpha.cmp(&b.alpha)))
         .map(|r| r.alpha);
-    let names = trainer.network.activation_sites().iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+    let names = trainer.network.sites.names();
     Ok(CheckpointSweep {
         checkpoint: dir.to_path_buf(),
         backbone_accuracy: backbone.accuracy,
