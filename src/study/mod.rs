@@ -3,6 +3,8 @@
 //! independent process if wanted; the summary is built from the cells' result files.
 
 pub mod cell;
+pub mod execute;
 pub mod jobs;
 pub mod quick;
 pub mod spec;
+pub mod summary;
