@@ -12,4 +12,5 @@ pub mod ops;
 pub mod pann;
 pub mod poly;
 pub mod reference;
+pub mod study;
 pub mod train;

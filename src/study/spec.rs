@@ -1,0 +1,398 @@
+//! The study file: a TOML description of the experiment grid, with shared training and
+//! sweep settings; parsed strictly (unknown keys are errors) and checked key by key.
+//!
+//! ```toml
+//! name = "wd-grid"                 # default: the file's stem
+//! out = "studies/wd-grid"          # default: studies/<name>
+//! seeds = [0, 1, 2]                # default: [0]
+//!
+//! [[grid]]                         # each [[grid]] is a product; the study is their union
+//! recipes = ["vanilla", "mixup", "noise", "mixup-noise", "poly", "replay"]
+//! weight_decays = [5e-3, 5e-4, 1e-4, 0.0]
+//!
+//! [train]                          # every key optional; defaults are `sturdy train`'s
+//! dataset = "fashion-mnist"
+//! model = "smallcnn"
+//! width = 0.5
+//! epochs = 10
+//! batch_size = 128
+//! lr = 0.1
+//! train_limit = 10000
+//! alpha_target = 8
+//!
+//! [sweep]                          # every key optional; defaults are `sturdy sweep`'s
+//! alphas = [4, 5, 6, 7, 8, 9, 10]
+//! per_site = true
+//! margin = 1.0
+//! tolerance = 0.01
+//! ```
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::quick;
+use crate::data::DatasetKind;
+use crate::models::ModelKind;
+use crate::ops::noisy_relu::{Distribution, Form, Region};
+use crate::poly::degrees::ALPHAS;
+use crate::train::recipe::Recipe;
+use crate::train::schedule::ScheduleKind;
+
+/// A study's recipes: the training presets, plus error replay (noise whose form is the
+/// polynomial's own error with a random gain) alone and with Mixup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StudyRecipe {
+    Vanilla,
+    Mixup,
+    Noise,
+    MixupNoise,
+    Poly,
+    Replay,
+    MixupReplay,
+}
+
+impl StudyRecipe {
+    /// The name in study files and cell ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            StudyRecipe::Vanilla => "vanilla",
+            StudyRecipe::Mixup => "mixup",
+            StudyRecipe::Noise => "noise",
+            StudyRecipe::MixupNoise => "mixup-noise",
+            StudyRecipe::Poly => "poly",
+            StudyRecipe::Replay => "replay",
+            StudyRecipe::MixupReplay => "mixup-replay",
+        }
+    }
+
+    /// The training preset, and the noise form it forces (None: `train.noise_form`).
+    pub fn preset(self) -> (Recipe, Option<Form>) {
+        match self {
+            StudyRecipe::Vanilla => (Recipe::Vanilla, None),
+            StudyRecipe::Mixup => (Recipe::Mixup, None),
+            StudyRecipe::Noise => (Recipe::Noise, None),
+            StudyRecipe::MixupNoise => (Recipe::MixupNoise, None),
+            StudyRecipe::Poly => (Recipe::Poly, None),
+            StudyRecipe::Replay => (Recipe::Noise, Some(Form::Replay)),
+            StudyRecipe::MixupReplay => (Recipe::MixupNoise, Some(Form::Replay)),
+        }
+    }
+}
+
+/// One product of the grid: every recipe with every weight decay, for each of the study's seeds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grid {
+    pub recipes: Vec<StudyRecipe>,
+    /// These replace the recipes' own weight decays (0 allowed).
+    pub weight_decays: Vec<f64>,
+}
+
+/// Training settings shared by every cell; the same meaning as `sturdy train`'s flags.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainSettings {
+    pub dataset: DatasetKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_limit: Option<usize>,
+    pub model: ModelKind,
+    pub width: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub schedule: ScheduleKind,
+    pub warmup_epochs: f64,
+    pub milestones: Vec<usize>,
+    pub gamma: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub decay_norm: bool,
+    /// Random crops after padding by this many pixels; 0 turns them off.
+    pub crop_padding: usize,
+    pub flip: bool,
+    /// Precision the noise and poly recipes train for.
+    pub alpha_target: u32,
+    /// Overrides the recipes' Mixup parameter (1 with Mixup, 0 without) in every cell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mixup_alpha: Option<f64>,
+    pub noise_region: Region,
+    pub noise_distribution: Distribution,
+    /// The form of the noise recipes (replay recipes always replay).
+    pub noise_form: Form,
+    pub noise_k: f64,
+    pub noise_threshold: f64,
+}
+
+impl Default for TrainSettings {
+    /// `sturdy train`'s defaults.
+    fn default() -> Self {
+        TrainSettings {
+            dataset: DatasetKind::FashionMnist,
+            data_dir: None,
+            train_limit: None,
+            test_limit: None,
+            model: ModelKind::Smallcnn,
+            width: 1.0,
+            epochs: 10,
+            batch_size: 128,
+            lr: 0.1,
+            schedule: ScheduleKind::Cosine,
+            warmup_epochs: 0.0,
+            milestones: vec![100, 150],
+            gamma: 0.1,
+            momentum: 0.9,
+            nesterov: false,
+            decay_norm: false,
+            crop_padding: 4,
+            flip: true,
+            alpha_target: 8,
+            mixup_alpha: None,
+            noise_region: Region::Both,
+            noise_distribution: Distribution::Uniform,
+            noise_form: Form::Additive,
+            noise_k: 1.0,
+            noise_threshold: 0.5,
+        }
+    }
+}
+
+/// Sweep settings shared by every cell; the same meaning as `sturdy sweep`'s flags.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SweepSettings {
+    pub alphas: Vec<u32>,
+    pub per_site: bool,
+    pub margin: f64,
+    pub tolerance: f64,
+    pub calibration_images: usize,
+    /// A fixed bound B for every site instead of calibration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bound: Option<f64>,
+}
+
+impl Default for SweepSettings {
+    /// `sturdy sweep`'s defaults.
+    fn default() -> Self {
+        SweepSettings {
+            alphas: (4..=14).collect(),
+            per_site: false,
+            margin: 1.0,
+            tolerance: 0.01,
+            calibration_images: 5000,
+            bound: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudySpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out: Option<PathBuf>,
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    pub grid: Vec<Grid>,
+    #[serde(default)]
+    pub train: TrainSettings,
+    #[serde(default)]
+    pub sweep: SweepSettings,
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+
+/// A loaded study: its settings with the name and folder resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Study {
+    pub name: String,
+    /// Where the study was read from (a path, or `quick`), as the user named it.
+    pub origin: String,
+    pub dir: PathBuf,
+    pub spec: StudySpec,
+}
+
+impl Study {
+    /// `quick` is the built-in study; anything else is a TOML file. `out` overrides the
+    /// file's folder.
+    pub fn load(origin: &str, out: Option<&Path>) -> anyhow::Result<Study> {
+        let (text, stem) = if origin == quick::NAME {
+            (quick::TOML.to_string(), quick::NAME.to_string())
+        } else {
+            let path = Path::new(origin);
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the study file {origin}"))?;
+            let stem = path.file_stem().map_or_else(|| "study".into(), |s| s.to_string_lossy().into_owned());
+            (text, stem)
+        };
+        let spec = StudySpec::parse(&text, origin)?;
+        let name = spec.name.clone().unwrap_or(stem);
+        let dir =
+            out.map(Path::to_path_buf).or_else(|| spec.out.clone()).unwrap_or_else(|| Path::new("studies").join(&name));
+        Ok(Study { name, origin: origin.to_string(), dir, spec })
+    }
+
+    /// The settings as TOML with every default filled in (parses back to the same study).
+    pub fn resolved_toml(&self) -> anyhow::Result<String> {
+        let spec = StudySpec { name: Some(self.name.clone()), out: Some(self.dir.clone()), ..self.spec.clone() };
+        let body = toml::to_string(&spec).context("writing the study as TOML")?;
+        Ok(format!("# sturdy study {}: every setting, defaults filled in\n{body}", self.name))
+    }
+}
+
+impl StudySpec {
+    /// Parses and checks a study; errors name `origin` and the offending key.
+    pub fn parse(text: &str, origin: &str) -> anyhow::Result<StudySpec> {
+        let spec: StudySpec = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        let problems = spec.problems();
+        if !problems.is_empty() {
+            anyhow::bail!("{origin}: invalid study settings:\n  {}", problems.join("\n  "));
+        }
+        Ok(spec)
+    }
+
+    /// Every value out of its range, as "`key` = value: what is allowed".
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, key: &str, value: &dyn std::fmt::Debug, allowed: &str| {
+            if !ok {
+                problems.push(format!("`{key}` = {value:?}: {allowed}"));
+            }
+        };
+        let finite_at_least = |v: f64, lo: f64| v.is_finite() && v >= lo;
+        let unit = |v: f64| (0.0..=1.0).contains(&v);
+        check(!self.grid.is_empty(), "grid", &self.grid, "needs at least one [[grid]] table");
+        for (g, grid) in self.grid.iter().enumerate() {
+            check(!grid.recipes.is_empty(), &format!("grid[{g}].recipes"), &grid.recipes, "must name a recipe");
+            check(
+                !grid.weight_decays.is_empty(),
+                &format!("grid[{g}].weight_decays"),
+                &grid.weight_decays,
+                "must hold a weight decay (0 allowed)",
+            );
+            for (i, &wd) in grid.weight_decays.iter().enumerate() {
+                check(finite_at_least(wd, 0.0), &format!("grid[{g}].weight_decays[{i}]"), &wd, "must be >= 0");
+            }
+        }
+        check(!self.seeds.is_empty(), "seeds", &self.seeds, "must hold a seed");
+        if let Some(name) = &self.name {
+            let ok = !name.is_empty() && !name.contains(['/', '\\']);
+            check(ok, "name", name, "must be a non-empty name without slashes");
+        }
+        let t = &self.train;
+        check(t.width.is_finite() && t.width > 0.0, "train.width", &t.width, "must be > 0");
+        check(t.epochs >= 1, "train.epochs", &t.epochs, "must be >= 1");
+        check(t.batch_size >= 2, "train.batch_size", &t.batch_size, "must be >= 2 (batch norm needs two values)");
+        check(t.lr.is_finite() && t.lr > 0.0, "train.lr", &t.lr, "must be > 0");
+        check(finite_at_least(t.warmup_epochs, 0.0), "train.warmup_epochs", &t.warmup_epochs, "must be >= 0");
+        check(unit(t.gamma), "train.gamma", &t.gamma, "must be in [0, 1]");
+        check(unit(t.momentum), "train.momentum", &t.momentum, "must be in [0, 1]");
+        check(!t.nesterov || t.momentum > 0.0, "train.nesterov", &t.nesterov, "needs train.momentum > 0");
+        check(ALPHAS.contains(&t.alpha_target), "train.alpha_target", &t.alpha_target, "must be in 4..=20");
+        if let Some(a) = t.mixup_alpha {
+            check(finite_at_least(a, 0.0), "train.mixup_alpha", &a, "must be >= 0 (0 disables Mixup)");
+        }
+        check(finite_at_least(t.noise_k, 0.0), "train.noise_k", &t.noise_k, "must be >= 0");
+        check(unit(t.noise_threshold), "train.noise_threshold", &t.noise_threshold, "must be in [0, 1]");
+        for (key, limit) in [("train.train_limit", t.train_limit), ("train.test_limit", t.test_limit)] {
+            if let Some(n) = limit {
+                check(n >= 1, key, &n, "must be >= 1");
+            }
+        }
+        let s = &self.sweep;
+        check(!s.alphas.is_empty(), "sweep.alphas", &s.alphas, "must hold an alpha");
+        for (i, alpha) in s.alphas.iter().enumerate() {
+            check(ALPHAS.contains(alpha), &format!("sweep.alphas[{i}]"), alpha, "must be in 4..=20");
+        }
+        check(s.margin.is_finite() && s.margin > 0.0, "sweep.margin", &s.margin, "must be > 0");
+        check(unit(s.tolerance), "sweep.tolerance", &s.tolerance, "must be in [0, 1]");
+        check(s.calibration_images >= 1, "sweep.calibration_images", &s.calibration_images, "must be >= 1");
+        if let Some(b) = s.bound {
+            check(b.is_finite() && b > 0.0, "sweep.bound", &b, "must be > 0");
+        }
+        let mut ids = HashSet::new();
+        for cell in super::cell::cells(self) {
+            let id = cell.id();
+            check(ids.insert(id.clone()), "grid", &id, "this cell appears twice");
+        }
+        let mut seeds = HashSet::new();
+        for &seed in &self.seeds {
+            check(seeds.insert(seed), "seeds", &seed, "appears twice");
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[[grid]]\nrecipes = [\"vanilla\", \"replay\"]\nweight_decays = [5e-3, 0.0]\n";
+
+    #[test]
+    fn minimal_study_takes_the_commands_defaults() {
+        let spec = StudySpec::parse(MINIMAL, "min.toml").unwrap();
+        assert_eq!(spec.seeds, vec![0]);
+        assert_eq!(spec.train, TrainSettings::default());
+        assert_eq!(spec.sweep, SweepSettings::default());
+        assert_eq!(spec.grid[0].recipes, vec![StudyRecipe::Vanilla, StudyRecipe::Replay]);
+    }
+
+    #[test]
+    fn unknown_recipe_names_the_file_the_key_and_the_choices() {
+        let text = MINIMAL.replace("\"replay\"", "\"vanila-noise\"");
+        let message = format!("{:#}", StudySpec::parse(&text, "grid.toml").unwrap_err());
+        for needle in ["grid.toml", "recipes", "vanila-noise", "mixup-noise"] {
+            assert!(message.contains(needle), "{needle:?} missing from: {message}");
+        }
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_not_ignored() {
+        let text = format!("{MINIMAL}[train]\nepoch = 3\n");
+        let message = format!("{:#}", StudySpec::parse(&text, "typo.toml").unwrap_err());
+        assert!(message.contains("typo.toml") && message.contains("epoch"), "{message}");
+    }
+
+    #[test]
+    fn values_out_of_range_name_their_keys() {
+        let text = format!("{MINIMAL}[train]\nwidth = -1.0\n[sweep]\nalphas = [3, 8]\n");
+        let message = format!("{:#}", StudySpec::parse(&text, "bad.toml").unwrap_err());
+        for needle in ["bad.toml", "`train.width` = -1.0", "`sweep.alphas[0]` = 3"] {
+            assert!(message.contains(needle), "{needle:?} missing from: {message}");
+        }
+        let negative = MINIMAL.replace("0.0]", "-1e-4]");
+        let message = format!("{:#}", StudySpec::parse(&negative, "neg.toml").unwrap_err());
+        assert!(message.contains("`grid[0].weight_decays[1]` = -0.0001"), "{message}");
+        let wrong_type = format!("{MINIMAL}[train]\nepochs = \"three\"\n");
+        let message = format!("{:#}", StudySpec::parse(&wrong_type, "type.toml").unwrap_err());
+        assert!(message.contains("type.toml") && message.contains("epochs"), "{message}");
+    }
+
+    #[test]
+    fn duplicate_cells_are_refused() {
+        let text = format!("{MINIMAL}[[grid]]\nrecipes = [\"vanilla\"]\nweight_decays = [0.005]\n");
+        let message = format!("{:#}", StudySpec::parse(&text, "dup.toml").unwrap_err());
+        assert!(message.contains("vanilla_wd5e-3_seed0") && message.contains("twice"), "{message}");
+    }
+
+    #[test]
+    fn resolved_toml_parses_back_to_the_same_study() {
+        let study = Study::load(quick::NAME, None).unwrap();
+        let text = study.resolved_toml().unwrap();
+        let again = StudySpec::parse(&text, "printed").unwrap();
+        assert_eq!(again.train, study.spec.train);
+        assert_eq!(again.sweep, study.spec.sweep);
+        assert_eq!(again.grid, study.spec.grid);
+        assert_eq!(again.out.as_deref(), Some(study.dir.as_path()));
+    }
+}

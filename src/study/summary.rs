@@ -1,0 +1,283 @@
+//! The study's summary, built from the cells' result files alone: one row per (recipe,
+//! weight decay) with backbone and PANN accuracy per alpha, seeds aggregated as mean ± std;
+//! written as summary.txt, .csv, .json and an SVG plot (`pann::report::svg`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::cell::{cells, weight_decay_label};
+use super::execute::{cell_state, load_result, CellResult, CellState};
+use super::spec::{Study, StudyRecipe};
+use crate::pann::report;
+use crate::pann::sweep::{AlphaRow, CheckpointSweep};
+
+/// Mean and sample standard deviation (n - 1; none for a single value) of accuracies.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Stat {
+    pub mean: f64,
+    pub std: Option<f64>,
+    pub n: usize,
+}
+
+impl Stat {
+    fn of(values: &[f64]) -> Option<Stat> {
+        let n = values.len();
+        if n == 0 {
+            return None;
+        }
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let std = (n > 1).then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt());
+        Some(Stat { mean, std, n })
+    }
+
+    /// In percent: `85.21`, or `85.21 ± 0.40` over several seeds.
+    fn percent(&self) -> String {
+        match self.std {
+            None => format!("{:.2}", 100.0 * self.mean),
+            Some(std) => format!("{:.2} ± {:.2}", 100.0 * self.mean, 100.0 * std),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlphaStat {
+    pub alpha: u32,
+    pub accuracy: Option<Stat>,
+}
+
+/// One (recipe, weight decay): its finished seeds aggregated.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GroupRow {
+    pub group: String,
+    pub recipe: StudyRecipe,
+    pub weight_decay: f64,
+    /// Seeds with a result, of `seeds_planned`.
+    pub seeds: Vec<u64>,
+    pub seeds_planned: usize,
+    pub backbone: Stat,
+    pub pann: Vec<AlphaStat>,
+    /// The alpha of fewest multiplications whose mean accuracy is within the tolerance of
+    /// the mean backbone accuracy.
+    pub cheapest_within_tolerance: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MissingCell {
+    pub id: String,
+    /// "not started", "training: epoch 2 of 4 finished", ...
+    pub state: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub study: String,
+    pub alphas: Vec<u32>,
+    pub tolerance: f64,
+    pub cells_finished: usize,
+    pub cells_planned: usize,
+    pub rows: Vec<GroupRow>,
+    pub missing: Vec<MissingCell>,
+    pub cells: Vec<CellResult>,
+}
+
+/// Reads every cell's result; cells without one are listed as missing, with where they stand.
+pub fn collect(study: &Study) -> anyhow::Result<Summary> {
+    let planned = cells(&study.spec);
+    let alphas = study.spec.sweep.alphas.clone();
+    let mut groups: Vec<(String, StudyRecipe, f64, usize, Vec<CellResult>)> = Vec::new();
+    let mut missing = Vec::new();
+    let mut results = Vec::new();
+    for cell in &planned {
+        let group = cell.group();
+        let index = match groups.iter().position(|g| g.0 == group) {
+            Some(i) => i,
+            None => {
+                groups.push((group, cell.recipe, cell.weight_decay, 0, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[index].3 += 1;
+        match load_result(&study.dir, &cell.id())? {
+            Some(result) => {
+                groups[index].4.push(result.clone());
+                results.push(result);
+            }
+            None => {
+                let state = match cell_state(study, cell)? {
+                    CellState::NotStarted => "not started".to_string(),
+                    CellState::Training { finished, epochs } if finished >= epochs => "trained, not swept".into(),
+                    CellState::Training { finished, epochs } => format!("training: {finished} of {epochs} epochs"),
+                    CellState::Finished => "result unreadable".into(),
+                };
+                missing.push(MissingCell { id: cell.id(), state });
+            }
+        }
+    }
+    let rows = groups
+        .into_iter()
+        .filter_map(|(group, recipe, weight_decay, seeds_planned, results)| {
+            let backbone = Stat::of(&results.iter().map(|r| r.sweep.backbone_accuracy).collect::<Vec<_>>())?;
+            let rows_at =
+                |alpha: u32| results.iter().filter_map(move |r| r.sweep.rows.iter().find(|x| x.alpha == alpha));
+            let pann: Vec<AlphaStat> = alphas
+                .iter()
+                .map(|&alpha| AlphaStat {
+                    alpha,
+                    accuracy: Stat::of(&rows_at(alpha).map(|x| x.accuracy).collect::<Vec<_>>()),
+                })
+                .collect();
+            let tolerance = study.spec.sweep.tolerance;
+            let cheapest_within_tolerance = pann
+                .iter()
+                .filter(|a| a.accuracy.is_some_and(|s| s.mean >= backbone.mean - tolerance))
+                .filter_map(|a| rows_at(a.alpha).next().map(|row| (row.mults, a.alpha)))
+                .min()
+                .map(|(_, alpha)| alpha);
+            Some(GroupRow {
+                group,
+                recipe,
+                weight_decay,
+                seeds: results.iter().map(|r| r.seed).collect(),
+                seeds_planned,
+                backbone,
+                pann,
+                cheapest_within_tolerance,
+            })
+        })
+        .collect();
+    Ok(Summary {
+        study: study.name.clone(),
+        alphas,
+        tolerance: study.spec.sweep.tolerance,
+        cells_finished: results.len(),
+        cells_planned: planned.len(),
+        rows,
+        missing,
+        cells: results,
+    })
+}
+
+/// The aligned table: test accuracy in percent, one row per (recipe, weight decay).
+pub fn table(summary: &Summary) -> String {
+    let mut header = vec!["recipe".to_string(), "weight decay".into(), "seeds".into(), "backbone".into()];
+    header.extend(summary.alphas.iter().map(|a| format!("alpha {a}")));
+    header.push("cheapest alpha".into());
+    let mut lines = vec![header];
+    for row in &summary.rows {
+        let mut line = vec![
+            row.recipe.name().to_string(),
+            weight_decay_label(row.weight_decay),
+            format!("{}/{}", row.seeds.len(), row.seeds_planned),
+            row.backbone.percent(),
+        ];
+        line.extend(row.pann.iter().map(|a| a.accuracy.map_or_else(|| "-".into(), |s| s.percent())));
+        line.push(row.cheapest_within_tolerance.map_or_else(|| "none".into(), |a| a.to_string()));
+        lines.push(line);
+    }
+    let columns = lines[0].len();
+    let widths: Vec<usize> =
+        (0..columns).map(|c| lines.iter().map(|l| l[c].chars().count()).max().unwrap_or(0)).collect();
+    let mut text = format!(
+        "study {}: {} of {} cells finished; test accuracy %, mean ± std over seeds where several; \
+         cheapest alpha: fewest multiplications within {} percentage points of the backbone\n",
+        summary.study,
+        summary.cells_finished,
+        summary.cells_planned,
+        100.0 * summary.tolerance
+    );
+    for line in &lines {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (cell, &w))| {
+                let pad = " ".repeat(w - cell.chars().count());
+                if c < 2 {
+                    format!("{cell}{pad}")
+                } else {
+                    format!("{pad}{cell}")
+                }
+            })
+            .collect();
+        let _ = writeln!(text, "{}", cells.join("  ").trim_end());
+    }
+    if !summary.missing.is_empty() {
+        let _ = writeln!(text, "missing {} cells:", summary.missing.len());
+        for cell in &summary.missing {
+            let _ = writeln!(text, "  {} ({})", cell.id, cell.state);
+        }
+    }
+    text
+}
+
+/// One line per (recipe, weight decay, alpha); alpha is empty on the backbone's line.
+pub fn csv(summary: &Summary) -> String {
+    let mut text = String::from("recipe,weight_decay,seeds,seeds_planned,alpha,accuracy_mean,accuracy_std\n");
+    for row in &summary.rows {
+        let prefix = format!("{},{},{},{}", row.recipe.name(), row.weight_decay, row.seeds.len(), row.seeds_planned);
+        let std = |s: &Stat| s.std.map_or_else(String::new, |v| v.to_string());
+        let _ = writeln!(text, "{prefix},,{},{}", row.backbone.mean, std(&row.backbone));
+        for a in &row.pann {
+            if let Some(s) = &a.accuracy {
+                let _ = writeln!(text, "{prefix},{},{},{}", a.alpha, s.mean, std(s));
+            }
+        }
+    }
+    text
+}
+
+/// The mean curves as sweeps, for `pann::report::svg`: one line per (recipe, weight decay).
+pub fn svg(summary: &Summary) -> String {
+    let sweeps: Vec<CheckpointSweep> = summary
+        .rows
+        .iter()
+        .map(|row| {
+            let cost_of =
+                |alpha: u32| summary.cells.iter().find_map(|c| c.sweep.rows.iter().find(|r| r.alpha == alpha)).cloned();
+            let rows = row
+                .pann
+                .iter()
+                .filter_map(|a| Some(AlphaRow { accuracy: a.accuracy?.mean, ..cost_of(a.alpha)? }))
+                .collect();
+            CheckpointSweep {
+                checkpoint: PathBuf::from(&row.group),
+                backbone_accuracy: row.backbone.mean,
+                bounds: Vec::new(),
+                rows,
+                cheapest_within_tolerance: row.cheapest_within_tolerance,
+            }
+        })
+        .collect();
+    report::svg(&sweeps)
+}
+
+pub const SUMMARY_FILES: [&str; 4] = ["summary.txt", "summary.csv", "summary.json", "summary.svg"];
+
+/// Writes the summary files into the study folder, each atomically.
+pub fn write_all(dir: &Path, summary: &Summary) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let contents = [table(summary), csv(summary), serde_json::to_string_pretty(summary)?, svg(summary)];
+    for (name, content) in SUMMARY_FILES.iter().zip(contents) {
+        let path = dir.join(name);
+        crate::atomic::write_file(&path, content.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_is_mean_and_sample_deviation() {
+        let s = Stat::of(&[0.8, 0.9]).unwrap();
+        assert!((s.mean - 0.85).abs() < 1e-12);
+        assert!((s.std.unwrap() - (0.005f64).sqrt()).abs() < 1e-12);
+        assert_eq!(s.percent(), "85.00 ± 7.07");
+        assert_eq!(Stat::of(&[0.5]).unwrap().percent(), "50.00");
+        assert!(Stat::of(&[]).is_none());
+    }
+}
