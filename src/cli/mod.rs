@@ -3,6 +3,7 @@
 mod approx;
 mod devices;
 mod eval;
+mod export;
 mod parse;
 mod sweep;
 mod train;
@@ -38,6 +39,7 @@ pub enum Command {
     Train(train::TrainArgs),
     Eval(eval::EvalArgs),
     Sweep(sweep::SweepArgs),
+    Export(export::ExportArgs),
 }
 
 impl Cli {
@@ -55,5 +57,6 @@ pub fn main() -> anyhow::Result<()> {
         Command::Train(args) => train::run(args, &cli.gpu_options()),
         Command::Eval(args) => eval::run(args, &cli.gpu_options()),
         Command::Sweep(args) => sweep::run(args, &cli.gpu_options()),
+        Command::Export(args) => export::run(args, &cli.gpu_options()),
     }
 }
