@@ -20,7 +20,10 @@ use crate::reference;
 pub enum SiteFunction<'a> {
     /// max(x, 0): the backbone.
     Exact,
-    /// x (1 + p(x / B)) / 2 with the site's bound B: the PANN.
+    /// x (1 + p(x / B)) / 2 with the site's bound B: the PANN, with the GPU kernel's
+    /// overflow policy: x is first clamped to [-B, B]. (An HE pipeline cannot clamp;
+    /// there an input beyond B makes the polynomial explode, which is why B is
+    /// calibrated with a margin.)
     Poly(&'a ReluExport),
 }
 
@@ -82,7 +85,8 @@ impl CpuNetwork {
                             bail!("site {name} has no bound: the export is not calibrated")
                         };
                         let b = *bound as f64;
-                        input(0)?.iter().map(|&x| x * (1.0 + relu.eval_sign(x / b)) / 2.0).collect()
+                        let clamped = input(0)?.iter().map(|&x| x.clamp(-b, b));
+                        clamped.map(|x| x * (1.0 + relu.eval_sign(x / b)) / 2.0).collect()
                     }
                 },
                 Op::Add { .. } => reference::add::forward(input(0)?, input(1)?),
