@@ -61,6 +61,10 @@
 //! ```
 //!
 //! The output of the last op is the logits.
+//!
+//! Inputs with |x| > B lie outside the polynomial's range: under HE it explodes there.
+//! sturdy's GPU PANN mode (and `export::forward`) clamps them to [-B, B] and counts them
+//! as overflows; choose `--margin` above 1 when test data may exceed the training maxima.
 
 use std::path::PathBuf;
 
