@@ -5,6 +5,7 @@ pub mod atomic;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;
+pub mod export;
 pub mod gpu;
 pub mod models;
 pub mod nn;

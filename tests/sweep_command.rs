@@ -37,7 +37,8 @@ fn sweep_recovers_the_backbone_at_high_precision_and_counts_overflows() {
     std::fs::create_dir_all(&data).unwrap();
     write_fashion_mnist_like(&data, 1280, 256, 5).unwrap();
     let run = scratch.path().join("run");
-    let train = ["train", "--model", "smallcnn", "--width", "0.5", "--epochs", "2", "--batch-size", "32", "--lr", "0.05"];
+    let train =
+        ["train", "--model", "smallcnn", "--width", "0.5", "--epochs", "2", "--batch-size", "32", "--lr", "0.05"];
     sturdy(&train, &[("--data-dir", &data), ("--out", &run)]);
 
     let calibrated = sweep(&run, &scratch.path().join("calibrated"), &[]);

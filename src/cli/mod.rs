@@ -3,6 +3,7 @@
 mod approx;
 mod devices;
 mod eval;
+mod export;
 mod parse;
 mod study;
 mod sweep;
@@ -40,6 +41,7 @@ pub enum Command {
     Eval(eval::EvalArgs),
     Sweep(sweep::SweepArgs),
     Study(study::StudyArgs),
+    Export(export::ExportArgs),
 }
 
 impl Cli {
@@ -58,5 +60,6 @@ pub fn main() -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args, &cli.gpu_options()),
         Command::Sweep(args) => sweep::run(args, &cli.gpu_options()),
         Command::Study(args) => study::run(args, &cli.gpu_options()),
+        Command::Export(args) => export::run(args, &cli.gpu_options()),
     }
 }

@@ -7,7 +7,8 @@ use std::cell::RefCell;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Activation, Layer, Mode};
+use super::describe::per_image;
+use super::{Activation, Layer, Mode, Op};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
 use crate::ops::noisy_relu::{self, Form, NoiseConfig};
 use crate::ops::poly_relu::{self, PolyCoefficients};
@@ -185,5 +186,15 @@ impl Layer for ActivationSite {
 
     fn sites(&self) -> Vec<&ActivationSite> {
         vec![self]
+    }
+
+    fn describe(&self, input: &str) -> Vec<Op> {
+        vec![Op::Relu {
+            name: self.name.clone(),
+            input: input.into(),
+            site_index: self.index,
+            bound: None,
+            shape: per_image(self.output.shape()),
+        }]
     }
 }

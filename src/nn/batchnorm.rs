@@ -1,4 +1,5 @@
-use super::{Activation, Layer, Mode, Param};
+use super::describe::per_image;
+use super::{Activation, Layer, Mode, Op, Param};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
 use crate::ops::batchnorm::{self, BatchNormOptions, BatchNormShape, BatchNormTensors};
 
@@ -9,6 +10,7 @@ pub struct BatchNorm {
     running_mean: Tensor,
     running_var: Tensor,
     name: String,
+    eps: f32,
     output: Activation,
     train: Vec<Dispatch>,
     eval: Dispatch,
@@ -48,7 +50,8 @@ impl BatchNorm {
         let train = batchnorm::forward_train(gpu, bn_shape, options, &input.value, &tensors, &output.value)?;
         let eval = batchnorm::forward_inference(gpu, bn_shape, options, &input.value, &tensors, &output.value)?;
         let backward = batchnorm::backward(gpu, bn_shape, &input.value, output.grad(), &tensors, input_grad)?;
-        Ok(BatchNorm { gamma, beta, running_mean, running_var, name: name.into(), output, train, eval, backward })
+        let (name, eps) = (name.into(), options.eps);
+        Ok(BatchNorm { gamma, beta, running_mean, running_var, name, eps, output, train, eval, backward })
     }
 }
 
@@ -77,5 +80,18 @@ impl Layer for BatchNorm {
             (format!("{}.running_mean", self.name), &self.running_mean),
             (format!("{}.running_var", self.name), &self.running_var),
         ]
+    }
+
+    fn describe(&self, input: &str) -> Vec<Op> {
+        vec![Op::BatchNorm {
+            name: self.name.clone(),
+            input: input.into(),
+            weight: self.gamma.name.clone(),
+            bias: self.beta.name.clone(),
+            running_mean: format!("{}.running_mean", self.name),
+            running_var: format!("{}.running_var", self.name),
+            eps: self.eps,
+            shape: per_image(self.output.shape()),
+        }]
     }
 }

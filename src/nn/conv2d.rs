@@ -1,12 +1,15 @@
 use rand::Rng;
 
+use super::describe::per_image_chw;
 use super::param::kaiming_normal;
-use super::{Activation, Layer, Mode, Param};
+use super::{Activation, Layer, Mode, Op, Param};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result};
 use crate::ops::conv2d::{self, Conv2dShape};
 
 /// Convolution without bias (batch norm follows it in every model here).
 pub struct Conv2d {
+    name: String,
+    shape: Conv2dShape,
     weight: Param,
     output: Activation,
     forward: Dispatch,
@@ -44,7 +47,7 @@ impl Conv2d {
         if let Some(input_grad) = &input.grad {
             backward.push(conv2d::backward_input(gpu, &shape, &weight.value, output.grad(), input_grad)?);
         }
-        Ok(Conv2d { weight, output, forward, backward })
+        Ok(Conv2d { name: name.into(), shape, weight, output, forward, backward })
     }
 }
 
@@ -63,5 +66,19 @@ impl Layer for Conv2d {
 
     fn params(&self) -> Vec<&Param> {
         vec![&self.weight]
+    }
+
+    fn describe(&self, input: &str) -> Vec<Op> {
+        vec![Op::Conv2d {
+            name: self.name.clone(),
+            input: input.into(),
+            weight: self.weight.name.clone(),
+            bias: None,
+            input_shape: per_image_chw(&self.shape.input_shape()),
+            output_shape: per_image_chw(&self.shape.output_shape()),
+            kernel: self.shape.kernel,
+            stride: self.shape.stride,
+            padding: self.shape.padding,
+        }]
     }
 }

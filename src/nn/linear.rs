@@ -1,12 +1,14 @@
 use rand::Rng;
 
 use super::param::fan_in_uniform;
-use super::{Activation, Layer, Mode, Param};
+use super::{Activation, Layer, Mode, Op, Param};
 use crate::gpu::{Dispatch, Gpu, Recorder, Result};
 use crate::ops::linear;
 
 /// Fully connected layer; reads an [N, ...] input flattened.
 pub struct Linear {
+    name: String,
+    in_features: usize,
     weight: Param,
     bias: Param,
     output: Activation,
@@ -29,7 +31,7 @@ impl Linear {
         if let Some(input_grad) = &input.grad {
             backward.push(linear::backward_input(gpu, &weight.value, output.grad(), input_grad)?);
         }
-        Ok(Linear { weight, bias, output, forward, backward })
+        Ok(Linear { name: name.into(), in_features, weight, bias, output, forward, backward })
     }
 }
 
@@ -48,5 +50,16 @@ impl Layer for Linear {
 
     fn params(&self) -> Vec<&Param> {
         vec![&self.weight, &self.bias]
+    }
+
+    fn describe(&self, input: &str) -> Vec<Op> {
+        vec![Op::Linear {
+            name: self.name.clone(),
+            input: input.into(),
+            weight: self.weight.name.clone(),
+            bias: self.bias.name.clone(),
+            in_features: self.in_features,
+            out_features: self.output.shape()[1],
+        }]
     }
 }

@@ -5,6 +5,7 @@
 mod activation;
 mod batchnorm;
 mod conv2d;
+pub mod describe;
 mod linear;
 mod network;
 mod param;
@@ -14,6 +15,7 @@ mod residual;
 pub use activation::{ActivationSite, SiteTables, TrainActivation, MAX_SITES};
 pub use batchnorm::BatchNorm;
 pub use conv2d::{Conv2d, ConvGeometry};
+pub use describe::Op;
 pub use linear::Linear;
 pub use network::Network;
 pub use param::Param;
@@ -87,4 +89,7 @@ pub trait Layer {
     fn overflow_counters(&self) -> Vec<&Tensor> {
         self.sites().into_iter().map(|site| &site.overflow).collect()
     }
+    /// The ops this layer runs in evaluation mode, reading the value `input`; the last
+    /// op's output is the layer's output.
+    fn describe(&self, input: &str) -> Vec<Op>;
 }

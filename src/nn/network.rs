@@ -1,4 +1,5 @@
-use super::{Activation, ActivationSite, Layer, Mode, Param, SiteTables};
+use super::describe::INPUT;
+use super::{Activation, ActivationSite, Layer, Mode, Op, Param, SiteTables};
 use crate::gpu::{Recorder, Tensor};
 
 /// A chain of layers from an input batch to logits.
@@ -56,5 +57,15 @@ impl Network {
     /// Every PANN-mode overflow counter: each activation site's and each max pooling's.
     pub fn overflow_counters(&self) -> Vec<&Tensor> {
         self.layers.iter().flat_map(|l| l.overflow_counters()).collect()
+    }
+
+    /// The inference graph, layer by layer, starting from the value [`INPUT`].
+    pub fn describe(&self) -> Vec<Op> {
+        let mut ops: Vec<Op> = Vec::new();
+        for layer in &self.layers {
+            let input = ops.last().map_or(INPUT.to_string(), |op| op.name().to_string());
+            ops.extend(layer.describe(&input));
+        }
+        ops
     }
 }

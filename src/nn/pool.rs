@@ -1,9 +1,12 @@
-use super::{Activation, Layer, Mode, SiteTables};
+use super::describe::per_image_chw;
+use super::{Activation, Layer, Mode, Op, SiteTables};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
 use crate::ops::{noisy_relu, poly_relu, pool};
 
 /// A pooling layer: global average ([N,C,H,W] -> [N,C]) or 2x2 max pooling.
 pub struct Pool {
+    name: String,
+    input_shape: Vec<usize>,
     output: Activation,
     forward: Dispatch,
     backward: Dispatch,
@@ -30,7 +33,8 @@ impl Pool {
         let output = Activation::new(gpu, &input.shape()[..2])?;
         let forward = pool::global_average_forward(gpu, &input.value, &output.value)?;
         let backward = pool::global_average_backward(gpu, output.grad(), input_grad(name, input)?)?;
-        Ok(Pool { output, forward, backward, poly: None })
+        let (name, input_shape) = (name.into(), input.shape().to_vec());
+        Ok(Pool { name, input_shape, output, forward, backward, poly: None })
     }
 
     /// Exact 2x2 max pooling, replaced in [`Mode::Pann`] by the polynomial max of the
@@ -57,7 +61,8 @@ impl Pool {
             )?,
             overflow,
         };
-        Ok(Pool { output, forward, backward, poly: Some(poly) })
+        let (name, input_shape) = (name.into(), input.shape().to_vec());
+        Ok(Pool { name, input_shape, output, forward, backward, poly: Some(poly) })
     }
 }
 
@@ -83,5 +88,14 @@ impl Layer for Pool {
 
     fn overflow_counters(&self) -> Vec<&Tensor> {
         self.poly.iter().map(|poly| &poly.overflow).collect()
+    }
+
+    fn describe(&self, input: &str) -> Vec<Op> {
+        let (name, input, input_shape) = (self.name.clone(), input.to_string(), per_image_chw(&self.input_shape));
+        // Only max pooling has a polynomial replacement.
+        vec![match self.poly {
+            None => Op::GlobalAveragePool { name, input, input_shape },
+            Some(_) => Op::MaxPool2x2 { name, input, input_shape, output_shape: per_image_chw(self.output.shape()) },
+        }]
     }
 }

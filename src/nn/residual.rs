@@ -1,13 +1,15 @@
 use rand::Rng;
 
 use super::conv2d::ConvGeometry;
-use super::{Activation, ActivationSite, BatchNorm, Conv2d, Layer, Mode, Param, SiteTables};
+use super::describe::per_image;
+use super::{Activation, ActivationSite, BatchNorm, Conv2d, Layer, Mode, Op, Param, SiteTables};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
 use crate::ops::add;
 
 /// He et al.'s basic block: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), with a
 /// 1x1 strided conv + batch norm shortcut when the shape changes (option B).
 pub struct BasicBlock {
+    name: String,
     conv1: Conv2d,
     bn1: BatchNorm,
     relu1: ActivationSite,
@@ -61,7 +63,7 @@ impl BasicBlock {
             GpuError::shape(format!("{name}: a residual block cannot be the first layer (its input has no gradient)"))
         })?;
         let merge_grads = add::forward(gpu, main_input.grad(), &shortcut_grad, input_grad)?;
-        Ok(BasicBlock { conv1, bn1, relu1, conv2, bn2, shortcut, sum, relu2, merge_grads })
+        Ok(BasicBlock { name: name.into(), conv1, bn1, relu1, conv2, bn2, shortcut, sum, relu2, merge_grads })
     }
 
     fn layers(&self) -> Vec<&dyn Layer> {
@@ -104,5 +106,31 @@ impl Layer for BasicBlock {
 
     fn sites(&self) -> Vec<&ActivationSite> {
         vec![&self.relu1, &self.relu2]
+    }
+
+    /// conv1, bn1, relu1, conv2, bn2, [shortcut conv, shortcut bn], add, relu2.
+    fn describe(&self, input: &str) -> Vec<Op> {
+        let mut ops = Vec::new();
+        let chain = |layers: &[&dyn Layer], from: &str, ops: &mut Vec<Op>| {
+            let mut value = from.to_string();
+            for layer in layers {
+                ops.extend(layer.describe(&value));
+                value = ops.last().expect("every layer describes an op").name().to_string();
+            }
+            value
+        };
+        let main = chain(&[&self.conv1, &self.bn1, &self.relu1, &self.conv2, &self.bn2], input, &mut ops);
+        let shortcut = match &self.shortcut {
+            Some((conv, bn)) => chain(&[conv, bn], input, &mut ops),
+            None => input.to_string(),
+        };
+        let add = format!("{}.add", self.name);
+        ops.push(Op::Add {
+            name: add.clone(),
+            inputs: [main, shortcut],
+            shape: per_image(self.relu2.output().shape()),
+        });
+        ops.extend(self.relu2.describe(&add));
+        ops
     }
 }

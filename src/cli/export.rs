@@ -1,0 +1,59 @@
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::parse::positive;
+use crate::export::run::{export_run, write, ExportOptions};
+use crate::gpu::{Gpu, GpuOptions};
+use crate::poly::degrees::ALPHAS;
+
+/// A trained backbone for an HE or MPC pipeline: batch norm folded into the
+/// convolutions (FILE_STEM.safetensors), and the layer list, per-site bounds B and the
+/// polynomial ReLU of precision alpha (FILE_STEM.json; schema in src/export/manifest.rs).
+///
+/// Example: `sturdy export --checkpoint runs/fm --alpha 9 --per-site --out exports/fm-a9`
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Run folder written by `sturdy train --out`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Precision of the polynomial ReLU (error 2^-alpha on [-1, 1]).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(*ALPHAS.start() as i64..=*ALPHAS.end() as i64))]
+    pub alpha: u32,
+    /// One bound per activation site instead of one for the network.
+    #[arg(long)]
+    pub per_site: bool,
+    /// Bounds are this times the largest |x| seen on training data.
+    #[arg(long, default_value_t = 1.0, value_parser = positive)]
+    pub margin: f64,
+    /// Training images run through the backbone to calibrate the bounds.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub calibration_images: u64,
+    /// Output path without extension: writes FILE_STEM.safetensors and FILE_STEM.json.
+    #[arg(long, value_name = "FILE_STEM")]
+    pub out: PathBuf,
+}
+
+pub fn run(args: &ExportArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
+    let gpu = Gpu::new(gpu_options)?;
+    let options = ExportOptions {
+        alpha: args.alpha,
+        per_site: args.per_site,
+        margin: args.margin,
+        calibration_images: args.calibration_images as usize,
+    };
+    let export = export_run(&gpu, &args.checkpoint, &args.out, &options)?;
+    let [weights, manifest] = write(&args.out, &export)?;
+    let bounds = export.manifest.sites.iter().map(|s| s.bound);
+    let (lo, hi) = bounds.fold((f32::INFINITY, 0.0f32), |(lo, hi), b| (lo.min(b), hi.max(b)));
+    eprintln!(
+        "exported {} ({} layers, {} sites, B in [{lo:.3}, {hi:.3}], alpha {}) to {} and {}",
+        args.checkpoint.display(),
+        export.manifest.layers.len(),
+        export.manifest.sites.len(),
+        args.alpha,
+        weights.display(),
+        manifest.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! `FILE_STEM.json`: everything about an exported PANN except the weights, which are
+//! in `FILE_STEM.safetensors` beside it.
+//!
+//! Schema (JSON through serde), format tag `"sturdy-pann-export/1"`:
+//!
+//! ```text
+//! {
+//!   "format": "sturdy-pann-export/1",
+//!   "sturdy_version": "0.1.0",
+//!   "source": { "run": "runs/fm", "epochs": 30, "model": "resnet20", "width": 1.0,
+//!               "dataset": "fashion-mnist" },
+//!   "weights": "fm-pann.safetensors",  // file name, beside this file; f32 tensors named
+//!                                      // by the layers below, no optimiser state
+//!   "input": {
+//!     "shape": [1, 28, 28],            // [C, H, W] of one image, row-major
+//!     "normalization": { "mean": [0.286], "std": [0.353] }
+//!                                      // the layer list's "input" value is
+//!                                      // (pixel / 255 - mean[c]) / std[c]
+//!   },
+//!   "classes": 10,                     // the last layer's output: one logit per class
+//!   "activation": {
+//!     "formula": "ReLU(x) ~= x * (1 + p(x / B)) / 2",
+//!     "inputs_divided_by_bound": true, // each site evaluates p at x / B, its own B
+//!     "bounds_folded_into_weights": false  // the weights are not rescaled by 1 / B
+//!   },
+//!   "calibration": {                   // how the bounds B were chosen
+//!     "per_site": true,                // one B per site (false: all sites share the largest)
+//!     "margin": 1.0,                   // B = margin * max |x| seen at the site (global: at any site)
+//!     "images": 5000                   // training images run through the backbone (eval mode)
+//!   },
+//!   "sites": [                         // every activation site, in site-index order
+//!     { "name": "stem.relu", "index": 0, "max_abs": 7.9, "bound": 7.9 }
+//!   ],
+//!   "relu": { ... },                   // the polynomial p for alpha: poly::export's
+//!                                      // "sturdy-relu-poly/1" object (alpha, components
+//!                                      // with Chebyshev and power coefficients, depth, ...)
+//!   "layers": [ ... ]                  // the inference graph, in evaluation order
+//! }
+//! ```
+//!
+//! `layers` is a list of ops (`nn::Op`, tagged by `"op"`), batch norm already folded away.
+//! Every op's output is a value named by its `"name"`; `"input"`/`"inputs"` name earlier
+//! outputs or `"input"`, the normalised image. Shapes are per image, without the batch:
+//!
+//! ```text
+//! { "op": "conv2d", "name": "stem.conv", "input": "input",
+//!   "weight": "stem.conv.weight",        // [O, C, K, K] = [output_shape[0], input_shape[0], kernel, kernel]
+//!   "bias": "stem.conv.bias",            // [O]; the folded batch norm
+//!   "input_shape": [1, 28, 28], "output_shape": [16, 28, 28],
+//!   "kernel": 3, "stride": 1, "padding": 1 }  // zero padding on every side
+//! { "op": "relu", "name": "stem.relu", "input": "stem.conv", "site_index": 0,
+//!   "bound": 7.9, "shape": [16, 28, 28] }      // B of this site (= sites[site_index].bound)
+//! { "op": "add", "name": "block0.add", "inputs": ["block0.conv2", "block0.shortcut.conv"],
+//!   "shape": [8, 14, 14] }                      // the residual sum; a relu follows it
+//! { "op": "global_average_pool", "name": "pool", "input": "block1.relu2",
+//!   "input_shape": [16, 7, 7] }                 // -> [C]
+//! { "op": "max_pool2x2", "name": "stage1.pool", "input": "stage1.1.relu",
+//!   "input_shape": [64, 28, 28], "output_shape": [64, 14, 14] }  // VGG only; exact max
+//! { "op": "linear", "name": "fc", "input": "pool", "weight": "fc.weight",
+//!   "bias": "fc.bias", "in_features": 16, "out_features": 10 }  // y = W x + b
+//! ```
+//!
+//! The output of the last op is the logits.
+//!
+//! Inputs with |x| > B lie outside the polynomial's range: under HE it explodes there.
+//! sturdy's GPU PANN mode (and `export::forward`) clamps them to [-B, B] and counts them
+//! as overflows; choose `--margin` above 1 when test data may exceed the training maxima.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{DatasetKind, Normalization};
+use crate::models::ModelKind;
+use crate::nn::Op;
+use crate::poly::export::ReluExport;
+
+pub const FORMAT: &str = "sturdy-pann-export/1";
+pub const FORMULA: &str = "ReLU(x) ~= x * (1 + p(x / B)) / 2";
+
+/// The exported network's description (schema in the module doc).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub sturdy_version: String,
+    pub source: Source,
+    pub weights: String,
+    pub input: InputSpec,
+    pub classes: usize,
+    pub activation: ActivationConvention,
+    pub calibration: Calibration,
+    pub sites: Vec<SiteBound>,
+    pub relu: ReluExport,
+    pub layers: Vec<Op>,
+}
+
+/// The training run the export came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    pub run: PathBuf,
+    pub epochs: usize,
+    pub model: ModelKind,
+    pub width: f64,
+    pub dataset: DatasetKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputSpec {
+    pub shape: [usize; 3],
+    pub normalization: Normalization,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActivationConvention {
+    pub formula: String,
+    pub inputs_divided_by_bound: bool,
+    pub bounds_folded_into_weights: bool,
+}
+
+impl Default for ActivationConvention {
+    fn default() -> Self {
+        ActivationConvention {
+            formula: FORMULA.into(),
+            inputs_divided_by_bound: true,
+            bounds_folded_into_weights: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub per_site: bool,
+    pub margin: f64,
+    pub images: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SiteBound {
+    pub name: String,
+    pub index: u32,
+    pub max_abs: f32,
+    pub bound: f32,
+}

@@ -1,0 +1,126 @@
+//! A training run folder to an export: calibrate the bounds as `sturdy sweep` does, fold
+//! batch norm, attach the polynomial, write both files atomically.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use super::fold::fold_network;
+use super::manifest::{ActivationConvention, Calibration, InputSpec, Manifest, SiteBound, Source, FORMAT};
+use crate::checkpoint::Checkpoint;
+use crate::gpu::Gpu;
+use crate::nn::Op;
+use crate::pann::calibrate;
+use crate::poly::export::ReluExport;
+use crate::poly::ReluApprox;
+use crate::train::config::CHECKPOINT_FILE;
+use crate::train::{run, RunFile};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportOptions {
+    /// Precision of the polynomial ReLU.
+    pub alpha: u32,
+    /// One bound per activation site instead of one for the network.
+    pub per_site: bool,
+    /// Bound = margin x the calibrated max |x|.
+    pub margin: f64,
+    /// Training images used for calibration.
+    pub calibration_images: usize,
+}
+
+/// An export in memory: the manifest and the folded weights it names.
+pub struct Export {
+    pub manifest: Manifest,
+    pub weights: Checkpoint,
+}
+
+/// `stem` with `extension` appended (not replacing anything after a dot in the stem).
+pub fn with_suffix(stem: &Path, extension: &str) -> PathBuf {
+    let mut name = OsString::from(stem.as_os_str());
+    name.push(format!(".{extension}"));
+    PathBuf::from(name)
+}
+
+/// Loads the run in `dir`, calibrates its sites' bounds on training data and folds it.
+pub fn export_run(gpu: &Gpu, dir: &Path, stem: &Path, options: &ExportOptions) -> anyhow::Result<Export> {
+    let run_file = RunFile::load(dir)?;
+    let config = &run_file.config;
+    let datasets = run::load_datasets(config)?;
+    let trainer = run::build_trainer(gpu, config, &datasets.train)?;
+    let epochs = run::restore_checkpoint(gpu, &trainer, dir)?;
+    if epochs == 0 {
+        bail!("{} has no checkpoint yet: its first epoch did not finish", dir.display());
+    }
+    let normalization = &run_file.normalization;
+    let max_abs = calibrate::max_abs_per_site(&trainer, &datasets.train, normalization, options.calibration_images)?;
+    let bounds = calibrate::bounds(&max_abs, options.margin, options.per_site);
+    let sites: Vec<SiteBound> = trainer
+        .network
+        .activation_sites()
+        .iter()
+        .map(|site| {
+            let i = site.index as usize;
+            SiteBound { name: site.name.clone(), index: site.index, max_abs: max_abs[i], bound: bounds[i] }
+        })
+        .collect();
+
+    let checkpoint_path = dir.join(CHECKPOINT_FILE);
+    let checkpoint = Checkpoint::load(&checkpoint_path)?;
+    let (mut layers, mut weights) = fold_network(&trainer.network.describe(), &checkpoint, &checkpoint_path)?;
+    for op in &mut layers {
+        if let Op::Relu { site_index, bound, .. } = op {
+            *bound = Some(bounds[*site_index as usize]);
+        }
+    }
+    let relu = ReluExport::from(ReluApprox::get(options.alpha)?);
+    weights.metadata.insert("format".into(), FORMAT.into());
+    weights.metadata.insert("alpha".into(), options.alpha.to_string());
+
+    let batch = trainer.batch_size();
+    let calibration_images = (options.calibration_images.div_ceil(batch).max(1) * batch).min(datasets.train.len());
+    let weights_file = with_suffix(stem, "safetensors");
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        sturdy_version: env!("CARGO_PKG_VERSION").into(),
+        source: Source {
+            run: dir.to_path_buf(),
+            epochs,
+            model: config.model,
+            width: config.width,
+            dataset: config.dataset,
+        },
+        weights: weights_file.file_name().context("the output stem has no file name")?.to_string_lossy().into(),
+        input: InputSpec { shape: datasets.train.shape(), normalization: normalization.clone() },
+        classes: datasets.train.classes,
+        activation: ActivationConvention::default(),
+        calibration: Calibration { per_site: options.per_site, margin: options.margin, images: calibration_images },
+        sites,
+        relu,
+        layers,
+    };
+    Ok(Export { manifest, weights })
+}
+
+/// Writes `stem.safetensors` and `stem.json`, each atomically; returns their paths.
+pub fn write(stem: &Path, export: &Export) -> anyhow::Result<[PathBuf; 2]> {
+    let (weights_path, manifest_path) = (with_suffix(stem, "safetensors"), with_suffix(stem, "json"));
+    if let Some(parent) = stem.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    export.weights.save(&weights_path)?;
+    let json = serde_json::to_vec_pretty(&export.manifest)?;
+    crate::atomic::write_file(&manifest_path, &json).with_context(|| format!("writing {}", manifest_path.display()))?;
+    Ok([weights_path, manifest_path])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes_are_appended_not_substituted() {
+        assert_eq!(with_suffix(Path::new("out/fm.v2"), "json"), PathBuf::from("out/fm.v2.json"));
+        assert_eq!(with_suffix(Path::new("fm"), "safetensors"), PathBuf::from("fm.safetensors"));
+    }
+}

@@ -1,0 +1,177 @@
+//! `sturdy export` as a user runs it: a tiny model trained by the binary on
+//! Fashion-MNIST-format files, exported, and the export read back. Names and shapes in
+//! the JSON agree with the safetensors, every convolution carries its folded bias,
+//! every site a positive bound, the polynomial is there; and an f64 CPU forward pass of
+//! the exported network predicts what the GPU backbone (and the GPU PANN) predicts.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use sturdy::checkpoint::Checkpoint;
+use sturdy::data::synthetic::{write_fashion_mnist_like, ScratchDir};
+use sturdy::data::{BatchPlan, Dataset, EpochBatches, Normalization};
+use sturdy::export::forward::{CpuNetwork, SiteFunction};
+use sturdy::export::manifest::{Manifest, FORMAT};
+use sturdy::gpu::{Gpu, GpuOptions};
+use sturdy::nn::describe::INPUT;
+use sturdy::nn::{Mode, Op};
+use sturdy::pann::evaluate::evaluate;
+use sturdy::poly::ReluApprox;
+use sturdy::reference::loss::argmax;
+use sturdy::train::config::CHECKPOINT_FILE;
+use sturdy::train::{run, RunFile};
+
+const ALPHA: u32 = 9;
+
+fn sturdy(args: &[&str], paths: &[(&str, &Path)]) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sturdy"));
+    command.args(args);
+    for (flag, path) in paths {
+        command.arg(flag).arg(path);
+    }
+    let output = command.stdout(Stdio::null()).stderr(Stdio::piped()).output().unwrap();
+    assert!(output.status.success(), "sturdy {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// The shape of every value, checked op by op against what the op says it reads.
+fn check_layers(manifest: &Manifest, weights: &Checkpoint) {
+    let shape_of = |name: &str| weights.tensors.iter().find(|t| t.name == name).map(|t| t.shape.clone());
+    let mut values: HashMap<String, Vec<usize>> = HashMap::from([(INPUT.to_string(), manifest.input.shape.to_vec())]);
+    let mut named = BTreeSet::new();
+    let mut relus = 0;
+    for op in &manifest.layers {
+        let input = values[op.inputs()[0]].clone();
+        let output = match op {
+            Op::Conv2d { name, weight, bias, input_shape, output_shape, kernel, stride, padding, .. } => {
+                assert_eq!(&input, input_shape, "{name}");
+                let bias = bias.as_ref().unwrap_or_else(|| panic!("{name} has no folded bias"));
+                let [o, c] = [output_shape[0], input_shape[0]];
+                assert_eq!(shape_of(weight), Some(vec![o, c, *kernel, *kernel]), "{weight}");
+                assert_eq!(shape_of(bias), Some(vec![o]), "{bias}");
+                let side = |s: usize| (s + 2 * padding - kernel) / stride + 1;
+                assert_eq!(output_shape[1..], [side(input_shape[1]), side(input_shape[2])], "{name}");
+                named.extend([weight.clone(), bias.clone()]);
+                output_shape.to_vec()
+            }
+            Op::Relu { name, site_index, bound, shape, .. } => {
+                assert_eq!(&input, shape, "{name}");
+                let site = &manifest.sites[*site_index as usize];
+                assert_eq!((&site.name, site.index), (name, *site_index));
+                let bound = bound.unwrap_or_else(|| panic!("{name} has no bound"));
+                assert!(bound > 0.0 && bound == site.bound, "{name}: bound {bound}, site table {}", site.bound);
+                relus += 1;
+                shape.clone()
+            }
+            Op::Add { name, inputs, shape } => {
+                assert!(inputs.iter().all(|i| &values[i] == shape), "{name}");
+                shape.clone()
+            }
+            Op::GlobalAveragePool { input_shape, .. } => {
+                assert_eq!(&input, input_shape);
+                vec![input_shape[0]]
+            }
+            Op::MaxPool2x2 { input_shape, output_shape, .. } => {
+                assert_eq!(&input, input_shape);
+                output_shape.to_vec()
+            }
+            Op::Linear { name, weight, bias, in_features, out_features, .. } => {
+                assert_eq!(input.iter().product::<usize>(), *in_features, "{name}");
+                assert_eq!(shape_of(weight), Some(vec![*out_features, *in_features]));
+                assert_eq!(shape_of(bias), Some(vec![*out_features]));
+                named.extend([weight.clone(), bias.clone()]);
+                vec![*out_features]
+            }
+            Op::BatchNorm { name, .. } => panic!("batch norm {name} was not folded"),
+        };
+        values.insert(op.name().to_string(), output);
+    }
+    assert_eq!(values[manifest.layers.last().unwrap().name()], vec![manifest.classes]);
+    assert_eq!(relus, manifest.sites.len(), "one relu op per site");
+    let stored: BTreeSet<String> = weights.tensors.iter().map(|t| t.name.clone()).collect();
+    assert_eq!(stored, named, "the safetensors holds exactly the tensors the layers read");
+}
+
+/// Each test image, normalised as the model sees it.
+fn test_images(test: &Arc<Dataset>, normalization: &Normalization) -> Vec<Vec<f64>> {
+    let batches = EpochBatches::new(test.clone(), normalization, BatchPlan::evaluation(32), 0);
+    let images: Vec<f32> = batches.flat_map(|b| b.images).collect();
+    images.chunks(test.image_len()).map(|image| image.iter().map(|&v| v as f64).collect()).collect()
+}
+
+fn agreement(a: &[u32], b: &[u32]) -> f64 {
+    a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64
+}
+
+#[test]
+fn exported_network_is_consistent_and_reproduces_the_backbone() {
+    let scratch = ScratchDir::new("export-command");
+    let data = scratch.path().join("fashion-mnist");
+    std::fs::create_dir_all(&data).unwrap();
+    write_fashion_mnist_like(&data, 320, 200, 1).unwrap();
+    let run_dir = scratch.path().join("run");
+    let train = ["train", "--dataset", "fashion-mnist", "--model", "smallcnn", "--width", "0.5", "--epochs", "1"];
+    let train_rest = ["--batch-size", "32", "--lr", "0.05", "--seed", "7"];
+    sturdy(&[&train[..], &train_rest[..]].concat(), &[("--data-dir", &data), ("--out", &run_dir)]);
+    // A dot in the stem: the extensions are appended, not substituted.
+    let stem = scratch.path().join("exports").join("net.a9");
+    let alpha = ALPHA.to_string();
+    let export = ["export", "--alpha", &alpha, "--per-site", "--calibration-images", "320"];
+    sturdy(&export, &[("--checkpoint", &run_dir), ("--out", &stem)]);
+
+    let manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(scratch.path().join("exports/net.a9.json")).unwrap()).unwrap();
+    let weights = Checkpoint::load(&scratch.path().join("exports/net.a9.safetensors")).unwrap();
+    assert_eq!((manifest.format.as_str(), manifest.weights.as_str()), (FORMAT, "net.a9.safetensors"));
+    assert!(manifest.activation.inputs_divided_by_bound && manifest.calibration.per_site);
+    assert_eq!(manifest.relu.alpha, ALPHA);
+    assert!(!manifest.relu.components.is_empty());
+    for component in &manifest.relu.components {
+        assert_eq!(component.chebyshev.len(), component.degree + 1);
+        assert_eq!(component.power.len(), component.degree + 1);
+    }
+    let site_names: Vec<&str> = manifest.sites.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(site_names, ["stem.relu", "block0.relu1", "block0.relu2", "block1.relu1", "block1.relu2"]);
+    assert!(manifest.sites.iter().all(|s| s.bound > 0.0 && s.bound == s.max_abs), "per-site, margin 1");
+    check_layers(&manifest, &weights);
+
+    // The GPU backbone, and the GPU PANN with the export's bounds and polynomial.
+    let run_file = RunFile::load(&run_dir).unwrap();
+    let datasets = run::load_datasets(&run_file.config).unwrap();
+    let gpu = Gpu::new(&GpuOptions::from_env()).unwrap();
+    let trainer = run::build_trainer(&gpu, &run_file.config, &datasets.train).unwrap();
+    run::restore_checkpoint(&gpu, &trainer, &run_dir).unwrap();
+    let normalization = &run_file.normalization;
+    let backbone = evaluate(&trainer, &datasets.test, normalization, Mode::Eval).unwrap();
+    let sites = &trainer.network.sites;
+    let mut bounds: Vec<f32> = manifest.sites.iter().map(|s| s.bound).collect();
+    bounds.resize(sites.bounds.len(), 1.0);
+    gpu.write(&sites.bounds, &bounds).unwrap();
+    sites.coefficients.write(&gpu, ReluApprox::get(ALPHA).unwrap()).unwrap();
+    let pann = evaluate(&trainer, &datasets.test, normalization, Mode::Pann).unwrap();
+
+    // The export on the CPU in f64, and the unfolded graph from the checkpoint.
+    let exported = CpuNetwork::new(&manifest.layers, &weights);
+    let checkpoint = Checkpoint::load(&run_dir.join(CHECKPOINT_FILE)).unwrap();
+    let unfolded = CpuNetwork::new(&trainer.network.describe(), &checkpoint);
+    let (mut cpu_backbone, mut cpu_pann) = (Vec::new(), Vec::new());
+    for image in test_images(&datasets.test, normalization) {
+        let logits = exported.forward(&image, SiteFunction::Exact).unwrap();
+        // Folding is exact in f64 but the folded weights are rounded to f32 (2^-24
+        // relative); through a few layers that stays far below 1e-4 of the logits' scale.
+        let reference = unfolded.forward(&image, SiteFunction::Exact).unwrap();
+        let scale = reference.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (a, b) in logits.iter().zip(&reference) {
+            assert!((a - b).abs() <= 1e-4 * scale, "folded {a} vs unfolded {b}");
+        }
+        cpu_backbone.push(argmax(&logits) as u32);
+        cpu_pann.push(argmax(&exported.forward(&image, SiteFunction::Poly(&manifest.relu)).unwrap()) as u32);
+    }
+    let backbone_agreement = agreement(&cpu_backbone, &backbone.predictions);
+    let pann_agreement = agreement(&cpu_pann, &pann.predictions);
+    eprintln!("CPU export vs GPU: backbone agreement {backbone_agreement}, PANN (alpha {ALPHA}) {pann_agreement}");
+    assert_eq!(cpu_backbone.len(), 200);
+    assert!(backbone_agreement >= 0.99, "exported backbone agrees with the GPU on {backbone_agreement}");
+    assert!(pann_agreement >= 0.99, "exported PANN agrees with the GPU PANN on {pann_agreement}");
+}
