@@ -98,7 +98,7 @@ fn killed_study_skips_finished_cells_and_resumes_the_rest() {
     let table = text(&collected.stdout);
     assert!(table.contains("1 of 2 cells finished") && table.contains(SECOND), "{table}");
     assert!(table.contains("training:") || table.contains("trained, not swept"), "{table}");
-    for name in ["summary.txt", "summary.csv", "summary.json", "summary.svg"] {
+    for name in ["summary.txt", "summary.csv", "summary.json", "summary.svg", "summary.png"] {
         assert!(out.join(name).exists(), "--collect wrote no {name}");
     }
 

@@ -26,7 +26,11 @@ fn sweep(run: &Path, out: &Path, extra: &[&str]) -> CheckpointSweep {
     let json = std::fs::read_to_string(out.join("sweep.json")).unwrap();
     let mut sweeps: Vec<CheckpointSweep> = serde_json::from_str(&json).unwrap();
     assert_eq!(sweeps.len(), 1);
-    assert!(out.join("sweep.csv").exists() && out.join("sweep.svg").exists() && out.join("sweep.txt").exists());
+    for extension in ["txt", "csv", "svg"] {
+        assert!(out.join(format!("sweep.{extension}")).exists(), "no sweep.{extension}");
+    }
+    let png = std::fs::read(out.join("sweep.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "sweep.png is not a PNG");
     sweeps.remove(0)
 }
 

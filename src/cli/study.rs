@@ -57,7 +57,7 @@ pub fn run(args: &StudyArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
     }
     if args.collect {
         print!("{}", write_summary(&study)?);
-        eprintln!("wrote summary.txt, summary.csv, summary.json and summary.svg to {}", study.dir.display());
+        eprintln!("wrote summary.txt, .csv, .json, .svg and .png to {}", study.dir.display());
         return Ok(());
     }
     let all = cells(&study.spec);
@@ -94,7 +94,7 @@ pub fn run(args: &StudyArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
         }
     } else {
         print!("{}", write_summary(&study)?);
-        eprintln!("wrote summary.txt, summary.csv, summary.json and summary.svg to {}", study.dir.display());
+        eprintln!("wrote summary.txt, .csv, .json, .svg and .png to {}", study.dir.display());
     }
     if !failed.is_empty() {
         anyhow::bail!("{} of {} cells failed: {}", failed.len(), chosen.len(), failed.join(", "));

@@ -37,7 +37,7 @@ pub struct SweepArgs {
     /// Accuracy drop (a fraction, e.g. 0.01 = 1 point) that still counts as holding.
     #[arg(long, default_value_t = 0.01, value_parser = unit_interval)]
     pub tolerance: f64,
-    /// Folder for sweep.txt, sweep.csv, sweep.json and sweep.svg.
+    /// Folder for sweep.txt, .csv, .json and the plot as .svg and .png.
     #[arg(long, default_value = "sweep")]
     pub out: PathBuf,
 }
@@ -80,7 +80,7 @@ pub fn run(args: &SweepArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
         report::write_all(&args.out, &sweeps)?;
     }
     print!("{}", report::table(&sweeps));
-    eprintln!("wrote sweep.txt, sweep.csv, sweep.json and sweep.svg to {}", args.out.display());
+    eprintln!("wrote sweep.txt, .csv, .json, .svg and .png to {}", args.out.display());
     Ok(())
 }
 

@@ -156,18 +156,45 @@ pub fn svg(sweeps: &[CheckpointSweep]) -> String {
     svg + "</svg>\n"
 }
 
-/// Writes sweep.txt, sweep.csv, sweep.json and sweep.svg into `dir`, each atomically.
-pub fn write_all(dir: &Path, sweeps: &[CheckpointSweep]) -> anyhow::Result<()> {
+/// Renders a plot to PNG with the system's fonts (a machine without fonts gets the
+/// lines and no text).
+pub fn png(svg: &str) -> anyhow::Result<Vec<u8>> {
+    let mut options = resvg::usvg::Options::default();
+    options.fontdb_mut().load_system_fonts();
+    let tree = resvg::usvg::Tree::from_str(svg, &options).context("the plot is not valid SVG")?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height()).context("empty plot")?;
+    resvg::render(&tree, resvg::tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    pixmap.encode_png().context("encoding the plot as PNG")
+}
+
+/// Writes a report's text, CSV, JSON and plot (SVG and PNG) as `{stem}.txt` etc. into
+/// `dir`, each atomically: a reader never sees a half-written file.
+pub fn write_report(
+    dir: &Path,
+    stem: &str,
+    text: String,
+    csv: String,
+    json: String,
+    svg: String,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let png = png(&svg)?;
     let files = [
-        ("sweep.txt", table(sweeps)),
-        ("sweep.csv", csv(sweeps)),
-        ("sweep.json", serde_json::to_string_pretty(sweeps)?),
-        ("sweep.svg", svg(sweeps)),
+        ("txt", text.into_bytes()),
+        ("csv", csv.into_bytes()),
+        ("json", json.into_bytes()),
+        ("svg", svg.into_bytes()),
+        ("png", png),
     ];
-    for (name, content) in files {
-        let path = dir.join(name);
-        crate::atomic::write_file(&path, content.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    for (extension, content) in files {
+        let path = dir.join(format!("{stem}.{extension}"));
+        crate::atomic::write_file(&path, &content).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Writes sweep.txt, .csv, .json, .svg and .png into `dir`.
+pub fn write_all(dir: &Path, sweeps: &[CheckpointSweep]) -> anyhow::Result<()> {
+    write_report(dir, "sweep", table(sweeps), csv(sweeps), serde_json::to_string_pretty(sweeps)?, svg(sweeps))
 }

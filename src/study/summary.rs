@@ -5,7 +5,6 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde::Serialize;
 
 use super::cell::{cells, weight_decay_label};
@@ -254,17 +253,10 @@ pub fn svg(summary: &Summary) -> String {
     report::svg(&sweeps)
 }
 
-pub const SUMMARY_FILES: [&str; 4] = ["summary.txt", "summary.csv", "summary.json", "summary.svg"];
-
-/// Writes the summary files into the study folder, each atomically.
+/// Writes summary.txt, .csv, .json, .svg and .png into the study folder.
 pub fn write_all(dir: &Path, summary: &Summary) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let contents = [table(summary), csv(summary), serde_json::to_string_pretty(summary)?, svg(summary)];
-    for (name, content) in SUMMARY_FILES.iter().zip(contents) {
-        let path = dir.join(name);
-        crate::atomic::write_file(&path, content.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
+    let json = serde_json::to_string_pretty(summary)?;
+    report::write_report(dir, "summary", table(summary), csv(summary), json, svg(summary))
 }
 
 #[cfg(test)]
