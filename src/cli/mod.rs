@@ -1,6 +1,7 @@
 //! The `sturdy` command line: one file per subcommand.
 
 mod approx;
+mod bench;
 mod devices;
 mod eval;
 mod parse;
@@ -36,6 +37,7 @@ pub enum Command {
     Approx(approx::ApproxArgs),
     Train(train::TrainArgs),
     Eval(eval::EvalArgs),
+    Bench(bench::BenchArgs),
 }
 
 impl Cli {
@@ -52,5 +54,6 @@ pub fn main() -> anyhow::Result<()> {
         Command::Approx(args) => approx::run(args),
         Command::Train(args) => train::run(args, &cli.gpu_options()),
         Command::Eval(args) => eval::run(args, &cli.gpu_options()),
+        Command::Bench(args) => bench::run(args, &cli.gpu_options()),
     }
 }

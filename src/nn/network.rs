@@ -45,6 +45,11 @@ impl Network {
         self.layers.iter().flat_map(|l| l.state()).collect()
     }
 
+    /// The input and every activation of every layer.
+    pub fn activations(&self) -> Vec<&Activation> {
+        std::iter::once(&self.input).chain(self.layers.iter().flat_map(|l| l.activations())).collect()
+    }
+
     pub fn sites(&self) -> Vec<&ActivationSite> {
         self.layers.iter().flat_map(|l| l.sites()).collect()
     }

@@ -101,6 +101,12 @@ impl Layer for BasicBlock {
         self.layers().into_iter().flat_map(|l| l.state()).collect()
     }
 
+    fn activations(&self) -> Vec<&Activation> {
+        let mut activations: Vec<&Activation> = self.layers().into_iter().map(|l| l.output()).collect();
+        activations.extend([self.relu2.input(), self.relu2.output()]);
+        activations
+    }
+
     fn sites(&self) -> Vec<&ActivationSite> {
         vec![&self.relu1, &self.relu2]
     }

@@ -87,16 +87,27 @@ impl<'g> Trainer<'g> {
 
     /// One SGD step on a full batch at learning rate `lr`; returns without waiting.
     pub fn train_step(&self, images: &[f32], labels: &[u32], lr: f32) -> Result<()> {
-        self.upload(images, labels)?;
-        self.gpu.write(&self.lr, &[lr])?;
+        self.prepare_train_step(images, labels, lr)?;
         let mut recorder = Recorder::new(self.gpu);
+        self.record_train_step(&mut recorder);
+        recorder.submit()
+    }
+
+    /// Uploads a step's batch and learning rate (the first half of [`train_step`](Self::train_step)).
+    pub fn prepare_train_step(&self, images: &[f32], labels: &[u32], lr: f32) -> Result<()> {
+        self.upload(images, labels)?;
+        self.gpu.write(&self.lr, &[lr])
+    }
+
+    /// Records a step's kernels in order: forward, loss, backward, update (the second
+    /// half of [`train_step`](Self::train_step); `sturdy bench` records into a timed recorder).
+    pub fn record_train_step(&self, recorder: &mut Recorder) {
         recorder.record(&self.one_hot);
-        self.network.record_forward(&mut recorder, Mode::Train);
+        self.network.record_forward(recorder, Mode::Train);
         recorder.record(&self.train_loss);
         recorder.record(&self.summarise);
-        self.network.record_backward(&mut recorder);
+        self.network.record_backward(recorder);
         recorder.record_all(&self.updates);
-        recorder.submit()
     }
 
     /// Evaluates one batch with running statistics and exact activations. Labels of
