@@ -51,12 +51,45 @@ fn fma4(acc: vec4<f32>, a: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32
 }
 
 // ---- texture variant ----------------------------------------------------------------
-// 32 x 8: the register block measured fastest on lavapipe (shared/PANN.md); 8 x 8
-// invocations per workgroup matches its 8-lane SIMD groups along x (lanes share A rows).
+// 8 rows x 32 columns of C per invocation, the block measured fastest on lavapipe
+// (shared/PANN.md; 8 x 8, 16 x 16, 32 x 8 and 8 x 64 ran at 40 to 55 % of its speed). The
+// accumulators are named variables, not an array: lavapipe keeps arrays in memory, which
+// costs 10x (measured). Per K step of 4: 8 texel loads of A, 32 of B, 1024 multiply-adds.
 // ROWS and COLS must match TEXTURE_BLOCK in src/ops/matmul.rs.
-const ROWS: u32 = 32u;
-const COLS: u32 = 8u;
-const COL_VECS: u32 = COLS / 4u;
+const ROWS: u32 = 8u;
+const COLS: u32 = 32u;
+
+// 8 rows x 4 columns of C: column i of `top` is row i of the block, of `bottom` row 4 + i.
+struct Block {
+    top: mat4x4<f32>,
+    bottom: mat4x4<f32>,
+}
+
+// Four texels down a column: A rows y..y+4 at K step x (each column of the result a row
+// of A), or B rows k = y..y+4 at column group x (each column a row of B). Two functions,
+// not one taking the texture: lavapipe runs 3x slower with a texture parameter (measured).
+fn a_rows(x: i32, y: i32) -> mat4x4<f32> {
+    return mat4x4<f32>(textureLoad(a_texture, vec2<i32>(x, y), 0), textureLoad(a_texture, vec2<i32>(x, y + 1i), 0),
+        textureLoad(a_texture, vec2<i32>(x, y + 2i), 0), textureLoad(a_texture, vec2<i32>(x, y + 3i), 0));
+}
+
+fn b_rows(x: i32, y: i32) -> mat4x4<f32> {
+    return mat4x4<f32>(textureLoad(b_texture, vec2<i32>(x, y), 0), textureLoad(b_texture, vec2<i32>(x, y + 1i), 0),
+        textureLoad(b_texture, vec2<i32>(x, y + 2i), 0), textureLoad(b_texture, vec2<i32>(x, y + 3i), 0));
+}
+
+// acc + A B for a 4-deep slice: b's columns are 4 rows of B (4 columns of C), a's columns
+// 4 rows of A; (b * a) column i = sum_k A[i, k] B[k, :], row i of C.
+fn accumulate(acc: Block, b: mat4x4<f32>, a_top: mat4x4<f32>, a_bottom: mat4x4<f32>) -> Block {
+    return Block(acc.top + b * a_top, acc.bottom + b * a_bottom);
+}
+
+fn store_block(m: u32, n: u32, block: Block) {
+    for (var i = 0u; i < 4u; i++) {
+        store4(m + i, n, block.top[i]);
+        store4(m + 4u + i, n, block.bottom[i]);
+    }
+}
 
 @compute @workgroup_size(8, 8)
 fn texture(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -65,28 +98,61 @@ fn texture(@builtin(global_invocation_id) gid: vec3<u32>) {
     if m0 >= params.m || n0 >= params.n {
         return;
     }
-    var acc: array<vec4<f32>, 64>; // ROWS * COL_VECS, zero-initialised
-    let b_col = i32(n0 / 4u);
-    for (var k4 = 0u; k4 < params.k4; k4++) {
-        let k = i32(k4 * 4u);
-        var b: array<vec4<f32>, 8>; // 4 rows of B x COL_VECS
-        for (var j = 0u; j < COL_VECS; j++) {
-            for (var r = 0u; r < 4u; r++) {
-                b[r * COL_VECS + j] = textureLoad(b_texture, vec2<i32>(b_col + i32(j), k + i32(r)), 0);
-            }
-        }
-        for (var i = 0u; i < ROWS; i++) {
-            let a = textureLoad(a_texture, vec2<i32>(i32(k4), i32(m0 + i)), 0);
-            for (var j = 0u; j < COL_VECS; j++) {
-                acc[i * COL_VECS + j] = fma4(acc[i * COL_VECS + j], a, b[j], b[COL_VECS + j], b[2u * COL_VECS + j], b[3u * COL_VECS + j]);
-            }
-        }
+    let x = i32(n0 / 4u);
+    let y = i32(m0);
+    var top0: mat4x4<f32>;
+    var bottom0: mat4x4<f32>;
+    var top1: mat4x4<f32>;
+    var bottom1: mat4x4<f32>;
+    var top2: mat4x4<f32>;
+    var bottom2: mat4x4<f32>;
+    var top3: mat4x4<f32>;
+    var bottom3: mat4x4<f32>;
+    var top4: mat4x4<f32>;
+    var bottom4: mat4x4<f32>;
+    var top5: mat4x4<f32>;
+    var bottom5: mat4x4<f32>;
+    var top6: mat4x4<f32>;
+    var bottom6: mat4x4<f32>;
+    var top7: mat4x4<f32>;
+    var bottom7: mat4x4<f32>;
+    for (var k4 = 0i; k4 < i32(params.k4); k4++) {
+        let k = 4i * k4;
+        let a_top = a_rows(k4, y);
+        let a_bottom = a_rows(k4, y + 4i);
+        let b0 = b_rows(x + 0i, k);
+        top0 += b0 * a_top;
+        bottom0 += b0 * a_bottom;
+        let b1 = b_rows(x + 1i, k);
+        top1 += b1 * a_top;
+        bottom1 += b1 * a_bottom;
+        let b2 = b_rows(x + 2i, k);
+        top2 += b2 * a_top;
+        bottom2 += b2 * a_bottom;
+        let b3 = b_rows(x + 3i, k);
+        top3 += b3 * a_top;
+        bottom3 += b3 * a_bottom;
+        let b4 = b_rows(x + 4i, k);
+        top4 += b4 * a_top;
+        bottom4 += b4 * a_bottom;
+        let b5 = b_rows(x + 5i, k);
+        top5 += b5 * a_top;
+        bottom5 += b5 * a_bottom;
+        let b6 = b_rows(x + 6i, k);
+        top6 += b6 * a_top;
+        bottom6 += b6 * a_bottom;
+        let b7 = b_rows(x + 7i, k);
+        top7 += b7 * a_top;
+        bottom7 += b7 * a_bottom;
     }
-    for (var i = 0u; i < ROWS; i++) {
-        for (var j = 0u; j < COL_VECS; j++) {
-            store4(m0 + i, n0 + 4u * j, acc[i * COL_VECS + j]);
-        }
-    }
+    store_block(m0, n0, Block(top0, bottom0));
+    store_block(m0, n0 + 4u, Block(top1, bottom1));
+    store_block(m0, n0 + 8u, Block(top2, bottom2));
+    store_block(m0, n0 + 12u, Block(top3, bottom3));
+    store_block(m0, n0 + 16u, Block(top4, bottom4));
+    store_block(m0, n0 + 20u, Block(top5, bottom5));
+    store_block(m0, n0 + 24u, Block(top6, bottom6));
+    store_block(m0, n0 + 28u, Block(top7, bottom7));
 }
 
 // ---- tiled variant ---------------------------------------------------------------------

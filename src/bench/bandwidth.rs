@@ -11,7 +11,14 @@ use crate::poly::ReluApprox;
 
 const F32: f64 = 4.0;
 
-fn row(table: &mut Table, gpu: &Gpu, config: &BenchConfig, name: String, dispatches: &[&Dispatch], bytes: f64) -> Result<()> {
+fn row(
+    table: &mut Table,
+    gpu: &Gpu,
+    config: &BenchConfig,
+    name: String,
+    dispatches: &[&Dispatch],
+    bytes: f64,
+) -> Result<()> {
     let seconds = gpu.time(dispatches, config.repeats)?;
     table.row(vec![name, ms(seconds), figure(bytes / seconds / 1e9)]);
     Ok(())

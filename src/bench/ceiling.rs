@@ -39,7 +39,8 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Ceiling> {
         ("conv 16->16 as GEMM", MatmulShape { m: positions, k: 16 * 9, n: 16 }),
         ("conv 64->64 as GEMM", MatmulShape { m: (config.batch * 8 * 8).min(16384), k: 64 * 9, n: 64 }),
     ];
-    let mut table = Table::new("Ceiling: matrix product (ops::matmul)", &["variant", "shape", "M x K x N", "ms", "GFLOP/s"]);
+    let mut table =
+        Table::new("Ceiling: matrix product (ops::matmul)", &["variant", "shape", "M x K x N", "ms", "GFLOP/s"]);
     let mut best: f64 = 0.0;
     for (index, (name, shape)) in shapes.iter().enumerate() {
         // The variant this adapter does not use is shown once, for comparison.
@@ -50,7 +51,8 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Ceiling> {
             if variant == selected {
                 best = best.max(gflops);
             }
-            let label = if variant == selected { format!("**{}** (selected)", variant.name()) } else { variant.name().into() };
+            let label =
+                if variant == selected { format!("**{}** (selected)", variant.name()) } else { variant.name().into() };
             table.row(vec![
                 label,
                 name.to_string(),

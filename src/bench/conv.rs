@@ -34,8 +34,7 @@ pub fn resnet20_layers(batch: usize) -> Vec<(&'static str, Conv2dShape)> {
 /// 2 * multiply-adds: every output position of every filter takes C * K * K of them;
 /// backward_input and backward_weight do the same number.
 pub fn flops(s: &Conv2dShape) -> f64 {
-    2.0 * (s.batch * s.output_height() * s.output_width() * s.out_channels * s.in_channels * s.kernel * s.kernel)
-        as f64
+    2.0 * (s.batch * s.output_height() * s.output_width() * s.out_channels * s.in_channels * s.kernel * s.kernel) as f64
 }
 
 /// GFLOP/s of each kernel per layer, with its share of the matmul ceiling.

@@ -1,8 +1,6 @@
 //! GPU memory of a ResNet-20 training setup: every byte the device allocated while
 //! building the network and its trainer, against what training needs in principle.
 
-use std::collections::HashSet;
-
 use super::steps::trainer;
 use super::table::{figure, Table};
 use crate::gpu::{Gpu, Result, Tensor};
@@ -15,8 +13,13 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// Bytes of the distinct buffers among `tensors` (views and shared gradients count once).
 fn distinct_bytes<'t>(tensors: impl IntoIterator<Item = &'t Tensor>) -> u64 {
-    let mut seen = HashSet::new();
-    tensors.into_iter().filter(|t| seen.insert(t.buffer().clone())).map(|t| t.buffer().size()).sum()
+    let mut seen: Vec<&wgpu::Buffer> = Vec::new();
+    for tensor in tensors {
+        if !seen.contains(&tensor.buffer()) {
+            seen.push(tensor.buffer());
+        }
+    }
+    seen.iter().map(|buffer| buffer.size()).sum()
 }
 
 pub fn measure(gpu: &Gpu) -> Result<Table> {

@@ -21,7 +21,7 @@ pub struct BenchArgs {
     /// Images per batch for the kernels and steps [default: 128, or 16 with --quick].
     #[arg(long, value_parser = clap::value_parser!(u64).range(2..))]
     pub batch: Option<u64>,
-    /// Timed runs per kernel; the median is reported [default: 5, or 3 with --quick].
+    /// Timed runs per kernel; the median is reported [default: 3].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub repeats: Option<u64>,
     /// Small sizes and few repeats for a fast look (and for tests).
@@ -35,7 +35,7 @@ pub struct BenchArgs {
 
 impl BenchArgs {
     fn config(&self) -> BenchConfig {
-        let (batch, repeats, step_repeats) = if self.quick { (16, 3, 1) } else { (128, 5, 3) };
+        let (batch, repeats, step_repeats) = if self.quick { (16, 3, 1) } else { (128, 3, 1) };
         BenchConfig {
             batch: self.batch.map_or(batch, |b| b as usize),
             repeats: self.repeats.map_or(repeats, |r| r as usize),

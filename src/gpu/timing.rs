@@ -25,7 +25,12 @@ impl Timestamps {
             .ok_or_else(|| GpuError::Device(format!("cannot time {passes} passes in one query set")))?;
         let size = capacity as u64 * TIMESTAMP_BYTES;
         let buffer = |usage| {
-            gpu.device.create_buffer(&wgpu::BufferDescriptor { label: Some("timestamps"), size, usage, mapped_at_creation: false })
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size,
+                usage,
+                mapped_at_creation: false,
+            })
         };
         Ok(Timestamps {
             query_set: gpu.device.create_query_set(&wgpu::QuerySetDescriptor {

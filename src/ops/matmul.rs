@@ -16,7 +16,7 @@ use super::{dim, expect_shape};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulVariant {
-    /// Operands in rgba32float textures, a 32 x 8 block of C per invocation.
+    /// Operands in rgba32float textures, an 8 x 32 block of C per invocation.
     Texture,
     /// Operands in storage buffers staged through workgroup memory, 64 x 64 per workgroup.
     Tiled,
@@ -24,7 +24,7 @@ pub enum MatmulVariant {
 
 /// (rows of A, columns of A = rows of B, columns of B) each variant's blocks cover:
 /// the host pads to multiples of these. Must match ROWS/COLS and TILE/TILE_K in the shader.
-const TEXTURE_BLOCK: [usize; 3] = [32, 4, 8];
+const TEXTURE_BLOCK: [usize; 3] = [8, 4, 32];
 const TILED_BLOCK: [usize; 3] = [64, 16, 64];
 
 impl MatmulVariant {
@@ -132,7 +132,9 @@ impl Matmul {
         };
         let grid_limit = gpu.limits.max_compute_workgroups_per_dimension as usize;
         if workgroups.iter().any(|&g| g > grid_limit) {
-            return Err(GpuError::shape(format!("{OP}: {shape:?} needs {workgroups:?} workgroups, above {grid_limit}")));
+            return Err(GpuError::shape(format!(
+                "{OP}: {shape:?} needs {workgroups:?} workgroups, above {grid_limit}"
+            )));
         }
         let views: Vec<_> = [&a, &b]
             .iter()
@@ -144,7 +146,9 @@ impl Matmul {
         let mut bindings = vec![(0, params.as_entire_binding()), (5, c.buffer().as_entire_binding())];
         for (binding, (operand, view)) in [(1, 3), (2, 4)].into_iter().zip([&a, &b].into_iter().zip(&views)) {
             match (operand, view) {
-                (Operand::Texture(_), Some(view)) => bindings.push((binding.0, wgpu::BindingResource::TextureView(view))),
+                (Operand::Texture(_), Some(view)) => {
+                    bindings.push((binding.0, wgpu::BindingResource::TextureView(view)))
+                }
                 (Operand::Buffer(t), _) => bindings.push((binding.1, t.buffer().as_entire_binding())),
                 (Operand::Texture(_), None) => unreachable!("every texture operand has a view"),
             }
