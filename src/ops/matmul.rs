@@ -3,7 +3,7 @@
 //! measures the other kernels against.
 //!
 //! The variant is chosen per adapter in one place, [`MatmulVariant::for_gpu`]: texture
-//! loads with a 32 x 8 register block on CPU adapters (lavapipe), workgroup-memory tiles
+//! loads with a 8 x 32 register block on CPU adapters (lavapipe), workgroup-memory tiles
 //! on GPUs. The op owns its operands because the variants store them differently (in
 //! textures or in buffers, zero-padded to whole blocks): fill them with
 //! [`Matmul::write_a`] and [`Matmul::write_b`].
