@@ -9,6 +9,7 @@ mod conv2d;
 mod fill;
 mod linear;
 mod loss;
+mod matmul;
 mod mixup;
 mod noisy_relu;
 mod poly_relu;

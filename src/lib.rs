@@ -2,6 +2,7 @@
 //! neural networks (PANNs).
 
 pub mod atomic;
+pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;

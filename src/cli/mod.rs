@@ -1,6 +1,7 @@
 //! The `sturdy` command line: one file per subcommand.
 
 mod approx;
+mod bench;
 mod devices;
 mod eval;
 mod export;
@@ -42,6 +43,7 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     Study(study::StudyArgs),
     Export(export::ExportArgs),
+    Bench(bench::BenchArgs),
 }
 
 impl Cli {
@@ -61,5 +63,6 @@ pub fn main() -> anyhow::Result<()> {
         Command::Sweep(args) => sweep::run(args, &cli.gpu_options()),
         Command::Study(args) => study::run(args, &cli.gpu_options()),
         Command::Export(args) => export::run(args, &cli.gpu_options()),
+        Command::Bench(args) => bench::run(args, &cli.gpu_options()),
     }
 }

@@ -40,6 +40,7 @@ pub struct Gpu {
     pub limits: wgpu::Limits,
     pub(super) kernels: Mutex<HashMap<KernelKey, Arc<Kernel>>>,
     pub(super) buffers_created: AtomicU64,
+    pub(super) bytes_allocated: AtomicU64,
     failure: Arc<Mutex<Option<GpuError>>>,
 }
 
@@ -108,9 +109,11 @@ impl Gpu {
         let adapter = adapters.swap_remove(choose_adapter(&infos, options.adapter.as_deref())?);
         let info = adapter.get_info();
         let limits = adapter.limits();
+        // Timestamps only serve `sturdy bench` (see timing.rs); request them where offered.
+        let optional = wgpu::Features::TIMESTAMP_QUERY;
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("sturdy"),
-            required_features: wgpu::Features::empty(),
+            required_features: adapter.features() & optional,
             required_limits: limits.clone(),
             ..Default::default()
         };
@@ -136,6 +139,7 @@ impl Gpu {
             limits,
             kernels: Mutex::new(HashMap::new()),
             buffers_created: AtomicU64::new(0),
+            bytes_allocated: AtomicU64::new(0),
             failure,
         })
     }
@@ -160,6 +164,19 @@ impl Gpu {
     /// must not grow it.
     pub fn buffers_created(&self) -> u64 {
         self.buffers_created.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of all buffers and textures this device has allocated (tensors, uniforms,
+    /// textures; not the transient staging of downloads): the model's GPU memory.
+    pub fn bytes_allocated(&self) -> u64 {
+        self.bytes_allocated.load(Ordering::Relaxed)
+    }
+
+    /// Whether kernels with a texture-reading variant should use it: on CPU adapters
+    /// (lavapipe), which scalarise storage-buffer loads lane by lane but vectorise
+    /// texture loads (shared/PANN.md, "Data and machines"). The one place that choice is made.
+    pub fn prefers_texture_loads(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
     }
 
     /// A one-line description of the adapter for logs and benchmark records.

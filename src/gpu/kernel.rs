@@ -123,15 +123,27 @@ impl Gpu {
         bindings: &[(u32, &wgpu::Buffer)],
         workgroups: [u32; 3],
     ) -> Result<Dispatch> {
+        let resources: Vec<_> = bindings.iter().map(|&(b, buffer)| (b, buffer.as_entire_binding())).collect();
+        self.dispatch_resources(kernel, &resources, workgroups)
+    }
+
+    /// [`dispatch`](Self::dispatch) for any bindable resource, e.g. the texture view
+    /// a texture-reading kernel variant takes.
+    pub fn dispatch_resources(
+        &self,
+        kernel: &Arc<Kernel>,
+        bindings: &[(u32, wgpu::BindingResource<'_>)],
+        workgroups: [u32; 3],
+    ) -> Result<Dispatch> {
         let entries = kernel
             .bindings
             .iter()
             .map(|&binding| {
-                let (_, buffer) = bindings
+                let (_, resource) = bindings
                     .iter()
                     .find(|(b, _)| *b == binding)
                     .ok_or_else(|| GpuError::MissingBinding { kernel: kernel.name.clone(), binding })?;
-                Ok(wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() })
+                Ok(wgpu::BindGroupEntry { binding, resource: resource.clone() })
             })
             .collect::<Result<Vec<_>>>()?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);

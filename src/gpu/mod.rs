@@ -7,11 +7,14 @@ mod kernel;
 mod recorder;
 pub mod shaders;
 mod tensor;
+mod texture;
+mod timing;
 
 pub use context::{choose_adapter, list_adapters, AdapterSummary, Gpu, GpuOptions, ADAPTER_ENV};
 pub use error::GpuError;
 pub use kernel::{Dispatch, Kernel};
 pub use recorder::Recorder;
 pub use tensor::Tensor;
+pub use timing::median;
 
 pub type Result<T> = std::result::Result<T, GpuError>;

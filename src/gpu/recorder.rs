@@ -1,22 +1,49 @@
-use super::{Dispatch, Gpu, Result};
+use super::timing::Timestamps;
+use super::{Dispatch, Gpu, GpuError, Result};
 
 /// Records dispatches into one compute pass of one command buffer, so a whole
 /// training step costs one submission (wgpu orders dependent dispatches in a pass).
+/// A [`timed`](Recorder::timed) recorder instead gives each dispatch a pass of its own
+/// with GPU timestamps at both ends, to see where a step's time goes.
 pub struct Recorder<'g> {
     gpu: &'g Gpu,
     encoder: wgpu::CommandEncoder,
     pass: Option<wgpu::ComputePass<'static>>,
+    /// The timestamps of a timed recorder and how many dispatches it has recorded.
+    timer: Option<(Timestamps, usize)>,
 }
 
 impl<'g> Recorder<'g> {
     pub fn new(gpu: &'g Gpu) -> Self {
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         let pass = encoder.begin_compute_pass(&Default::default()).forget_lifetime();
-        Recorder { gpu, encoder, pass: Some(pass) }
+        Recorder { gpu, encoder, pass: Some(pass), timer: None }
+    }
+
+    /// A recorder that times each of up to `capacity` dispatches on the GPU (one pass
+    /// per dispatch, which adds a few microseconds each); read with [`submit_timed`](Self::submit_timed).
+    /// Fails on adapters without TIMESTAMP_QUERY.
+    pub fn timed(gpu: &'g Gpu, capacity: usize) -> Result<Self> {
+        if !gpu.has_timestamps() {
+            return Err(GpuError::Device(format!("{} has no TIMESTAMP_QUERY", gpu.adapter_name())));
+        }
+        let encoder = gpu.device.create_command_encoder(&Default::default());
+        Ok(Recorder { gpu, encoder, pass: None, timer: Some((Timestamps::new(gpu, capacity)?, 0)) })
     }
 
     pub fn record(&mut self, dispatch: &Dispatch) {
-        dispatch.record(self.pass.as_mut().expect("pass is open until submit"));
+        match &mut self.timer {
+            None => dispatch.record(self.pass.as_mut().expect("pass is open until submit")),
+            Some((timestamps, recorded)) => {
+                assert!(*recorded < timestamps.passes(), "a timed recorder holds {} dispatches", timestamps.passes());
+                let mut pass = self.encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(dispatch.kernel().name()),
+                    timestamp_writes: Some(timestamps.pass_writes(*recorded)),
+                });
+                dispatch.record(&mut pass);
+                *recorded += 1;
+            }
+        }
     }
 
     pub fn record_all<'d>(&mut self, dispatches: impl IntoIterator<Item = &'d Dispatch>) {
@@ -28,8 +55,26 @@ impl<'g> Recorder<'g> {
     /// Ends the pass and submits; does not wait for the GPU.
     pub fn submit(mut self) -> Result<()> {
         drop(self.pass.take());
+        if let Some((timestamps, recorded)) = &self.timer {
+            timestamps.resolve(&mut self.encoder, *recorded);
+        }
         self.gpu.queue.submit([self.encoder.finish()]);
         self.gpu.check()
+    }
+
+    /// Submits, waits, and returns the GPU seconds of each recorded dispatch in order
+    /// (empty for a recorder that is not [`timed`](Self::timed)).
+    pub fn submit_timed(mut self) -> Result<Vec<f64>> {
+        let gpu = self.gpu;
+        let timer = self.timer.take();
+        if let Some((timestamps, recorded)) = &timer {
+            timestamps.resolve(&mut self.encoder, *recorded);
+        }
+        self.submit()?;
+        match timer {
+            Some((timestamps, recorded)) => timestamps.read(gpu, recorded),
+            None => Ok(Vec::new()),
+        }
     }
 }
 

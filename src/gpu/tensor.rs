@@ -48,6 +48,12 @@ const TENSOR_USAGE: wgpu::BufferUsages =
     wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 impl Gpu {
+    /// Counts one new buffer or texture of `bytes` bytes (see `buffers_created`, `bytes_allocated`).
+    pub(super) fn count_allocation(&self, bytes: u64) {
+        self.buffers_created.fetch_add(1, Ordering::Relaxed);
+        self.bytes_allocated.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     fn checked_bytes(&self, shape: &[usize]) -> Result<u64> {
         let elements = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
         let bytes = elements.and_then(|n| n.checked_mul(ELEMENT_BYTES)).unwrap_or(u64::MAX);
@@ -69,7 +75,7 @@ impl Gpu {
     /// A zero-filled tensor.
     pub fn zeros(&self, shape: &[usize]) -> Result<Tensor> {
         let size = self.checked_bytes(shape)?;
-        self.buffers_created.fetch_add(1, Ordering::Relaxed);
+        self.count_allocation(size);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: None,
             size,
@@ -83,7 +89,7 @@ impl Gpu {
     pub fn upload<T: Pod>(&self, shape: &[usize], data: &[T]) -> Result<Tensor> {
         self.checked_bytes(shape)?;
         check_len(shape, data.len(), std::mem::size_of::<T>())?;
-        self.buffers_created.fetch_add(1, Ordering::Relaxed);
+        self.count_allocation(std::mem::size_of_val(data) as u64);
         let buffer = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,
             contents: bytemuck::cast_slice(data),
@@ -104,7 +110,7 @@ impl Gpu {
         // Uniform structs are sized in multiples of 16 bytes in WGSL's layout rules.
         let mut contents = bytemuck::bytes_of(value).to_vec();
         contents.resize(contents.len().div_ceil(16).max(1) * 16, 0);
-        self.buffers_created.fetch_add(1, Ordering::Relaxed);
+        self.count_allocation(contents.len() as u64);
         self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,
             contents: &contents,

@@ -80,6 +80,11 @@ pub trait Layer {
     fn state(&self) -> Vec<(String, &Tensor)> {
         Vec::new()
     }
+    /// Every activation this layer produces (its output and any internal ones), for
+    /// accounting memory.
+    fn activations(&self) -> Vec<&Activation> {
+        vec![self.output()]
+    }
     /// The activation sites (ReLUs) inside this layer.
     fn sites(&self) -> Vec<&ActivationSite> {
         Vec::new()

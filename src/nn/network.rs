@@ -50,6 +50,11 @@ impl Network {
         state
     }
 
+    /// The input and every activation of every layer.
+    pub fn activations(&self) -> Vec<&Activation> {
+        std::iter::once(&self.input).chain(self.layers.iter().flat_map(|l| l.activations())).collect()
+    }
+
     pub fn activation_sites(&self) -> Vec<&ActivationSite> {
         self.layers.iter().flat_map(|l| l.sites()).collect()
     }

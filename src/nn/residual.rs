@@ -17,6 +17,8 @@ pub struct BasicBlock {
     bn2: BatchNorm,
     shortcut: Option<(Conv2d, BatchNorm)>,
     sum: Dispatch,
+    /// The residual sum relu2 reads (its gradient is bn2's output gradient).
+    sum_value: Activation,
     relu2: ActivationSite,
     /// input.grad = main-path gradient + shortcut gradient.
     merge_grads: Dispatch,
@@ -63,7 +65,19 @@ impl BasicBlock {
             GpuError::shape(format!("{name}: a residual block cannot be the first layer (its input has no gradient)"))
         })?;
         let merge_grads = add::forward(gpu, main_input.grad(), &shortcut_grad, input_grad)?;
-        Ok(BasicBlock { name: name.into(), conv1, bn1, relu1, conv2, bn2, shortcut, sum, relu2, merge_grads })
+        Ok(BasicBlock {
+            name: name.into(),
+            conv1,
+            bn1,
+            relu1,
+            conv2,
+            bn2,
+            shortcut,
+            sum,
+            sum_value: sum_input,
+            relu2,
+            merge_grads,
+        })
     }
 
     fn layers(&self) -> Vec<&dyn Layer> {
@@ -102,6 +116,12 @@ impl Layer for BasicBlock {
 
     fn state(&self) -> Vec<(String, &Tensor)> {
         self.layers().into_iter().flat_map(|l| l.state()).collect()
+    }
+
+    fn activations(&self) -> Vec<&Activation> {
+        let mut activations: Vec<&Activation> = self.layers().into_iter().map(|l| l.output()).collect();
+        activations.extend([&self.sum_value, self.relu2.output()]);
+        activations
     }
 
     fn sites(&self) -> Vec<&ActivationSite> {

@@ -9,6 +9,7 @@ pub mod conv2d;
 pub mod fill;
 pub mod linear;
 pub mod loss;
+pub mod matmul;
 pub mod mixup;
 pub mod noisy_relu;
 pub mod poly_relu;

@@ -6,6 +6,7 @@ pub mod batchnorm;
 pub mod conv2d;
 pub mod linear;
 pub mod loss;
+pub mod matmul;
 pub mod mixup;
 pub mod noisy_relu;
 pub mod poly_relu;

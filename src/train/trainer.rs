@@ -128,6 +128,15 @@ impl<'g> Trainer<'g> {
     /// One SGD step on a full batch at learning rate `lr`; `step` (global, from 0) picks
     /// the step's mixup draw and noise. Returns without waiting.
     pub fn train_step(&self, images: &[f32], labels: &[u32], lr: f32, step: u64) -> Result<()> {
+        self.prepare_train_step(images, labels, lr, step)?;
+        let mut recorder = Recorder::new(self.gpu);
+        self.record_train_step(&mut recorder);
+        recorder.submit()
+    }
+
+    /// Uploads a step's batch, learning rate, Mixup draw and noise position (the first
+    /// half of [`train_step`](Self::train_step)).
+    pub fn prepare_train_step(&self, images: &[f32], labels: &[u32], lr: f32, step: u64) -> Result<()> {
         let input = self.mixup.as_ref().map_or(&self.network.input.value, |m| &m.images);
         self.gpu.write(input, images)?;
         self.gpu.write(&self.labels, labels)?;
@@ -139,17 +148,21 @@ impl<'g> Trainer<'g> {
             let step = u32::try_from(step).map_err(|_| GpuError::shape("noise step counter beyond 2^32 steps"))?;
             noisy_relu::set_counter(self.gpu, &self.network.sites.noise_counter, self.seed, step)?;
         }
-        let mut recorder = Recorder::new(self.gpu);
+        Ok(())
+    }
+
+    /// Records a step's kernels in order: targets, forward, loss, backward, update (the
+    /// second half of [`train_step`](Self::train_step); `sturdy bench` records into a timed recorder).
+    pub fn record_train_step(&self, recorder: &mut Recorder) {
         recorder.record(&self.one_hot);
         if let Some(mixup) = &self.mixup {
             recorder.record(&mixup.blend);
         }
-        self.network.record_forward(&mut recorder, Mode::Train);
+        self.network.record_forward(recorder, Mode::Train);
         recorder.record(&self.train_loss);
         recorder.record(&self.train_summarise);
-        self.network.record_backward(&mut recorder);
+        self.network.record_backward(recorder);
         recorder.record_all(&self.updates);
-        recorder.submit()
     }
 
     /// Evaluates one batch with running statistics in `mode` (Eval: exact activations;

@@ -1,0 +1,72 @@
+//! GFLOP/s of the three convolution kernels at ResNet-20's layer shapes.
+
+use super::random;
+use super::table::{figure, ms, Table};
+use super::BenchConfig;
+use crate::gpu::{Gpu, Result};
+use crate::ops::conv2d::{self, Conv2dShape};
+
+/// ResNet-20's distinct convolutions (CIFAR, 32x32 input): the stem, the 3x3 convs of
+/// each stage, and the stride-2 transitions with their 1x1 projection shortcuts.
+pub fn resnet20_layers(batch: usize) -> Vec<(&'static str, Conv2dShape)> {
+    let conv = |in_channels, out_channels, size, kernel, stride| Conv2dShape {
+        batch,
+        in_channels,
+        out_channels,
+        height: size,
+        width: size,
+        kernel,
+        stride,
+        padding: kernel / 2,
+    };
+    vec![
+        ("stem 3->16 32x32", conv(3, 16, 32, 3, 1)),
+        ("16->16 32x32", conv(16, 16, 32, 3, 1)),
+        ("16->32 32x32 s2", conv(16, 32, 32, 3, 2)),
+        ("1x1 16->32 s2", conv(16, 32, 32, 1, 2)),
+        ("32->32 16x16", conv(32, 32, 16, 3, 1)),
+        ("32->64 16x16 s2", conv(32, 64, 16, 3, 2)),
+        ("1x1 32->64 s2", conv(32, 64, 16, 1, 2)),
+        ("64->64 8x8", conv(64, 64, 8, 3, 1)),
+    ]
+}
+
+/// 2 * multiply-adds: every output position of every filter takes C * K * K of them;
+/// backward_input and backward_weight do the same number.
+pub fn flops(s: &Conv2dShape) -> f64 {
+    2.0 * (s.batch * s.output_height() * s.output_width() * s.out_channels * s.in_channels * s.kernel * s.kernel) as f64
+}
+
+/// GFLOP/s of each kernel per layer, with its share of the matmul ceiling.
+pub fn measure(gpu: &Gpu, config: &BenchConfig, ceiling_gflops: f64) -> Result<(Table, Vec<f64>)> {
+    let mut table = Table::new(
+        format!("conv2d at ResNet-20 shapes, batch {}", config.batch),
+        &["layer", "kernel", "ms", "GFLOP/s", "of ceiling"],
+    );
+    let mut rates = Vec::new();
+    let mut rng = random::rng();
+    for (name, s) in resnet20_layers(config.batch) {
+        let x = random::tensor(gpu, &mut rng, &s.input_shape())?;
+        let w = random::tensor(gpu, &mut rng, &s.weight_shape())?;
+        let dy = random::tensor(gpu, &mut rng, &s.output_shape())?;
+        let (y, dx, dw) = (gpu.zeros(&s.output_shape())?, gpu.zeros(&s.input_shape())?, gpu.zeros(&s.weight_shape())?);
+        let kernels = [
+            ("forward", conv2d::forward(gpu, &s, &x, &w, None, &y)?),
+            ("backward_input", conv2d::backward_input(gpu, &s, &w, &dy, &dx)?),
+            ("backward_weight", conv2d::backward_weight(gpu, &s, &x, &dy, &dw)?),
+        ];
+        for (kernel, dispatch) in &kernels {
+            let seconds = gpu.time(&[dispatch], config.repeats)?;
+            let gflops = flops(&s) / seconds / 1e9;
+            rates.push(gflops);
+            table.row(vec![
+                name.into(),
+                kernel.to_string(),
+                ms(seconds),
+                figure(gflops),
+                format!("{:.0} %", 100.0 * gflops / ceiling_gflops),
+            ]);
+        }
+    }
+    Ok((table, rates))
+}

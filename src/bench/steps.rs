@@ -1,0 +1,80 @@
+//! Whole training steps: images/s through Trainer::train_step on random data, and how
+//! much of a step's wall time no kernel accounts for (recording, submission, dispatch
+//! overhead, waiting), from GPU timestamps of every kernel of one step.
+
+use rand::Rng;
+
+use super::random;
+use super::table::{figure, ms, Table};
+use super::BenchConfig;
+use crate::gpu::{median, Gpu, Recorder, Result};
+use crate::models::{self, ModelInput, ModelKind};
+use crate::nn::TrainActivation;
+use crate::train::{SgdConfig, Trainer};
+
+/// Room in the timed recorder: above any model's dispatches per step (ResNet-110 has
+/// about 1500), within wgpu's 4096 timestamp queries.
+const MAX_TIMED_DISPATCHES: usize = 2048;
+
+/// A trainer for `kind` on random weights, SGD as in the paper's recipe.
+pub fn trainer(gpu: &Gpu, kind: ModelKind, input: ModelInput) -> Result<Trainer<'_>> {
+    let network = models::build(gpu, kind, input, 1.0, TrainActivation::Exact, &mut random::rng())?;
+    let sgd = SgdConfig { momentum: 0.9, nesterov: false, weight_decay: 5e-4, decay_norm: false };
+    Trainer::new(gpu, network, &sgd, 0.0, 0)
+}
+
+pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
+    let batch = config.batch;
+    let mut table = Table::new(
+        format!("Training step (Trainer::train_step), batch {batch}"),
+        &["model", "input", "step ms", "images/s", "dispatches", "kernel ms (sum)", "outside kernels"],
+    );
+    let cifar = ModelInput { batch, channels: 3, height: 32, width: 32, classes: 10 };
+    let mnist = ModelInput { batch, channels: 1, height: 28, width: 28, classes: 10 };
+    for (name, kind, input) in [("ResNet-20", ModelKind::Resnet20, cifar), ("small CNN", ModelKind::Smallcnn, mnist)] {
+        let trainer = trainer(gpu, kind, input)?;
+        let mut rng = random::rng();
+        let images = random::values(&mut rng, batch * input.channels * input.height * input.width);
+        let labels: Vec<u32> = (0..batch).map(|_| rng.random_range(0..input.classes as u32)).collect();
+        let step = || -> Result<f64> {
+            let start = std::time::Instant::now();
+            trainer.train_step(&images, &labels, 0.01, 0)?;
+            gpu.wait()?;
+            Ok(start.elapsed().as_secs_f64())
+        };
+        // The first step compiles every kernel and touches fresh memory: with timestamps it
+        // is the per-kernel timed step (whose passes make its wall time unrepresentative).
+        let kernel_times = if gpu.has_timestamps() {
+            trainer.prepare_train_step(&images, &labels, 0.01, 0)?;
+            let mut recorder = Recorder::timed(gpu, MAX_TIMED_DISPATCHES)?;
+            trainer.record_train_step(&mut recorder);
+            Some(recorder.submit_timed()?)
+        } else {
+            step()?;
+            None
+        };
+        let seconds = median(&(0..config.step_repeats).map(|_| step()).collect::<Result<Vec<_>>>()?);
+        let (dispatches, kernel_ms, outside) = match &kernel_times {
+            Some(times) => {
+                let sum: f64 = times.iter().sum();
+                (times.len().to_string(), ms(sum), format!("{:.0} %", 100.0 * (1.0 - sum / seconds).max(0.0)))
+            }
+            None => ("n/a".into(), "n/a".into(), "n/a (no timestamps)".into()),
+        };
+        table.row(vec![
+            name.into(),
+            format!("{}x{}x{}", input.height, input.width, input.channels),
+            ms(seconds),
+            figure(batch as f64 / seconds),
+            dispatches,
+            kernel_ms,
+            outside,
+        ]);
+    }
+    table.notes.push(
+        "Step ms: median wall time of train_step plus the wait for the GPU. Kernel ms: the step's dispatches \
+         each timed alone by GPU timestamps; outside kernels = 1 - kernel sum / step time."
+            .into(),
+    );
+    Ok(table)
+}

@@ -1,0 +1,155 @@
+//! Timing kernels for `sturdy bench`: GPU timestamps around compute passes where the
+//! adapter has TIMESTAMP_QUERY, wall-clock time around submit and wait otherwise.
+
+use std::time::Instant;
+
+use super::{Dispatch, Gpu, GpuError, Recorder, Result};
+
+/// A query set of timestamps with the buffers that bring them back to the host.
+pub(super) struct Timestamps {
+    query_set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    capacity: u32,
+}
+
+/// Bytes of one resolved timestamp.
+const TIMESTAMP_BYTES: u64 = 8;
+
+impl Timestamps {
+    /// Room for `passes` timed passes (two timestamps each).
+    pub(super) fn new(gpu: &Gpu, passes: usize) -> Result<Timestamps> {
+        let capacity = u32::try_from(2 * passes)
+            .ok()
+            .filter(|&n| n > 0 && n <= wgpu::QUERY_SET_MAX_QUERIES)
+            .ok_or_else(|| GpuError::Device(format!("cannot time {passes} passes in one query set")))?;
+        let size = capacity as u64 * TIMESTAMP_BYTES;
+        let buffer = |usage| {
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        Ok(Timestamps {
+            query_set: gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: capacity,
+            }),
+            resolve: buffer(wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC),
+            readback: buffer(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
+            capacity,
+        })
+    }
+
+    pub(super) fn passes(&self) -> usize {
+        self.capacity as usize / 2
+    }
+
+    /// Timestamp writes at the start and end of timed pass number `pass`.
+    pub(super) fn pass_writes(&self, pass: usize) -> wgpu::ComputePassTimestampWrites<'_> {
+        wgpu::ComputePassTimestampWrites {
+            query_set: &self.query_set,
+            beginning_of_pass_write_index: Some(2 * pass as u32),
+            end_of_pass_write_index: Some(2 * pass as u32 + 1),
+        }
+    }
+
+    /// Copies the timestamps of the first `passes` passes to the readback buffer.
+    pub(super) fn resolve(&self, encoder: &mut wgpu::CommandEncoder, passes: usize) {
+        let count = 2 * passes as u32;
+        if count > 0 {
+            encoder.resolve_query_set(&self.query_set, 0..count, &self.resolve, 0);
+            encoder.copy_buffer_to_buffer(&self.resolve, 0, &self.readback, 0, count as u64 * TIMESTAMP_BYTES);
+        }
+    }
+
+    /// Waits for the GPU and returns the seconds each of the first `passes` passes took.
+    pub(super) fn read(&self, gpu: &Gpu, passes: usize) -> Result<Vec<f64>> {
+        if passes == 0 {
+            return Ok(Vec::new());
+        }
+        let slice = self.readback.slice(..2 * passes as u64 * TIMESTAMP_BYTES);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| sender.send(r).unwrap());
+        gpu.wait()?;
+        receiver
+            .recv()
+            .map_err(|e| GpuError::Device(e.to_string()))?
+            .map_err(|e| GpuError::Device(format!("reading timestamps failed: {e}")))?;
+        let ticks: Vec<u64> = {
+            let view = slice.get_mapped_range().map_err(|e| GpuError::Device(e.to_string()))?;
+            bytemuck::cast_slice(&view).to_vec()
+        };
+        self.readback.unmap();
+        let seconds_per_tick = f64::from(gpu.queue.get_timestamp_period()) * 1e-9;
+        Ok(ticks.chunks(2).map(|pair| pair[1].saturating_sub(pair[0]) as f64 * seconds_per_tick).collect())
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count); NaN when empty.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+impl Gpu {
+    /// Whether this device measures kernels with GPU timestamps (else wall-clock time).
+    pub fn has_timestamps(&self) -> bool {
+        self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Median seconds of one run of `dispatches` (in order, in one compute pass) over
+    /// `repeats` runs, after one untimed run that pays for shader compilation. With
+    /// timestamps the runs are passes of one submission timed on the GPU; without, each
+    /// run is timed on the host from submit to the end of the wait.
+    pub fn time(&self, dispatches: &[&Dispatch], repeats: usize) -> Result<f64> {
+        self.run(dispatches.iter().copied())?;
+        self.wait()?;
+        let repeats = repeats.max(1);
+        if !self.has_timestamps() {
+            let runs = (0..repeats)
+                .map(|_| {
+                    let start = Instant::now();
+                    self.run(dispatches.iter().copied())?;
+                    self.wait()?;
+                    Ok(start.elapsed().as_secs_f64())
+                })
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(median(&runs));
+        }
+        let timestamps = Timestamps::new(self, repeats)?;
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        for run in 0..repeats {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("timed run"),
+                timestamp_writes: Some(timestamps.pass_writes(run)),
+            });
+            for dispatch in dispatches {
+                dispatch.record(&mut pass);
+            }
+        }
+        timestamps.resolve(&mut encoder, repeats);
+        self.queue.submit([encoder.finish()]);
+        self.check()?;
+        Ok(median(&timestamps.read(self, repeats)?))
+    }
+
+    /// Seconds `dispatches` take, each dispatch timed alone (see [`Recorder::timed`]),
+    /// or `None` without timestamps.
+    pub fn kernel_times(&self, dispatches: &[&Dispatch]) -> Result<Option<Vec<f64>>> {
+        if !self.has_timestamps() {
+            return Ok(None);
+        }
+        let mut recorder = Recorder::timed(self, dispatches.len())?;
+        recorder.record_all(dispatches.iter().copied());
+        recorder.submit_timed().map(Some)
+    }
+}

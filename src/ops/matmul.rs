@@ -1,0 +1,203 @@
+//! Matrix product C = A B (`shaders/matmul.wgsl`): A [M, K], B [K, N], C [M, N], row-major.
+//! The fastest GEMM this engine has for an adapter, and so the ceiling `sturdy bench`
+//! measures the other kernels against.
+//!
+//! The variant is chosen per adapter in one place, [`MatmulVariant::for_gpu`]: texture
+//! loads with a 8 x 32 register block on CPU adapters (lavapipe), workgroup-memory tiles
+//! on GPUs. The op owns its operands because the variants store them differently (in
+//! textures or in buffers, zero-padded to whole blocks): fill them with
+//! [`Matmul::write_a`] and [`Matmul::write_b`].
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+
+use super::{dim, expect_shape};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulVariant {
+    /// Operands in rgba32float textures, an 8 x 32 block of C per invocation.
+    Texture,
+    /// Operands in storage buffers staged through workgroup memory, 64 x 64 per workgroup.
+    Tiled,
+}
+
+/// (rows of A, columns of A = rows of B, columns of B) each variant's blocks cover:
+/// the host pads to multiples of these. Must match ROWS/COLS and TILE/TILE_K in the shader.
+const TEXTURE_BLOCK: [usize; 3] = [8, 4, 32];
+const TILED_BLOCK: [usize; 3] = [64, 16, 64];
+
+impl MatmulVariant {
+    /// Texture loads where the adapter prefers them ([`Gpu::prefers_texture_loads`]).
+    pub fn for_gpu(gpu: &Gpu) -> MatmulVariant {
+        if gpu.prefers_texture_loads() {
+            MatmulVariant::Texture
+        } else {
+            MatmulVariant::Tiled
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MatmulVariant::Texture => "texture",
+            MatmulVariant::Tiled => "tiled",
+        }
+    }
+
+    fn block(self) -> [usize; 3] {
+        match self {
+            MatmulVariant::Texture => TEXTURE_BLOCK,
+            MatmulVariant::Tiled => TILED_BLOCK,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulShape {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+}
+
+impl MatmulShape {
+    /// 2 M N K: one multiply and one add per term.
+    pub fn flops(&self) -> f64 {
+        2.0 * self.m as f64 * self.n as f64 * self.k as f64
+    }
+}
+
+/// The uniform block of shaders/matmul.wgsl (field order matters).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    m: u32,
+    k: u32,
+    n: u32,
+    k4: u32,
+    n4: u32,
+}
+
+/// Where a variant keeps an operand.
+enum Operand {
+    Texture(wgpu::Texture),
+    Buffer(Tensor),
+}
+
+/// One matrix product with its padded operands and its dispatch, built once.
+pub struct Matmul {
+    shape: MatmulShape,
+    /// Padded M, K, N.
+    padded: [usize; 3],
+    a: Operand,
+    b: Operand,
+    dispatch: Dispatch,
+}
+
+/// `data` as a `rows` x `cols` row-major matrix, zero-padded to `padded_rows` x `padded_cols`.
+fn pad(data: &[f32], rows: usize, cols: usize, padded_rows: usize, padded_cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; padded_rows * padded_cols];
+    for (r, row) in data.chunks_exact(cols).take(rows).enumerate() {
+        out[r * padded_cols..r * padded_cols + cols].copy_from_slice(row);
+    }
+    out
+}
+
+impl Matmul {
+    /// C = A B into `c` [M, N] with zero operands until written.
+    pub fn new(gpu: &Gpu, variant: MatmulVariant, shape: MatmulShape, c: &Tensor) -> Result<Matmul> {
+        const OP: &str = "matmul";
+        let MatmulShape { m, k, n } = shape;
+        if m == 0 || k == 0 || n == 0 {
+            return Err(GpuError::shape(format!("{OP}: {shape:?} has a zero dimension")));
+        }
+        expect_shape(OP, "c", c, &[m, n])?;
+        let [bm, bk, bn] = variant.block();
+        let padded @ [pm, pk, pn] = [m.next_multiple_of(bm), k.next_multiple_of(bk), n.next_multiple_of(bn)];
+        let params = gpu.uniform(&Params { m: dim(m), k: dim(k), n: dim(n), k4: dim(pk / 4), n4: dim(pn / 4) });
+        let kernel = gpu.kernel("matmul", variant.name(), &[])?;
+        let [wx, wy, _] = kernel.workgroup_size().map(|s| s as usize);
+        let (a, b, workgroups) = match variant {
+            MatmulVariant::Texture => {
+                let a = gpu.texture(pk / 4, pm)?;
+                let b = gpu.texture(pn / 4, pk)?;
+                let invocations = [pn / bn, pm / bm];
+                let groups = [invocations[0].div_ceil(wx), invocations[1].div_ceil(wy)];
+                (Operand::Texture(a), Operand::Texture(b), groups)
+            }
+            MatmulVariant::Tiled => {
+                let a = gpu.zeros(&[pm, pk])?;
+                let b = gpu.zeros(&[pk, pn])?;
+                (Operand::Buffer(a), Operand::Buffer(b), [pn / bn, pm / bm])
+            }
+        };
+        let grid_limit = gpu.limits.max_compute_workgroups_per_dimension as usize;
+        if workgroups.iter().any(|&g| g > grid_limit) {
+            return Err(GpuError::shape(format!(
+                "{OP}: {shape:?} needs {workgroups:?} workgroups, above {grid_limit}"
+            )));
+        }
+        let views: Vec<_> = [&a, &b]
+            .iter()
+            .map(|operand| match operand {
+                Operand::Texture(t) => Some(t.create_view(&Default::default())),
+                Operand::Buffer(_) => None,
+            })
+            .collect();
+        let mut bindings = vec![(0, params.as_entire_binding()), (5, c.buffer().as_entire_binding())];
+        for (binding, (operand, view)) in [(1, 3), (2, 4)].into_iter().zip([&a, &b].into_iter().zip(&views)) {
+            match (operand, view) {
+                (Operand::Texture(_), Some(view)) => {
+                    bindings.push((binding.0, wgpu::BindingResource::TextureView(view)))
+                }
+                (Operand::Buffer(t), _) => bindings.push((binding.1, t.buffer().as_entire_binding())),
+                (Operand::Texture(_), None) => unreachable!("every texture operand has a view"),
+            }
+        }
+        let dispatch = gpu.dispatch_resources(&kernel, &bindings, [dim(workgroups[0]), dim(workgroups[1]), 1])?;
+        Ok(Matmul { shape, padded, a, b, dispatch })
+    }
+
+    /// Sets A from `a`, [M, K] row-major.
+    pub fn write_a(&self, gpu: &Gpu, a: &[f32]) -> Result<()> {
+        let [pm, pk, _] = self.padded;
+        self.write(gpu, "a", &self.a, a, [self.shape.m, self.shape.k], [pm, pk])
+    }
+
+    /// Sets B from `b`, [K, N] row-major.
+    pub fn write_b(&self, gpu: &Gpu, b: &[f32]) -> Result<()> {
+        let [_, pk, pn] = self.padded;
+        self.write(gpu, "b", &self.b, b, [self.shape.k, self.shape.n], [pk, pn])
+    }
+
+    fn write(
+        &self,
+        gpu: &Gpu,
+        name: &str,
+        operand: &Operand,
+        data: &[f32],
+        [rows, cols]: [usize; 2],
+        [padded_rows, padded_cols]: [usize; 2],
+    ) -> Result<()> {
+        if data.len() != rows * cols {
+            return Err(GpuError::shape(format!(
+                "matmul: {name} has {} elements, expected {rows} x {cols} = {}",
+                data.len(),
+                rows * cols
+            )));
+        }
+        let padded = pad(data, rows, cols, padded_rows, padded_cols);
+        match operand {
+            Operand::Texture(texture) => gpu.write_texture(texture, &padded),
+            Operand::Buffer(tensor) => gpu.write(tensor, &padded),
+        }
+    }
+
+    pub fn shape(&self) -> MatmulShape {
+        self.shape
+    }
+
+    /// The dispatch computing C from the operands last written.
+    pub fn dispatch(&self) -> &Dispatch {
+        &self.dispatch
+    }
+}

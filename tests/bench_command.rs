@@ -1,0 +1,63 @@
+//! `sturdy bench` end to end on a tiny configuration: every table has every row, every
+//! figure is positive, and --out appends the tables under the adapter's name.
+
+use std::process::Command;
+
+use sturdy::data::synthetic::ScratchDir;
+
+/// Table titles (their start) and the data rows each must have.
+const TABLES: [(&str, usize); 6] = [
+    ("Ceiling", 4),
+    ("conv2d", 24), // 8 layers x 3 kernels
+    ("linear", 6),
+    ("Memory-bound", 4),
+    ("Training step", 2),
+    ("GPU memory", 8),
+];
+
+/// The data rows of each `### title` table in `markdown`.
+fn tables(markdown: &str) -> Vec<(String, Vec<Vec<String>>)> {
+    let mut tables: Vec<(String, Vec<Vec<String>>)> = Vec::new();
+    for line in markdown.lines() {
+        if let Some(title) = line.strip_prefix("### ") {
+            tables.push((title.to_string(), Vec::new()));
+        } else if line.starts_with("| ") && !line.starts_with("| ---") {
+            let cells = line.trim_matches('|').split('|').map(|c| c.trim().to_string()).collect();
+            tables.last_mut().expect("rows follow a title").1.push(cells);
+        }
+    }
+    // The first row of each table is its header.
+    tables.into_iter().map(|(title, rows)| (title, rows.into_iter().skip(1).collect())).collect()
+}
+
+#[test]
+fn quick_bench_reports_every_row_with_positive_figures() {
+    let scratch = ScratchDir::new("bench-command");
+    let out = scratch.path().join("BENCHMARKS.md");
+    let output = Command::new(env!("CARGO_BIN_EXE_sturdy"))
+        .args(["bench", "--quick", "--batch", "2", "--repeats", "1", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "sturdy bench failed: {}", String::from_utf8_lossy(&output.stderr));
+    let found = tables(&stdout);
+    assert_eq!(found.len(), TABLES.len(), "tables: {:?}", found.iter().map(|t| &t.0).collect::<Vec<_>>());
+    for ((title, rows), (expected_title, expected_rows)) in found.iter().zip(TABLES) {
+        assert!(title.starts_with(expected_title), "table {title:?}, expected {expected_title:?}");
+        assert_eq!(rows.len(), expected_rows, "{title}: rows {rows:?}");
+        for cell in rows.iter().flat_map(|row| &row[1..]) {
+            // Only kernel-time columns may be missing, on adapters without timestamps.
+            assert!(!cell.starts_with("n/a") || title.starts_with("Training step"), "{title}: figure {cell:?}");
+            if let Ok(value) = cell.trim_end_matches(" %").parse::<f64>() {
+                // Percentages of time outside kernels may be 0; every other figure is a rate or a time.
+                assert!(value.is_finite() && (value > 0.0 || cell.ends_with('%')), "{title}: figure {cell:?}");
+            }
+        }
+    }
+    let memory = &found[5].1;
+    let ratio: f64 = memory.last().unwrap()[1].parse().unwrap();
+    assert!((1.0..2.0).contains(&ratio), "allocated / needed = {ratio}: more than 2x is waste");
+    let appended = std::fs::read_to_string(&out).unwrap();
+    assert!(appended.contains("## ") && appended.contains(stdout.trim()), "--out must hold a heading and the tables");
+}
