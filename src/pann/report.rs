@@ -160,7 +160,14 @@ pub fn svg(sweeps: &[CheckpointSweep]) -> String {
 /// lines and no text).
 pub fn png(svg: &str) -> anyhow::Result<Vec<u8>> {
     let mut options = resvg::usvg::Options::default();
-    options.fontdb_mut().load_system_fonts();
+    let fonts = options.fontdb_mut();
+    fonts.load_system_fonts();
+    // fontdb's generic "sans-serif" is Arial, absent from most Linux machines: use the
+    // first installed font instead, so labels are drawn wherever any font exists.
+    let first_family = fonts.faces().next().and_then(|face| face.families.first()).map(|(name, _)| name.clone());
+    if let Some(family) = first_family {
+        fonts.set_sans_serif_family(family);
+    }
     let tree = resvg::usvg::Tree::from_str(svg, &options).context("the plot is not valid SVG")?;
     let size = tree.size().to_int_size();
     let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height()).context("empty plot")?;
