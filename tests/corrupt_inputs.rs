@@ -642,7 +642,7 @@ fn sample_run() -> RunFile {
             augment: Augment { crop_padding: 4, flip: true },
             recipe: Recipe::MixupNoise,
             mixup_alpha: 1.0,
-            activation: TrainActivation::Noise(NoiseConfig::new(8)),
+            activation: TrainActivation::Noise { config: NoiseConfig::new(8), bound: Some(4.0) },
         },
         normalization: Normalization { mean: vec![0.286], std: vec![0.353] },
     }

@@ -10,11 +10,12 @@ use sturdy::data::synthetic::{write_fashion_mnist_like, ScratchDir};
 use sturdy::train::metrics::{read_records, EpochRecord};
 
 const EPOCHS: &str = "3";
+const LR: &str = "0.05";
 
-fn train_command(data: &Path, out: &Path, epochs: &str) -> Command {
+fn train_command(data: &Path, out: &Path, epochs: &str, lr: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sturdy"));
     command.args(["train", "--dataset", "fashion-mnist", "--model", "smallcnn", "--width", "0.5"]);
-    command.args(["--epochs", epochs, "--batch-size", "32", "--lr", "0.05", "--seed", "7"]);
+    command.args(["--epochs", epochs, "--batch-size", "32", "--lr", lr, "--seed", "7"]);
     command.arg("--data-dir").arg(data).arg("--out").arg(out);
     command.stdout(Stdio::null()).stderr(Stdio::piped());
     command
@@ -38,12 +39,12 @@ fn killed_run_resumes_to_the_uninterrupted_result() {
     write_fashion_mnist_like(&data, 320, 96, 1).unwrap();
 
     let straight = scratch.path().join("straight");
-    run_to_end(&mut train_command(&data, &straight, EPOCHS));
+    run_to_end(&mut train_command(&data, &straight, EPOCHS, LR));
 
     // SIGKILL as soon as the first checkpoint lands: the run is then inside epoch 2.
     let killed = scratch.path().join("killed");
     let checkpoint_path = killed.join("checkpoint.safetensors");
-    let mut child = train_command(&data, &killed, EPOCHS).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = train_command(&data, &killed, EPOCHS, LR).stderr(Stdio::null()).spawn().unwrap();
     let started = Instant::now();
     while !checkpoint_path.exists() {
         assert!(child.try_wait().unwrap().is_none(), "the run ended before its first checkpoint");
@@ -55,14 +56,14 @@ fn killed_run_resumes_to_the_uninterrupted_result() {
     let epoch_at_kill = Checkpoint::load(&checkpoint_path).unwrap().metadata["epoch"].clone();
     assert_ne!(epoch_at_kill, EPOCHS, "the kill came after the last epoch: nothing was resumed");
 
-    run_to_end(train_command(&data, &killed, EPOCHS).arg("--resume"));
+    run_to_end(train_command(&data, &killed, EPOCHS, LR).arg("--resume"));
 
     let metrics = |dir: &Path| without_timing(read_records(&dir.join("metrics.jsonl")).unwrap());
     assert_eq!(metrics(&killed), metrics(&straight), "metrics differ after resuming from epoch {epoch_at_kill}");
     let weights = |dir: &Path| Checkpoint::load(&dir.join("checkpoint.safetensors")).unwrap().tensors;
     assert!(weights(&killed) == weights(&straight), "final weights differ after resuming from epoch {epoch_at_kill}");
     // A fresh run on a folder holding a run must refuse rather than overwrite it.
-    let refused = train_command(&data, &straight, EPOCHS).output().unwrap();
+    let refused = train_command(&data, &straight, EPOCHS, LR).output().unwrap();
     assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("--resume"));
 }
 
@@ -70,7 +71,7 @@ fn killed_run_resumes_to_the_uninterrupted_result() {
 fn missing_dataset_names_the_file_and_the_fix() {
     let scratch = ScratchDir::new("train-missing");
     let output =
-        train_command(&scratch.path().join("nothing-here"), &scratch.path().join("out"), EPOCHS).output().unwrap();
+        train_command(&scratch.path().join("nothing-here"), &scratch.path().join("out"), EPOCHS, LR).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("train-images-idx3-ubyte") && stderr.contains("datasets/fetch"), "{stderr}");
@@ -93,11 +94,27 @@ fn small_cnn_learns_fashion_mnist() {
     };
     let out = scratch.path().join("run");
     // 9600 images in batches of 32: 300 steps.
-    let mut command = train_command(&data, &out, "1");
+    let mut command = train_command(&data, &out, "1", LR);
     command.args(["--train-limit", "9600", "--test-limit", "1000", "--no-crop"]);
     run_to_end(&mut command);
     let records = read_records(&out.join("metrics.jsonl")).unwrap();
     // Chance is 10 %. Measured on the real data with this seed: 70.1 % (lavapipe,
     // 2026-11-25); the bar leaves 10 points for other adapters' rounding and seeds.
     assert!(records[0].test_accuracy >= 0.60, "test accuracy {} after 300 steps", records[0].test_accuracy);
+}
+
+/// A learning rate far too large makes the loss overflow: the run must stop with a
+/// message that says so and how to fix it, and never write a checkpoint of NaN weights.
+#[test]
+fn divergence_stops_the_run_with_the_fix_and_no_broken_checkpoint() {
+    let scratch = ScratchDir::new("train-diverge");
+    let data = scratch.path().join("fashion-mnist");
+    std::fs::create_dir_all(&data).unwrap();
+    write_fashion_mnist_like(&data, 320, 96, 2).unwrap();
+    let out = scratch.path().join("run");
+    let output = train_command(&data, &out, "2", "1e30").output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a learning rate of 1e30 trained without diverging");
+    assert!(stderr.contains("diverged") && stderr.contains("lower --lr"), "{stderr}");
+    assert!(!out.join("checkpoint.safetensors").exists(), "a diverged epoch was checkpointed");
 }

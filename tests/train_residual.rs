@@ -79,11 +79,13 @@ fn small_residual_cnn_learns_a_separable_problem() {
 }
 
 /// The sturdiness recipes still learn: noise at a coarse target precision (alpha = 5,
-/// noise of 1/32 of each site's bound) with Mixup, and training through the polynomial.
+/// noise of 1/32 of each site's bound) with Mixup, noise with a fixed bound, and training
+/// through the polynomial.
 #[test]
 fn noise_mixup_and_polynomial_training_learn_too() {
-    let noisy = TrainActivation::Noise(NoiseConfig::new(5));
-    for (activation, mixup_alpha) in [(noisy, 1.0), (TrainActivation::Poly { alpha: 7 }, 0.0)] {
+    let noisy = TrainActivation::Noise { config: NoiseConfig::new(5), bound: None };
+    let fixed = TrainActivation::Noise { config: NoiseConfig::new(5), bound: Some(4.0) };
+    for (activation, mixup_alpha) in [(noisy, 1.0), (fixed, 0.0), (TrainActivation::Poly { alpha: 7 }, 0.0)] {
         let Outcome { context, losses, held_out_accuracy } = train_synthetic(activation, mixup_alpha);
         // Mixed targets keep the training loss above zero: ask only that it halves.
         let (first, last) = (losses[0], *losses.last().unwrap());

@@ -6,6 +6,7 @@ use super::parse::{non_negative, positive, unit_interval, whole, whole_at_least,
 use crate::data::{Augment, DatasetKind};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::models::ModelKind;
+use crate::nn::TrainActivation;
 use crate::ops::noisy_relu::{Distribution, Form, NoiseConfig, Region};
 use crate::train::recipe::Recipe;
 use crate::train::schedule::ScheduleKind;
@@ -87,6 +88,9 @@ pub struct TrainArgs {
     /// Noise scale k in units of the polynomial's error bound.
     #[arg(long, default_value_t = 1.0, value_parser = non_negative, allow_negative_numbers = true)]
     pub noise_k: f64,
+    /// A fixed bound B for the noise at every site (default: each site's running max |x|).
+    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
+    pub noise_bound: Option<f64>,
     /// "Large" inputs are those above this fraction of the site's bound B.
     #[arg(long, default_value_t = 0.5, value_parser = unit_interval, allow_negative_numbers = true)]
     pub noise_threshold: f64,
@@ -146,8 +150,18 @@ impl TrainArgs {
             augment: Augment { crop_padding: if self.no_crop { 0 } else { 4 }, flip: !self.no_flip },
             recipe: self.recipe,
             mixup_alpha: self.mixup_alpha.unwrap_or(recipe.mixup_alpha),
-            activation: recipe.activation,
+            activation: self.with_noise_bound(recipe.activation)?,
         })
+    }
+
+    fn with_noise_bound(&self, activation: TrainActivation) -> anyhow::Result<TrainActivation> {
+        match (activation, self.noise_bound) {
+            (TrainActivation::Noise { config, .. }, bound) => {
+                Ok(TrainActivation::Noise { config, bound: bound.map(|b| b as f32) })
+            }
+            (other, None) => Ok(other),
+            (_, Some(_)) => anyhow::bail!("--noise-bound applies to the noise recipes (noise, mixup-noise)"),
+        }
     }
 
     pub fn out_dir(&self) -> PathBuf {

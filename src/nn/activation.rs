@@ -22,8 +22,12 @@ pub const MAX_SITES: usize = 1024;
 #[serde(rename_all = "lowercase")]
 pub enum TrainActivation {
     Exact,
-    /// ReLU plus noise imitating the error of the polynomial it will become.
-    Noise(NoiseConfig),
+    /// ReLU plus noise imitating the error of the polynomial it will become, scaled by
+    /// each site's running max |x|, or by `bound` for every site when given.
+    Noise {
+        config: NoiseConfig,
+        bound: Option<f32>,
+    },
     /// Through the polynomial of precision alpha, with its exact derivative backward.
     Poly {
         alpha: u32,
@@ -39,6 +43,8 @@ pub struct SiteTables {
     pub max_abs: Tensor,
     /// B per site for PANN evaluation, written by calibration.
     pub bounds: Tensor,
+    /// B per site for noise with a fixed bound (`TrainActivation::Noise { bound: Some(_) }`).
+    fixed_noise_bounds: Tensor,
     /// The polynomial used in PANN mode (and in training for `Poly` and replay noise).
     pub coefficients: PolyCoefficients,
     /// Noise stream position: (seed, step), rewritten every step.
@@ -52,7 +58,7 @@ impl SiteTables {
         let coefficients = PolyCoefficients::new(gpu)?;
         let training_alpha = match train {
             TrainActivation::Poly { alpha } => Some(alpha),
-            TrainActivation::Noise(config) if config.form == Form::Replay => Some(config.alpha_target),
+            TrainActivation::Noise { config, .. } if config.form == Form::Replay => Some(config.alpha_target),
             _ => None,
         };
         if let Some(alpha) = training_alpha {
@@ -63,6 +69,10 @@ impl SiteTables {
             train,
             max_abs: gpu.zeros(&[MAX_SITES])?,
             bounds: gpu.zeros(&[MAX_SITES])?,
+            fixed_noise_bounds: match train {
+                TrainActivation::Noise { bound: Some(bound), .. } => gpu.upload(&[MAX_SITES], &[bound; MAX_SITES])?,
+                _ => gpu.zeros(&[MAX_SITES])?,
+            },
             coefficients,
             noise_counter: noisy_relu::counter(gpu)?,
             names: RefCell::new(Vec::new()),
@@ -124,21 +134,18 @@ impl ActivationSite {
                     poly_relu::forward(gpu, &tables.coefficients, &tables.max_abs, index, x, y, &scratch)?,
                 ]
             }
-            TrainActivation::Noise(config) => {
-                let mut dispatches = vec![noisy_relu::running_max_abs(gpu, index, x, &tables.max_abs)?];
+            TrainActivation::Noise { config, bound } => {
+                // A fixed bound replaces the running max |x| as noise scale and polynomial range.
+                let (mut dispatches, noise_bound) = match bound {
+                    Some(_) => (Vec::new(), &tables.fixed_noise_bounds),
+                    None => (vec![noisy_relu::running_max_abs(gpu, index, x, &tables.max_abs)?], &tables.max_abs),
+                };
+                let noise_site = noisy_relu::Site { bound: noise_bound, ..noise_site };
                 let poly_value = if config.form == Form::Replay {
                     let value = gpu.zeros(x.shape())?;
                     let scratch = gpu.zeros(&[1])?;
                     let coefficients = &tables.coefficients;
-                    dispatches.push(poly_relu::forward(
-                        gpu,
-                        coefficients,
-                        &tables.max_abs,
-                        index,
-                        x,
-                        &value,
-                        &scratch,
-                    )?);
+                    dispatches.push(poly_relu::forward(gpu, coefficients, noise_bound, index, x, &value, &scratch)?);
                     Some(value)
                 } else {
                     None
@@ -154,7 +161,9 @@ impl ActivationSite {
                 TrainActivation::Poly { .. } => {
                     poly_relu::backward(gpu, &tables.coefficients, &tables.max_abs, index, x, output.grad(), dx)?
                 }
-                TrainActivation::Noise(config) => {
+                TrainActivation::Noise { config, bound } => {
+                    let bound = if bound.is_some() { &tables.fixed_noise_bounds } else { &tables.max_abs };
+                    let noise_site = noisy_relu::Site { bound, ..noise_site };
                     noisy_relu::backward(gpu, &config, &noise_site, x, output.grad(), dx)?
                 }
             }),

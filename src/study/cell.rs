@@ -125,9 +125,9 @@ mod tests {
         assert_eq!(config.sgd.weight_decay, 0.0);
         assert_eq!(config.recipe, Recipe::MixupNoise);
         assert_eq!(config.mixup_alpha, 1.0);
-        assert!(matches!(config.activation, TrainActivation::Noise(n) if n.form == Form::Replay));
+        assert!(matches!(config.activation, TrainActivation::Noise { config: n, .. } if n.form == Form::Replay));
         let noise = Cell { recipe: StudyRecipe::Noise, weight_decay: 5e-3, seed: 1 }.run_config(&settings);
-        assert!(matches!(noise.activation, TrainActivation::Noise(n) if n.form == Form::Additive));
+        assert!(matches!(noise.activation, TrainActivation::Noise { config: n, .. } if n.form == Form::Additive));
         assert_eq!(noise.sgd.weight_decay, 5e-3);
     }
 }

@@ -88,6 +88,9 @@ impl RunConfig {
         in_unit("sgd.momentum", f64::from(self.sgd.momentum))?;
         non_negative("sgd.weight_decay", f64::from(self.sgd.weight_decay))?;
         non_negative("mixup_alpha", self.mixup_alpha)?;
+        if let TrainActivation::Noise { bound: Some(bound), .. } = self.activation {
+            positive("activation.noise.bound", f64::from(bound))?;
+        }
         if self.sgd.nesterov && self.sgd.momentum == 0.0 {
             return Err("sgd.nesterov needs sgd.momentum > 0".into());
         }

@@ -33,7 +33,7 @@ pub struct RecipeSettings {
 impl Recipe {
     /// The recipe's settings for a PANN of precision `alpha_target`, noise shaped by `noise`.
     pub fn settings(self, alpha_target: u32, noise: NoiseConfig) -> RecipeSettings {
-        let noise = TrainActivation::Noise(NoiseConfig { alpha_target, ..noise });
+        let noise = TrainActivation::Noise { config: NoiseConfig { alpha_target, ..noise }, bound: None };
         let (weight_decay, mixup_alpha, activation) = match self {
             Recipe::Vanilla => (5e-4, 0.0, TrainActivation::Exact),
             Recipe::Mixup => (1e-4, 1.0, TrainActivation::Exact),
@@ -56,7 +56,7 @@ mod tests {
         let both = Recipe::MixupNoise.settings(8, noise);
         assert!(both.weight_decay < vanilla.weight_decay);
         assert!(both.mixup_alpha > 0.0 && vanilla.mixup_alpha == 0.0);
-        assert!(matches!(both.activation, TrainActivation::Noise(c) if c.alpha_target == 8));
+        assert!(matches!(both.activation, TrainActivation::Noise { config, .. } if config.alpha_target == 8));
         assert_eq!(Recipe::Poly.settings(9, noise).activation, TrainActivation::Poly { alpha: 9 });
     }
 }

@@ -144,7 +144,7 @@ impl<'g> Trainer<'g> {
         if let Some(mixup) = &self.mixup {
             mixup.sampler.upload(self.gpu, step, &mixup.lambda, &mixup.perm)?;
         }
-        if let TrainActivation::Noise(_) = self.network.sites.train {
+        if let TrainActivation::Noise { .. } = self.network.sites.train {
             let step = u32::try_from(step).map_err(|_| GpuError::shape("noise step counter beyond 2^32 steps"))?;
             noisy_relu::set_counter(self.gpu, &self.network.sites.noise_counter, self.seed, step)?;
         }
