@@ -6,6 +6,7 @@
 mod bandwidth;
 mod ceiling;
 mod conv;
+mod inference;
 mod linear;
 mod memory;
 mod random;
@@ -47,10 +48,12 @@ pub fn run(gpu: &Gpu, config: &BenchConfig, mut progress: impl FnMut(&str)) -> R
     let bandwidth = bandwidth::measure(gpu, config)?;
     progress("training steps");
     let steps = steps::measure(gpu, config)?;
+    progress("inference: backbone and PANN");
+    let inference = inference::measure(gpu, config)?;
     progress("memory");
     let memory = memory::measure(gpu)?;
     Ok(Report {
-        tables: vec![ceiling.table, conv, linear, bandwidth, steps, memory],
+        tables: vec![ceiling.table, conv, linear, bandwidth, steps, inference, memory],
         ceiling_gflops: ceiling.gflops,
         conv_gflops,
     })
