@@ -193,7 +193,7 @@ fn error_bounds(approx: &ReluApprox, x: f32, dy: f32, bound: f32) -> (f64, f64) 
     let one_plus_p = tape.add(one, p);
     let half_x = tape.exact(0.5 * xc);
     let y = tape.mul(half_x, one_plus_p);
-    let forward = 2.0 * tape.error_bound(y);
+    let forward = SECOND_ORDER_MARGIN * tape.error_bound(y);
     if x.abs() > bound {
         return (forward, 0.0);
     }
@@ -203,8 +203,15 @@ fn error_bounds(approx: &ReluApprox, x: f32, dy: f32, bound: f32) -> (f64, f64) 
     let derivative = tape.add(half, steep);
     let dy = tape.exact(dy as f64);
     let dx = tape.mul(dy, derivative);
-    (forward, 2.0 * tape.error_bound(dx))
+    (forward, SECOND_ORDER_MARGIN * tape.error_bound(dx))
 }
+
+/// The tape's bound is first-order: products of two roundings are dropped. Where the
+/// components' slopes multiply (alpha 20, |x| near B/8, where p_1's output reaches the end
+/// of p_2's domain) those terms are not small: there the error reached 3.5x the first-order
+/// bound (STURDY_TEST_SEED=9409250977521362838 forward, 7593881157384239103 backward),
+/// still 2^-22 B in the forward, far inside the 2^-18 B requirement asserted beside it.
+const SECOND_ORDER_MARGIN: f64 = 8.0;
 
 // ---------------------------------------------------------------------------------------
 
@@ -365,7 +372,9 @@ fn overflows_are_counted_and_clamped() {
             overflow_at.push(i);
         }
     }
-    x[overflow_at[0] ^ 1] = bound; // exactly B is inside
+    // Exactly B is inside: put it beside the first overflow, never on another one.
+    let inside_at = (overflow_at[0] + 1..200).find(|i| !overflow_at.contains(i)).expect("200 > 7 overflows");
+    x[inside_at] = bound;
     let expected = reference::poly_relu::overflow_count(bound as f64, &wide(&x));
     assert_eq!(expected as usize, overflow_at.len());
     let site = Site::new(&mut case, x.clone(), &[200], bound);
