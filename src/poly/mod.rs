@@ -3,7 +3,7 @@
 //! ReLU(x) ~= x (1 + p(x / B)) / 2, where p = p_k o ... o p_1 is an odd composite
 //! minimax approximation of sign on [-1, -eps] U [eps, 1] (Lee et al.). Each p_i is
 //! held as a Chebyshev series on its own input domain [-r_i, r_i], which keeps the
-//! coefficients small and the evaluation stable (see `/work/shared/PANN.md`).
+//! coefficients small and the evaluation stable (see `../shared/PANN.md`).
 //!
 //! Pipeline: [`remez`] fits one component, [`composite`] chains them, [`degrees`]
 //! chooses the component degrees per precision alpha under the [`cost`] model,
