@@ -61,4 +61,6 @@ fn sweep_recovers_the_backbone_at_high_precision_and_counts_overflows() {
     let forced = sweep(&run, &scratch.path().join("forced"), &["--bound", "0.01"]);
     assert!(forced.rows.iter().all(|r| r.overflows > 0), "a bound of 0.01 overflowed nowhere: {forced:?}");
     assert!(forced.bounds.iter().all(|(_, b)| *b == 0.01));
+    let table = std::fs::read_to_string(scratch.path().join("forced").join("sweep.txt")).unwrap();
+    assert!(table.contains("bound B = 0.0100 at all"), "the table must report the bound used: {table}");
 }

@@ -17,6 +17,7 @@ pub fn table(sweeps: &[CheckpointSweep]) -> String {
     for sweep in sweeps {
         let _ =
             writeln!(text, "{}: backbone accuracy {}%", sweep.checkpoint.display(), percent(sweep.backbone_accuracy));
+        let _ = writeln!(text, "{}", bounds_summary(sweep));
         let _ = writeln!(
             text,
             "{:>5} {:>9} {:>10} {:>10} {:>6} {:>6} {:>9} {:>10}",
@@ -43,6 +44,17 @@ pub fn table(sweeps: &[CheckpointSweep]) -> String {
         }
     }
     text
+}
+
+/// The bounds B used, in one line; each site's is in the JSON.
+fn bounds_summary(sweep: &CheckpointSweep) -> String {
+    let bounds: Vec<f32> = sweep.bounds.iter().map(|(_, b)| *b).collect();
+    let (low, high) = bounds.iter().fold((f32::INFINITY, 0.0f32), |(lo, hi), &b| (lo.min(b), hi.max(b)));
+    if low == high {
+        format!("bound B = {high:.4} at all {} sites", bounds.len())
+    } else {
+        format!("bounds B from {low:.4} to {high:.4} over {} sites (each site's in sweep.json)", bounds.len())
+    }
 }
 
 pub fn csv(sweeps: &[CheckpointSweep]) -> String {
