@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use super::cell::{self, Cell};
+use super::cell::{self, Cell, NoiseVariant};
 use super::spec::{Study, StudyRecipe};
 use crate::gpu::Gpu;
 use crate::pann::report;
@@ -27,6 +27,8 @@ pub struct CellResult {
     pub id: String,
     pub recipe: StudyRecipe,
     pub weight_decay: f64,
+    #[serde(default)]
+    pub noise: NoiseVariant,
     pub seed: u64,
     pub epochs: usize,
     /// Sum of the epochs' wall times (over every resumption) and the sweep's.
@@ -135,6 +137,7 @@ pub fn run_cell(gpu: &Gpu, study: &Study, cell: &Cell) -> anyhow::Result<Outcome
         id,
         recipe: cell.recipe,
         weight_decay: cell.weight_decay,
+        noise: cell.noise,
         seed: cell.seed,
         epochs: records.len(),
         train_seconds,

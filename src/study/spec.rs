@@ -9,6 +9,9 @@
 //! [[grid]]                         # each [[grid]] is a product; the study is their union
 //! recipes = ["vanilla", "mixup", "noise", "mixup-noise", "poly", "replay"]
 //! weight_decays = [5e-3, 5e-4, 1e-4, 0.0]
+//! noise_ks = [0.5, 1, 2]           # optional, noise recipes only: each value a cell,
+//! noise_thresholds = [0.25, 0.5]   # replacing train.noise_k / noise_threshold /
+//! noise_distributions = ["gaussian"] # noise_distribution
 //!
 //! [train]                          # every key optional; defaults are `sturdy train`'s
 //! dataset = "fashion-mnist"
@@ -81,15 +84,30 @@ impl StudyRecipe {
             StudyRecipe::MixupReplay => (Recipe::MixupNoise, Some(Form::Replay)),
         }
     }
+
+    /// Whether its training perturbs the activations (so the grid's noise lists apply).
+    pub fn perturbs(self) -> bool {
+        matches!(self.preset().0, Recipe::Noise | Recipe::MixupNoise)
+    }
 }
 
-/// One product of the grid: every recipe with every weight decay, for each of the study's seeds.
+/// One product of the grid: every recipe with every weight decay, for each of the study's
+/// seeds; noise recipes also with every value of each noise list that is not empty.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grid {
     pub recipes: Vec<StudyRecipe>,
     /// These replace the recipes' own weight decays (0 allowed).
     pub weight_decays: Vec<f64>,
+    /// Each replaces `train.noise_k` in the noise recipes' cells; empty: `train.noise_k` alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub noise_ks: Vec<f64>,
+    /// Likewise for `train.noise_threshold`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub noise_thresholds: Vec<f64>,
+    /// Likewise for `train.noise_distribution`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub noise_distributions: Vec<Distribution>,
 }
 
 /// Training settings shared by every cell; the same meaning as `sturdy train`'s flags.
@@ -282,6 +300,12 @@ impl StudySpec {
             for (i, &wd) in grid.weight_decays.iter().enumerate() {
                 check(finite_at_least(wd, 0.0), &format!("grid[{g}].weight_decays[{i}]"), &wd, "must be >= 0");
             }
+            for (i, &k) in grid.noise_ks.iter().enumerate() {
+                check(finite_at_least(k, 0.0), &format!("grid[{g}].noise_ks[{i}]"), &k, "must be >= 0");
+            }
+            for (i, &t) in grid.noise_thresholds.iter().enumerate() {
+                check(unit(t), &format!("grid[{g}].noise_thresholds[{i}]"), &t, "must be in [0, 1]");
+            }
         }
         check(!self.seeds.is_empty(), "seeds", &self.seeds, "must hold a seed");
         if let Some(name) = &self.name {
@@ -373,6 +397,11 @@ mod tests {
         let negative = MINIMAL.replace("0.0]", "-1e-4]");
         let message = format!("{:#}", StudySpec::parse(&negative, "neg.toml").unwrap_err());
         assert!(message.contains("`grid[0].weight_decays[1]` = -0.0001"), "{message}");
+        let noise = MINIMAL.replace("0.0]\n", "0.0]\nnoise_ks = [-1.0]\nnoise_thresholds = [0.5, 1.5]\n");
+        let message = format!("{:#}", StudySpec::parse(&noise, "noise.toml").unwrap_err());
+        for needle in ["`grid[0].noise_ks[0]` = -1.0", "`grid[0].noise_thresholds[1]` = 1.5"] {
+            assert!(message.contains(needle), "{needle:?} missing from: {message}");
+        }
         let wrong_type = format!("{MINIMAL}[train]\nepochs = \"three\"\n");
         let message = format!("{:#}", StudySpec::parse(&wrong_type, "type.toml").unwrap_err());
         assert!(message.contains("type.toml") && message.contains("epochs"), "{message}");

@@ -1,5 +1,5 @@
 //! The study's summary, built from the cells' result files alone: one row per (recipe,
-//! weight decay) with backbone and PANN accuracy per alpha, seeds aggregated as mean ± std;
+//! weight decay, noise variant) with backbone and PANN accuracy per alpha, seeds aggregated as mean ± std;
 //! written as summary.txt, .csv, .json and an SVG plot (`pann::report::svg`).
 
 use std::fmt::Write as _;
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::cell::{cells, weight_decay_label};
+use super::cell::{cells, weight_decay_label, Cell, NoiseVariant};
 use super::execute::{cell_state, load_result, CellResult, CellState};
 use super::spec::{Study, StudyRecipe};
 use crate::pann::report;
@@ -47,12 +47,13 @@ pub struct AlphaStat {
     pub accuracy: Option<Stat>,
 }
 
-/// One (recipe, weight decay): its finished seeds aggregated.
+/// One (recipe, weight decay, noise variant): its finished seeds aggregated.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GroupRow {
     pub group: String,
     pub recipe: StudyRecipe,
     pub weight_decay: f64,
+    pub noise: NoiseVariant,
     /// Seeds with a result, of `seeds_planned`.
     pub seeds: Vec<u64>,
     pub seeds_planned: usize,
@@ -86,7 +87,7 @@ pub struct Summary {
 pub fn collect(study: &Study) -> anyhow::Result<Summary> {
     let planned = cells(&study.spec);
     let alphas = study.spec.sweep.alphas.clone();
-    let mut groups: Vec<(String, StudyRecipe, f64, usize, Vec<CellResult>)> = Vec::new();
+    let mut groups: Vec<(String, Cell, usize, Vec<CellResult>)> = Vec::new();
     let mut missing = Vec::new();
     let mut results = Vec::new();
     for cell in &planned {
@@ -94,14 +95,14 @@ pub fn collect(study: &Study) -> anyhow::Result<Summary> {
         let index = match groups.iter().position(|g| g.0 == group) {
             Some(i) => i,
             None => {
-                groups.push((group, cell.recipe, cell.weight_decay, 0, Vec::new()));
+                groups.push((group, *cell, 0, Vec::new()));
                 groups.len() - 1
             }
         };
-        groups[index].3 += 1;
+        groups[index].2 += 1;
         match load_result(&study.dir, &cell.id())? {
             Some(result) => {
-                groups[index].4.push(result.clone());
+                groups[index].3.push(result.clone());
                 results.push(result);
             }
             None => {
@@ -117,7 +118,7 @@ pub fn collect(study: &Study) -> anyhow::Result<Summary> {
     }
     let rows = groups
         .into_iter()
-        .filter_map(|(group, recipe, weight_decay, seeds_planned, results)| {
+        .filter_map(|(group, cell, seeds_planned, results)| {
             let backbone = Stat::of(&results.iter().map(|r| r.sweep.backbone_accuracy).collect::<Vec<_>>())?;
             let rows_at =
                 |alpha: u32| results.iter().filter_map(move |r| r.sweep.rows.iter().find(|x| x.alpha == alpha));
@@ -137,8 +138,9 @@ pub fn collect(study: &Study) -> anyhow::Result<Summary> {
                 .map(|(_, alpha)| alpha);
             Some(GroupRow {
                 group,
-                recipe,
-                weight_decay,
+                recipe: cell.recipe,
+                weight_decay: cell.weight_decay,
+                noise: cell.noise,
                 seeds: results.iter().map(|r| r.seed).collect(),
                 seeds_planned,
                 backbone,
@@ -159,19 +161,25 @@ pub fn collect(study: &Study) -> anyhow::Result<Summary> {
     })
 }
 
-/// The aligned table: test accuracy in percent, one row per (recipe, weight decay).
+/// The aligned table: test accuracy in percent, one row per (recipe, weight decay, noise
+/// variant); the noise column only where some row has a variant.
 pub fn table(summary: &Summary) -> String {
-    let mut header = vec!["recipe".to_string(), "weight decay".into(), "seeds".into(), "backbone".into()];
+    let noise_column = summary.rows.iter().any(|row| row.noise != NoiseVariant::default());
+    let labels = if noise_column { 3 } else { 2 };
+    let mut header = vec!["recipe".to_string(), "weight decay".into()];
+    if noise_column {
+        header.push("noise".into());
+    }
+    header.extend(["seeds".into(), "backbone".into()]);
     header.extend(summary.alphas.iter().map(|a| format!("alpha {a}")));
     header.push("cheapest alpha".into());
     let mut lines = vec![header];
     for row in &summary.rows {
-        let mut line = vec![
-            row.recipe.name().to_string(),
-            weight_decay_label(row.weight_decay),
-            format!("{}/{}", row.seeds.len(), row.seeds_planned),
-            row.backbone.percent(),
-        ];
+        let mut line = vec![row.recipe.name().to_string(), weight_decay_label(row.weight_decay)];
+        if noise_column {
+            line.push(row.noise.label());
+        }
+        line.extend([format!("{}/{}", row.seeds.len(), row.seeds_planned), row.backbone.percent()]);
         line.extend(row.pann.iter().map(|a| a.accuracy.map_or_else(|| "-".into(), |s| s.percent())));
         line.push(row.cheapest_within_tolerance.map_or_else(|| "none".into(), |a| a.to_string()));
         lines.push(line);
@@ -194,7 +202,7 @@ pub fn table(summary: &Summary) -> String {
             .enumerate()
             .map(|(c, (cell, &w))| {
                 let pad = " ".repeat(w - cell.chars().count());
-                if c < 2 {
+                if c < labels {
                     format!("{cell}{pad}")
                 } else {
                     format!("{pad}{cell}")
@@ -212,11 +220,19 @@ pub fn table(summary: &Summary) -> String {
     text
 }
 
-/// One line per (recipe, weight decay, alpha); alpha is empty on the backbone's line.
+/// One line per (recipe, weight decay, noise variant, alpha); alpha is empty on the
+/// backbone's line, noise on rows without a variant.
 pub fn csv(summary: &Summary) -> String {
-    let mut text = String::from("recipe,weight_decay,seeds,seeds_planned,alpha,accuracy_mean,accuracy_std\n");
+    let mut text = String::from("recipe,weight_decay,noise,seeds,seeds_planned,alpha,accuracy_mean,accuracy_std\n");
     for row in &summary.rows {
-        let prefix = format!("{},{},{},{}", row.recipe.name(), row.weight_decay, row.seeds.len(), row.seeds_planned);
+        let prefix = format!(
+            "{},{},{},{},{}",
+            row.recipe.name(),
+            row.weight_decay,
+            row.noise.label(),
+            row.seeds.len(),
+            row.seeds_planned
+        );
         let std = |s: &Stat| s.std.map_or_else(String::new, |v| v.to_string());
         let _ = writeln!(text, "{prefix},,{},{}", row.backbone.mean, std(&row.backbone));
         for a in &row.pann {
@@ -228,7 +244,7 @@ pub fn csv(summary: &Summary) -> String {
     text
 }
 
-/// The mean curves as sweeps, for `pann::report::svg`: one line per (recipe, weight decay).
+/// The mean curves as sweeps, for `pann::report::svg`: one line per row of the table.
 pub fn svg(summary: &Summary) -> String {
     let sweeps: Vec<CheckpointSweep> = summary
         .rows
