@@ -62,3 +62,19 @@ fn quick_bench_reports_every_row_with_positive_figures() {
     let appended = std::fs::read_to_string(&out).unwrap();
     assert!(appended.contains("## ") && appended.contains(stdout.trim()), "--out must hold a heading and the tables");
 }
+
+#[test]
+fn only_runs_the_sections_named() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sturdy"))
+        .args(["bench", "--quick", "--batch", "2", "--repeats", "1", "--only", "memory,linear"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "sturdy bench failed: {}", String::from_utf8_lossy(&output.stderr));
+    let titles: Vec<String> = tables(&String::from_utf8_lossy(&output.stdout)).into_iter().map(|t| t.0).collect();
+    // In run order, whatever the order named.
+    assert_eq!(titles.len(), 2, "tables: {titles:?}");
+    assert!(titles[0].starts_with("linear") && titles[1].starts_with("GPU memory"), "tables: {titles:?}");
+    let typo = Command::new(env!("CARGO_BIN_EXE_sturdy")).args(["bench", "--only", "convs"]).output().unwrap();
+    let message = String::from_utf8_lossy(&typo.stderr);
+    assert!(!typo.status.success() && message.contains("convs") && message.contains("conv"), "{message}");
+}

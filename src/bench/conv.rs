@@ -38,12 +38,11 @@ pub fn flops(s: &Conv2dShape) -> f64 {
 }
 
 /// GFLOP/s of each kernel per layer, with its share of the matmul ceiling.
-pub fn measure(gpu: &Gpu, config: &BenchConfig, ceiling_gflops: f64) -> Result<(Table, Vec<f64>)> {
+pub fn measure(gpu: &Gpu, config: &BenchConfig, ceiling_gflops: f64) -> Result<Table> {
     let mut table = Table::new(
         format!("conv2d at ResNet-20 shapes, batch {}", config.batch),
         &["layer", "kernel", "ms", "GFLOP/s", "of ceiling"],
     );
-    let mut rates = Vec::new();
     let mut rng = random::rng();
     for (name, s) in resnet20_layers(config.batch) {
         let x = random::tensor(gpu, &mut rng, &s.input_shape())?;
@@ -58,7 +57,6 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig, ceiling_gflops: f64) -> Result<(
         for (kernel, dispatch) in &kernels {
             let seconds = gpu.time(&[dispatch], config.repeats)?;
             let gflops = flops(&s) / seconds / 1e9;
-            rates.push(gflops);
             table.row(vec![
                 name.into(),
                 kernel.to_string(),
@@ -68,5 +66,5 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig, ceiling_gflops: f64) -> Result<(
             ]);
         }
     }
-    Ok((table, rates))
+    Ok(table)
 }

@@ -17,8 +17,24 @@ pub use table::Table;
 
 use crate::gpu::{Gpu, Result};
 
+/// The parts of a run, in the order they run (`sturdy bench --only`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    /// The matrix-product ceiling (also measured whenever conv is).
+    Ceiling,
+    Conv,
+    Linear,
+    /// Batch norm and the polynomial ReLU.
+    Bandwidth,
+    Steps,
+    Inference,
+    Memory,
+}
+
 #[derive(Clone, Debug)]
 pub struct BenchConfig {
+    /// What to measure; all of it when empty.
+    pub sections: Vec<Section>,
     /// Images per batch for kernels and steps.
     pub batch: usize,
     /// Timed runs per kernel.
@@ -29,34 +45,50 @@ pub struct BenchConfig {
     pub quick: bool,
 }
 
-/// What one run measured: the tables, and the conv kernels' fraction of the ceiling.
-pub struct Report {
-    pub tables: Vec<Table>,
-    pub ceiling_gflops: f64,
-    pub conv_gflops: Vec<f64>,
+impl BenchConfig {
+    fn runs(&self, section: Section) -> bool {
+        self.sections.is_empty() || self.sections.contains(&section)
+    }
 }
 
-/// Runs every benchmark; `progress` hears each section's name before it starts.
+/// What one run measured.
+pub struct Report {
+    pub tables: Vec<Table>,
+}
+
+/// Runs the configured benchmarks; `progress` hears each section's name before it starts.
 pub fn run(gpu: &Gpu, config: &BenchConfig, mut progress: impl FnMut(&str)) -> Result<Report> {
-    progress("matmul ceiling");
-    let ceiling = ceiling::measure(gpu, config)?;
-    progress("conv2d");
-    let (conv, conv_gflops) = conv::measure(gpu, config, ceiling.gflops)?;
-    progress("linear");
-    let linear = linear::measure(gpu, config)?;
-    progress("batch norm and polynomial ReLU");
-    let bandwidth = bandwidth::measure(gpu, config)?;
-    progress("training steps");
-    let steps = steps::measure(gpu, config)?;
-    progress("inference: backbone and PANN");
-    let inference = inference::measure(gpu, config)?;
-    progress("memory");
-    let memory = memory::measure(gpu)?;
-    Ok(Report {
-        tables: vec![ceiling.table, conv, linear, bandwidth, steps, inference, memory],
-        ceiling_gflops: ceiling.gflops,
-        conv_gflops,
-    })
+    let mut tables = Vec::new();
+    if config.runs(Section::Ceiling) || config.runs(Section::Conv) {
+        progress("matmul ceiling");
+        let ceiling = ceiling::measure(gpu, config)?;
+        tables.push(ceiling.table);
+        if config.runs(Section::Conv) {
+            progress("conv2d");
+            tables.push(conv::measure(gpu, config, ceiling.gflops)?);
+        }
+    }
+    if config.runs(Section::Linear) {
+        progress("linear");
+        tables.push(linear::measure(gpu, config)?);
+    }
+    if config.runs(Section::Bandwidth) {
+        progress("batch norm and polynomial ReLU");
+        tables.push(bandwidth::measure(gpu, config)?);
+    }
+    if config.runs(Section::Steps) {
+        progress("training steps");
+        tables.push(steps::measure(gpu, config)?);
+    }
+    if config.runs(Section::Inference) {
+        progress("inference: backbone and PANN");
+        tables.push(inference::measure(gpu, config)?);
+    }
+    if config.runs(Section::Memory) {
+        progress("memory");
+        tables.push(memory::measure(gpu)?);
+    }
+    Ok(Report { tables })
 }
 
 impl Report {

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::bench::{self, BenchConfig};
+use crate::bench::{self, BenchConfig, Section};
 use crate::gpu::{Gpu, GpuOptions};
 
 /// Measure kernel and training-step speed on the adapter; prints markdown tables.
@@ -27,6 +27,10 @@ pub struct BenchArgs {
     /// Small sizes and few repeats for a fast look (and for tests).
     #[arg(long)]
     pub quick: bool,
+    /// Measure only these sections, comma-separated (conv also measures the ceiling it is
+    /// compared with) [default: all].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<Section>,
     /// Also append the tables, under a heading with the adapter name and date, to this
     /// markdown file (e.g. BENCHMARKS.md).
     #[arg(long)]
@@ -37,6 +41,7 @@ impl BenchArgs {
     fn config(&self) -> BenchConfig {
         let (batch, repeats, step_repeats) = if self.quick { (16, 3, 1) } else { (128, 3, 1) };
         BenchConfig {
+            sections: self.only.clone(),
             batch: self.batch.map_or(batch, |b| b as usize),
             repeats: self.repeats.map_or(repeats, |r| r as usize),
             step_repeats,

@@ -12,6 +12,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
 
+use super::gemm::{self, GemmLayout, GEMM_BLOCK};
 use super::{dim, expect_shape};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +25,7 @@ pub enum MatmulVariant {
 
 /// (rows of A, columns of A = rows of B, columns of B) each variant's blocks cover:
 /// the host pads to multiples of these. Must match ROWS/COLS and TILE/TILE_K in the shader.
-const TEXTURE_BLOCK: [usize; 3] = [8, 4, 32];
+const TEXTURE_BLOCK: [usize; 3] = [GEMM_BLOCK[0], 4, GEMM_BLOCK[1]];
 const TILED_BLOCK: [usize; 3] = [64, 16, 64];
 
 impl MatmulVariant {
@@ -113,47 +114,24 @@ impl Matmul {
         expect_shape(OP, "c", c, &[m, n])?;
         let [bm, bk, bn] = variant.block();
         let padded @ [pm, pk, pn] = [m.next_multiple_of(bm), k.next_multiple_of(bk), n.next_multiple_of(bn)];
-        let params = gpu.uniform(&Params { m: dim(m), k: dim(k), n: dim(n), k4: dim(pk / 4), n4: dim(pn / 4) });
-        let kernel = gpu.kernel("matmul", variant.name(), &[])?;
-        let [wx, wy, _] = kernel.workgroup_size().map(|s| s as usize);
-        let (a, b, workgroups) = match variant {
+        let (a, b, dispatch) = match variant {
             MatmulVariant::Texture => {
                 let a = gpu.texture(pk / 4, pm)?;
                 let b = gpu.texture(pn / 4, pk)?;
-                let invocations = [pn / bn, pm / bm];
-                let groups = [invocations[0].div_ceil(wx), invocations[1].div_ceil(wy)];
-                (Operand::Texture(a), Operand::Texture(b), groups)
+                let dispatch = gemm::dispatch(gpu, &GemmLayout::matrices(m, pk / 4, n), &a, &b, c)?;
+                (Operand::Texture(a), Operand::Texture(b), dispatch)
             }
             MatmulVariant::Tiled => {
                 let a = gpu.zeros(&[pm, pk])?;
                 let b = gpu.zeros(&[pk, pn])?;
-                (Operand::Buffer(a), Operand::Buffer(b), [pn / bn, pm / bm])
+                let params = gpu.uniform(&Params { m: dim(m), k: dim(k), n: dim(n), k4: dim(pk / 4), n4: dim(pn / 4) });
+                let kernel = gpu.kernel("matmul", "tiled", &[])?;
+                let workgroups = [dim(pn / bn), dim(pm / bm), 1];
+                let bindings = [(0, &params), (3, a.buffer()), (4, b.buffer()), (5, c.buffer())];
+                let dispatch = gpu.dispatch(&kernel, &bindings, workgroups)?;
+                (Operand::Buffer(a), Operand::Buffer(b), dispatch)
             }
         };
-        let grid_limit = gpu.limits.max_compute_workgroups_per_dimension as usize;
-        if workgroups.iter().any(|&g| g > grid_limit) {
-            return Err(GpuError::shape(format!(
-                "{OP}: {shape:?} needs {workgroups:?} workgroups, above {grid_limit}"
-            )));
-        }
-        let views: Vec<_> = [&a, &b]
-            .iter()
-            .map(|operand| match operand {
-                Operand::Texture(t) => Some(t.create_view(&Default::default())),
-                Operand::Buffer(_) => None,
-            })
-            .collect();
-        let mut bindings = vec![(0, params.as_entire_binding()), (5, c.buffer().as_entire_binding())];
-        for (binding, (operand, view)) in [(1, 3), (2, 4)].into_iter().zip([&a, &b].into_iter().zip(&views)) {
-            match (operand, view) {
-                (Operand::Texture(_), Some(view)) => {
-                    bindings.push((binding.0, wgpu::BindingResource::TextureView(view)))
-                }
-                (Operand::Buffer(t), _) => bindings.push((binding.1, t.buffer().as_entire_binding())),
-                (Operand::Texture(_), None) => unreachable!("every texture operand has a view"),
-            }
-        }
-        let dispatch = gpu.dispatch_resources(&kernel, &bindings, [dim(workgroups[0]), dim(workgroups[1]), 1])?;
         Ok(Matmul { shape, padded, a, b, dispatch })
     }
 

@@ -7,6 +7,7 @@ pub mod add;
 pub mod batchnorm;
 pub mod conv2d;
 pub mod fill;
+pub mod gemm;
 pub mod linear;
 pub mod loss;
 pub mod matmul;

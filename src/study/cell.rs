@@ -182,12 +182,15 @@ mod tests {
     #[test]
     fn the_cell_sets_weight_decay_and_replay_forces_its_form() {
         let settings = TrainSettings::default();
-        let config = Cell { recipe: StudyRecipe::MixupReplay, weight_decay: 0.0, noise: NoiseVariant::default(), seed: 1 }.run_config(&settings);
+        let config =
+            Cell { recipe: StudyRecipe::MixupReplay, weight_decay: 0.0, noise: NoiseVariant::default(), seed: 1 }
+                .run_config(&settings);
         assert_eq!(config.sgd.weight_decay, 0.0);
         assert_eq!(config.recipe, Recipe::MixupNoise);
         assert_eq!(config.mixup_alpha, 1.0);
         assert!(matches!(config.activation, TrainActivation::Noise { config: n, .. } if n.form == Form::Replay));
-        let noise = Cell { recipe: StudyRecipe::Noise, weight_decay: 5e-3, noise: NoiseVariant::default(), seed: 1 }.run_config(&settings);
+        let noise = Cell { recipe: StudyRecipe::Noise, weight_decay: 5e-3, noise: NoiseVariant::default(), seed: 1 }
+            .run_config(&settings);
         assert!(matches!(noise.activation, TrainActivation::Noise { config: n, .. } if n.form == Form::Additive));
         assert_eq!(noise.sgd.weight_decay, 5e-3);
     }

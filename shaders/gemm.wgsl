@@ -1,0 +1,232 @@
+// C = A B over texture operands, for CPU adapters (lavapipe): they scalarise storage-buffer
+// and workgroup-memory loads lane by lane but gather texture loads across lanes. One
+// kernel serves the matrix product (src/ops/matmul.rs) and the convolutions as implicit
+// GEMMs (src/ops/conv2d.rs): where each operand's texels lie is given by index maps in the
+// uniform, so the same register-blocked loop reads a plain matrix or a packed image.
+//
+// Each invocation keeps a ROWS x COLS block of C in registers. A K step of 4 reads one
+// texel of A per row (A[m, 4s..4s+4]) and four texels of B per column group
+// (B[4s + r, n..n+4] for r = 0..3): 8 + 32 loads feed 1024 multiply-adds.
+//
+// Texel positions: row m of A at a_rows(m) + a_depth(s) in step s; column group g
+// (columns 4g..4g+4) of B at b_cols(g) + b_depth(s) + r * b_row_step. C[m, n] is element
+// c_rows(m) + c_cols(n) of the output, stored when m < M, n < N and n % c_cols.radix.x
+// < n_inner (the valid channels of a padded channel group).
+
+// A mixed-radix index map: digits d0 = i % r0, d1 = i / r0 % r1, d2 = i / (r0 r1) % r2,
+// d3 = i / (r0 r1 r2) (r = radix.xyz), each scaled by its coefficient and summed.
+struct TexelMap {
+    radix: vec4<u32>,
+    c0: vec2<i32>,
+    c1: vec2<i32>,
+    c2: vec2<i32>,
+    c3: vec2<i32>,
+}
+
+struct IndexMap {
+    radix: vec4<u32>,
+    coefficient: vec4<u32>,
+}
+
+struct Params {
+    m: u32,
+    n: u32,
+    // K / 4: steps of the reduction.
+    steps: u32,
+    n_inner: u32,
+    b_row_step: vec2<i32>,
+    a_rows: TexelMap,
+    a_depth: TexelMap,
+    b_cols: TexelMap,
+    b_depth: TexelMap,
+    c_rows: IndexMap,
+    c_cols: IndexMap,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var a: texture_2d<f32>;
+@group(0) @binding(2) var b: texture_2d<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+// Block shape, measured fastest on lavapipe (shared/PANN.md; 8 x 8, 16 x 16, 32 x 8 and
+// 8 x 64 ran at 40 to 55 % of its speed). The accumulators are named variables, not an
+// array: lavapipe keeps arrays in memory, which costs 10x (measured). Must match
+// GEMM_BLOCK in src/ops/gemm.rs.
+const ROWS: u32 = 8u;
+const COLS: u32 = 32u;
+
+fn digits(radix: vec4<u32>, i: u32) -> vec4<u32> {
+    let d0 = i % radix.x;
+    let q0 = i / radix.x;
+    let d1 = q0 % radix.y;
+    let q1 = q0 / radix.y;
+    return vec4<u32>(d0, d1, q1 % radix.z, q1 / radix.z);
+}
+
+fn texel_at(map: TexelMap, d: vec4<u32>) -> vec2<i32> {
+    return i32(d.x) * map.c0 + i32(d.y) * map.c1 + i32(d.z) * map.c2 + i32(d.w) * map.c3;
+}
+
+// The digits of i + 1 given those of i, without dividing (the depth maps advance each step).
+fn next_digits(radix: vec4<u32>, d: vec4<u32>) -> vec4<u32> {
+    var e = d;
+    e.x += 1u;
+    if e.x == radix.x {
+        e.x = 0u;
+        e.y += 1u;
+        if e.y == radix.y {
+            e.y = 0u;
+            e.z += 1u;
+            if e.z == radix.z {
+                e.z = 0u;
+                e.w += 1u;
+            }
+        }
+    }
+    return e;
+}
+
+// Four texels of B down a column group: rows 4s..4s+4 (each column of the result a row of B).
+fn b_rows(at: vec2<i32>) -> mat4x4<f32> {
+    let step = params.b_row_step;
+    return mat4x4<f32>(textureLoad(b, at, 0), textureLoad(b, at + step, 0), textureLoad(b, at + 2i * step, 0),
+        textureLoad(b, at + 3i * step, 0));
+}
+
+// Rows of A at the four texel positions (each column of the result a row of A).
+fn a_rows(p0: vec2<i32>, p1: vec2<i32>, p2: vec2<i32>, p3: vec2<i32>) -> mat4x4<f32> {
+    return mat4x4<f32>(textureLoad(a, p0, 0), textureLoad(a, p1, 0), textureLoad(a, p2, 0), textureLoad(a, p3, 0));
+}
+
+// C[m, n..n+4] = v, skipping what lies outside C: `base` is m's element, `column` the
+// digits of n. The four columns are consecutive in digit 0 (its radix is a multiple of 4),
+// so their elements are `base + offset + j * stride`. Loops have constant bounds so that
+// they unroll and the matrices stay in registers (a dynamic index moves them to memory,
+// 10x slower on lavapipe).
+fn store4(base: u32, n: u32, column: vec4<u32>, v: vec4<f32>) {
+    let p = params;
+    let offset = base + dot(column, p.c_cols.coefficient);
+    let stride = p.c_cols.coefficient.x;
+    for (var j = 0u; j < 4u; j++) {
+        if n + j < p.n && column.x + j < p.n_inner {
+            c[offset + j * stride] = v[j];
+        }
+    }
+}
+
+// Columns n..n+4 of rows m..m+8 of C: column i of `top` is row m + i, of `bottom` row
+// m + 4 + i. Row digits advance by increments, not divisions.
+fn store_block(m: u32, n: u32, top: mat4x4<f32>, bottom: mat4x4<f32>) {
+    let p = params;
+    let column = digits(p.c_cols.radix, n);
+    var row = digits(p.c_rows.radix, m);
+    for (var i = 0u; i < 8u; i++) {
+        if m + i < p.m {
+            let v = select(bottom[i - 4u], top[i], i < 4u);
+            store4(dot(row, p.c_rows.coefficient), n, column, v);
+        }
+        row = next_digits(p.c_rows.radix, row);
+    }
+}
+
+// The texel positions of eight consecutive indices from `first`.
+struct Texels8 {
+    t0: vec2<i32>,
+    t1: vec2<i32>,
+    t2: vec2<i32>,
+    t3: vec2<i32>,
+    t4: vec2<i32>,
+    t5: vec2<i32>,
+    t6: vec2<i32>,
+    t7: vec2<i32>,
+}
+
+fn texels8(map: TexelMap, first: u32) -> Texels8 {
+    var d = digits(map.radix, first);
+    let t0 = texel_at(map, d);
+    d = next_digits(map.radix, d);
+    let t1 = texel_at(map, d);
+    d = next_digits(map.radix, d);
+    let t2 = texel_at(map, d);
+    d = next_digits(map.radix, d);
+    let t3 = texel_at(map, d);
+    d = next_digits(map.radix, d);
+    let t4 = texel_at(map, d);
+    d = next_digits(map.radix, d);
+    let t5 = texel_at(map, d);
+    d = next_digits(map.radix, d);
+    let t6 = texel_at(map, d);
+    d = next_digits(map.radix, d);
+    return Texels8(t0, t1, t2, t3, t4, t5, t6, texel_at(map, d));
+}
+
+@compute @workgroup_size(8, 8)
+fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let p = params;
+    let n0 = gid.x * COLS;
+    let m0 = gid.y * ROWS;
+    if m0 >= p.m || n0 >= p.n {
+        return;
+    }
+    let ra = texels8(p.a_rows, m0);
+    let cb = texels8(p.b_cols, n0 / 4u);
+    var top0: mat4x4<f32>;
+    var bottom0: mat4x4<f32>;
+    var top1: mat4x4<f32>;
+    var bottom1: mat4x4<f32>;
+    var top2: mat4x4<f32>;
+    var bottom2: mat4x4<f32>;
+    var top3: mat4x4<f32>;
+    var bottom3: mat4x4<f32>;
+    var top4: mat4x4<f32>;
+    var bottom4: mat4x4<f32>;
+    var top5: mat4x4<f32>;
+    var bottom5: mat4x4<f32>;
+    var top6: mat4x4<f32>;
+    var bottom6: mat4x4<f32>;
+    var top7: mat4x4<f32>;
+    var bottom7: mat4x4<f32>;
+    var a_step = vec4<u32>(0u);
+    var b_step = vec4<u32>(0u);
+    for (var s = 0u; s < p.steps; s++) {
+        let ao = texel_at(p.a_depth, a_step);
+        let bo = texel_at(p.b_depth, b_step);
+        a_step = next_digits(p.a_depth.radix, a_step);
+        b_step = next_digits(p.b_depth.radix, b_step);
+        let a_top = a_rows(ra.t0 + ao, ra.t1 + ao, ra.t2 + ao, ra.t3 + ao);
+        let a_bottom = a_rows(ra.t4 + ao, ra.t5 + ao, ra.t6 + ao, ra.t7 + ao);
+        // (B rows * A rows) column i = sum over the step's k of A[i, k] B[k, :]: row i of C.
+        let c0 = b_rows(cb.t0 + bo);
+        top0 += c0 * a_top;
+        bottom0 += c0 * a_bottom;
+        let c1 = b_rows(cb.t1 + bo);
+        top1 += c1 * a_top;
+        bottom1 += c1 * a_bottom;
+        let c2 = b_rows(cb.t2 + bo);
+        top2 += c2 * a_top;
+        bottom2 += c2 * a_bottom;
+        let c3 = b_rows(cb.t3 + bo);
+        top3 += c3 * a_top;
+        bottom3 += c3 * a_bottom;
+        let c4 = b_rows(cb.t4 + bo);
+        top4 += c4 * a_top;
+        bottom4 += c4 * a_bottom;
+        let c5 = b_rows(cb.t5 + bo);
+        top5 += c5 * a_top;
+        bottom5 += c5 * a_bottom;
+        let c6 = b_rows(cb.t6 + bo);
+        top6 += c6 * a_top;
+        bottom6 += c6 * a_bottom;
+        let c7 = b_rows(cb.t7 + bo);
+        top7 += c7 * a_top;
+        bottom7 += c7 * a_bottom;
+    }
+    store_block(m0, n0, top0, bottom0);
+    store_block(m0, n0 + 4u, top1, bottom1);
+    store_block(m0, n0 + 8u, top2, bottom2);
+    store_block(m0, n0 + 12u, top3, bottom3);
+    store_block(m0, n0 + 16u, top4, bottom4);
+    store_block(m0, n0 + 20u, top5, bottom5);
+    store_block(m0, n0 + 24u, top6, bottom6);
+    store_block(m0, n0 + 28u, top7, bottom7);
+}
