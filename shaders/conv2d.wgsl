@@ -258,3 +258,154 @@ fn backward_bias(
         }
     }
 }
+
+// ---- packing for the texture GEMM (CPU adapters; src/ops/conv2d.rs, shaders/gemm.wgsl) ----
+// The convolutions run as implicit GEMMs over rgba32float textures. An image tensor is
+// packed as planes of four channels per texel: image n's channel group g is a tile_height
+// x tile_width plane whose texel (offset + i * dilation, offset + j * dilation) holds
+// source[n, 4g..4g+4, j, i], and zeros elsewhere: the zero padding of the convolution
+// (and, with dilation S, the zeros between the rows of dy that make backward_input a
+// stride-1 convolution). An image's planes lie side by side, images_per_row images per
+// band of tile_height texel rows.
+
+struct Packing {
+    channels: u32,
+    height: u32,
+    width: u32,
+    groups: u32,
+    tile_height: u32,
+    tile_width: u32,
+    images_per_row: u32,
+    dilation: u32,
+    offset: i32,
+    texture_width: u32,
+    texture_texels: u32,
+    batch: u32,
+    // pack_positions: bands of images per channel.
+    bands: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(9) var<uniform> packing: Packing;
+@group(0) @binding(10) var<storage, read> source: array<f32>;
+@group(0) @binding(11) var packed: texture_storage_2d<rgba32float, write>;
+
+// Source row or column of padded-plane coordinate `at`, or `size` (out of range) where the
+// texel is padding or lies between dilated rows.
+fn unpadded(at: u32, size: u32) -> u32 {
+    let shifted = i32(at) - packing.offset;
+    let d = i32(packing.dilation);
+    if shifted < 0i || shifted % d != 0i {
+        return size;
+    }
+    return min(u32(shifted / d), size);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn pack_images(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let p = packing;
+    let t = thread_index(gid, groups);
+    if t >= p.texture_texels {
+        return;
+    }
+    let x = t % p.texture_width;
+    let y = t / p.texture_width;
+    let image_width = p.groups * p.tile_width;
+    let n = (y / p.tile_height) * p.images_per_row + x / image_width;
+    let g = (x % image_width) / p.tile_width;
+    let i = unpadded(x % p.tile_width, p.width);
+    let j = unpadded(y % p.tile_height, p.height);
+    var texel = vec4<f32>(0.0);
+    if n < p.batch && i < p.width && j < p.height {
+        for (var l = 0u; l < 4u; l++) {
+            let c = 4u * g + l;
+            if c < p.channels {
+                texel[l] = source[((n * p.channels + c) * p.height + j) * p.width + i];
+            }
+        }
+    }
+    textureStore(packed, vec2<u32>(x, y), texel);
+}
+
+// dy for the weight gradient's GEMM, whose reduction runs over positions: texel
+// (q + tile_width * (n % images_per_row), oh + tile_height * (n / images_per_row + bands * o))
+// holds source[n, o, oh, 4q..4q+4] (zeros past the row's end), tile_width = ceil(OW / 4).
+@compute @workgroup_size(WORKGROUP)
+fn pack_positions(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let p = packing;
+    let t = thread_index(gid, groups);
+    if t >= p.texture_texels {
+        return;
+    }
+    let x = t % p.texture_width;
+    let y = t / p.texture_width;
+    let band = y / p.tile_height;
+    let n = (band % p.bands) * p.images_per_row + x / p.tile_width;
+    let o = band / p.bands;
+    let row = y % p.tile_height;
+    var texel = vec4<f32>(0.0);
+    for (var l = 0u; l < 4u; l++) {
+        let column = 4u * (x % p.tile_width) + l;
+        if n < p.batch && o < p.channels && column < p.width {
+            texel[l] = source[((n * p.channels + o) * p.height + row) * p.width + column];
+        }
+    }
+    textureStore(packed, vec2<u32>(x, y), texel);
+}
+
+// The weights as the GEMM's B: texel (column group q, row r) holds four filters' weights
+// for reduction row r = tap * 4 * input_groups + input channel, tap = kh * K + kw.
+// Forward: filters are output channels, inputs input channels. Transposed (backward_input,
+// a convolution of dy): filters are input channels, inputs output channels, and the
+// kernel is flipped (tap (kh, kw) reads w at (K-1-kh, K-1-kw)).
+fn pack_weight_texel(t: u32, transposed: bool) {
+    let p = params;
+    let filters = select(p.out_channels, p.in_channels, transposed);
+    let inputs = select(p.in_channels, p.out_channels, transposed);
+    let input_rows = 4u * blocks(inputs);
+    let columns = blocks(filters);
+    let kk = p.kernel * p.kernel;
+    if t >= columns * input_rows * kk {
+        return;
+    }
+    let q = t % columns;
+    let r = t / columns;
+    let input = r % input_rows;
+    var tap = r / input_rows;
+    if transposed {
+        tap = kk - 1u - tap;
+    }
+    var texel = vec4<f32>(0.0);
+    for (var l = 0u; l < 4u; l++) {
+        let f = 4u * q + l;
+        if f < filters && input < inputs {
+            let o = select(f, input, transposed);
+            let c = select(input, f, transposed);
+            texel[l] = w[(o * p.in_channels + c) * kk + tap];
+        }
+    }
+    textureStore(packed, vec2<u32>(q, r), texel);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn pack_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    pack_weight_texel(thread_index(gid, groups), false);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn pack_weights_transposed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    pack_weight_texel(thread_index(gid, groups), true);
+}
+
+// y[n, o, :, :] += b[o]: the bias of the texture path, whose GEMM writes the plain sums.
+@compute @workgroup_size(WORKGROUP)
+fn add_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let p = params;
+    let i = thread_index(gid, groups);
+    let plane = p.out_height * p.out_width;
+    if i < p.batch * p.out_channels * plane {
+        y[i] += b[(i / plane) % p.out_channels];
+    }
+}

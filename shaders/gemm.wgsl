@@ -35,6 +35,10 @@ struct Params {
     steps: u32,
     n_inner: u32,
     b_row_step: vec2<i32>,
+    // Split K: each invocation reduces chunk_steps steps of one chunk and stores its sums
+    // at chunk * chunk_stride past C's elements; `sum_chunks` adds the chunks.
+    chunk_steps: u32,
+    chunk_stride: u32,
     a_rows: TexelMap,
     a_depth: TexelMap,
     b_cols: TexelMap,
@@ -48,12 +52,25 @@ struct Params {
 @group(0) @binding(2) var b: texture_2d<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
+struct Chunks {
+    elements: u32,
+    count: u32,
+}
+
+@group(0) @binding(4) var<uniform> chunks: Chunks;
+@group(0) @binding(5) var<storage, read> partial_sums: array<f32>;
+@group(0) @binding(6) var<storage, read_write> total: array<f32>;
+
 // Block shape, measured fastest on lavapipe (shared/PANN.md; 8 x 8, 16 x 16, 32 x 8 and
 // 8 x 64 ran at 40 to 55 % of its speed). The accumulators are named variables, not an
 // array: lavapipe keeps arrays in memory, which costs 10x (measured). Must match
 // GEMM_BLOCK in src/ops/gemm.rs.
 const ROWS: u32 = 8u;
 const COLS: u32 = 32u;
+// False: only the first 16 columns of the block (column groups 0..3), for C with 16
+// columns or fewer (the 16-channel convolutions), which would waste half of a 32-wide
+// block. The host sets it (src/ops/gemm.rs); the compiler drops the unused half.
+override WIDE: bool = true;
 
 fn digits(radix: vec4<u32>, i: u32) -> vec4<u32> {
     let d0 = i % radix.x;
@@ -116,14 +133,14 @@ fn store4(base: u32, n: u32, column: vec4<u32>, v: vec4<f32>) {
 
 // Columns n..n+4 of rows m..m+8 of C: column i of `top` is row m + i, of `bottom` row
 // m + 4 + i. Row digits advance by increments, not divisions.
-fn store_block(m: u32, n: u32, top: mat4x4<f32>, bottom: mat4x4<f32>) {
+fn store_block(chunk: u32, m: u32, n: u32, top: mat4x4<f32>, bottom: mat4x4<f32>) {
     let p = params;
     let column = digits(p.c_cols.radix, n);
     var row = digits(p.c_rows.radix, m);
     for (var i = 0u; i < 8u; i++) {
         if m + i < p.m {
             let v = select(bottom[i - 4u], top[i], i < 4u);
-            store4(dot(row, p.c_rows.coefficient), n, column, v);
+            store4(chunk * p.chunk_stride + dot(row, p.c_rows.coefficient), n, column, v);
         }
         row = next_digits(p.c_rows.radix, row);
     }
@@ -160,14 +177,24 @@ fn texels8(map: TexelMap, first: u32) -> Texels8 {
     return Texels8(t0, t1, t2, t3, t4, t5, t6, texel_at(map, d));
 }
 
-@compute @workgroup_size(8, 8)
-fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
+// Invocation t takes row block t % row blocks, then column blocks, then chunks: the
+// lanes of lavapipe's SIMD vectors (neighbouring invocations) vary along the longest
+// dimension of a convolution (its positions), not the 16 to 64 channels of one column
+// block, which left 7 of 8 lanes idle (measured 6x slower).
+@compute @workgroup_size(64)
+fn gemm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let p = params;
-    let n0 = gid.x * COLS;
-    let m0 = gid.y * ROWS;
-    if m0 >= p.m || n0 >= p.n {
+    let columns = select(COLS / 2u, COLS, WIDE);
+    let row_blocks = (p.m + ROWS - 1u) / ROWS;
+    let column_blocks = (p.n + columns - 1u) / columns;
+    let t = gid.x + gid.y * groups.x * 64u;
+    let chunk = t / (row_blocks * column_blocks);
+    let first = chunk * p.chunk_steps;
+    if first >= p.steps {
         return;
     }
+    let m0 = (t % row_blocks) * ROWS;
+    let n0 = (t / row_blocks % column_blocks) * columns;
     let ra = texels8(p.a_rows, m0);
     let cb = texels8(p.b_cols, n0 / 4u);
     var top0: mat4x4<f32>;
@@ -186,9 +213,9 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
     var bottom6: mat4x4<f32>;
     var top7: mat4x4<f32>;
     var bottom7: mat4x4<f32>;
-    var a_step = vec4<u32>(0u);
-    var b_step = vec4<u32>(0u);
-    for (var s = 0u; s < p.steps; s++) {
+    var a_step = digits(p.a_depth.radix, first);
+    var b_step = digits(p.b_depth.radix, first);
+    for (var s = first; s < min(first + p.chunk_steps, p.steps); s++) {
         let ao = texel_at(p.a_depth, a_step);
         let bo = texel_at(p.b_depth, b_step);
         a_step = next_digits(p.a_depth.radix, a_step);
@@ -208,25 +235,49 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
         let c3 = b_rows(cb.t3 + bo);
         top3 += c3 * a_top;
         bottom3 += c3 * a_bottom;
-        let c4 = b_rows(cb.t4 + bo);
-        top4 += c4 * a_top;
-        bottom4 += c4 * a_bottom;
-        let c5 = b_rows(cb.t5 + bo);
-        top5 += c5 * a_top;
-        bottom5 += c5 * a_bottom;
-        let c6 = b_rows(cb.t6 + bo);
-        top6 += c6 * a_top;
-        bottom6 += c6 * a_bottom;
-        let c7 = b_rows(cb.t7 + bo);
-        top7 += c7 * a_top;
-        bottom7 += c7 * a_bottom;
+        if WIDE {
+            let c4 = b_rows(cb.t4 + bo);
+            top4 += c4 * a_top;
+            bottom4 += c4 * a_bottom;
+        }
+        if WIDE {
+            let c5 = b_rows(cb.t5 + bo);
+            top5 += c5 * a_top;
+            bottom5 += c5 * a_bottom;
+        }
+        if WIDE {
+            let c6 = b_rows(cb.t6 + bo);
+            top6 += c6 * a_top;
+            bottom6 += c6 * a_bottom;
+        }
+        if WIDE {
+            let c7 = b_rows(cb.t7 + bo);
+            top7 += c7 * a_top;
+            bottom7 += c7 * a_bottom;
+        }
     }
-    store_block(m0, n0, top0, bottom0);
-    store_block(m0, n0 + 4u, top1, bottom1);
-    store_block(m0, n0 + 8u, top2, bottom2);
-    store_block(m0, n0 + 12u, top3, bottom3);
-    store_block(m0, n0 + 16u, top4, bottom4);
-    store_block(m0, n0 + 20u, top5, bottom5);
-    store_block(m0, n0 + 24u, top6, bottom6);
-    store_block(m0, n0 + 28u, top7, bottom7);
+    store_block(chunk, m0, n0, top0, bottom0);
+    store_block(chunk, m0, n0 + 4u, top1, bottom1);
+    store_block(chunk, m0, n0 + 8u, top2, bottom2);
+    store_block(chunk, m0, n0 + 12u, top3, bottom3);
+    if WIDE {
+        store_block(chunk, m0, n0 + 16u, top4, bottom4);
+        store_block(chunk, m0, n0 + 20u, top5, bottom5);
+        store_block(chunk, m0, n0 + 24u, top6, bottom6);
+        store_block(chunk, m0, n0 + 28u, top7, bottom7);
+    }
+}
+
+// total[i] = sum over chunks of partial_sums[chunk * elements + i].
+@compute @workgroup_size(64)
+fn sum_chunks(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * 64u;
+    if i >= chunks.elements {
+        return;
+    }
+    var sum = 0.0;
+    for (var chunk = 0u; chunk < chunks.count; chunk++) {
+        sum += partial_sums[chunk * chunks.elements + i];
+    }
+    total[i] = sum;
 }

@@ -8,7 +8,7 @@ use sturdy::data::synthetic::ScratchDir;
 /// Table titles (their start) and the data rows each must have.
 const TABLES: [(&str, usize); 7] = [
     ("Ceiling", 4),
-    ("conv2d", 24), // 8 layers x 3 kernels
+    ("conv2d", 48), // 8 layers x 2 variants x 3 kernels
     ("linear", 6),
     ("Memory-bound", 4),
     ("Training step", 2),

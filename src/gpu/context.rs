@@ -3,6 +3,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::kernel::{Kernel, KernelKey};
+use super::texture::ScratchKey;
 use super::{GpuError, Result};
 
 /// Environment variable that picks an adapter, like `--adapter`.
@@ -39,6 +40,7 @@ pub struct Gpu {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub(super) kernels: Mutex<HashMap<KernelKey, Arc<Kernel>>>,
+    pub(super) scratch_textures: Mutex<HashMap<ScratchKey, wgpu::Texture>>,
     pub(super) buffers_created: AtomicU64,
     pub(super) bytes_allocated: AtomicU64,
     failure: Arc<Mutex<Option<GpuError>>>,
@@ -138,6 +140,7 @@ impl Gpu {
             info,
             limits,
             kernels: Mutex::new(HashMap::new()),
+            scratch_textures: Mutex::new(HashMap::new()),
             buffers_created: AtomicU64::new(0),
             bytes_allocated: AtomicU64::new(0),
             failure,

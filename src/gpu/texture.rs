@@ -1,10 +1,14 @@
 //! 2-D textures of f32 quadruples, the operands of kernel variants that read through
-//! `textureLoad` (see [`Gpu::prefers_texture_loads`]).
+//! `textureLoad` (see [`Gpu::prefers_texture_loads`]): filled by the host or by kernels
+//! (`textureStore`).
 
 use super::{Gpu, GpuError, Result};
 
 /// Bytes of one rgba32float texel: four f32.
 const TEXEL_BYTES: u64 = 16;
+
+/// A scratch texture's role and size.
+pub(super) type ScratchKey = (&'static str, usize, usize);
 
 impl Gpu {
     /// A zero-filled `width` x `height` rgba32float texture (each texel four f32) that
@@ -25,9 +29,24 @@ impl Gpu {
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
             format: wgpu::TextureFormat::Rgba32Float,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING
+                | wgpu::TextureUsages::STORAGE_BINDING
+                | wgpu::TextureUsages::COPY_DST,
             view_formats: &[],
         }))
+    }
+
+    /// A texture that kernels fill and read within one op: the same one for every request
+    /// of the same `role` and size, so that all layers share it. That is safe because
+    /// dispatches run in recording order and each op fills the texture before reading it.
+    pub fn scratch_texture(&self, role: &'static str, width: usize, height: usize) -> Result<wgpu::Texture> {
+        let key = (role, width, height);
+        if let Some(texture) = self.scratch_textures.lock().unwrap().get(&key) {
+            return Ok(texture.clone());
+        }
+        let texture = self.texture(width, height)?;
+        self.scratch_textures.lock().unwrap().insert(key, texture.clone());
+        Ok(texture)
     }
 
     /// Overwrites a whole texture from row-major texels, four f32 each.

@@ -4,7 +4,7 @@ use super::describe::per_image_chw;
 use super::param::kaiming_normal;
 use super::{Activation, Layer, Mode, Op, Param};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result};
-use crate::ops::conv2d::{self, Conv2dShape};
+use crate::ops::conv2d::{self, Conv2dShape, ConvVariant};
 
 /// Convolution without bias (batch norm follows it in every model here).
 pub struct Conv2d {
@@ -12,7 +12,7 @@ pub struct Conv2d {
     shape: Conv2dShape,
     weight: Param,
     output: Activation,
-    forward: Dispatch,
+    forward: Vec<Dispatch>,
     backward: Vec<Dispatch>,
 }
 
@@ -42,10 +42,11 @@ impl Conv2d {
         let init = kaiming_normal(rng, weight_shape.iter().product(), fan_in);
         let weight = Param::new(gpu, format!("{name}.weight"), &weight_shape, &init, false)?;
         let output = Activation::new(gpu, &shape.output_shape())?;
-        let forward = conv2d::forward(gpu, &shape, &input.value, &weight.value, None, &output.value)?;
-        let mut backward = vec![conv2d::backward_weight(gpu, &shape, &input.value, output.grad(), &weight.grad)?];
+        let variant = ConvVariant::for_gpu(gpu);
+        let forward = conv2d::forward(gpu, variant, &shape, &input.value, &weight.value, None, &output.value)?;
+        let mut backward = conv2d::backward_weight(gpu, variant, &shape, &input.value, output.grad(), &weight.grad)?;
         if let Some(input_grad) = &input.grad {
-            backward.push(conv2d::backward_input(gpu, &shape, &weight.value, output.grad(), input_grad)?);
+            backward.extend(conv2d::backward_input(gpu, variant, &shape, &weight.value, output.grad(), input_grad)?);
         }
         Ok(Conv2d { name: name.into(), shape, weight, output, forward, backward })
     }
@@ -57,7 +58,7 @@ impl Layer for Conv2d {
     }
 
     fn record_forward(&self, recorder: &mut Recorder, _mode: Mode) {
-        recorder.record(&self.forward);
+        recorder.record_all(&self.forward);
     }
 
     fn record_backward(&self, recorder: &mut Recorder) {

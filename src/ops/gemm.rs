@@ -5,15 +5,17 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+use crate::gpu::{Dispatch, Gpu, Result, Tensor};
 
 use super::dim;
 
 /// Rows and columns of C per invocation (ROWS, COLS in the shader).
 pub const GEMM_BLOCK: [usize; 2] = [8, 32];
+/// C this narrow or narrower takes half-width blocks (WIDE = false in the shader).
+const NARROW_COLUMNS: usize = GEMM_BLOCK[1] / 2;
 
 /// A radix no index reaches: the digit is the whole index.
-const WHOLE: u32 = u32::MAX;
+pub const WHOLE: usize = u32::MAX as usize;
 
 /// Index i to texel: its mixed-radix digits d0 = i % r0, d1 = i / r0 % r1,
 /// d2 = i / (r0 r1) % r2, d3 = i / (r0 r1 r2), each times its coefficient, summed.
@@ -34,11 +36,7 @@ impl TexelMap {
 
     /// i to i * (x, y).
     pub fn linear(x: usize, y: usize) -> TexelMap {
-        TexelMap::new_whole([[x, y], [0; 2], [0; 2], [0; 2]])
-    }
-
-    fn new_whole(coefficients: [[usize; 2]; 4]) -> TexelMap {
-        TexelMap { radix: [WHOLE, WHOLE, WHOLE, 0], ..TexelMap::new([1; 3], coefficients) }
+        TexelMap::new([WHOLE; 3], [[x, y], [0; 2], [0; 2], [0; 2]])
     }
 }
 
@@ -59,7 +57,7 @@ impl IndexMap {
 
     /// i to i * stride.
     pub fn linear(stride: usize) -> IndexMap {
-        IndexMap { radix: [WHOLE, WHOLE, WHOLE, 0], coefficients: [dim(stride), 0, 0, 0] }
+        IndexMap::new([WHOLE; 3], [stride, 0, 0, 0])
     }
 }
 
@@ -76,8 +74,10 @@ pub struct GemmLayout {
     pub n_inner: u32,
     /// Texel offset between the four B rows of a step.
     pub b_row_step: [i32; 2],
-    /// WGSL aligns the maps that follow to 16 bytes.
-    pub _align: [i32; 2],
+    /// Split K: steps per chunk ([`split_k`] sets it; `steps` for one chunk) ...
+    pub chunk_steps: u32,
+    /// ... and the element offset of each chunk's sums past the previous chunk's.
+    pub chunk_stride: u32,
     pub a_rows: TexelMap,
     pub a_depth: TexelMap,
     pub b_cols: TexelMap,
@@ -93,9 +93,10 @@ impl GemmLayout {
             m: dim(m),
             n: dim(n),
             steps: dim(k4),
-            n_inner: WHOLE,
+            n_inner: dim(WHOLE),
             b_row_step: [0, 1],
-            _align: [0; 2],
+            chunk_steps: dim(k4),
+            chunk_stride: 0,
             a_rows: TexelMap::linear(0, 1),
             a_depth: TexelMap::linear(1, 0),
             b_cols: TexelMap::linear(1, 0),
@@ -106,19 +107,31 @@ impl GemmLayout {
     }
 }
 
-/// The dispatch computing C (a buffer of f32 the maps index) from textures `a` and `b`.
+/// Invocations a split-K product aims for: enough for every SIMD lane of a many-core CPU.
+const SPLIT_INVOCATIONS: usize = 1024;
+/// Steps a chunk keeps at least, so that its per-invocation set-up stays negligible.
+const MIN_CHUNK_STEPS: usize = 64;
+
+/// The uniform block `Chunks` of shaders/gemm.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Chunks {
+    elements: u32,
+    count: u32,
+}
+
+fn blocks(layout: &GemmLayout) -> (usize, bool) {
+    let wide = layout.n as usize > NARROW_COLUMNS;
+    let columns = if wide { GEMM_BLOCK[1] } else { NARROW_COLUMNS };
+    ((layout.m as usize).div_ceil(GEMM_BLOCK[0]) * (layout.n as usize).div_ceil(columns), wide)
+}
+
+/// The dispatch computing C (a buffer of f32 the maps index) from textures `a` and `b`,
+/// each chunk of `layout` into its own part of `c`.
 pub fn dispatch(gpu: &Gpu, layout: &GemmLayout, a: &wgpu::Texture, b: &wgpu::Texture, c: &Tensor) -> Result<Dispatch> {
-    let kernel = gpu.kernel("gemm", "gemm", &[])?;
-    let [wx, wy, _] = kernel.workgroup_size().map(|s| s as usize);
-    let [rows, cols] = GEMM_BLOCK;
-    let workgroups = [(layout.n as usize).div_ceil(cols).div_ceil(wx), (layout.m as usize).div_ceil(rows).div_ceil(wy)];
-    let grid_limit = gpu.limits.max_compute_workgroups_per_dimension as usize;
-    if workgroups.iter().any(|&g| g > grid_limit) {
-        return Err(GpuError::shape(format!(
-            "gemm: {} x {} needs {workgroups:?} workgroups, above this adapter's {grid_limit} per dimension",
-            layout.m, layout.n
-        )));
-    }
+    let (blocks, wide) = blocks(layout);
+    let kernel = gpu.kernel("gemm", "gemm", &[("WIDE", f64::from(u8::from(wide)))])?;
+    let invocations = blocks * (layout.steps as usize).div_ceil(layout.chunk_steps.max(1) as usize).max(1);
     let params = gpu.uniform(layout);
     let (a_view, b_view) = (a.create_view(&Default::default()), b.create_view(&Default::default()));
     let bindings = [
@@ -127,5 +140,29 @@ pub fn dispatch(gpu: &Gpu, layout: &GemmLayout, a: &wgpu::Texture, b: &wgpu::Tex
         (2, wgpu::BindingResource::TextureView(&b_view)),
         (3, c.buffer().as_entire_binding()),
     ];
-    gpu.dispatch_resources(&kernel, &bindings, [dim(workgroups[0]), dim(workgroups[1]), 1])
+    gpu.dispatch_resources(&kernel, &bindings, kernel.grid_1d(invocations))
+}
+
+/// C for products with few blocks of C but a long reduction (a weight gradient sums over
+/// every position of the batch): K is split into chunks reduced in parallel into a
+/// scratch buffer, then added into `c` ([C's elements]). Two dispatches.
+pub fn split_k(
+    gpu: &Gpu,
+    layout: &GemmLayout,
+    a: &wgpu::Texture,
+    b: &wgpu::Texture,
+    c: &Tensor,
+) -> Result<Vec<Dispatch>> {
+    let (blocks, _) = blocks(layout);
+    let steps = layout.steps as usize;
+    let chunks = SPLIT_INVOCATIONS.div_ceil(blocks).min(steps.div_ceil(MIN_CHUNK_STEPS)).max(1);
+    let chunk_steps = steps.div_ceil(chunks);
+    let chunks = steps.div_ceil(chunk_steps);
+    let split = GemmLayout { chunk_steps: dim(chunk_steps), chunk_stride: dim(c.len()), ..*layout };
+    let partial_sums = gpu.zeros(&[chunks, c.len()])?;
+    let product = dispatch(gpu, &split, a, b, &partial_sums)?;
+    let kernel = gpu.kernel("gemm", "sum_chunks", &[])?;
+    let uniform = gpu.uniform(&Chunks { elements: dim(c.len()), count: dim(chunks) });
+    let bindings = [(4, &uniform), (5, partial_sums.buffer()), (6, c.buffer())];
+    Ok(vec![product, gpu.dispatch_1d(&kernel, &bindings, c.len())?])
 }

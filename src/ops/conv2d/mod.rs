@@ -3,12 +3,38 @@
 //! Layouts: x `[N, C, H, W]`, w `[O, C, K, K]`, b `[O]`, y `[N, O, OH, OW]`, where
 //! `OH = (H + 2P - K) / S + 1` (likewise OW). The backward kernels overwrite their
 //! gradient outputs; they never accumulate into them.
+//!
+//! Two implementations, chosen per adapter by [`ConvVariant::for_gpu`] (the same test as
+//! the matrix product's): direct kernels reading storage buffers (GPUs), and implicit GEMMs
+//! over packed textures (CPU adapters; [`implicit_gemm`]). Each op returns the dispatches
+//! to record, in order.
+
+mod implicit_gemm;
 
 use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
 
 use super::{dim, expect_shape};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvVariant {
+    /// One kernel per op over storage buffers, CHANNEL_BLOCK channels per thread.
+    Direct,
+    /// Pack into textures, then the texture GEMM (the bias gradient stays direct).
+    TextureGemm,
+}
+
+impl ConvVariant {
+    /// The texture GEMM where the adapter prefers texture loads ([`Gpu::prefers_texture_loads`]).
+    pub fn for_gpu(gpu: &Gpu) -> ConvVariant {
+        if gpu.prefers_texture_loads() {
+            ConvVariant::TextureGemm
+        } else {
+            ConvVariant::Direct
+        }
+    }
+}
 
 /// Channels each thread computes (register blocking; BLOCK in shaders/conv2d.wgsl):
 /// output channels in forward, backward_weight and backward_bias, input channels in
@@ -147,47 +173,84 @@ fn check(op: &str, shape: &Conv2dShape, tensors: &[(&str, &Tensor)]) -> Result<(
 /// y = conv(x, w) + b, with b optional (absent for a convolution followed by batch norm).
 pub fn forward(
     gpu: &Gpu,
+    variant: ConvVariant,
     shape: &Conv2dShape,
     x: &Tensor,
     w: &Tensor,
     b: Option<&Tensor>,
     y: &Tensor,
-) -> Result<Dispatch> {
+) -> Result<Vec<Dispatch>> {
     let op = "conv2d forward";
     check(op, shape, &[("x", x), ("w", w), ("y", y)])?;
+    if let Some(b) = b {
+        check(op, shape, &[("b", b)])?;
+    }
     let params = params(gpu, shape);
     let mut bindings = vec![(0, &params), (1, x.buffer()), (2, w.buffer()), (4, y.buffer())];
-    let kernel = match b {
-        Some(b) => {
-            check(op, shape, &[("b", b)])?;
-            bindings.push((3, b.buffer()));
-            gpu.kernel("conv2d", "forward_bias", &[])?
+    bindings.extend(b.map(|b| (3, b.buffer())));
+    let output_elements = shape.output_shape().iter().product();
+    match variant {
+        ConvVariant::Direct => {
+            let entry = if b.is_some() { "forward_bias" } else { "forward" };
+            let kernel = gpu.kernel("conv2d", entry, &[])?;
+            let threads = output_elements / shape.out_channels * shape.out_channels.div_ceil(CHANNEL_BLOCK);
+            Ok(vec![gpu.dispatch_1d(&kernel, &bindings, threads)?])
         }
-        None => gpu.kernel("conv2d", "forward", &[])?,
-    };
-    let threads =
-        shape.batch * shape.out_channels.div_ceil(CHANNEL_BLOCK) * shape.output_height() * shape.output_width();
-    gpu.dispatch_1d(&kernel, &bindings, threads)
+        ConvVariant::TextureGemm => {
+            let mut dispatches = implicit_gemm::forward(gpu, shape, x, w, y)?;
+            if b.is_some() {
+                let kernel = gpu.kernel("conv2d", "add_bias", &[])?;
+                dispatches.push(gpu.dispatch_1d(&kernel, &bindings, output_elements)?);
+            }
+            Ok(dispatches)
+        }
+    }
 }
 
 /// dx = dL/dx given dy = dL/dy; overwrites dx.
-pub fn backward_input(gpu: &Gpu, shape: &Conv2dShape, w: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Dispatch> {
+pub fn backward_input(
+    gpu: &Gpu,
+    variant: ConvVariant,
+    shape: &Conv2dShape,
+    w: &Tensor,
+    dy: &Tensor,
+    dx: &Tensor,
+) -> Result<Vec<Dispatch>> {
     let op = "conv2d backward_input";
     check(op, shape, &[("w", w), ("dy", dy), ("dx", dx)])?;
-    let kernel = gpu.kernel("conv2d", "backward_input", &[])?;
-    let params = params(gpu, shape);
-    let threads = shape.batch * shape.in_channels.div_ceil(CHANNEL_BLOCK) * shape.height * shape.width;
-    gpu.dispatch_1d(&kernel, &[(0, &params), (2, w.buffer()), (5, dy.buffer()), (6, dx.buffer())], threads)
+    match variant {
+        ConvVariant::Direct => {
+            let kernel = gpu.kernel("conv2d", "backward_input", &[])?;
+            let params = params(gpu, shape);
+            let threads = shape.batch * shape.in_channels.div_ceil(CHANNEL_BLOCK) * shape.height * shape.width;
+            let bindings = [(0, &params), (2, w.buffer()), (5, dy.buffer()), (6, dx.buffer())];
+            Ok(vec![gpu.dispatch_1d(&kernel, &bindings, threads)?])
+        }
+        ConvVariant::TextureGemm => implicit_gemm::backward_input(gpu, shape, w, dy, dx),
+    }
 }
 
 /// dw = dL/dw given dy = dL/dy, summed over the batch and all output positions; overwrites dw.
-pub fn backward_weight(gpu: &Gpu, shape: &Conv2dShape, x: &Tensor, dy: &Tensor, dw: &Tensor) -> Result<Dispatch> {
+pub fn backward_weight(
+    gpu: &Gpu,
+    variant: ConvVariant,
+    shape: &Conv2dShape,
+    x: &Tensor,
+    dy: &Tensor,
+    dw: &Tensor,
+) -> Result<Vec<Dispatch>> {
     let op = "conv2d backward_weight";
     check(op, shape, &[("x", x), ("dy", dy), ("dw", dw)])?;
-    let kernel = gpu.kernel("conv2d", "backward_weight", &[])?;
-    let params = params(gpu, shape);
-    let threads = weight_gradient_workgroups(shape) * kernel.workgroup_size()[0] as usize;
-    gpu.dispatch_1d(&kernel, &[(0, &params), (1, x.buffer()), (5, dy.buffer()), (7, dw.buffer())], threads)
+    match variant {
+        ConvVariant::Direct => {
+            let kernel = gpu.kernel("conv2d", "backward_weight", &[])?;
+            let params = params(gpu, shape);
+            let threads = weight_gradient_workgroups(shape) * kernel.workgroup_size()[0] as usize;
+            let bindings = [(0, &params), (1, x.buffer()), (5, dy.buffer()), (7, dw.buffer())];
+            Ok(vec![gpu.dispatch_1d(&kernel, &bindings, threads)?])
+        }
+        ConvVariant::TextureGemm => implicit_gemm::backward_weight(gpu, shape, x, dy, dw),
+    }
 }
 
 /// db = dL/db given dy = dL/dy: dy summed over the batch and all output positions; overwrites db.

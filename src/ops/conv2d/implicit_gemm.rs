@@ -1,0 +1,288 @@
+//! The texture path of conv2d for CPU adapters: each convolution is an implicit GEMM
+//! (`shaders/gemm.wgsl`) over images packed into textures by `pack_images` and weights
+//! packed by `pack_weights` (`shaders/conv2d.wgsl`), so that every load is a texel load.
+//!
+//! forward: C[m = (n, oh, ow), o] = sum over (kh, kw, c) of x_packed[n, c, oh S + kh, ow S + kw]
+//! w[o, c, kh, kw], with x packed with P rows and columns of zeros around every plane.
+//! backward_input: the stride-1 convolution of dy, dilated by S and padded by K - 1 - P,
+//! with the flipped kernel and the channel roles swapped; for S = 2 three quarters of the
+//! packed dy are zeros, multiplied all the same.
+//! backward_weight: dw[o, (kh, kw, c)] = sum over positions p of dy[o, p] x_packed[p, (kh, kw, c)],
+//! a product with few blocks of C and a reduction over the whole batch, split into chunks
+//! reduced in parallel (`gemm::split_k`); dy is packed with four positions per texel.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{params, Conv2dShape};
+use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+use crate::ops::dim;
+use crate::ops::gemm::{self, GemmLayout, IndexMap, TexelMap, WHOLE};
+
+/// The uniform block `Packing` of shaders/conv2d.wgsl (field order matters).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct Packing {
+    channels: u32,
+    height: u32,
+    width: u32,
+    groups: u32,
+    tile_height: u32,
+    tile_width: u32,
+    images_per_row: u32,
+    dilation: u32,
+    offset: i32,
+    texture_width: u32,
+    texture_texels: u32,
+    batch: u32,
+    bands: u32,
+    _pad: [u32; 3],
+}
+
+/// The dispatch running `entry` to pack `source` as `packing` says, and the texture.
+fn pack(
+    gpu: &Gpu,
+    (entry, role): (&'static str, &'static str),
+    packing: &Packing,
+    [width, height]: [usize; 2],
+    source: &Tensor,
+) -> Result<(Dispatch, wgpu::Texture)> {
+    let texture = gpu.scratch_texture(role, width, height)?;
+    let kernel = gpu.kernel("conv2d", entry, &[])?;
+    let uniform = gpu.uniform(packing);
+    let view = texture.create_view(&Default::default());
+    let bindings = [
+        (9, uniform.as_entire_binding()),
+        (10, source.buffer().as_entire_binding()),
+        (11, wgpu::BindingResource::TextureView(&view)),
+    ];
+    let dispatch = gpu.dispatch_resources(&kernel, &bindings, kernel.grid_1d(width * height))?;
+    Ok((dispatch, texture))
+}
+
+/// The error for a tensor too large for the adapter's textures.
+fn too_large(what: &str, [batch, channels, height, width]: [usize; 4], limit: usize) -> GpuError {
+    GpuError::shape(format!(
+        "conv2d: {what} of {batch} images of {channels} channels, {height}x{width}, does not fit a texture within \
+         this adapter's {limit} texels per dimension (max_texture_dimension_2d); use a smaller batch"
+    ))
+}
+
+/// Where a packed image tensor's planes lie.
+struct PackedImages {
+    packing: Packing,
+    texture_size: [usize; 2],
+}
+
+impl PackedImages {
+    /// Packs [batch, channels, height, width] into planes of tile_height x tile_width texels.
+    fn new(
+        gpu: &Gpu,
+        [batch, channels, height, width]: [usize; 4],
+        [tile_height, tile_width]: [usize; 2],
+        offset: isize,
+        dilation: usize,
+    ) -> Result<PackedImages> {
+        let limit = gpu.limits.max_texture_dimension_2d as usize;
+        let groups = channels.div_ceil(4);
+        let image_width = groups * tile_width;
+        let images_per_row = (limit / image_width).clamp(1, batch);
+        let texture_size = [images_per_row * image_width, batch.div_ceil(images_per_row) * tile_height];
+        if texture_size.iter().any(|&s| s > limit) {
+            return Err(too_large("the packed planes", [batch, channels, height, width], limit));
+        }
+        let packing = Packing {
+            channels: dim(channels),
+            height: dim(height),
+            width: dim(width),
+            groups: dim(groups),
+            tile_height: dim(tile_height),
+            tile_width: dim(tile_width),
+            images_per_row: dim(images_per_row),
+            dilation: dim(dilation),
+            offset: offset as i32,
+            texture_width: dim(texture_size[0]),
+            texture_texels: dim(texture_size[0] * texture_size[1]),
+            batch: dim(batch),
+            bands: 0,
+            _pad: [0; 3],
+        };
+        Ok(PackedImages { packing, texture_size })
+    }
+
+    /// The dispatch packing `source` into the scratch texture, and the texture.
+    fn pack(&self, gpu: &Gpu, source: &Tensor) -> Result<(Dispatch, wgpu::Texture)> {
+        pack(gpu, ("pack_images", "conv2d images"), &self.packing, self.texture_size, source)
+    }
+
+    /// Output positions (n, row, column index) of `rows x columns` images, reading the
+    /// packed plane at (column index * column_step, row * stride).
+    fn positions(&self, [rows, columns]: [usize; 2], stride: usize, column_step: usize) -> TexelMap {
+        let p = &self.packing;
+        let image_width = (p.groups * p.tile_width) as usize;
+        TexelMap::new(
+            [columns, rows, p.images_per_row as usize],
+            [[column_step, 0], [0, stride], [image_width, 0], [0, p.tile_height as usize]],
+        )
+    }
+
+    /// Depth of the GEMM: steps (g, kw, kh), channel group g fastest: the tap's offset in
+    /// the plane of group g.
+    fn taps(&self, kernel: usize) -> TexelMap {
+        let p = &self.packing;
+        TexelMap::new([p.groups as usize, kernel, WHOLE], [[p.tile_width as usize, 0], [1, 0], [0, 1], [0, 0]])
+    }
+}
+
+/// dy [N, O, OH, OW] with four positions of a row per texel (`pack_positions`): channel o's
+/// images in `bands` bands of OH texel rows, images_per_row images of ceil(OW / 4) texels each.
+struct PackedPositions {
+    packing: Packing,
+    texture_size: [usize; 2],
+}
+
+impl PackedPositions {
+    fn new(gpu: &Gpu, shape @ [batch, channels, height, width]: [usize; 4]) -> Result<PackedPositions> {
+        let limit = gpu.limits.max_texture_dimension_2d as usize;
+        let quads = width.div_ceil(4);
+        let images_per_row = (limit / quads).clamp(1, batch);
+        let bands = batch.div_ceil(images_per_row);
+        let texture_size = [images_per_row * quads, channels * bands * height];
+        if texture_size.iter().any(|&s| s > limit) {
+            return Err(too_large("the packed positions", shape, limit));
+        }
+        let packing = Packing {
+            channels: dim(channels),
+            height: dim(height),
+            width: dim(width),
+            groups: 0,
+            tile_height: dim(height),
+            tile_width: dim(quads),
+            images_per_row: dim(images_per_row),
+            dilation: 1,
+            offset: 0,
+            texture_width: dim(texture_size[0]),
+            texture_texels: dim(texture_size[0] * texture_size[1]),
+            batch: dim(batch),
+            bands: dim(bands),
+            _pad: [0; 3],
+        };
+        Ok(PackedPositions { packing, texture_size })
+    }
+
+    fn pack(&self, gpu: &Gpu, source: &Tensor) -> Result<(Dispatch, wgpu::Texture)> {
+        pack(gpu, ("pack_positions", "conv2d positions"), &self.packing, self.texture_size, source)
+    }
+
+    /// Channel o's first texel.
+    fn channels(&self) -> TexelMap {
+        TexelMap::linear(0, (self.packing.tile_height * self.packing.bands) as usize)
+    }
+
+    /// Step s: positions 4s..4s+4 of the batch, (quad, row, image).
+    fn quads(&self) -> TexelMap {
+        let p = &self.packing;
+        let (quads, rows) = (p.tile_width as usize, p.tile_height as usize);
+        TexelMap::new([quads, rows, p.images_per_row as usize], [[1, 0], [0, 1], [quads, 0], [0, rows]])
+    }
+}
+
+/// The dispatch packing w as the GEMM's B (`transposed` for backward_input), and the texture.
+fn pack_weights(gpu: &Gpu, shape: &Conv2dShape, w: &Tensor, transposed: bool) -> Result<(Dispatch, wgpu::Texture)> {
+    let (filters, inputs) =
+        if transposed { (shape.in_channels, shape.out_channels) } else { (shape.out_channels, shape.in_channels) };
+    let [width, height] = [filters.div_ceil(4), 4 * inputs.div_ceil(4) * shape.kernel * shape.kernel];
+    let texture = gpu.scratch_texture("conv2d weights", width, height)?;
+    let entry = if transposed { "pack_weights_transposed" } else { "pack_weights" };
+    let kernel = gpu.kernel("conv2d", entry, &[])?;
+    let uniform = params(gpu, shape);
+    let view = texture.create_view(&Default::default());
+    let bindings = [
+        (0, uniform.as_entire_binding()),
+        (2, w.buffer().as_entire_binding()),
+        (11, wgpu::BindingResource::TextureView(&view)),
+    ];
+    let dispatch = gpu.dispatch_resources(&kernel, &bindings, kernel.grid_1d(width * height))?;
+    Ok((dispatch, texture))
+}
+
+/// The GEMM of a convolution producing `output` [N, filters, rows, columns] from `images`
+/// packed in `a` and the weights in `b`.
+fn convolve(
+    gpu: &Gpu,
+    images: &PackedImages,
+    (a, b): (&wgpu::Texture, &wgpu::Texture),
+    [batch, filters, rows, columns]: [usize; 4],
+    (kernel, stride): (usize, usize),
+    output: &Tensor,
+) -> Result<Dispatch> {
+    let plane = rows * columns;
+    let layout = GemmLayout {
+        m: dim(batch * plane),
+        n: dim(filters),
+        steps: images.packing.groups * dim(kernel * kernel),
+        n_inner: dim(WHOLE),
+        b_row_step: [0, 1],
+        chunk_steps: images.packing.groups * dim(kernel * kernel),
+        chunk_stride: 0,
+        a_rows: images.positions([rows, columns], stride, stride),
+        a_depth: images.taps(kernel),
+        b_cols: TexelMap::linear(1, 0),
+        b_depth: TexelMap::linear(0, 4),
+        c_rows: IndexMap::new([columns, rows, WHOLE], [1, columns, filters * plane, 0]),
+        c_cols: IndexMap::linear(plane),
+    };
+    gemm::dispatch(gpu, &layout, a, b, output)
+}
+
+/// y = conv(x, w) (the bias, if any, is the caller's).
+pub fn forward(gpu: &Gpu, s: &Conv2dShape, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
+    let tile = [s.height + 2 * s.padding, s.width + 2 * s.padding];
+    let images = PackedImages::new(gpu, s.input_shape(), tile, s.padding as isize, 1)?;
+    let (pack_x, a) = images.pack(gpu, x)?;
+    let (pack_w, b) = pack_weights(gpu, s, w, false)?;
+    let gemm = convolve(gpu, &images, (&a, &b), s.output_shape(), (s.kernel, s.stride), y)?;
+    Ok(vec![pack_x, pack_w, gemm])
+}
+
+/// dx from dy: the stride-1 convolution of dy dilated by S, padded by K - 1 - P.
+pub fn backward_input(gpu: &Gpu, s: &Conv2dShape, w: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
+    let tile = [s.height + s.kernel - 1, s.width + s.kernel - 1];
+    let offset = s.kernel as isize - 1 - s.padding as isize;
+    let images = PackedImages::new(gpu, s.output_shape(), tile, offset, s.stride)?;
+    let (pack_dy, a) = images.pack(gpu, dy)?;
+    let (pack_w, b) = pack_weights(gpu, s, w, true)?;
+    let gemm = convolve(gpu, &images, (&a, &b), s.input_shape(), (s.kernel, 1), dx)?;
+    Ok(vec![pack_dy, pack_w, gemm])
+}
+
+/// dw from x and dy, summed over the batch and all output positions.
+pub fn backward_weight(gpu: &Gpu, s: &Conv2dShape, x: &Tensor, dy: &Tensor, dw: &Tensor) -> Result<Vec<Dispatch>> {
+    let tile = [s.height + 2 * s.padding, s.width + 2 * s.padding];
+    let images = PackedImages::new(gpu, s.input_shape(), tile, s.padding as isize, 1)?;
+    let (pack_x, b) = images.pack(gpu, x)?;
+    let positions = PackedPositions::new(gpu, s.output_shape())?;
+    let (pack_dy, a) = positions.pack(gpu, dy)?;
+    let kk = s.kernel * s.kernel;
+    let channel_rows = 4 * s.in_channels.div_ceil(4);
+    let quads = s.output_width().div_ceil(4);
+    let steps = s.batch * s.output_height() * quads;
+    let layout = GemmLayout {
+        m: dim(s.out_channels),
+        n: dim(kk * channel_rows),
+        steps: dim(steps),
+        n_inner: dim(s.in_channels),
+        b_row_step: [dim(s.stride) as i32, 0],
+        chunk_steps: dim(steps),
+        chunk_stride: 0,
+        a_rows: positions.channels(),
+        a_depth: positions.quads(),
+        b_cols: images.taps(s.kernel),
+        b_depth: images.positions([s.output_height(), quads], s.stride, 4 * s.stride),
+        // Column (tap, c) of C is dw[o, c, tap].
+        c_rows: IndexMap::linear(s.in_channels * kk),
+        c_cols: IndexMap::new([channel_rows, WHOLE, WHOLE], [kk, 1, 0, 0]),
+    };
+    let mut dispatches = vec![pack_x, pack_dy];
+    dispatches.extend(gemm::split_k(gpu, &layout, &a, &b, dw)?);
+    Ok(dispatches)
+}
