@@ -259,14 +259,12 @@ fn backward_bias(
     }
 }
 
-// ---- packing for the texture GEMM (CPU adapters; src/ops/conv2d.rs, shaders/gemm.wgsl) ----
-// The convolutions run as implicit GEMMs over rgba32float textures. An image tensor is
-// packed as planes of four channels per texel: image n's channel group g is a tile_height
-// x tile_width plane whose texel (offset + i * dilation, offset + j * dilation) holds
-// source[n, 4g..4g+4, j, i], and zeros elsewhere: the zero padding of the convolution
-// (and, with dilation S, the zeros between the rows of dy that make backward_input a
-// stride-1 convolution). An image's planes lie side by side, images_per_row images per
-// band of tile_height texel rows.
+// ---- packing for the texture GEMM (CPU adapters; src/ops/conv2d/implicit_gemm.rs) ----
+// The convolutions run as implicit GEMMs (shaders/gemm.wgsl) over rgba32float textures.
+// An image tensor is packed as planes of four channels per texel: image n's channel group
+// g is a tile_height x tile_width plane whose texel (offset + i, offset + j) holds
+// source[n, 4g..4g+4, j, i], and zeros elsewhere (the convolution's zero padding). An
+// image's planes lie side by side, images_per_row images per band of tile_height rows.
 
 struct Packing {
     channels: u32,
@@ -276,7 +274,6 @@ struct Packing {
     tile_height: u32,
     tile_width: u32,
     images_per_row: u32,
-    dilation: u32,
     offset: i32,
     texture_width: u32,
     texture_texels: u32,
@@ -286,21 +283,28 @@ struct Packing {
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
+    _pad3: u32,
+}
+
+// The taps of one phase of backward_input (see implicit_gemm.rs): kh = row_first + S * t
+// for t < row_taps, likewise kw.
+struct Phase {
+    row_first: u32,
+    row_taps: u32,
+    column_first: u32,
+    column_taps: u32,
 }
 
 @group(0) @binding(9) var<uniform> packing: Packing;
 @group(0) @binding(10) var<storage, read> source: array<f32>;
 @group(0) @binding(11) var packed: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(12) var<uniform> phase: Phase;
 
 // Source row or column of padded-plane coordinate `at`, or `size` (out of range) where the
-// texel is padding or lies between dilated rows.
+// texel is padding.
 fn unpadded(at: u32, size: u32) -> u32 {
     let shifted = i32(at) - packing.offset;
-    let d = i32(packing.dilation);
-    if shifted < 0i || shifted % d != 0i {
-        return size;
-    }
-    return min(u32(shifted / d), size);
+    return select(min(u32(shifted), size), size, shifted < 0i);
 }
 
 @compute @workgroup_size(WORKGROUP)
@@ -356,18 +360,19 @@ fn pack_positions(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 }
 
 // The weights as the GEMM's B: texel (column group q, row r) holds four filters' weights
-// for reduction row r = tap * 4 * input_groups + input channel, tap = kh * K + kw.
-// Forward: filters are output channels, inputs input channels. Transposed (backward_input,
-// a convolution of dy): filters are input channels, inputs output channels, and the
-// kernel is flipped (tap (kh, kw) reads w at (K-1-kh, K-1-kw)).
+// for reduction row r = tap * 4 * input_groups + input channel. Forward: filters are output
+// channels, inputs input channels, tap = kh * K + kw. Transposed (a phase of
+// backward_input, a convolution of dy): filters are input channels, inputs output
+// channels, and tap = th * column_taps + tw reads the phase's kernel backwards:
+// kh = row_first + S * (row_taps - 1 - th), likewise kw.
 fn pack_weight_texel(t: u32, transposed: bool) {
     let p = params;
     let filters = select(p.out_channels, p.in_channels, transposed);
     let inputs = select(p.in_channels, p.out_channels, transposed);
     let input_rows = 4u * blocks(inputs);
     let columns = blocks(filters);
-    let kk = p.kernel * p.kernel;
-    if t >= columns * input_rows * kk {
+    let taps = select(p.kernel * p.kernel, phase.row_taps * phase.column_taps, transposed);
+    if t >= columns * input_rows * taps {
         return;
     }
     let q = t % columns;
@@ -375,7 +380,9 @@ fn pack_weight_texel(t: u32, transposed: bool) {
     let input = r % input_rows;
     var tap = r / input_rows;
     if transposed {
-        tap = kk - 1u - tap;
+        let kh = phase.row_first + p.stride * (phase.row_taps - 1u - tap / phase.column_taps);
+        let kw = phase.column_first + p.stride * (phase.column_taps - 1u - tap % phase.column_taps);
+        tap = kh * p.kernel + kw;
     }
     var texel = vec4<f32>(0.0);
     for (var l = 0u; l < 4u; l++) {
@@ -383,7 +390,7 @@ fn pack_weight_texel(t: u32, transposed: bool) {
         if f < filters && input < inputs {
             let o = select(f, input, transposed);
             let c = select(input, f, transposed);
-            texel[l] = w[(o * p.in_channels + c) * kk + tap];
+            texel[l] = w[(o * p.in_channels + c) * p.kernel * p.kernel + tap];
         }
     }
     textureStore(packed, vec2<u32>(q, r), texel);

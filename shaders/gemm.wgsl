@@ -14,9 +14,10 @@
 // < n_inner (the valid channels of a padded channel group).
 
 // A mixed-radix index map: digits d0 = i % r0, d1 = i / r0 % r1, d2 = i / (r0 r1) % r2,
-// d3 = i / (r0 r1 r2) (r = radix.xyz), each scaled by its coefficient and summed.
+// d3 = i / (r0 r1 r2) (r = radix.xyz), each scaled by its coefficient, summed, plus origin.
 struct TexelMap {
     radix: vec4<u32>,
+    origin: vec2<i32>,
     c0: vec2<i32>,
     c1: vec2<i32>,
     c2: vec2<i32>,
@@ -26,6 +27,7 @@ struct TexelMap {
 struct IndexMap {
     radix: vec4<u32>,
     coefficient: vec4<u32>,
+    origin: u32,
 }
 
 struct Params {
@@ -81,7 +83,7 @@ fn digits(radix: vec4<u32>, i: u32) -> vec4<u32> {
 }
 
 fn texel_at(map: TexelMap, d: vec4<u32>) -> vec2<i32> {
-    return i32(d.x) * map.c0 + i32(d.y) * map.c1 + i32(d.z) * map.c2 + i32(d.w) * map.c3;
+    return map.origin + i32(d.x) * map.c0 + i32(d.y) * map.c1 + i32(d.z) * map.c2 + i32(d.w) * map.c3;
 }
 
 // The digits of i + 1 given those of i, without dividing (the depth maps advance each step).
@@ -122,7 +124,7 @@ fn a_rows(p0: vec2<i32>, p1: vec2<i32>, p2: vec2<i32>, p3: vec2<i32>) -> mat4x4<
 // 10x slower on lavapipe).
 fn store4(base: u32, n: u32, column: vec4<u32>, v: vec4<f32>) {
     let p = params;
-    let offset = base + dot(column, p.c_cols.coefficient);
+    let offset = base + p.c_cols.origin + dot(column, p.c_cols.coefficient);
     let stride = p.c_cols.coefficient.x;
     for (var j = 0u; j < 4u; j++) {
         if n + j < p.n && column.x + j < p.n_inner {
@@ -140,7 +142,7 @@ fn store_block(chunk: u32, m: u32, n: u32, top: mat4x4<f32>, bottom: mat4x4<f32>
     for (var i = 0u; i < 8u; i++) {
         if m + i < p.m {
             let v = select(bottom[i - 4u], top[i], i < 4u);
-            store4(chunk * p.chunk_stride + dot(row, p.c_rows.coefficient), n, column, v);
+            store4(chunk * p.chunk_stride + p.c_rows.origin + dot(row, p.c_rows.coefficient), n, column, v);
         }
         row = next_digits(p.c_rows.radix, row);
     }
@@ -190,7 +192,8 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let t = gid.x + gid.y * groups.x * 64u;
     let chunk = t / (row_blocks * column_blocks);
     let first = chunk * p.chunk_steps;
-    if first >= p.steps {
+    // Chunk 0 runs even with no steps: C is then zero.
+    if first >= max(p.steps, 1u) {
         return;
     }
     let m0 = (t % row_blocks) * ROWS;

@@ -18,20 +18,30 @@ const NARROW_COLUMNS: usize = GEMM_BLOCK[1] / 2;
 pub const WHOLE: usize = u32::MAX as usize;
 
 /// Index i to texel: its mixed-radix digits d0 = i % r0, d1 = i / r0 % r1,
-/// d2 = i / (r0 r1) % r2, d3 = i / (r0 r1 r2), each times its coefficient, summed.
+/// d2 = i / (r0 r1) % r2, d3 = i / (r0 r1 r2), each times its coefficient, summed, plus
+/// an origin.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct TexelMap {
     radix: [u32; 4],
+    origin: [i32; 2],
     coefficients: [[i32; 2]; 4],
+    /// WGSL rounds the struct up to a multiple of 16 bytes.
+    _pad: [i32; 2],
 }
 
 impl TexelMap {
     pub fn new(radix: [usize; 3], coefficients: [[usize; 2]; 4]) -> TexelMap {
         TexelMap {
             radix: [dim(radix[0]), dim(radix[1]), dim(radix[2]), 0],
+            origin: [0; 2],
             coefficients: coefficients.map(|[x, y]| [dim(x) as i32, dim(y) as i32]),
+            _pad: [0; 2],
         }
+    }
+
+    pub fn with_origin(self, [x, y]: [usize; 2]) -> TexelMap {
+        TexelMap { origin: [dim(x) as i32, dim(y) as i32], ..self }
     }
 
     /// i to i * (x, y).
@@ -48,11 +58,23 @@ impl TexelMap {
 pub struct IndexMap {
     radix: [u32; 4],
     coefficients: [u32; 4],
+    origin: u32,
+    /// WGSL rounds the struct up to a multiple of 16 bytes.
+    _pad: [u32; 3],
 }
 
 impl IndexMap {
     pub fn new(radix: [usize; 3], coefficients: [usize; 4]) -> IndexMap {
-        IndexMap { radix: [dim(radix[0]), dim(radix[1]), dim(radix[2]), 0], coefficients: coefficients.map(dim) }
+        IndexMap {
+            radix: [dim(radix[0]), dim(radix[1]), dim(radix[2]), 0],
+            coefficients: coefficients.map(dim),
+            origin: 0,
+            _pad: [0; 3],
+        }
+    }
+
+    pub fn with_origin(self, origin: usize) -> IndexMap {
+        IndexMap { origin: dim(origin), ..self }
     }
 
     /// i to i * stride.

@@ -4,9 +4,10 @@
 //!
 //! forward: C[m = (n, oh, ow), o] = sum over (kh, kw, c) of x_packed[n, c, oh S + kh, ow S + kw]
 //! w[o, c, kh, kw], with x packed with P rows and columns of zeros around every plane.
-//! backward_input: the stride-1 convolution of dy, dilated by S and padded by K - 1 - P,
-//! with the flipped kernel and the channel roles swapped; for S = 2 three quarters of the
-//! packed dy are zeros, multiplied all the same.
+//! backward_input: dx[ih] sums w[kh] dy[(ih + P - kh) / S] over the kh with
+//! ih + P - kh divisible by S. For each phase (ih % S, iw % S) those taps are every S-th one
+//! from a first, so each phase is a stride-1 convolution of dy with a sub-kernel read
+//! backwards and the channel roles swapped: S x S GEMMs, no multiply by a zero.
 //! backward_weight: dw[o, (kh, kw, c)] = sum over positions p of dy[o, p] x_packed[p, (kh, kw, c)],
 //! a product with few blocks of C and a reduction over the whole batch, split into chunks
 //! reduced in parallel (`gemm::split_k`); dy is packed with four positions per texel.
@@ -29,13 +30,12 @@ struct Packing {
     tile_height: u32,
     tile_width: u32,
     images_per_row: u32,
-    dilation: u32,
     offset: i32,
     texture_width: u32,
     texture_texels: u32,
     batch: u32,
     bands: u32,
-    _pad: [u32; 3],
+    _pad: [u32; 4],
 }
 
 /// The dispatch running `entry` to pack `source` as `packing` says, and the texture.
@@ -74,13 +74,13 @@ struct PackedImages {
 }
 
 impl PackedImages {
-    /// Packs [batch, channels, height, width] into planes of tile_height x tile_width texels.
+    /// Packs [batch, channels, height, width] into planes of tile_height x tile_width
+    /// texels, source pixel (0, 0) at plane texel (offset, offset).
     fn new(
         gpu: &Gpu,
         [batch, channels, height, width]: [usize; 4],
         [tile_height, tile_width]: [usize; 2],
-        offset: isize,
-        dilation: usize,
+        offset: usize,
     ) -> Result<PackedImages> {
         let limit = gpu.limits.max_texture_dimension_2d as usize;
         let groups = channels.div_ceil(4);
@@ -98,13 +98,12 @@ impl PackedImages {
             tile_height: dim(tile_height),
             tile_width: dim(tile_width),
             images_per_row: dim(images_per_row),
-            dilation: dim(dilation),
             offset: offset as i32,
             texture_width: dim(texture_size[0]),
             texture_texels: dim(texture_size[0] * texture_size[1]),
             batch: dim(batch),
             bands: 0,
-            _pad: [0; 3],
+            _pad: [0; 4],
         };
         Ok(PackedImages { packing, texture_size })
     }
@@ -158,13 +157,12 @@ impl PackedPositions {
             tile_height: dim(height),
             tile_width: dim(quads),
             images_per_row: dim(images_per_row),
-            dilation: 1,
             offset: 0,
             texture_width: dim(texture_size[0]),
             texture_texels: dim(texture_size[0] * texture_size[1]),
             batch: dim(batch),
             bands: dim(bands),
-            _pad: [0; 3],
+            _pad: [0; 4],
         };
         Ok(PackedPositions { packing, texture_size })
     }
@@ -186,23 +184,77 @@ impl PackedPositions {
     }
 }
 
-/// The dispatch packing w as the GEMM's B (`transposed` for backward_input), and the texture.
-fn pack_weights(gpu: &Gpu, shape: &Conv2dShape, w: &Tensor, transposed: bool) -> Result<(Dispatch, wgpu::Texture)> {
-    let (filters, inputs) =
-        if transposed { (shape.in_channels, shape.out_channels) } else { (shape.out_channels, shape.in_channels) };
-    let [width, height] = [filters.div_ceil(4), 4 * inputs.div_ceil(4) * shape.kernel * shape.kernel];
+/// The uniform block `Phase` of shaders/conv2d.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct PhaseTaps {
+    row_first: u32,
+    row_taps: u32,
+    column_first: u32,
+    column_taps: u32,
+}
+
+/// The dispatch packing w as the GEMM's B, and the texture: for forward, or (`phase`
+/// given) for that phase of backward_input.
+fn pack_weights(
+    gpu: &Gpu,
+    shape: &Conv2dShape,
+    w: &Tensor,
+    phase: Option<[Taps; 2]>,
+) -> Result<(Dispatch, wgpu::Texture)> {
+    let (filters, inputs, taps) = match phase {
+        None => (shape.out_channels, shape.in_channels, shape.kernel * shape.kernel),
+        Some([rows, columns]) => (shape.in_channels, shape.out_channels, rows.count * columns.count),
+    };
+    // A phase without taps packs nothing, but its GEMM (which writes zeros) needs a texture.
+    let [width, height] = [filters.div_ceil(4), (4 * inputs.div_ceil(4) * taps).max(1)];
     let texture = gpu.scratch_texture("conv2d weights", width, height)?;
-    let entry = if transposed { "pack_weights_transposed" } else { "pack_weights" };
+    let [rows, columns] = phase.unwrap_or_default();
+    let taps = PhaseTaps {
+        row_first: dim(rows.first),
+        row_taps: dim(rows.count),
+        column_first: dim(columns.first),
+        column_taps: dim(columns.count),
+    };
+    let entry = if phase.is_some() { "pack_weights_transposed" } else { "pack_weights" };
     let kernel = gpu.kernel("conv2d", entry, &[])?;
-    let uniform = params(gpu, shape);
+    let (uniform, phase_uniform) = (params(gpu, shape), gpu.uniform(&taps));
     let view = texture.create_view(&Default::default());
     let bindings = [
         (0, uniform.as_entire_binding()),
         (2, w.buffer().as_entire_binding()),
         (11, wgpu::BindingResource::TextureView(&view)),
+        (12, phase_uniform.as_entire_binding()),
     ];
     let dispatch = gpu.dispatch_resources(&kernel, &bindings, kernel.grid_1d(width * height))?;
     Ok((dispatch, texture))
+}
+
+/// One phase a (of S) along one axis of backward_input: the input rows ih = a + S i,
+/// i < rows, whose taps kh = first + S t, t < count, read dy row oh = i + t' + shift with
+/// t' = count - 1 - t.
+#[derive(Clone, Copy, Debug, Default)]
+struct Taps {
+    phase: usize,
+    rows: usize,
+    first: usize,
+    count: usize,
+    shift: isize,
+}
+
+impl Taps {
+    /// The S phases of an axis of `size` input rows.
+    fn phases(size: usize, s: &Conv2dShape) -> Vec<Taps> {
+        let (k, stride, padding) = (s.kernel, s.stride, s.padding);
+        (0..stride)
+            .map(|phase| {
+                let first = (phase + padding) % stride;
+                let count = if first < k { (k - first).div_ceil(stride) } else { 0 };
+                let shift = ((phase + padding) / stride) as isize - count as isize + 1;
+                Taps { phase, rows: size.saturating_sub(phase).div_ceil(stride), first, count, shift }
+            })
+            .collect()
+    }
 }
 
 /// The GEMM of a convolution producing `output` [N, filters, rows, columns] from `images`
@@ -237,28 +289,64 @@ fn convolve(
 /// y = conv(x, w) (the bias, if any, is the caller's).
 pub fn forward(gpu: &Gpu, s: &Conv2dShape, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
     let tile = [s.height + 2 * s.padding, s.width + 2 * s.padding];
-    let images = PackedImages::new(gpu, s.input_shape(), tile, s.padding as isize, 1)?;
+    let images = PackedImages::new(gpu, s.input_shape(), tile, s.padding)?;
     let (pack_x, a) = images.pack(gpu, x)?;
-    let (pack_w, b) = pack_weights(gpu, s, w, false)?;
+    let (pack_w, b) = pack_weights(gpu, s, w, None)?;
     let gemm = convolve(gpu, &images, (&a, &b), s.output_shape(), (s.kernel, s.stride), y)?;
     Ok(vec![pack_x, pack_w, gemm])
 }
 
-/// dx from dy: the stride-1 convolution of dy dilated by S, padded by K - 1 - P.
+/// dx from dy, phase by phase (see the module documentation).
 pub fn backward_input(gpu: &Gpu, s: &Conv2dShape, w: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
-    let tile = [s.height + s.kernel - 1, s.width + s.kernel - 1];
-    let offset = s.kernel as isize - 1 - s.padding as isize;
-    let images = PackedImages::new(gpu, s.output_shape(), tile, offset, s.stride)?;
+    let (row_phases, column_phases) = (Taps::phases(s.height, s), Taps::phases(s.width, s));
+    let all = || row_phases.iter().chain(&column_phases).filter(|t| t.count > 0);
+    // dy is packed once, with room for every phase's reads: row i + t' + shift + offset.
+    let offset = all().map(|t| -t.shift).max().unwrap_or(0).max(0) as usize;
+    let extent = |phases: &[Taps], size: usize| {
+        let reads = phases.iter().filter(|t| t.count > 0 && t.rows > 0);
+        reads.map(|t| (t.rows + t.count - 1) as isize + t.shift).max().unwrap_or(0).max(size as isize) as usize + offset
+    };
+    let tile = [extent(&row_phases, s.output_height()), extent(&column_phases, s.output_width())];
+    let images = PackedImages::new(gpu, s.output_shape(), tile, offset)?;
     let (pack_dy, a) = images.pack(gpu, dy)?;
-    let (pack_w, b) = pack_weights(gpu, s, w, true)?;
-    let gemm = convolve(gpu, &images, (&a, &b), s.input_shape(), (s.kernel, 1), dx)?;
-    Ok(vec![pack_dy, pack_w, gemm])
+    let mut dispatches = vec![pack_dy];
+    let plane = s.height * s.width;
+    for rows in row_phases.iter().filter(|t| t.rows > 0) {
+        for columns in column_phases.iter().filter(|t| t.rows > 0) {
+            let (pack_w, b) = pack_weights(gpu, s, w, Some([*rows, *columns]))?;
+            if rows.count * columns.count > 0 {
+                dispatches.push(pack_w);
+            }
+            let origin = |t: &Taps| (t.shift + offset as isize).max(0) as usize;
+            let layout = GemmLayout {
+                m: dim(s.batch * rows.rows * columns.rows),
+                n: dim(s.in_channels),
+                steps: images.packing.groups * dim(rows.count * columns.count),
+                n_inner: dim(WHOLE),
+                b_row_step: [0, 1],
+                chunk_steps: images.packing.groups * dim(rows.count * columns.count),
+                chunk_stride: 0,
+                a_rows: images.positions([rows.rows, columns.rows], 1, 1).with_origin([origin(columns), origin(rows)]),
+                a_depth: images.taps(columns.count),
+                b_cols: TexelMap::linear(1, 0),
+                b_depth: TexelMap::linear(0, 4),
+                c_rows: IndexMap::new(
+                    [columns.rows, rows.rows, WHOLE],
+                    [s.stride, s.stride * s.width, s.in_channels * plane, 0],
+                )
+                .with_origin(rows.phase * s.width + columns.phase),
+                c_cols: IndexMap::linear(plane),
+            };
+            dispatches.push(gemm::dispatch(gpu, &layout, &a, &b, dx)?);
+        }
+    }
+    Ok(dispatches)
 }
 
 /// dw from x and dy, summed over the batch and all output positions.
 pub fn backward_weight(gpu: &Gpu, s: &Conv2dShape, x: &Tensor, dy: &Tensor, dw: &Tensor) -> Result<Vec<Dispatch>> {
     let tile = [s.height + 2 * s.padding, s.width + 2 * s.padding];
-    let images = PackedImages::new(gpu, s.input_shape(), tile, s.padding as isize, 1)?;
+    let images = PackedImages::new(gpu, s.input_shape(), tile, s.padding)?;
     let (pack_x, b) = images.pack(gpu, x)?;
     let positions = PackedPositions::new(gpu, s.output_shape())?;
     let (pack_dy, a) = positions.pack(gpu, dy)?;
