@@ -73,6 +73,6 @@ fn mismatched_shapes_are_rejected() {
     assert!(error.to_string().contains("[4, 5]"), "{error}");
     let c = gpu().zeros(&[4, 5]).unwrap();
     let matmul = Matmul::new(gpu(), MatmulVariant::Tiled, shape, &c).unwrap();
-    let error = matmul.write_b(gpu(), &[0.0; 12]).err().expect("b of the wrong length must fail");
+    let error = matmul.write_b(gpu(), &[0.0; 12]).expect_err("b of the wrong length must fail");
     assert!(error.to_string().contains("3 x 5"), "{error}");
 }

@@ -9,7 +9,7 @@ const FEATURES: [(&str, wgpu::Features); 3] = [
 
 fn limits(limits: &wgpu::Limits) -> [(&'static str, u64); 6] {
     [
-        ("max_storage_buffer_binding_size", limits.max_storage_buffer_binding_size as u64),
+        ("max_storage_buffer_binding_size", limits.max_storage_buffer_binding_size),
         ("max_buffer_size", limits.max_buffer_size),
         ("max_storage_buffers_per_shader_stage", limits.max_storage_buffers_per_shader_stage as u64),
         ("max_compute_workgroup_storage_size", limits.max_compute_workgroup_storage_size as u64),

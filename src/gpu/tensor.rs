@@ -61,7 +61,7 @@ impl Gpu {
             return Err(GpuError::EmptyTensor { shape: shape.to_vec() });
         }
         let limits = [
-            ("max_storage_buffer_binding_size", self.limits.max_storage_buffer_binding_size as u64),
+            ("max_storage_buffer_binding_size", self.limits.max_storage_buffer_binding_size),
             ("max_buffer_size", self.limits.max_buffer_size),
         ];
         match limits.into_iter().find(|&(_, limit)| bytes > limit) {

@@ -109,7 +109,7 @@ impl From<&ReluApprox> for ReluExport {
 impl ComponentExport {
     fn validate(&self) -> Result<(), String> {
         let d = self.degree;
-        if d % 2 == 0 || d > MAX_DEGREE {
+        if d.is_multiple_of(2) || d > MAX_DEGREE {
             return Err(format!("degree {d} must be odd and at most {MAX_DEGREE}"));
         }
         for (name, coeffs) in [("chebyshev", &self.chebyshev), ("power", &self.power)] {

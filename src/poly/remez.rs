@@ -40,7 +40,7 @@ pub struct Minimax {
 
 /// Minimax odd polynomial of odd `degree` approximating 1 on [ratio, 1].
 pub fn sign_minimax(degree: usize, ratio: f64) -> Result<Minimax, PolyError> {
-    if degree % 2 == 0 || degree > 63 {
+    if degree.is_multiple_of(2) || degree > 63 {
         return Err(PolyError::InvalidDegree(degree));
     }
     if !(ratio > 0.0 && ratio < 1.0) {
@@ -103,10 +103,12 @@ fn gauss_solve(a: &mut [Vec<f64>]) -> Vec<f64> {
     for col in 0..m {
         let pivot = (col..m).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs())).expect("non-empty column");
         a.swap(col, pivot);
-        for row in col + 1..m {
-            let f = a[row][col] / a[col][col];
-            for k in col..=m {
-                a[row][k] -= f * a[col][k];
+        let (above, below) = a.split_at_mut(col + 1);
+        let pivot_row = &above[col];
+        for row in below {
+            let f = row[col] / pivot_row[col];
+            for (value, pivot) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                *value -= f * pivot;
             }
         }
     }
