@@ -1,6 +1,7 @@
 //! sturdy: a GPU compute-shader training engine for polynomial approximations of
 //! neural networks (PANNs).
 
+pub mod allowed;
 pub mod atomic;
 pub mod bench;
 pub mod checkpoint;

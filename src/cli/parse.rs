@@ -1,5 +1,6 @@
 //! Value parsers for numeric flags, with messages that say what is allowed.
 
+use crate::allowed::Allowed;
 use crate::models::MAX_WIDTH;
 
 fn number(text: &str) -> Result<f64, String> {
@@ -12,15 +13,15 @@ fn number(text: &str) -> Result<f64, String> {
 }
 
 pub fn positive(text: &str) -> Result<f64, String> {
-    number(text).and_then(|v| if v > 0.0 { Ok(v) } else { Err(format!("{v} must be > 0")) })
+    number(text).and_then(|v| Allowed::Positive.check("", v))
 }
 
 pub fn non_negative(text: &str) -> Result<f64, String> {
-    number(text).and_then(|v| if v >= 0.0 { Ok(v) } else { Err(format!("{v} must be >= 0")) })
+    number(text).and_then(|v| Allowed::NonNegative.check("", v))
 }
 
 pub fn unit_interval(text: &str) -> Result<f64, String> {
-    number(text).and_then(|v| if (0.0..=1.0).contains(&v) { Ok(v) } else { Err(format!("{v} must be in [0, 1]")) })
+    number(text).and_then(|v| Allowed::UnitInterval.check("", v))
 }
 
 pub fn width(text: &str) -> Result<f64, String> {

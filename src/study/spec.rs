@@ -37,6 +37,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::quick;
+use crate::allowed::Allowed;
 use crate::data::DatasetKind;
 use crate::models::ModelKind;
 use crate::ops::noisy_relu::{Distribution, Form, Region};
@@ -280,79 +281,84 @@ impl StudySpec {
 
     /// Every value out of its range, as "`key` = value: what is allowed".
     fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        let mut check = |ok: bool, key: &str, value: &dyn std::fmt::Debug, allowed: &str| {
-            if !ok {
-                problems.push(format!("`{key}` = {value:?}: {allowed}"));
-            }
-        };
-        let finite_at_least = |v: f64, lo: f64| v.is_finite() && v >= lo;
-        let unit = |v: f64| (0.0..=1.0).contains(&v);
-        check(!self.grid.is_empty(), "grid", &self.grid, "needs at least one [[grid]] table");
+        let mut p = Problems(Vec::new());
+        p.check(!self.grid.is_empty(), "grid", &self.grid, "needs at least one [[grid]] table");
         for (g, grid) in self.grid.iter().enumerate() {
-            check(!grid.recipes.is_empty(), &format!("grid[{g}].recipes"), &grid.recipes, "must name a recipe");
-            check(
-                !grid.weight_decays.is_empty(),
-                &format!("grid[{g}].weight_decays"),
-                &grid.weight_decays,
-                "must hold a weight decay (0 allowed)",
-            );
-            for (i, &wd) in grid.weight_decays.iter().enumerate() {
-                check(finite_at_least(wd, 0.0), &format!("grid[{g}].weight_decays[{i}]"), &wd, "must be >= 0");
-            }
-            for (i, &k) in grid.noise_ks.iter().enumerate() {
-                check(finite_at_least(k, 0.0), &format!("grid[{g}].noise_ks[{i}]"), &k, "must be >= 0");
-            }
-            for (i, &t) in grid.noise_thresholds.iter().enumerate() {
-                check(unit(t), &format!("grid[{g}].noise_thresholds[{i}]"), &t, "must be in [0, 1]");
-            }
+            p.check(!grid.recipes.is_empty(), &format!("grid[{g}].recipes"), &grid.recipes, "must name a recipe");
+            let (key, decays) = (format!("grid[{g}].weight_decays"), &grid.weight_decays);
+            p.check(!decays.is_empty(), &key, decays, "must hold a weight decay (0 allowed)");
+            p.each(&key, decays, Allowed::NonNegative);
+            p.each(&format!("grid[{g}].noise_ks"), &grid.noise_ks, Allowed::NonNegative);
+            p.each(&format!("grid[{g}].noise_thresholds"), &grid.noise_thresholds, Allowed::UnitInterval);
         }
-        check(!self.seeds.is_empty(), "seeds", &self.seeds, "must hold a seed");
+        p.check(!self.seeds.is_empty(), "seeds", &self.seeds, "must hold a seed");
         if let Some(name) = &self.name {
             let ok = !name.is_empty() && !name.contains(['/', '\\']);
-            check(ok, "name", name, "must be a non-empty name without slashes");
+            p.check(ok, "name", name, "must be a non-empty name without slashes");
         }
         let t = &self.train;
-        check(t.width.is_finite() && t.width > 0.0, "train.width", &t.width, "must be > 0");
-        check(t.epochs >= 1, "train.epochs", &t.epochs, "must be >= 1");
-        check(t.batch_size >= 2, "train.batch_size", &t.batch_size, "must be >= 2 (batch norm needs two values)");
-        check(t.lr.is_finite() && t.lr > 0.0, "train.lr", &t.lr, "must be > 0");
-        check(finite_at_least(t.warmup_epochs, 0.0), "train.warmup_epochs", &t.warmup_epochs, "must be >= 0");
-        check(unit(t.gamma), "train.gamma", &t.gamma, "must be in [0, 1]");
-        check(unit(t.momentum), "train.momentum", &t.momentum, "must be in [0, 1]");
-        check(!t.nesterov || t.momentum > 0.0, "train.nesterov", &t.nesterov, "needs train.momentum > 0");
-        check(ALPHAS.contains(&t.alpha_target), "train.alpha_target", &t.alpha_target, "must be in 4..=20");
+        p.range("train.width", t.width, Allowed::Positive);
+        p.check(t.epochs >= 1, "train.epochs", &t.epochs, "must be >= 1");
+        p.check(t.batch_size >= 2, "train.batch_size", &t.batch_size, "must be >= 2 (batch norm needs two values)");
+        p.range("train.lr", t.lr, Allowed::Positive);
+        p.range("train.warmup_epochs", t.warmup_epochs, Allowed::NonNegative);
+        p.range("train.gamma", t.gamma, Allowed::UnitInterval);
+        p.range("train.momentum", t.momentum, Allowed::UnitInterval);
+        p.check(!t.nesterov || t.momentum > 0.0, "train.nesterov", &t.nesterov, "needs train.momentum > 0");
+        p.check(ALPHAS.contains(&t.alpha_target), "train.alpha_target", &t.alpha_target, "must be in 4..=20");
         if let Some(a) = t.mixup_alpha {
-            check(finite_at_least(a, 0.0), "train.mixup_alpha", &a, "must be >= 0 (0 disables Mixup)");
+            p.range("train.mixup_alpha", a, Allowed::NonNegative);
         }
-        check(finite_at_least(t.noise_k, 0.0), "train.noise_k", &t.noise_k, "must be >= 0");
-        check(unit(t.noise_threshold), "train.noise_threshold", &t.noise_threshold, "must be in [0, 1]");
+        p.range("train.noise_k", t.noise_k, Allowed::NonNegative);
+        p.range("train.noise_threshold", t.noise_threshold, Allowed::UnitInterval);
         for (key, limit) in [("train.train_limit", t.train_limit), ("train.test_limit", t.test_limit)] {
             if let Some(n) = limit {
-                check(n >= 1, key, &n, "must be >= 1");
+                p.check(n >= 1, key, &n, "must be >= 1");
             }
         }
         let s = &self.sweep;
-        check(!s.alphas.is_empty(), "sweep.alphas", &s.alphas, "must hold an alpha");
+        p.check(!s.alphas.is_empty(), "sweep.alphas", &s.alphas, "must hold an alpha");
         for (i, alpha) in s.alphas.iter().enumerate() {
-            check(ALPHAS.contains(alpha), &format!("sweep.alphas[{i}]"), alpha, "must be in 4..=20");
+            p.check(ALPHAS.contains(alpha), &format!("sweep.alphas[{i}]"), alpha, "must be in 4..=20");
         }
-        check(s.margin.is_finite() && s.margin > 0.0, "sweep.margin", &s.margin, "must be > 0");
-        check(unit(s.tolerance), "sweep.tolerance", &s.tolerance, "must be in [0, 1]");
-        check(s.calibration_images >= 1, "sweep.calibration_images", &s.calibration_images, "must be >= 1");
+        p.range("sweep.margin", s.margin, Allowed::Positive);
+        p.range("sweep.tolerance", s.tolerance, Allowed::UnitInterval);
+        p.check(s.calibration_images >= 1, "sweep.calibration_images", &s.calibration_images, "must be >= 1");
         if let Some(b) = s.bound {
-            check(b.is_finite() && b > 0.0, "sweep.bound", &b, "must be > 0");
+            p.range("sweep.bound", b, Allowed::Positive);
         }
         let mut ids = HashSet::new();
         for cell in super::cell::cells(self) {
             let id = cell.id();
-            check(ids.insert(id.clone()), "grid", &id, "this cell appears twice");
+            p.check(ids.insert(id.clone()), "grid", &id, "this cell appears twice");
         }
         let mut seeds = HashSet::new();
         for &seed in &self.seeds {
-            check(seeds.insert(seed), "seeds", &seed, "appears twice");
+            p.check(seeds.insert(seed), "seeds", &seed, "appears twice");
         }
-        problems
+        p.0
+    }
+}
+
+/// The problems found in a study file, as "`key` = value: what is allowed".
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn check(&mut self, ok: bool, key: &str, value: &dyn std::fmt::Debug, allowed: &str) {
+        if !ok {
+            self.0.push(format!("`{key}` = {value:?}: {allowed}"));
+        }
+    }
+
+    fn range(&mut self, key: &str, value: f64, allowed: Allowed) {
+        self.check(allowed.admits(value), key, &value, &format!("must be {}", allowed.describe()));
+    }
+
+    /// `key[i]` for every value of a list.
+    fn each(&mut self, key: &str, values: &[f64], allowed: Allowed) {
+        for (i, &value) in values.iter().enumerate() {
+            self.range(&format!("{key}[{i}]"), value, allowed);
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::recipe::Recipe;
 use super::schedule::{Schedule, ScheduleKind};
 use super::SgdConfig;
+use crate::allowed::Allowed;
 use crate::data::{Augment, DatasetKind, Normalization};
 use crate::models::ModelKind;
 use crate::nn::TrainActivation;
@@ -57,27 +58,9 @@ impl RunConfig {
     /// back from `run.json` (hand-edited or damaged): the error says which field and what
     /// is allowed.
     pub fn validate(&self) -> Result<(), String> {
-        let positive = |name: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(format!("{name} is {v}, must be a finite number > 0"))
-            }
-        };
-        let in_unit = |name: &str, v: f64| {
-            if (0.0..=1.0).contains(&v) {
-                Ok(())
-            } else {
-                Err(format!("{name} is {v}, must be in [0, 1]"))
-            }
-        };
-        let non_negative = |name: &str, v: f64| {
-            if v.is_finite() && v >= 0.0 {
-                Ok(())
-            } else {
-                Err(format!("{name} is {v}, must be a finite number >= 0"))
-            }
-        };
+        let positive = |name: &str, v: f64| Allowed::Positive.check(name, v);
+        let in_unit = |name: &str, v: f64| Allowed::UnitInterval.check(name, v);
+        let non_negative = |name: &str, v: f64| Allowed::NonNegative.check(name, v);
         positive("width", self.width)?;
         if self.width > crate::models::MAX_WIDTH {
             return Err(format!("width is {}, must be at most {}", self.width, crate::models::MAX_WIDTH));
@@ -166,7 +149,7 @@ impl RunFile {
         if let Some(m) = n.mean.iter().find(|m| !m.is_finite()) {
             return Err(format!("normalization mean {m} is not finite"));
         }
-        if let Some(s) = n.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+        if let Some(s) = n.std.iter().find(|&&s| !Allowed::Positive.admits(f64::from(s))) {
             return Err(format!("normalization std {s} must be finite and > 0"));
         }
         Ok(())
