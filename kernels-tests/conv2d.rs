@@ -288,3 +288,13 @@ fn mismatched_shapes_are_rejected() {
     let no_stride = Conv2dShape { stride: 0, ..s };
     expect_error(conv2d::backward_bias(gpu(), &no_stride, &y, &b).map(|d| vec![d]), &["stride is 0"]);
 }
+
+#[test]
+fn layers_too_wide_for_textures_fall_back_to_direct_kernels() {
+    let limit = gpu().limits.max_texture_dimension_2d as usize;
+    let small = conv(2, 3, 4, 7, 5, 3, 2, 1);
+    assert_eq!(ConvVariant::for_layer(gpu(), &small), ConvVariant::for_gpu(gpu()));
+    // One image row wider than a texture: its packed planes cannot fit.
+    let wide = conv(1, 1, 1, 1, limit + 1, 1, 1, 0);
+    assert_eq!(ConvVariant::for_layer(gpu(), &wide), ConvVariant::Direct);
+}

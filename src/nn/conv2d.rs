@@ -42,7 +42,7 @@ impl Conv2d {
         let init = kaiming_normal(rng, weight_shape.iter().product(), fan_in);
         let weight = Param::new(gpu, format!("{name}.weight"), &weight_shape, &init, false)?;
         let output = Activation::new(gpu, &shape.output_shape())?;
-        let variant = ConvVariant::for_gpu(gpu);
+        let variant = ConvVariant::for_layer(gpu, &shape);
         let forward = conv2d::forward(gpu, variant, &shape, &input.value, &weight.value, None, &output.value)?;
         let mut backward = conv2d::backward_weight(gpu, variant, &shape, &input.value, output.grad(), &weight.grad)?;
         if let Some(input_grad) = &input.grad {

@@ -286,6 +286,14 @@ fn convolve(
     gemm::dispatch(gpu, &layout, a, b, output)
 }
 
+/// Whether every texture the three ops pack fits the adapter's texture size.
+pub fn fits(gpu: &Gpu, s: &Conv2dShape) -> bool {
+    let forward_tile = [s.height + 2 * s.padding, s.width + 2 * s.padding];
+    PackedImages::new(gpu, s.input_shape(), forward_tile, s.padding).is_ok()
+        && PhasePlan::new(s).packed(gpu, s).is_ok()
+        && PackedPositions::new(gpu, s.output_shape()).is_ok()
+}
+
 /// y = conv(x, w) (the bias, if any, is the caller's).
 pub fn forward(gpu: &Gpu, s: &Conv2dShape, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
     let tile = [s.height + 2 * s.padding, s.width + 2 * s.padding];
@@ -296,28 +304,49 @@ pub fn forward(gpu: &Gpu, s: &Conv2dShape, x: &Tensor, w: &Tensor, y: &Tensor) -
     Ok(vec![pack_x, pack_w, gemm])
 }
 
+/// backward_input's phases along both axes, and how dy is packed for all of them.
+struct PhasePlan {
+    rows: Vec<Taps>,
+    columns: Vec<Taps>,
+    /// dy's row and column 0 lie at this plane texel, so that every phase reads at >= 0.
+    offset: usize,
+    tile: [usize; 2],
+}
+
+impl PhasePlan {
+    fn new(s: &Conv2dShape) -> PhasePlan {
+        let (rows, columns) = (Taps::phases(s.height, s), Taps::phases(s.width, s));
+        let with_taps = rows.iter().chain(&columns).filter(|t| t.count > 0);
+        let offset = with_taps.map(|t| -t.shift).max().unwrap_or(0).max(0) as usize;
+        // Phase reads reach row i + t' + shift for i < its rows, t' < its taps.
+        let extent = |phases: &[Taps], size: usize| {
+            let reads = phases.iter().filter(|t| t.count > 0 && t.rows > 0);
+            reads.map(|t| (t.rows + t.count - 1) as isize + t.shift).max().unwrap_or(0).max(size as isize) as usize
+                + offset
+        };
+        let tile = [extent(&rows, s.output_height()), extent(&columns, s.output_width())];
+        PhasePlan { rows, columns, offset, tile }
+    }
+
+    fn packed(&self, gpu: &Gpu, s: &Conv2dShape) -> Result<PackedImages> {
+        PackedImages::new(gpu, s.output_shape(), self.tile, self.offset)
+    }
+}
+
 /// dx from dy, phase by phase (see the module documentation).
 pub fn backward_input(gpu: &Gpu, s: &Conv2dShape, w: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
-    let (row_phases, column_phases) = (Taps::phases(s.height, s), Taps::phases(s.width, s));
-    let all = || row_phases.iter().chain(&column_phases).filter(|t| t.count > 0);
-    // dy is packed once, with room for every phase's reads: row i + t' + shift + offset.
-    let offset = all().map(|t| -t.shift).max().unwrap_or(0).max(0) as usize;
-    let extent = |phases: &[Taps], size: usize| {
-        let reads = phases.iter().filter(|t| t.count > 0 && t.rows > 0);
-        reads.map(|t| (t.rows + t.count - 1) as isize + t.shift).max().unwrap_or(0).max(size as isize) as usize + offset
-    };
-    let tile = [extent(&row_phases, s.output_height()), extent(&column_phases, s.output_width())];
-    let images = PackedImages::new(gpu, s.output_shape(), tile, offset)?;
+    let plan = PhasePlan::new(s);
+    let images = plan.packed(gpu, s)?;
     let (pack_dy, a) = images.pack(gpu, dy)?;
     let mut dispatches = vec![pack_dy];
     let plane = s.height * s.width;
-    for rows in row_phases.iter().filter(|t| t.rows > 0) {
-        for columns in column_phases.iter().filter(|t| t.rows > 0) {
+    for rows in plan.rows.iter().filter(|t| t.rows > 0) {
+        for columns in plan.columns.iter().filter(|t| t.rows > 0) {
             let (pack_w, b) = pack_weights(gpu, s, w, Some([*rows, *columns]))?;
             if rows.count * columns.count > 0 {
                 dispatches.push(pack_w);
             }
-            let origin = |t: &Taps| (t.shift + offset as isize).max(0) as usize;
+            let origin = |t: &Taps| (t.shift + plan.offset as isize).max(0) as usize;
             let layout = GemmLayout {
                 m: dim(s.batch * rows.rows * columns.rows),
                 n: dim(s.in_channels),

@@ -34,6 +34,15 @@ impl ConvVariant {
             ConvVariant::Direct
         }
     }
+
+    /// [`for_gpu`](Self::for_gpu), but Direct for a layer whose packed textures would
+    /// exceed the adapter's texture size (very wide images or batches).
+    pub fn for_layer(gpu: &Gpu, shape: &Conv2dShape) -> ConvVariant {
+        match ConvVariant::for_gpu(gpu) {
+            ConvVariant::TextureGemm if !implicit_gemm::fits(gpu, shape) => ConvVariant::Direct,
+            variant => variant,
+        }
+    }
 }
 
 /// Channels each thread computes (register blocking; BLOCK in shaders/conv2d.wgsl):
