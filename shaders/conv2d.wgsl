@@ -307,15 +307,9 @@ fn unpadded(at: u32, size: u32) -> u32 {
     return select(min(u32(shifted), size), size, shifted < 0i);
 }
 
-@compute @workgroup_size(WORKGROUP)
-fn pack_images(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+// Texel (x, y) of the packed images.
+fn image_texel(x: u32, y: u32) -> vec4<f32> {
     let p = packing;
-    let t = thread_index(gid, groups);
-    if t >= p.texture_texels {
-        return;
-    }
-    let x = t % p.texture_width;
-    let y = t / p.texture_width;
     let image_width = p.groups * p.tile_width;
     let n = (y / p.tile_height) * p.images_per_row + x / image_width;
     let g = (x % image_width) / p.tile_width;
@@ -330,21 +324,14 @@ fn pack_images(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
             }
         }
     }
-    textureStore(packed, vec2<u32>(x, y), texel);
+    return texel;
 }
 
 // dy for the weight gradient's GEMM, whose reduction runs over positions: texel
 // (q + tile_width * (n % images_per_row), oh + tile_height * (n / images_per_row + bands * o))
 // holds source[n, o, oh, 4q..4q+4] (zeros past the row's end), tile_width = ceil(OW / 4).
-@compute @workgroup_size(WORKGROUP)
-fn pack_positions(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+fn position_texel(x: u32, y: u32) -> vec4<f32> {
     let p = packing;
-    let t = thread_index(gid, groups);
-    if t >= p.texture_texels {
-        return;
-    }
-    let x = t % p.texture_width;
-    let y = t / p.texture_width;
     let band = y / p.tile_height;
     let n = (band % p.bands) * p.images_per_row + x / p.tile_width;
     let o = band / p.bands;
@@ -356,7 +343,34 @@ fn pack_positions(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
             texel[l] = source[((n * p.channels + o) * p.height + row) * p.width + column];
         }
     }
+    return texel;
+}
+
+// One thread per texel of the packed texture.
+fn pack(gid: vec3<u32>, groups: vec3<u32>, positions: bool) {
+    let t = thread_index(gid, groups);
+    if t >= packing.texture_texels {
+        return;
+    }
+    let x = t % packing.texture_width;
+    let y = t / packing.texture_width;
+    var texel: vec4<f32>;
+    if positions {
+        texel = position_texel(x, y);
+    } else {
+        texel = image_texel(x, y);
+    }
     textureStore(packed, vec2<u32>(x, y), texel);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn pack_images(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    pack(gid, groups, false);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn pack_positions(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    pack(gid, groups, true);
 }
 
 // The weights as the GEMM's B: texel (column group q, row r) holds four filters' weights
