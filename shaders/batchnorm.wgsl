@@ -29,9 +29,6 @@ struct Params {
     eps: f32,
 }
 
-// A power of two (the tree reduction halves it) and a multiple of every subgroup width.
-const WORKGROUP: u32 = 64u;
-
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
@@ -67,11 +64,6 @@ fn tree_reduce(lane: u32) {
         }
     }
     workgroupBarrier();
-}
-
-// 1-D element index of an elementwise entry point (grids spill into y).
-fn element(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return gid.x + gid.y * groups.x * WORKGROUP;
 }
 
 fn channel_of(i: u32) -> u32 {
@@ -119,7 +111,7 @@ fn stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
 
 @compute @workgroup_size(WORKGROUP)
 fn normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = element(gid, groups);
+    let i = thread_index(gid, groups);
     if i < params.batch * params.channels * params.spatial {
         let c = channel_of(i);
         y[i] = gamma[c] * ((x[i] - saved_mean[c]) * saved_inv_std[c]) + beta[c];
@@ -128,7 +120,7 @@ fn normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 
 @compute @workgroup_size(WORKGROUP)
 fn normalize_running(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = element(gid, groups);
+    let i = thread_index(gid, groups);
     if i < params.batch * params.channels * params.spatial {
         let c = channel_of(i);
         let inv_std = inverseSqrt(running_var[c] + params.eps);
@@ -161,7 +153,7 @@ fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
 
 @compute @workgroup_size(WORKGROUP)
 fn input_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = element(gid, groups);
+    let i = thread_index(gid, groups);
     if i < params.batch * params.channels * params.spatial {
         let c = channel_of(i);
         let m = f32(params.count);

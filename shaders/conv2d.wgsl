@@ -16,7 +16,6 @@ struct Params {
     out_width: u32,
 }
 
-const WORKGROUP: u32 = 64u;
 // Register blocking: forward and backward_weight compute BLOCK output channels per thread
 // (per workgroup), backward_input BLOCK input channels, so each x or dy value loaded
 // serves BLOCK sums. Channels past the end of a partial block read the last channel's
@@ -32,10 +31,6 @@ const BLOCK: u32 = 4u;
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dw: array<f32>;
 @group(0) @binding(8) var<storage, read_write> db: array<f32>;
-
-fn thread_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return gid.x + gid.y * groups.x * WORKGROUP;
-}
 
 fn blocks(channels: u32) -> u32 {
     return (channels + BLOCK - 1u) / BLOCK;

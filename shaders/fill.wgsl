@@ -6,14 +6,12 @@ struct Params {
     value: u32,
 }
 
-const WORKGROUP: u32 = 64u;
-
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 
 @compute @workgroup_size(WORKGROUP)
 fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * WORKGROUP;
+    let i = thread_index(gid, groups);
     if i < params.len {
         out[i] = params.value;
     }

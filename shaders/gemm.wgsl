@@ -183,13 +183,13 @@ fn texels8(map: TexelMap, first: u32) -> Texels8 {
 // lanes of lavapipe's SIMD vectors (neighbouring invocations) vary along the longest
 // dimension of a convolution (its positions), not the 16 to 64 channels of one column
 // block, which left 7 of 8 lanes idle (measured 6x slower).
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn gemm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let p = params;
     let columns = select(COLS / 2u, COLS, WIDE);
     let row_blocks = (p.m + ROWS - 1u) / ROWS;
     let column_blocks = (p.n + columns - 1u) / columns;
-    let t = gid.x + gid.y * groups.x * 64u;
+    let t = thread_index(gid, groups);
     let chunk = t / (row_blocks * column_blocks);
     let first = chunk * p.chunk_steps;
     // Chunk 0 runs even with no steps: C is then zero.
@@ -272,9 +272,9 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 // total[i] = sum over chunks of partial_sums[chunk * elements + i].
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn sum_chunks(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 64u;
+    let i = thread_index(gid, groups);
     if i >= chunks.elements {
         return;
     }

@@ -12,8 +12,6 @@ struct Params {
     out_features: u32,
 }
 
-const WORKGROUP: u32 = 64u;
-
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
@@ -24,13 +22,9 @@ const WORKGROUP: u32 = 64u;
 @group(0) @binding(7) var<storage, read_write> dw: array<f32>;
 @group(0) @binding(8) var<storage, read_write> db: array<f32>;
 
-fn flat_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return gid.x + gid.y * groups.x * WORKGROUP;
-}
-
 @compute @workgroup_size(WORKGROUP)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let index = flat_index(gid, groups);
+    let index = thread_index(gid, groups);
     if index >= params.batch * params.out_features {
         return;
     }
@@ -47,7 +41,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 
 @compute @workgroup_size(WORKGROUP)
 fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let index = flat_index(gid, groups);
+    let index = thread_index(gid, groups);
     if index >= params.batch * params.in_features {
         return;
     }
@@ -63,7 +57,7 @@ fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 
 @compute @workgroup_size(WORKGROUP)
 fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let index = flat_index(gid, groups);
+    let index = thread_index(gid, groups);
     if index >= params.out_features * params.in_features {
         return;
     }
@@ -78,7 +72,7 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 
 @compute @workgroup_size(WORKGROUP)
 fn backward_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let o = flat_index(gid, groups);
+    let o = thread_index(gid, groups);
     if o >= params.out_features {
         return;
     }

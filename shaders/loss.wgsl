@@ -17,8 +17,6 @@ struct Params {
     accumulate: u32,
 }
 
-const WORKGROUP: u32 = 64u;
-
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> targets: array<f32>;
@@ -31,10 +29,6 @@ const WORKGROUP: u32 = 64u;
 var<workgroup> loss_partial: array<f32, WORKGROUP>;
 var<workgroup> correct_partial: array<f32, WORKGROUP>;
 var<workgroup> samples_partial: array<f32, WORKGROUP>;
-
-fn flat_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return gid.x + gid.y * groups.x * WORKGROUP;
-}
 
 // The max of a row of logits and the sum of exp(z - max) over it (>= 1).
 struct Softmax {
@@ -69,7 +63,7 @@ fn write_loss(n: u32) -> Softmax {
 
 @compute @workgroup_size(WORKGROUP)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let n = flat_index(gid, groups);
+    let n = thread_index(gid, groups);
     if n < params.batch {
         write_loss(n);
     }
@@ -77,7 +71,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 
 @compute @workgroup_size(WORKGROUP)
 fn forward_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let n = flat_index(gid, groups);
+    let n = thread_index(gid, groups);
     if n >= params.batch {
         return;
     }
@@ -160,7 +154,7 @@ fn summarise(@builtin(local_invocation_index) lane: u32) {
 
 @compute @workgroup_size(WORKGROUP)
 fn one_hot(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let index = flat_index(gid, groups);
+    let index = thread_index(gid, groups);
     if index < params.batch * params.classes {
         let n = index / params.classes;
         let k = index % params.classes;

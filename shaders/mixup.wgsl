@@ -13,8 +13,6 @@ struct Params {
     classes: u32,
 }
 
-const WORKGROUP: u32 = 64u;
-
 @group(0) @binding(0) var<uniform> params: Params;
 // [lambda], rewritten by the caller every step.
 @group(0) @binding(1) var<storage, read> lambda: array<f32>;
@@ -26,7 +24,7 @@ const WORKGROUP: u32 = 64u;
 
 @compute @workgroup_size(WORKGROUP)
 fn mix(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * WORKGROUP;
+    let i = thread_index(gid, groups);
     let l = lambda[0];
     let images_len = params.batch * params.image_len;
     if i < images_len {

@@ -30,8 +30,6 @@ struct Params {
     threshold: f32,
 }
 
-const WORKGROUP: u32 = 64u;
-
 const REGION_NEGATIVE: u32 = 1u;
 const REGION_LARGE: u32 = 2u;
 const REGION_ALL: u32 = 4u;
@@ -102,13 +100,9 @@ fn in_region(v: f32, b: f32) -> bool {
     return (params.region & REGION_ALL) != 0u || negative || large;
 }
 
-fn flat_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return gid.x + gid.y * groups.x * WORKGROUP;
-}
-
 @compute @workgroup_size(WORKGROUP)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat_index(gid, groups);
+    let i = thread_index(gid, groups);
     if i >= params.len {
         return;
     }
@@ -135,7 +129,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 
 @compute @workgroup_size(WORKGROUP)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat_index(gid, groups);
+    let i = thread_index(gid, groups);
     if i >= params.len {
         return;
     }
@@ -180,7 +174,7 @@ fn max_abs(
 
 @compute @workgroup_size(WORKGROUP)
 fn stream(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let c = flat_index(gid, groups);
+    let c = thread_index(gid, groups);
     if c >= params.len {
         return;
     }

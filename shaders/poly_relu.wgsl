@@ -52,8 +52,6 @@ struct Params {
     second_scale: f32,
 }
 
-const WORKGROUP: u32 = 64u;
-
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> poly: array<u32>;
 @group(0) @binding(2) var<storage, read> bound: array<f32>;
@@ -149,7 +147,7 @@ fn forward(
     @builtin(local_invocation_index) lid: u32,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let i = gid.x + gid.y * groups.x * WORKGROUP;
+    let i = thread_index(gid, groups);
     let b = bound[params.site];
     if i < params.len {
         let xc = clamp_counting(x[i], b);
@@ -170,7 +168,7 @@ fn max_pool_forward(
     @builtin(local_invocation_index) lid: u32,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let o = gid.x + gid.y * groups.x * WORKGROUP;
+    let o = thread_index(gid, groups);
     let first = 2.0 * bound[params.site];
     let second = params.second_scale * first;
     if o < params.len {
@@ -190,7 +188,7 @@ fn max_pool_forward(
 
 @compute @workgroup_size(WORKGROUP)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * WORKGROUP;
+    let i = thread_index(gid, groups);
     if i < params.len {
         let b = bound[params.site];
         let xi = x[i];

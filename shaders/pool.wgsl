@@ -17,8 +17,6 @@ struct Params {
     out_width: u32,
 }
 
-const WORKGROUP: u32 = 64u;
-
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -26,14 +24,10 @@ const WORKGROUP: u32 = 64u;
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
 
-fn element(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return gid.x + gid.y * groups.x * WORKGROUP;
-}
-
 // One invocation per plane, summing its H*W values in order.
 @compute @workgroup_size(WORKGROUP)
 fn global_average_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let p = element(gid, groups);
+    let p = thread_index(gid, groups);
     if p < params.planes {
         let size = params.height * params.width;
         var sum = 0.0;
@@ -47,7 +41,7 @@ fn global_average_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builti
 // One invocation per input element.
 @compute @workgroup_size(WORKGROUP)
 fn global_average_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = element(gid, groups);
+    let i = thread_index(gid, groups);
     let size = params.height * params.width;
     if i < params.planes * size {
         dx[i] = dy[i / size] / f32(size);
@@ -57,7 +51,7 @@ fn global_average_backward(@builtin(global_invocation_id) gid: vec3<u32>, @built
 // One invocation per output element.
 @compute @workgroup_size(WORKGROUP)
 fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let o = element(gid, groups);
+    let o = thread_index(gid, groups);
     let out_size = params.out_height * params.out_width;
     if o < params.planes * out_size {
         let p = o / out_size;
@@ -81,7 +75,7 @@ fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 // One invocation per input element.
 @compute @workgroup_size(WORKGROUP)
 fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = element(gid, groups);
+    let i = thread_index(gid, groups);
     let size = params.height * params.width;
     if i < params.planes * size {
         let p = i / size;

@@ -4,8 +4,6 @@ struct Params {
     len: u32,
 }
 
-const WORKGROUP: u32 = 64u;
-
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -14,7 +12,7 @@ const WORKGROUP: u32 = 64u;
 
 @compute @workgroup_size(WORKGROUP)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * WORKGROUP;
+    let i = thread_index(gid, groups);
     if i < params.len {
         y[i] = max(x[i], 0.0);
     }
@@ -22,7 +20,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 
 @compute @workgroup_size(WORKGROUP)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * WORKGROUP;
+    let i = thread_index(gid, groups);
     if i < params.len {
         dx[i] = select(0.0, dy[i], x[i] > 0.0);
     }
