@@ -258,21 +258,17 @@ fn training_forward_matches_reference() {
 
             let mut running = Running::new(layer.running_mean.1.clone(), layer.running_var.1.clone());
             running.step(shape, &model, momentum);
-            assert_close(
-                &case,
-                "running_mean",
-                &read(&layer.running_mean.0),
-                &running.mean,
-                relative_bound(&running.e_mean, &running.mean),
-            );
-            assert_close(
-                &case,
-                "running_var",
-                &read(&layer.running_var.0),
-                &running.var,
-                relative_bound(&running.e_var, &running.var),
-            );
+            check_running(&case, &layer, &running);
         }
+    }
+}
+
+/// The layer's running statistics against the f64 model's, each within its error bound.
+fn check_running(case: &Case, layer: &Layer, running: &Running) {
+    let mean = (&layer.running_mean.0, &running.mean, &running.e_mean);
+    let var = (&layer.running_var.0, &running.var, &running.e_var);
+    for (name, (tensor, expected, error)) in [("running_mean", mean), ("running_var", var)] {
+        assert_close(case, name, &read(tensor), expected, relative_bound(error, expected));
     }
 }
 
@@ -301,20 +297,7 @@ fn running_statistics_after_two_steps() {
         running.step(shape, &StatsModel::new(shape, &first_ref, eps), momentum);
         let model = StatsModel::new(shape, &second_ref, eps);
         running.step(shape, &model, momentum);
-        assert_close(
-            &case,
-            "running_mean",
-            &read(&layer.running_mean.0),
-            &running.mean,
-            relative_bound(&running.e_mean, &running.mean),
-        );
-        assert_close(
-            &case,
-            "running_var",
-            &read(&layer.running_var.0),
-            &running.var,
-            relative_bound(&running.e_var, &running.var),
-        );
+        check_running(&case, &layer, &running);
         assert_close(
             &case,
             "saved_mean",

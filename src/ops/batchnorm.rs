@@ -114,8 +114,31 @@ fn expect_activation(op: &str, name: &str, tensor: &Tensor, shape: BatchNormShap
     }
 }
 
-fn expect_channels(op: &str, shape: BatchNormShape, tensors: &[(&str, &Tensor)]) -> Result<()> {
-    tensors.iter().try_for_each(|(name, t)| expect_shape(op, name, t, &[shape.channels]))
+impl<'a> BatchNormTensors<'a> {
+    /// Every per-channel tensor with its name and its binding in shaders/batchnorm.wgsl.
+    fn all(&self) -> [(&'static str, u32, &'a Tensor); 8] {
+        [
+            ("gamma", 2, self.gamma),
+            ("beta", 3, self.beta),
+            ("running_mean", 4, self.running_mean),
+            ("running_var", 5, self.running_var),
+            ("saved_mean", 6, self.saved_mean),
+            ("saved_inv_std", 7, self.saved_inv_std),
+            ("dgamma", 11, self.dgamma),
+            ("dbeta", 12, self.dbeta),
+        ]
+    }
+
+    /// The bindings of the tensors an op reads or writes (`names`), each checked to hold
+    /// one value per channel.
+    fn bindings(&self, op: &str, shape: BatchNormShape, names: &[&str]) -> Result<Vec<(u32, &'a wgpu::Buffer)>> {
+        let used = self.all().into_iter().filter(|(name, _, _)| names.contains(name));
+        used.map(|(name, binding, tensor)| {
+            expect_shape(op, name, tensor, &[shape.channels])?;
+            Ok((binding, tensor.buffer()))
+        })
+        .collect()
+    }
 }
 
 /// Fails on empty shapes, and on more channels than the per-channel dispatches (one
@@ -156,31 +179,10 @@ pub fn forward_train(
     }
     expect_activation(OP, "x", x, shape)?;
     expect_activation(OP, "y", y, shape)?;
-    let l = layer;
-    expect_channels(
-        OP,
-        shape,
-        &[
-            ("gamma", l.gamma),
-            ("beta", l.beta),
-            ("running_mean", l.running_mean),
-            ("running_var", l.running_var),
-            ("saved_mean", l.saved_mean),
-            ("saved_inv_std", l.saved_inv_std),
-        ],
-    )?;
+    let names = ["gamma", "beta", "running_mean", "running_var", "saved_mean", "saved_inv_std"];
+    let mut bindings = layer.bindings(OP, shape, &names)?;
     let params = params(gpu, shape, options);
-    let bindings = [
-        (0, &params),
-        (1, x.buffer()),
-        (2, l.gamma.buffer()),
-        (3, l.beta.buffer()),
-        (4, l.running_mean.buffer()),
-        (5, l.running_var.buffer()),
-        (6, l.saved_mean.buffer()),
-        (7, l.saved_inv_std.buffer()),
-        (8, y.buffer()),
-    ];
+    bindings.extend([(0, &params), (1, x.buffer()), (8, y.buffer())]);
     let stats = gpu.kernel("batchnorm", "stats", &[])?;
     let normalize = gpu.kernel("batchnorm", "normalize", &[])?;
     Ok(vec![
@@ -203,23 +205,10 @@ pub fn forward_inference(
     expect_dispatchable(gpu, OP, shape)?;
     expect_activation(OP, "x", x, shape)?;
     expect_activation(OP, "y", y, shape)?;
-    let l = layer;
-    expect_channels(
-        OP,
-        shape,
-        &[("gamma", l.gamma), ("beta", l.beta), ("running_mean", l.running_mean), ("running_var", l.running_var)],
-    )?;
+    let mut bindings = layer.bindings(OP, shape, &["gamma", "beta", "running_mean", "running_var"])?;
     let params = params(gpu, shape, options);
+    bindings.extend([(0, &params), (1, x.buffer()), (8, y.buffer())]);
     let kernel = gpu.kernel("batchnorm", "normalize_running", &[])?;
-    let bindings = [
-        (0, &params),
-        (1, x.buffer()),
-        (2, l.gamma.buffer()),
-        (3, l.beta.buffer()),
-        (4, l.running_mean.buffer()),
-        (5, l.running_var.buffer()),
-        (8, y.buffer()),
-    ];
     gpu.dispatch_1d(&kernel, &bindings, shape.len())
 }
 
@@ -240,31 +229,10 @@ pub fn backward(
     expect_activation(OP, "x", x, shape)?;
     expect_activation(OP, "dy", dy, shape)?;
     expect_activation(OP, "dx", dx, shape)?;
-    let l = layer;
-    expect_channels(
-        OP,
-        shape,
-        &[
-            ("gamma", l.gamma),
-            ("saved_mean", l.saved_mean),
-            ("saved_inv_std", l.saved_inv_std),
-            ("dgamma", l.dgamma),
-            ("dbeta", l.dbeta),
-        ],
-    )?;
+    let mut bindings = layer.bindings(OP, shape, &["gamma", "saved_mean", "saved_inv_std", "dgamma", "dbeta"])?;
     // Only the M = batch * spatial in the parameter block matters to backward.
     let params = params(gpu, shape, BatchNormOptions::default());
-    let bindings = [
-        (0, &params),
-        (1, x.buffer()),
-        (2, l.gamma.buffer()),
-        (6, l.saved_mean.buffer()),
-        (7, l.saved_inv_std.buffer()),
-        (9, dy.buffer()),
-        (10, dx.buffer()),
-        (11, l.dgamma.buffer()),
-        (12, l.dbeta.buffer()),
-    ];
+    bindings.extend([(0, &params), (1, x.buffer()), (9, dy.buffer()), (10, dx.buffer())]);
     let reduce = gpu.kernel("batchnorm", "reduce", &[])?;
     let input_grad = gpu.kernel("batchnorm", "input_grad", &[])?;
     Ok(vec![
