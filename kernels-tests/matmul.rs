@@ -5,7 +5,7 @@ use crate::harness::*;
 
 const VARIANTS: [MatmulVariant; 2] = [MatmulVariant::Texture, MatmulVariant::Tiled];
 
-/// Odd sizes around the blocks (texture: 8 rows x 32 columns, 16 for N <= 16, K in 4s; tiled: 64 x 64,
+/// Odd sizes around the blocks (texture: 8 rows x 32 columns, 16 x 16 for N <= 16, K in 4s; tiled: 64 x 64,
 /// K in 16s): single elements, partial blocks on every side, and more than one block.
 fn shapes() -> Vec<MatmulShape> {
     [(1, 1, 1), (5, 7, 3), (33, 9, 17), (65, 19, 70), (3, 41, 130), (70, 130, 9)]

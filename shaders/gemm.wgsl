@@ -69,9 +69,10 @@ struct Chunks {
 // GEMM_BLOCK in src/ops/gemm.rs.
 const ROWS: u32 = 8u;
 const COLS: u32 = 32u;
-// False: only the first 16 columns of the block (column groups 0..3), for C with 16
-// columns or fewer (the 16-channel convolutions), which would waste half of a 32-wide
-// block. The host sets it (src/ops/gemm.rs); the compiler drops the unused half.
+// False: 16 rows x 16 columns instead (accumulators 4..7 hold rows 8..16 of column groups
+// 0..3), for C with 16 columns or fewer (the 16-channel convolutions), which would waste
+// half of a 32-wide block; the same registers, with 32 loads per 1024 multiply-adds
+// instead of 24 per 512 for an 8 x 16 block. The host sets it (src/ops/gemm.rs).
 override WIDE: bool = true;
 
 fn digits(radix: vec4<u32>, i: u32) -> vec4<u32> {
@@ -186,8 +187,9 @@ fn texels8(map: TexelMap, first: u32) -> Texels8 {
 @compute @workgroup_size(WORKGROUP)
 fn gemm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let p = params;
+    let rows = select(2u * ROWS, ROWS, WIDE);
     let columns = select(COLS / 2u, COLS, WIDE);
-    let row_blocks = (p.m + ROWS - 1u) / ROWS;
+    let row_blocks = (p.m + rows - 1u) / rows;
     let column_blocks = (p.n + columns - 1u) / columns;
     let t = thread_index(gid, groups);
     let chunk = t / (row_blocks * column_blocks);
@@ -196,9 +198,13 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if first >= max(p.steps, 1u) {
         return;
     }
-    let m0 = (t % row_blocks) * ROWS;
+    let m0 = (t % row_blocks) * rows;
     let n0 = (t / row_blocks % column_blocks) * columns;
     let ra = texels8(p.a_rows, m0);
+    var rb: Texels8;
+    if !WIDE {
+        rb = texels8(p.a_rows, m0 + ROWS);
+    }
     let cb = texels8(p.b_cols, n0 / 4u);
     var top0: mat4x4<f32>;
     var bottom0: mat4x4<f32>;
@@ -242,21 +248,27 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             let c4 = b_rows(cb.t4 + bo);
             top4 += c4 * a_top;
             bottom4 += c4 * a_bottom;
-        }
-        if WIDE {
             let c5 = b_rows(cb.t5 + bo);
             top5 += c5 * a_top;
             bottom5 += c5 * a_bottom;
-        }
-        if WIDE {
             let c6 = b_rows(cb.t6 + bo);
             top6 += c6 * a_top;
             bottom6 += c6 * a_bottom;
-        }
-        if WIDE {
             let c7 = b_rows(cb.t7 + bo);
             top7 += c7 * a_top;
             bottom7 += c7 * a_bottom;
+        } else {
+            // Rows 8..16 with the same four column groups.
+            let a2_top = a_rows(rb.t0 + ao, rb.t1 + ao, rb.t2 + ao, rb.t3 + ao);
+            let a2_bottom = a_rows(rb.t4 + ao, rb.t5 + ao, rb.t6 + ao, rb.t7 + ao);
+            top4 += c0 * a2_top;
+            bottom4 += c0 * a2_bottom;
+            top5 += c1 * a2_top;
+            bottom5 += c1 * a2_bottom;
+            top6 += c2 * a2_top;
+            bottom6 += c2 * a2_bottom;
+            top7 += c3 * a2_top;
+            bottom7 += c3 * a2_bottom;
         }
     }
     store_block(chunk, m0, n0, top0, bottom0);
@@ -268,6 +280,11 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         store_block(chunk, m0, n0 + 20u, top5, bottom5);
         store_block(chunk, m0, n0 + 24u, top6, bottom6);
         store_block(chunk, m0, n0 + 28u, top7, bottom7);
+    } else {
+        store_block(chunk, m0 + ROWS, n0, top4, bottom4);
+        store_block(chunk, m0 + ROWS, n0 + 4u, top5, bottom5);
+        store_block(chunk, m0 + ROWS, n0 + 8u, top6, bottom6);
+        store_block(chunk, m0 + ROWS, n0 + 12u, top7, bottom7);
     }
 }
 

@@ -9,10 +9,10 @@ use crate::gpu::{Dispatch, Gpu, Result, Tensor};
 
 use super::dim;
 
-/// Rows and columns of C per invocation (ROWS, COLS in the shader).
+/// Rows and columns of C per invocation (ROWS, COLS in the shader) ...
 pub const GEMM_BLOCK: [usize; 2] = [8, 32];
-/// C this narrow or narrower takes half-width blocks (WIDE = false in the shader).
-const NARROW_COLUMNS: usize = GEMM_BLOCK[1] / 2;
+/// ... and for C of at most 16 columns (WIDE = false in the shader).
+pub const NARROW_BLOCK: [usize; 2] = [16, 16];
 
 /// A radix no index reaches: the digit is the whole index.
 pub const WHOLE: usize = u32::MAX as usize;
@@ -142,10 +142,11 @@ struct Chunks {
     count: u32,
 }
 
+/// Blocks of C, and whether they are the wide ones.
 fn blocks(layout: &GemmLayout) -> (usize, bool) {
-    let wide = layout.n as usize > NARROW_COLUMNS;
-    let columns = if wide { GEMM_BLOCK[1] } else { NARROW_COLUMNS };
-    ((layout.m as usize).div_ceil(GEMM_BLOCK[0]) * (layout.n as usize).div_ceil(columns), wide)
+    let wide = layout.n as usize > NARROW_BLOCK[1];
+    let [rows, columns] = if wide { GEMM_BLOCK } else { NARROW_BLOCK };
+    ((layout.m as usize).div_ceil(rows) * (layout.n as usize).div_ceil(columns), wide)
 }
 
 /// The dispatch computing C (a buffer of f32 the maps index) from textures `a` and `b`,

@@ -3,7 +3,7 @@
 //! measures the other kernels against.
 //!
 //! The variant is chosen per adapter in one place, [`MatmulVariant::for_gpu`]: texture
-//! loads with a 8 x 32 register block on CPU adapters (lavapipe), workgroup-memory tiles
+//! loads with an 8 x 32 register block (16 x 16 for N <= 16) on CPU adapters (lavapipe), workgroup-memory tiles
 //! on GPUs. The op owns its operands because the variants store them differently (in
 //! textures or in buffers, zero-padded to whole blocks): fill them with
 //! [`Matmul::write_a`] and [`Matmul::write_b`].
@@ -12,20 +12,21 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
 
-use super::gemm::{self, GemmLayout, GEMM_BLOCK};
+use super::gemm::{self, GemmLayout, GEMM_BLOCK, NARROW_BLOCK};
 use super::{dim, expect_shape};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulVariant {
-    /// Operands in rgba32float textures, an 8 x 32 block of C per invocation.
+    /// Operands in rgba32float textures, an 8 x 32 (or 16 x 16) block of C per invocation.
     Texture,
     /// Operands in storage buffers staged through workgroup memory, 64 x 64 per workgroup.
     Tiled,
 }
 
 /// (rows of A, columns of A = rows of B, columns of B) each variant's blocks cover:
-/// the host pads to multiples of these. Must match ROWS/COLS and TILE/TILE_K in the shader.
-const TEXTURE_BLOCK: [usize; 3] = [GEMM_BLOCK[0], 4, GEMM_BLOCK[1]];
+/// the host pads to multiples of these (texture: the larger of both block shapes).
+/// Must match the shaders' blocks (shaders/gemm.wgsl, TILE/TILE_K in shaders/matmul.wgsl).
+const TEXTURE_BLOCK: [usize; 3] = [NARROW_BLOCK[0], 4, GEMM_BLOCK[1]];
 const TILED_BLOCK: [usize; 3] = [64, 16, 64];
 
 impl MatmulVariant {
