@@ -109,23 +109,38 @@ pub struct GemmLayout {
 }
 
 impl GemmLayout {
-    /// Row-major matrices: A texel (k/4, m), B texel (n/4, k), C [M, N]; every column stored.
-    pub fn matrices(m: usize, k4: usize, n: usize) -> GemmLayout {
+    /// A product of `steps` steps whose A lies where `a_rows` (row m) plus `a_depth` (step)
+    /// say and whose C elements lie where `c_rows` plus `c_cols` say; B is a row-major
+    /// matrix in texels (n/4, k), as `matrices` and the convolutions' packed weights hold
+    /// it; every column is stored; one chunk.
+    pub fn new(
+        m: usize,
+        n: usize,
+        steps: usize,
+        [a_rows, a_depth]: [TexelMap; 2],
+        [c_rows, c_cols]: [IndexMap; 2],
+    ) -> GemmLayout {
         GemmLayout {
             m: dim(m),
             n: dim(n),
-            steps: dim(k4),
+            steps: dim(steps),
             n_inner: dim(WHOLE),
             b_row_step: [0, 1],
-            chunk_steps: dim(k4),
+            chunk_steps: dim(steps),
             chunk_stride: 0,
-            a_rows: TexelMap::linear(0, 1),
-            a_depth: TexelMap::linear(1, 0),
+            a_rows,
+            a_depth,
             b_cols: TexelMap::linear(1, 0),
             b_depth: TexelMap::linear(0, 4),
-            c_rows: IndexMap::linear(n),
-            c_cols: IndexMap::linear(1),
+            c_rows,
+            c_cols,
         }
+    }
+
+    /// Row-major matrices: A texel (k/4, m), B texel (n/4, k), C [M, N].
+    pub fn matrices(m: usize, k4: usize, n: usize) -> GemmLayout {
+        let a = [TexelMap::linear(0, 1), TexelMap::linear(1, 0)];
+        GemmLayout::new(m, n, k4, a, [IndexMap::linear(n), IndexMap::linear(1)])
     }
 }
 

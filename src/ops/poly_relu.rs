@@ -108,8 +108,20 @@ struct Params {
     second_scale: f32,
 }
 
-fn params(gpu: &Gpu, x: &Tensor, site: u32) -> wgpu::Buffer {
-    gpu.uniform(&Params { len: dim(x.len()), site, ..Params::default() })
+/// Dispatches `entry` over `params.len` threads, bound to what every entry point reads
+/// (the parameters, the coefficients, the bounds, x) and its own `outputs`.
+fn dispatch(
+    gpu: &Gpu,
+    entry: &'static str,
+    params: &Params,
+    (coefficients, bound, x): (&PolyCoefficients, &Tensor, &Tensor),
+    outputs: &[(u32, &Tensor)],
+) -> Result<Dispatch> {
+    let kernel = gpu.kernel("poly_relu", entry, &[])?;
+    let uniform = gpu.uniform(params);
+    let mut bindings = vec![(0, &uniform), (1, coefficients.tensor.buffer()), (2, bound.buffer()), (3, x.buffer())];
+    bindings.extend(outputs.iter().map(|&(binding, tensor)| (binding, tensor.buffer())));
+    gpu.dispatch_1d(&kernel, &bindings, params.len as usize)
 }
 
 /// `bound` holds one B per activation site; `site` picks this dispatch's.
@@ -136,16 +148,8 @@ pub fn forward(
     same_shape(OP, &[("x", x), ("y", y)])?;
     check_bound(OP, bound, site)?;
     expect_shape(OP, "overflow", overflow, &[1])?;
-    let kernel = gpu.kernel("poly_relu", "forward", &[])?;
-    let bindings = [
-        (0, &params(gpu, x, site)),
-        (1, coefficients.tensor.buffer()),
-        (2, bound.buffer()),
-        (3, x.buffer()),
-        (4, y.buffer()),
-        (5, overflow.buffer()),
-    ];
-    gpu.dispatch_1d(&kernel, &bindings, x.len())
+    let params = Params { len: dim(x.len()), site, ..Params::default() };
+    dispatch(gpu, "forward", &params, (coefficients, bound, x), &[(4, y), (5, overflow)])
 }
 
 /// dx = dy * d/dx ReLU_alpha(x) = dy ((1 + p(u)) / 2 + u p'(u) / 2), u = x / B, where
@@ -162,16 +166,8 @@ pub fn backward(
     const OP: &str = "poly relu backward";
     same_shape(OP, &[("x", x), ("dy", dy), ("dx", dx)])?;
     check_bound(OP, bound, site)?;
-    let kernel = gpu.kernel("poly_relu", "backward", &[])?;
-    let bindings = [
-        (0, &params(gpu, x, site)),
-        (1, coefficients.tensor.buffer()),
-        (2, bound.buffer()),
-        (3, x.buffer()),
-        (6, dy.buffer()),
-        (7, dx.buffer()),
-    ];
-    gpu.dispatch_1d(&kernel, &bindings, x.len())
+    let params = Params { len: dim(x.len()), site, ..Params::default() };
+    dispatch(gpu, "backward", &params, (coefficients, bound, x), &[(6, dy), (7, dx)])
 }
 
 /// D2 / D1 of the max pooling: a level-1 max of inputs in [-B, B] is off by at most
@@ -213,8 +209,7 @@ pub fn max_pool_forward(
     expect_shape(OP, "y", y, &out)?;
     check_bound(OP, bound, site)?;
     expect_shape(OP, "overflow", overflow, &[1])?;
-    let kernel = gpu.kernel("poly_relu", "max_pool_forward", &[])?;
-    let params = gpu.uniform(&Params {
+    let params = Params {
         len: dim(y.len()),
         site,
         height: dim(x.shape()[2]),
@@ -222,14 +217,6 @@ pub fn max_pool_forward(
         out_height: dim(out[2]),
         out_width: dim(out[3]),
         second_scale: MAX_POOL_SECOND_SCALE as f32,
-    });
-    let bindings = [
-        (0, &params),
-        (1, coefficients.tensor.buffer()),
-        (2, bound.buffer()),
-        (3, x.buffer()),
-        (4, y.buffer()),
-        (5, overflow.buffer()),
-    ];
-    gpu.dispatch_1d(&kernel, &bindings, y.len())
+    };
+    dispatch(gpu, "max_pool_forward", &params, (coefficients, bound, x), &[(4, y), (5, overflow)])
 }

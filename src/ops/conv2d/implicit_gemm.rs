@@ -257,51 +257,34 @@ impl Taps {
     }
 }
 
-/// The GEMM of a convolution producing `output` [N, filters, rows, columns] from `images`
-/// packed in `a` and the weights in `b`.
-fn convolve(
-    gpu: &Gpu,
-    images: &PackedImages,
-    (a, b): (&wgpu::Texture, &wgpu::Texture),
-    [batch, filters, rows, columns]: [usize; 4],
-    (kernel, stride): (usize, usize),
-    output: &Tensor,
-) -> Result<Dispatch> {
-    let plane = rows * columns;
-    let layout = GemmLayout {
-        m: dim(batch * plane),
-        n: dim(filters),
-        steps: images.packing.groups * dim(kernel * kernel),
-        n_inner: dim(WHOLE),
-        b_row_step: [0, 1],
-        chunk_steps: images.packing.groups * dim(kernel * kernel),
-        chunk_stride: 0,
-        a_rows: images.positions([rows, columns], stride, stride),
-        a_depth: images.taps(kernel),
-        b_cols: TexelMap::linear(1, 0),
-        b_depth: TexelMap::linear(0, 4),
-        c_rows: IndexMap::new([columns, rows, WHOLE], [1, columns, filters * plane, 0]),
-        c_cols: IndexMap::linear(plane),
-    };
-    gemm::dispatch(gpu, &layout, a, b, output)
+/// x packed for forward and backward_weight: planes with P rows and columns of zeros around.
+fn input_images(gpu: &Gpu, s: &Conv2dShape) -> Result<PackedImages> {
+    let tile = [s.height + 2 * s.padding, s.width + 2 * s.padding];
+    PackedImages::new(gpu, s.input_shape(), tile, s.padding)
 }
 
 /// Whether every texture the three ops pack fits the adapter's texture size.
 pub fn fits(gpu: &Gpu, s: &Conv2dShape) -> bool {
-    let forward_tile = [s.height + 2 * s.padding, s.width + 2 * s.padding];
-    PackedImages::new(gpu, s.input_shape(), forward_tile, s.padding).is_ok()
+    input_images(gpu, s).is_ok()
         && PhasePlan::new(s).packed(gpu, s).is_ok()
         && PackedPositions::new(gpu, s.output_shape()).is_ok()
 }
 
 /// y = conv(x, w) (the bias, if any, is the caller's).
 pub fn forward(gpu: &Gpu, s: &Conv2dShape, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
-    let tile = [s.height + 2 * s.padding, s.width + 2 * s.padding];
-    let images = PackedImages::new(gpu, s.input_shape(), tile, s.padding)?;
+    let images = input_images(gpu, s)?;
     let (pack_x, a) = images.pack(gpu, x)?;
     let (pack_w, b) = pack_weights(gpu, s, w, None)?;
-    let gemm = convolve(gpu, &images, (&a, &b), s.output_shape(), (s.kernel, s.stride), y)?;
-    Ok(vec![pack_x, pack_w, gemm])
+    let [rows, columns] = [s.output_height(), s.output_width()];
+    let plane = rows * columns;
+    let layout = GemmLayout::new(
+        s.batch * plane,
+        s.out_channels,
+        s.in_channels.div_ceil(4) * s.kernel * s.kernel,
+        [images.positions([rows, columns], s.stride, s.stride), images.taps(s.kernel)],
+        [IndexMap::new([columns, rows, WHOLE], [1, columns, s.out_channels * plane, 0]), IndexMap::linear(plane)],
+    );
+    Ok(vec![pack_x, pack_w, gemm::dispatch(gpu, &layout, &a, &b, y)?])
 }
 
 /// backward_input's phases along both axes, and how dy is packed for all of them.
@@ -347,25 +330,18 @@ pub fn backward_input(gpu: &Gpu, s: &Conv2dShape, w: &Tensor, dy: &Tensor, dx: &
                 dispatches.push(pack_w);
             }
             let origin = |t: &Taps| (t.shift + plan.offset as isize).max(0) as usize;
-            let layout = GemmLayout {
-                m: dim(s.batch * rows.rows * columns.rows),
-                n: dim(s.in_channels),
-                steps: images.packing.groups * dim(rows.count * columns.count),
-                n_inner: dim(WHOLE),
-                b_row_step: [0, 1],
-                chunk_steps: images.packing.groups * dim(rows.count * columns.count),
-                chunk_stride: 0,
-                a_rows: images.positions([rows.rows, columns.rows], 1, 1).with_origin([origin(columns), origin(rows)]),
-                a_depth: images.taps(columns.count),
-                b_cols: TexelMap::linear(1, 0),
-                b_depth: TexelMap::linear(0, 4),
-                c_rows: IndexMap::new(
-                    [columns.rows, rows.rows, WHOLE],
-                    [s.stride, s.stride * s.width, s.in_channels * plane, 0],
-                )
-                .with_origin(rows.phase * s.width + columns.phase),
-                c_cols: IndexMap::linear(plane),
-            };
+            let positions = images.positions([rows.rows, columns.rows], 1, 1);
+            let dx_positions = IndexMap::new(
+                [columns.rows, rows.rows, WHOLE],
+                [s.stride, s.stride * s.width, s.in_channels * plane, 0],
+            );
+            let layout = GemmLayout::new(
+                s.batch * rows.rows * columns.rows,
+                s.in_channels,
+                s.out_channels.div_ceil(4) * rows.count * columns.count,
+                [positions.with_origin([origin(columns), origin(rows)]), images.taps(columns.count)],
+                [dx_positions.with_origin(rows.phase * s.width + columns.phase), IndexMap::linear(plane)],
+            );
             dispatches.push(gemm::dispatch(gpu, &layout, &a, &b, dx)?);
         }
     }
@@ -374,8 +350,7 @@ pub fn backward_input(gpu: &Gpu, s: &Conv2dShape, w: &Tensor, dy: &Tensor, dx: &
 
 /// dw from x and dy, summed over the batch and all output positions.
 pub fn backward_weight(gpu: &Gpu, s: &Conv2dShape, x: &Tensor, dy: &Tensor, dw: &Tensor) -> Result<Vec<Dispatch>> {
-    let tile = [s.height + 2 * s.padding, s.width + 2 * s.padding];
-    let images = PackedImages::new(gpu, s.input_shape(), tile, s.padding)?;
+    let images = input_images(gpu, s)?;
     let (pack_x, b) = images.pack(gpu, x)?;
     let positions = PackedPositions::new(gpu, s.output_shape())?;
     let (pack_dy, a) = positions.pack(gpu, dy)?;
@@ -383,21 +358,20 @@ pub fn backward_weight(gpu: &Gpu, s: &Conv2dShape, x: &Tensor, dy: &Tensor, dw: 
     let channel_rows = 4 * s.in_channels.div_ceil(4);
     let quads = s.output_width().div_ceil(4);
     let steps = s.batch * s.output_height() * quads;
+    // B is x packed, not a matrix: column group (taps, channel group), four positions a step.
     let layout = GemmLayout {
-        m: dim(s.out_channels),
-        n: dim(kk * channel_rows),
-        steps: dim(steps),
         n_inner: dim(s.in_channels),
         b_row_step: [dim(s.stride) as i32, 0],
-        chunk_steps: dim(steps),
-        chunk_stride: 0,
-        a_rows: positions.channels(),
-        a_depth: positions.quads(),
         b_cols: images.taps(s.kernel),
         b_depth: images.positions([s.output_height(), quads], s.stride, 4 * s.stride),
-        // Column (tap, c) of C is dw[o, c, tap].
-        c_rows: IndexMap::linear(s.in_channels * kk),
-        c_cols: IndexMap::new([channel_rows, WHOLE, WHOLE], [kk, 1, 0, 0]),
+        ..GemmLayout::new(
+            s.out_channels,
+            kk * channel_rows,
+            steps,
+            [positions.channels(), positions.quads()],
+            // Column (tap, c) of C is dw[o, c, tap].
+            [IndexMap::linear(s.in_channels * kk), IndexMap::new([channel_rows, WHOLE, WHOLE], [kk, 1, 0, 0])],
+        )
     };
     let mut dispatches = vec![pack_x, pack_dy];
     dispatches.extend(gemm::split_k(gpu, &layout, &a, &b, dw)?);
