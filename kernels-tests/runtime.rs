@@ -50,8 +50,8 @@ fn kernels_are_compiled_once() {
 fn missing_binding_and_unknown_entry_are_clear_errors() {
     let kernel = gpu().kernel("relu", "forward", &[]).unwrap();
     let x = gpu().zeros(&[4]).unwrap();
-    match gpu().dispatch_1d(&kernel, &[(1, x.buffer())], 4) {
-        Err(GpuError::MissingBinding { binding, .. }) => assert_eq!(binding, 0),
+    match gpu().dispatch_1d(&kernel, &[("x", &x)], 4) {
+        Err(GpuError::MissingBinding { binding, .. }) => assert_eq!(binding, "params"),
         other => panic!("expected MissingBinding, got {:?}", other.err().map(|e| e.to_string())),
     }
     let error = gpu().kernel("relu", "no_such_entry", &[]).err().unwrap().to_string();

@@ -19,7 +19,8 @@ struct Params {
 // Register blocking: forward and backward_weight compute BLOCK output channels per thread
 // (per workgroup), backward_input BLOCK input channels, so each x or dy value loaded
 // serves BLOCK sums. Channels past the end of a partial block read the last channel's
-// values (any valid address) and are not stored. Must match CHANNEL_BLOCK in src/ops/conv2d.rs.
+// values (any valid address) and are not stored. The host sizes its grids by it
+// (src/ops/conv2d/mod.rs reads it from here).
 const BLOCK: u32 = 4u;
 
 @group(0) @binding(0) var<uniform> params: Params;

@@ -1,7 +1,7 @@
 // C = A B over texture operands, for CPU adapters (lavapipe): they scalarise storage-buffer
 // and workgroup-memory loads lane by lane but gather texture loads across lanes. One
 // kernel serves the matrix product (src/ops/matmul.rs) and the convolutions as implicit
-// GEMMs (src/ops/conv2d.rs): where each operand's texels lie is given by index maps in the
+// GEMMs (src/ops/conv2d/): where each operand's texels lie is given by index maps in the
 // uniform, so the same register-blocked loop reads a plain matrix or a packed image.
 //
 // Each invocation keeps a ROWS x COLS block of C in registers. A K step of 4 reads one
@@ -65,8 +65,8 @@ struct Chunks {
 
 // Block shape, measured fastest on lavapipe (shared/PANN.md; 8 x 8, 16 x 16, 32 x 8 and
 // 8 x 64 ran at 40 to 55 % of its speed). The accumulators are named variables, not an
-// array: lavapipe keeps arrays in memory, which costs 10x (measured). Must match
-// GEMM_BLOCK in src/ops/gemm.rs.
+// array: lavapipe keeps arrays in memory, which costs 10x (measured). The host sizes
+// its grids by ROWS and COLS, read from here (src/ops/gemm.rs).
 const ROWS: u32 = 8u;
 const COLS: u32 = 32u;
 // False: 16 rows x 16 columns instead (accumulators 4..7 hold rows 8..16 of column groups

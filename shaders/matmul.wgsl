@@ -42,7 +42,7 @@ fn fma4(acc: vec4<f32>, a: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32
 // ---- tiled variant ---------------------------------------------------------------------
 // 16 x 16 invocations, 4 x 4 outputs each: a 64 x 64 tile of C per workgroup, K in slabs
 // of 16. Workgroup memory: (64 x 16 + 16 x 64) f32 = 8 KiB, well under every limit.
-// TILE and TILE_K must match TILED_BLOCK in src/ops/matmul.rs.
+// The host pads its operands to whole tiles, reading TILE and TILE_K from here.
 const SIDE: u32 = 16u;
 const TILE: u32 = 64u;
 const TILE_K: u32 = 16u;

@@ -18,11 +18,11 @@
 struct Params {
     len: u32,
     site: u32,
-    // Bit set: 1 negative inputs, 2 large inputs (|x| > threshold B), 4 every input.
+    // Bit set of REGION_NEGATIVE (x < 0), REGION_LARGE (|x| > threshold B), REGION_ALL.
     region: u32,
-    // 0 uniform, 1 Gaussian.
+    // GAUSSIAN, or uniform.
     distribution: u32,
-    // 0 additive, 1 multiplicative, 2 replay.
+    // MULTIPLICATIVE, REPLAY, or additive.
     form: u32,
     k: f32,
     // k * 2^-alpha_target.
@@ -30,13 +30,14 @@ struct Params {
     threshold: f32,
 }
 
-const REGION_NEGATIVE: u32 = 1u;
-const REGION_LARGE: u32 = 2u;
-const REGION_ALL: u32 = 4u;
-const GAUSSIAN: u32 = 1u;
-const ADDITIVE: u32 = 0u;
-const MULTIPLICATIVE: u32 = 1u;
-const REPLAY: u32 = 2u;
+// The codes of Region, Distribution and Form, set by the host from the Rust enums
+// (src/ops/noisy_relu.rs, `CODES`).
+override REGION_NEGATIVE: u32;
+override REGION_LARGE: u32;
+override REGION_ALL: u32;
+override GAUSSIAN: u32;
+override MULTIPLICATIVE: u32;
+override REPLAY: u32;
 
 // 2^-23: unit() maps the top 23 bits k of a hash to (k + 0.5) 2^-23, exact in f32.
 const UNIT_STEP: f32 = 1.1920928955078125e-7;
@@ -111,17 +112,13 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     var out = max(v, 0.0);
     if in_region(v, b) {
         let z = standard_noise(stream_key(), i);
-        switch params.form {
-            case ADDITIVE: {
-                out += params.relative_sigma * b * z;
-            }
-            case MULTIPLICATIVE: {
-                out += abs(v) * params.relative_sigma * z;
-            }
-            default: {
-                // REPLAY: the error scaled by s = 1 + z / sqrt(3) (mean 1, std 1/sqrt(3)).
-                out += params.k * (1.0 + z / SQRT3) * (poly_value[i] - max(v, 0.0));
-            }
+        if params.form == MULTIPLICATIVE {
+            out += abs(v) * params.relative_sigma * z;
+        } else if params.form == REPLAY {
+            // The error scaled by s = 1 + z / sqrt(3) (mean 1, std 1/sqrt(3)).
+            out += params.k * (1.0 + z / SQRT3) * (poly_value[i] - max(v, 0.0));
+        } else {
+            out += params.relative_sigma * b * z;
         }
     }
     y[i] = out;

@@ -22,8 +22,15 @@ pub enum GpuError {
     Shape(String),
     #[error("shader {shader}.wgsl, entry point {entry}: {message}")]
     Shader { shader: String, entry: String, message: String },
-    #[error("kernel {kernel} needs a buffer at binding {binding}, but none was given")]
-    MissingBinding { kernel: String, binding: u32 },
+    #[error("kernel {kernel} needs a resource bound to {binding}, but none was given")]
+    MissingBinding { kernel: String, binding: String },
+    #[error("kernel {kernel}: {message}")]
+    Binding { kernel: String, message: String },
+    #[error(
+        "kernel {kernel}: the uniform {binding} has another layout in the shader than the Rust struct {rust_type}\n  \
+         Rust (offset, bytes, scalar, member):\n{rust}\n  shader:\n{shader}\n  Fix: make the two structs agree, member for member"
+    )]
+    UniformLayout { kernel: String, binding: String, rust_type: &'static str, rust: String, shader: String },
     #[error("the GPU reported an error: {0}")]
     Device(String),
     #[error(

@@ -1,6 +1,8 @@
 use std::sync::Arc;
 
-use super::{shaders, Gpu, GpuError, Result};
+use super::reflect::{self, BindingInfo, EntryReflection};
+use super::uniform::UniformBuffer;
+use super::{shaders, Gpu, GpuError, Result, Tensor};
 
 /// Cache key: a kernel is one entry point of one shader with its override constants.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -14,8 +16,7 @@ pub(super) struct KernelKey {
 pub struct Kernel {
     name: String,
     pipeline: wgpu::ComputePipeline,
-    bindings: Vec<u32>,
-    workgroup_size: [u32; 3],
+    reflection: EntryReflection,
 }
 
 /// A kernel bound to its buffers with a fixed grid: built once, recorded every step.
@@ -25,13 +26,43 @@ pub struct Dispatch {
     workgroups: [u32; 3],
 }
 
+/// What a binding can be given: a storage buffer, a uniform buffer or a texture view.
+pub enum Resource<'a> {
+    Buffer(&'a wgpu::Buffer),
+    Uniform(&'a UniformBuffer),
+    Texture(&'a wgpu::TextureView),
+}
+
+/// Anything a kernel binds by name (see [`Gpu::dispatch`]).
+pub trait Bindable {
+    fn resource(&self) -> Resource<'_>;
+}
+
+impl Bindable for Tensor {
+    fn resource(&self) -> Resource<'_> {
+        Resource::Buffer(self.buffer())
+    }
+}
+
+impl Bindable for UniformBuffer {
+    fn resource(&self) -> Resource<'_> {
+        Resource::Uniform(self)
+    }
+}
+
+impl Bindable for wgpu::TextureView {
+    fn resource(&self) -> Resource<'_> {
+        Resource::Texture(self)
+    }
+}
+
 impl Kernel {
     pub fn name(&self) -> &str {
         &self.name
     }
 
     pub fn workgroup_size(&self) -> [u32; 3] {
-        self.workgroup_size
+        self.reflection.workgroup_size
     }
 
     /// A grid with at least `threads` invocations for a kernel with a 1-D workgroup.
@@ -39,7 +70,7 @@ impl Kernel {
     /// index with `gid.x + gid.y * nwg.x * WORKGROUP` and bounds-check.
     pub fn grid_1d(&self, threads: usize) -> [u32; 3] {
         const MAX_GROUPS: usize = 65535;
-        let groups = threads.div_ceil(self.workgroup_size[0] as usize).max(1);
+        let groups = threads.div_ceil(self.workgroup_size()[0] as usize).max(1);
         let rows = groups.div_ceil(MAX_GROUPS);
         [groups.div_ceil(rows) as u32, rows as u32, 1]
     }
@@ -58,27 +89,6 @@ impl Dispatch {
     }
 }
 
-fn reflect(shader: &str, entry: &str, constants: &[(&str, f64)]) -> std::result::Result<(Vec<u32>, [u32; 3]), String> {
-    let source = shaders::source(shader).ok_or_else(|| format!("no file shaders/{shader}.wgsl"))?;
-    let (module, info) = shaders::parse(shader, source)?;
-    let (module, info) = shaders::specialise(&module, &info, constants)?;
-    let (index, entry_point) = module
-        .entry_points
-        .iter()
-        .enumerate()
-        .find(|(_, ep)| ep.name == entry)
-        .ok_or_else(|| format!("no entry point named {entry}"))?;
-    let uses = info.get_entry_point(index);
-    let mut bindings: Vec<u32> = module
-        .global_variables
-        .iter()
-        .filter(|(handle, _)| !uses[*handle].is_empty())
-        .filter_map(|(_, var)| var.binding.as_ref().map(|b| b.binding))
-        .collect();
-    bindings.sort_unstable();
-    Ok((bindings, entry_point.workgroup_size))
-}
-
 impl Gpu {
     /// The compiled kernel for `shader`'s `entry` point, compiled once per process.
     pub fn kernel(
@@ -92,7 +102,7 @@ impl Gpu {
             return Ok(kernel.clone());
         }
         let shader_error = |message: String| GpuError::Shader { shader: shader.into(), entry: entry.into(), message };
-        let (bindings, workgroup_size) = reflect(shader, entry, constants).map_err(shader_error)?;
+        let reflection = reflect::entry_point(shader, entry, constants).map_err(shader_error)?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(shader),
@@ -109,41 +119,38 @@ impl Gpu {
         if let Some(error) = pollster::block_on(scope.pop()) {
             return Err(shader_error(error.to_string()));
         }
-        let kernel = Arc::new(Kernel { name: format!("{shader}::{entry}"), pipeline, bindings, workgroup_size });
+        let kernel = Arc::new(Kernel { name: format!("{shader}::{entry}"), pipeline, reflection });
         self.kernels.lock().unwrap().insert(key, kernel.clone());
         Ok(kernel)
     }
 
-    /// Binds `kernel` to buffers given as (binding, buffer) pairs. Pairs for bindings
-    /// the entry point does not use are ignored, so an op can pass one table for all
-    /// entry points of its shader.
+    /// Binds `kernel` to resources named as the shader names its bindings. Names that
+    /// the shader declares but this entry point does not use are ignored, so an op can
+    /// pass one table for all entry points of its shader; names the shader does not
+    /// declare, and uniforms whose Rust struct does not have the shader's layout, are errors.
     pub fn dispatch(
         &self,
         kernel: &Arc<Kernel>,
-        bindings: &[(u32, &wgpu::Buffer)],
+        bindings: &[(&str, &dyn Bindable)],
         workgroups: [u32; 3],
     ) -> Result<Dispatch> {
-        let resources: Vec<_> = bindings.iter().map(|&(b, buffer)| (b, buffer.as_entire_binding())).collect();
-        self.dispatch_resources(kernel, &resources, workgroups)
-    }
-
-    /// [`dispatch`](Self::dispatch) for any bindable resource, e.g. the texture view
-    /// a texture-reading kernel variant takes.
-    pub fn dispatch_resources(
-        &self,
-        kernel: &Arc<Kernel>,
-        bindings: &[(u32, wgpu::BindingResource<'_>)],
-        workgroups: [u32; 3],
-    ) -> Result<Dispatch> {
-        let entries = kernel
+        let reflection = &kernel.reflection;
+        if let Some((unknown, _)) = bindings.iter().find(|(name, _)| !reflection.declared.iter().any(|d| d == name)) {
+            return Err(GpuError::Binding {
+                kernel: kernel.name.clone(),
+                message: format!("the shader declares no binding named {unknown} (it has {})", reflection.declared.join(", ")),
+            });
+        }
+        let entries = reflection
             .bindings
             .iter()
-            .map(|&binding| {
-                let (_, resource) = bindings
+            .map(|info| {
+                let (_, bindable) = bindings
                     .iter()
-                    .find(|(b, _)| *b == binding)
-                    .ok_or_else(|| GpuError::MissingBinding { kernel: kernel.name.clone(), binding })?;
-                Ok(wgpu::BindGroupEntry { binding, resource: resource.clone() })
+                    .find(|(name, _)| *name == info.name)
+                    .ok_or_else(|| GpuError::MissingBinding { kernel: kernel.name.clone(), binding: info.name.clone() })?;
+                let resource = binding_resource(kernel, info, bindable.resource())?;
+                Ok(wgpu::BindGroupEntry { binding: info.binding, resource })
             })
             .collect::<Result<Vec<_>>>()?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -162,9 +169,31 @@ impl Gpu {
     pub fn dispatch_1d(
         &self,
         kernel: &Arc<Kernel>,
-        bindings: &[(u32, &wgpu::Buffer)],
+        bindings: &[(&str, &dyn Bindable)],
         threads: usize,
     ) -> Result<Dispatch> {
         self.dispatch(kernel, bindings, kernel.grid_1d(threads))
+    }
+}
+
+/// The wgpu resource for one binding, after checking that a uniform goes where the
+/// shader declares a uniform of the same layout.
+fn binding_resource<'a>(kernel: &Kernel, info: &BindingInfo, resource: Resource<'a>) -> Result<wgpu::BindingResource<'a>> {
+    let mismatch = |message: String| GpuError::Binding { kernel: kernel.name.clone(), message };
+    match (resource, &info.uniform) {
+        (Resource::Uniform(uniform), Some(shader)) if uniform.layout == *shader => Ok(uniform.buffer.as_entire_binding()),
+        (Resource::Uniform(uniform), Some(shader)) => Err(GpuError::UniformLayout {
+            kernel: kernel.name.clone(),
+            binding: info.name.clone(),
+            rust_type: uniform.type_name,
+            rust: uniform.layout.to_string(),
+            shader: shader.to_string(),
+        }),
+        (Resource::Uniform(uniform), None) => {
+            Err(mismatch(format!("{} is not a uniform, but the uniform {} was given", info.name, uniform.type_name)))
+        }
+        (_, Some(_)) => Err(mismatch(format!("{} is a uniform; give it a uniform buffer (Gpu::uniform)", info.name))),
+        (Resource::Buffer(buffer), None) => Ok(buffer.as_entire_binding()),
+        (Resource::Texture(view), None) => Ok(wgpu::BindingResource::TextureView(view)),
     }
 }

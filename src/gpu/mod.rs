@@ -5,16 +5,25 @@ mod context;
 mod error;
 mod kernel;
 mod recorder;
+pub mod reflect;
 pub mod shaders;
 mod tensor;
 mod texture;
 mod timing;
+mod uniform;
 
 pub use context::{choose_adapter, list_adapters, AdapterSummary, Gpu, GpuOptions, ADAPTER_ENV};
 pub use error::GpuError;
-pub use kernel::{Dispatch, Kernel};
+pub use kernel::{Bindable, Dispatch, Kernel, Resource};
 pub use recorder::Recorder;
 pub use tensor::Tensor;
 pub use timing::median;
+pub use uniform::{HostLayout, Layout, Leaf, Scalar, Uniform, UniformBuffer, UniformMirror};
 
 pub type Result<T> = std::result::Result<T, GpuError>;
+
+/// The value of the integer `const name` of `shaders/{shader}.wgsl`: block sizes that a
+/// shader's code is written for live there, and the host sizes its grids by them.
+pub fn shader_constant(shader: &str, name: &str) -> Result<usize> {
+    reflect::constant(shader, name).map_err(|message| GpuError::Shader { shader: shader.into(), entry: "-".into(), message })
+}

@@ -105,19 +105,6 @@ impl Gpu {
         Ok(())
     }
 
-    /// A uniform buffer holding one parameter block (shapes, scalars) for a kernel.
-    pub fn uniform<T: Pod>(&self, value: &T) -> wgpu::Buffer {
-        // Uniform structs are sized in multiples of 16 bytes in WGSL's layout rules.
-        let mut contents = bytemuck::bytes_of(value).to_vec();
-        contents.resize(contents.len().div_ceil(16).max(1) * 16, 0);
-        self.count_allocation(contents.len() as u64);
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: None,
-            contents: &contents,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        })
-    }
-
     /// Copies a tensor back to the host, waiting for all work submitted before.
     /// This is a synchronisation point: keep it out of the training step.
     pub fn download<T: Pod>(&self, tensor: &Tensor) -> Result<Vec<T>> {

@@ -8,9 +8,7 @@
 //! with PyTorch's convention (see [`BatchNormOptions`]). Inference forward normalises with
 //! the running statistics. Backward writes (does not accumulate) dx, dgamma and dbeta.
 
-use bytemuck::{Pod, Zeroable};
-
-use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor, UniformBuffer};
 
 use super::{dim, expect_shape};
 
@@ -76,19 +74,19 @@ pub struct BatchNormTensors<'a> {
     pub dbeta: &'a Tensor,
 }
 
-/// The shader's parameter block (`Params` in batchnorm.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    batch: u32,
-    channels: u32,
-    spatial: u32,
-    count: u32,
-    momentum: f32,
-    eps: f32,
+crate::uniform! {
+    /// The shader's parameter block (`Params` in batchnorm.wgsl).
+    pub(crate) struct Params {
+        batch: u32,
+        channels: u32,
+        spatial: u32,
+        count: u32,
+        momentum: f32,
+        eps: f32,
+    }
 }
 
-fn params(gpu: &Gpu, shape: BatchNormShape, options: BatchNormOptions) -> wgpu::Buffer {
+fn params(gpu: &Gpu, shape: BatchNormShape, options: BatchNormOptions) -> UniformBuffer {
     gpu.uniform(&Params {
         batch: dim(shape.batch),
         channels: dim(shape.channels),
@@ -115,27 +113,27 @@ fn expect_activation(op: &str, name: &str, tensor: &Tensor, shape: BatchNormShap
 }
 
 impl<'a> BatchNormTensors<'a> {
-    /// Every per-channel tensor with its name and its binding in shaders/batchnorm.wgsl.
-    fn all(&self) -> [(&'static str, u32, &'a Tensor); 8] {
+    /// Every per-channel tensor, named as shaders/batchnorm.wgsl binds it.
+    fn all(&self) -> [(&'static str, &'a Tensor); 8] {
         [
-            ("gamma", 2, self.gamma),
-            ("beta", 3, self.beta),
-            ("running_mean", 4, self.running_mean),
-            ("running_var", 5, self.running_var),
-            ("saved_mean", 6, self.saved_mean),
-            ("saved_inv_std", 7, self.saved_inv_std),
-            ("dgamma", 11, self.dgamma),
-            ("dbeta", 12, self.dbeta),
+            ("gamma", self.gamma),
+            ("beta", self.beta),
+            ("running_mean", self.running_mean),
+            ("running_var", self.running_var),
+            ("saved_mean", self.saved_mean),
+            ("saved_inv_std", self.saved_inv_std),
+            ("dgamma", self.dgamma),
+            ("dbeta", self.dbeta),
         ]
     }
 
     /// The bindings of the tensors an op reads or writes (`names`), each checked to hold
     /// one value per channel.
-    fn bindings(&self, op: &str, shape: BatchNormShape, names: &[&str]) -> Result<Vec<(u32, &'a wgpu::Buffer)>> {
-        let used = self.all().into_iter().filter(|(name, _, _)| names.contains(name));
-        used.map(|(name, binding, tensor)| {
+    fn bindings(&self, op: &str, shape: BatchNormShape, names: &[&str]) -> Result<Vec<(&'static str, &'a dyn Bindable)>> {
+        let used = self.all().into_iter().filter(|(name, _)| names.contains(name));
+        used.map(|(name, tensor)| {
             expect_shape(op, name, tensor, &[shape.channels])?;
-            Ok((binding, tensor.buffer()))
+            Ok((name, tensor as &dyn Bindable))
         })
         .collect()
     }
@@ -182,7 +180,7 @@ pub fn forward_train(
     let names = ["gamma", "beta", "running_mean", "running_var", "saved_mean", "saved_inv_std"];
     let mut bindings = layer.bindings(OP, shape, &names)?;
     let params = params(gpu, shape, options);
-    bindings.extend([(0, &params), (1, x.buffer()), (8, y.buffer())]);
+    bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("y", y)]);
     let stats = gpu.kernel("batchnorm", "stats", &[])?;
     let normalize = gpu.kernel("batchnorm", "normalize", &[])?;
     Ok(vec![
@@ -207,7 +205,7 @@ pub fn forward_inference(
     expect_activation(OP, "y", y, shape)?;
     let mut bindings = layer.bindings(OP, shape, &["gamma", "beta", "running_mean", "running_var"])?;
     let params = params(gpu, shape, options);
-    bindings.extend([(0, &params), (1, x.buffer()), (8, y.buffer())]);
+    bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("y", y)]);
     let kernel = gpu.kernel("batchnorm", "normalize_running", &[])?;
     gpu.dispatch_1d(&kernel, &bindings, shape.len())
 }
@@ -232,7 +230,7 @@ pub fn backward(
     let mut bindings = layer.bindings(OP, shape, &["gamma", "saved_mean", "saved_inv_std", "dgamma", "dbeta"])?;
     // Only the M = batch * spatial in the parameter block matters to backward.
     let params = params(gpu, shape, BatchNormOptions::default());
-    bindings.extend([(0, &params), (1, x.buffer()), (9, dy.buffer()), (10, dx.buffer())]);
+    bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("dy", dy), ("dx", dx)]);
     let reduce = gpu.kernel("batchnorm", "reduce", &[])?;
     let input_grad = gpu.kernel("batchnorm", "input_grad", &[])?;
     Ok(vec![

@@ -15,8 +15,15 @@ pub fn fill_u32(gpu: &Gpu, tensor: &Tensor, value: u32) -> Result<Dispatch> {
     fill_bits(gpu, tensor, value)
 }
 
-fn fill_bits(gpu: &Gpu, tensor: &Tensor, bits: u32) -> Result<Dispatch> {
+crate::uniform! {
+    pub(crate) struct Params {
+        len: u32,
+        value: u32,
+    }
+}
+
+fn fill_bits(gpu: &Gpu, tensor: &Tensor, value: u32) -> Result<Dispatch> {
     let kernel = gpu.kernel("fill", "fill", &[])?;
-    let params = gpu.uniform(&[dim(tensor.len()), bits]);
-    gpu.dispatch_1d(&kernel, &[(0, &params), (1, tensor.buffer())], tensor.len())
+    let params = gpu.uniform(&Params { len: dim(tensor.len()), value });
+    gpu.dispatch_1d(&kernel, &[("params", &params), ("out", tensor)], tensor.len())
 }

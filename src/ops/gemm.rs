@@ -3,41 +3,44 @@
 //! the plain matrix product ([`super::matmul`]) and the convolutions as implicit GEMMs
 //! over packed images ([`super::conv2d`]).
 
-use bytemuck::{Pod, Zeroable};
-
-use crate::gpu::{Dispatch, Gpu, Result, Tensor};
+use crate::gpu::{shader_constant, Bindable, Dispatch, Gpu, Result, Tensor};
 
 use super::dim;
 
-/// Rows and columns of C per invocation (ROWS, COLS in the shader) ...
-pub const GEMM_BLOCK: [usize; 2] = [8, 32];
-/// ... and for C of at most 16 columns (WIDE = false in the shader).
-pub const NARROW_BLOCK: [usize; 2] = [16, 16];
+/// Rows and columns of C per invocation: the wide block ROWS x COLS of shaders/gemm.wgsl,
+/// and the narrow one (WIDE = false: twice the rows, half the columns) that the shader
+/// uses for C of at most COLS / 2 columns.
+pub fn block_shapes() -> Result<[[usize; 2]; 2]> {
+    let [rows, columns] = [shader_constant("gemm", "ROWS")?, shader_constant("gemm", "COLS")?];
+    Ok([[rows, columns], [2 * rows, columns / 2]])
+}
 
 /// A radix no index reaches: the digit is the whole index.
 pub const WHOLE: usize = u32::MAX as usize;
 
-/// Index i to texel: its mixed-radix digits d0 = i % r0, d1 = i / r0 % r1,
-/// d2 = i / (r0 r1) % r2, d3 = i / (r0 r1 r2), each times its coefficient, summed, plus
-/// an origin.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct TexelMap {
-    radix: [u32; 4],
-    origin: [i32; 2],
-    coefficients: [[i32; 2]; 4],
-    /// WGSL rounds the struct up to a multiple of 16 bytes.
-    _pad: [i32; 2],
+crate::uniform! {
+    /// Index i to texel: its mixed-radix digits d0 = i % r0, d1 = i / r0 % r1,
+    /// d2 = i / (r0 r1) % r2, d3 = i / (r0 r1 r2), each times its coefficient, summed, plus
+    /// an origin.
+    #[derive(Debug)]
+    pub struct TexelMap {
+        radix: [u32; 4],
+        origin: [i32; 2],
+        /// The coefficient of each digit (c0..c3: a uniform array of vec2 would need
+        /// a 16-byte stride).
+        c0: [i32; 2],
+        c1: [i32; 2],
+        c2: [i32; 2],
+        c3: [i32; 2],
+        /// WGSL rounds the struct up to a multiple of 16 bytes.
+        _pad: [i32; 2],
+    }
 }
 
 impl TexelMap {
     pub fn new(radix: [usize; 3], coefficients: [[usize; 2]; 4]) -> TexelMap {
-        TexelMap {
-            radix: [dim(radix[0]), dim(radix[1]), dim(radix[2]), 0],
-            origin: [0; 2],
-            coefficients: coefficients.map(|[x, y]| [dim(x) as i32, dim(y) as i32]),
-            _pad: [0; 2],
-        }
+        let [c0, c1, c2, c3] = coefficients.map(|[x, y]| [dim(x) as i32, dim(y) as i32]);
+        TexelMap { radix: [dim(radix[0]), dim(radix[1]), dim(radix[2]), 0], origin: [0; 2], c0, c1, c2, c3, _pad: [0; 2] }
     }
 
     pub fn with_origin(self, [x, y]: [usize; 2]) -> TexelMap {
@@ -50,24 +53,25 @@ impl TexelMap {
     }
 }
 
-/// Index i to an element offset of C: the same digits as [`TexelMap`], scalar
-/// coefficients. The shader steps four consecutive columns along digit 0, so for
-/// columns its radix must be a multiple of 4.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct IndexMap {
-    radix: [u32; 4],
-    coefficients: [u32; 4],
-    origin: u32,
-    /// WGSL rounds the struct up to a multiple of 16 bytes.
-    _pad: [u32; 3],
+crate::uniform! {
+    /// Index i to an element offset of C: the same digits as [`TexelMap`], scalar
+    /// coefficients. The shader steps four consecutive columns along digit 0, so for
+    /// columns its radix must be a multiple of 4.
+    #[derive(Debug)]
+    pub struct IndexMap {
+        radix: [u32; 4],
+        coefficient: [u32; 4],
+        origin: u32,
+        /// WGSL rounds the struct up to a multiple of 16 bytes.
+        _pad: [u32; 3],
+    }
 }
 
 impl IndexMap {
     pub fn new(radix: [usize; 3], coefficients: [usize; 4]) -> IndexMap {
         IndexMap {
             radix: [dim(radix[0]), dim(radix[1]), dim(radix[2]), 0],
-            coefficients: coefficients.map(dim),
+            coefficient: coefficients.map(dim),
             origin: 0,
             _pad: [0; 3],
         }
@@ -83,29 +87,30 @@ impl IndexMap {
     }
 }
 
-/// Where everything lies; see shaders/gemm.wgsl. The uniform block, field order matters.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct GemmLayout {
-    pub m: u32,
-    pub n: u32,
-    /// K / 4: the reduction's steps, each one texel of A per row.
-    pub steps: u32,
-    /// C[m, n] is stored only where digit 0 of n (in `c_cols`) is below this: the valid
-    /// channels of a padded channel group.
-    pub n_inner: u32,
-    /// Texel offset between the four B rows of a step.
-    pub b_row_step: [i32; 2],
-    /// Split K: steps per chunk ([`split_k`] sets it; `steps` for one chunk) ...
-    pub chunk_steps: u32,
-    /// ... and the element offset of each chunk's sums past the previous chunk's.
-    pub chunk_stride: u32,
-    pub a_rows: TexelMap,
-    pub a_depth: TexelMap,
-    pub b_cols: TexelMap,
-    pub b_depth: TexelMap,
-    pub c_rows: IndexMap,
-    pub c_cols: IndexMap,
+crate::uniform! {
+    /// Where everything lies; see shaders/gemm.wgsl. The uniform block, field order matters.
+    #[derive(Debug)]
+    pub struct GemmLayout {
+        pub m: u32,
+        pub n: u32,
+        /// K / 4: the reduction's steps, each one texel of A per row.
+        pub steps: u32,
+        /// C[m, n] is stored only where digit 0 of n (in `c_cols`) is below this: the valid
+        /// channels of a padded channel group.
+        pub n_inner: u32,
+        /// Texel offset between the four B rows of a step.
+        pub b_row_step: [i32; 2],
+        /// Split K: steps per chunk ([`split_k`] sets it; `steps` for one chunk) ...
+        pub chunk_steps: u32,
+        /// ... and the element offset of each chunk's sums past the previous chunk's.
+        pub chunk_stride: u32,
+        pub a_rows: TexelMap,
+        pub a_depth: TexelMap,
+        pub b_cols: TexelMap,
+        pub b_depth: TexelMap,
+        pub c_rows: IndexMap,
+        pub c_cols: IndexMap,
+    }
 }
 
 impl GemmLayout {
@@ -149,36 +154,32 @@ const SPLIT_INVOCATIONS: usize = 1024;
 /// Steps a chunk keeps at least, so that its per-invocation set-up stays negligible.
 const MIN_CHUNK_STEPS: usize = 64;
 
-/// The uniform block `Chunks` of shaders/gemm.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Chunks {
-    elements: u32,
-    count: u32,
+crate::uniform! {
+    /// The uniform block `Chunks` of shaders/gemm.wgsl.
+    pub(crate) struct Chunks {
+        elements: u32,
+        count: u32,
+    }
 }
 
 /// Blocks of C, and whether they are the wide ones.
-fn blocks(layout: &GemmLayout) -> (usize, bool) {
-    let wide = layout.n as usize > NARROW_BLOCK[1];
-    let [rows, columns] = if wide { GEMM_BLOCK } else { NARROW_BLOCK };
-    ((layout.m as usize).div_ceil(rows) * (layout.n as usize).div_ceil(columns), wide)
+fn blocks(layout: &GemmLayout) -> Result<(usize, bool)> {
+    let [wide_block, narrow_block] = block_shapes()?;
+    let wide = layout.n as usize > narrow_block[1];
+    let [rows, columns] = if wide { wide_block } else { narrow_block };
+    Ok(((layout.m as usize).div_ceil(rows) * (layout.n as usize).div_ceil(columns), wide))
 }
 
 /// The dispatch computing C (a buffer of f32 the maps index) from textures `a` and `b`,
 /// each chunk of `layout` into its own part of `c`.
 pub fn dispatch(gpu: &Gpu, layout: &GemmLayout, a: &wgpu::Texture, b: &wgpu::Texture, c: &Tensor) -> Result<Dispatch> {
-    let (blocks, wide) = blocks(layout);
+    let (blocks, wide) = blocks(layout)?;
     let kernel = gpu.kernel("gemm", "gemm", &[("WIDE", f64::from(u8::from(wide)))])?;
     let invocations = blocks * (layout.steps as usize).div_ceil(layout.chunk_steps.max(1) as usize).max(1);
     let params = gpu.uniform(layout);
     let (a_view, b_view) = (a.create_view(&Default::default()), b.create_view(&Default::default()));
-    let bindings = [
-        (0, params.as_entire_binding()),
-        (1, wgpu::BindingResource::TextureView(&a_view)),
-        (2, wgpu::BindingResource::TextureView(&b_view)),
-        (3, c.buffer().as_entire_binding()),
-    ];
-    gpu.dispatch_resources(&kernel, &bindings, kernel.grid_1d(invocations))
+    let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("a", &a_view), ("b", &b_view), ("c", c)];
+    gpu.dispatch(&kernel, bindings, kernel.grid_1d(invocations))
 }
 
 /// C for products with few blocks of C but a long reduction (a weight gradient sums over
@@ -191,7 +192,7 @@ pub fn split_k(
     b: &wgpu::Texture,
     c: &Tensor,
 ) -> Result<Vec<Dispatch>> {
-    let (blocks, _) = blocks(layout);
+    let (blocks, _) = blocks(layout)?;
     let steps = layout.steps as usize;
     let chunks = SPLIT_INVOCATIONS.div_ceil(blocks).min(steps.div_ceil(MIN_CHUNK_STEPS)).max(1);
     let chunk_steps = steps.div_ceil(chunks);
@@ -201,6 +202,6 @@ pub fn split_k(
     let product = dispatch(gpu, &split, a, b, &partial_sums)?;
     let kernel = gpu.kernel("gemm", "sum_chunks", &[])?;
     let uniform = gpu.uniform(&Chunks { elements: dim(c.len()), count: dim(chunks) });
-    let bindings = [(4, &uniform), (5, partial_sums.buffer()), (6, c.buffer())];
+    let bindings: &[(&str, &dyn Bindable)] = &[("chunks", &uniform), ("partial_sums", &partial_sums), ("total", c)];
     Ok(vec![product, gpu.dispatch_1d(&kernel, &bindings, c.len())?])
 }

@@ -3,16 +3,16 @@
 //! feature map read flattened, e.g. [N, C, 1, 1] after global pooling); `dx` has the
 //! shape of `x`.
 
-use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor, UniformBuffer};
 
 use super::{dim, expect_shape};
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    batch: u32,
-    in_features: u32,
-    out_features: u32,
+crate::uniform! {
+    pub(crate) struct Params {
+        batch: u32,
+        in_features: u32,
+        out_features: u32,
+    }
 }
 
 /// Batch size, in and out features, read from `x` [N, ...] and `w` [out, in].
@@ -34,7 +34,7 @@ fn dims(op: &str, x: &Tensor, w: &Tensor) -> Result<(usize, usize, usize)> {
     Ok((batch, in_features, out_features))
 }
 
-fn params(gpu: &Gpu, (batch, in_features, out_features): (usize, usize, usize)) -> wgpu::Buffer {
+fn params(gpu: &Gpu, (batch, in_features, out_features): (usize, usize, usize)) -> UniformBuffer {
     gpu.uniform(&Params { batch: dim(batch), in_features: dim(in_features), out_features: dim(out_features) })
 }
 
@@ -46,7 +46,7 @@ pub fn forward(gpu: &Gpu, x: &Tensor, w: &Tensor, b: &Tensor, y: &Tensor) -> Res
     expect_shape(op, "y", y, &[batch, out_features])?;
     let kernel = gpu.kernel("linear", "forward", &[])?;
     let params = params(gpu, (batch, in_features, out_features));
-    let bindings = [(0, &params), (1, x.buffer()), (2, w.buffer()), (3, b.buffer()), (4, y.buffer())];
+    let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("x", x), ("w", w), ("b", b), ("y", y)];
     gpu.dispatch_1d(&kernel, &bindings, batch * out_features)
 }
 
@@ -57,7 +57,7 @@ pub fn backward_input(gpu: &Gpu, w: &Tensor, dy: &Tensor, dx: &Tensor) -> Result
     expect_shape(op, "dy", dy, &[batch, out_features])?;
     let kernel = gpu.kernel("linear", "backward_input", &[])?;
     let params = params(gpu, (batch, in_features, out_features));
-    gpu.dispatch_1d(&kernel, &[(0, &params), (2, w.buffer()), (5, dy.buffer()), (6, dx.buffer())], batch * in_features)
+    gpu.dispatch_1d(&kernel, &[("params", &params), ("w", w), ("dy", dy), ("dx", dx)], batch * in_features)
 }
 
 /// dw = dy^T x and db = sum over the batch of dy, both written (not accumulated).
@@ -67,7 +67,7 @@ pub fn backward_params(gpu: &Gpu, x: &Tensor, dy: &Tensor, dw: &Tensor, db: &Ten
     expect_shape(op, "dy", dy, &[batch, out_features])?;
     expect_shape(op, "db", db, &[out_features])?;
     let params = params(gpu, (batch, in_features, out_features));
-    let bindings = [(0, &params), (1, x.buffer()), (5, dy.buffer()), (7, dw.buffer()), (8, db.buffer())];
+    let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("x", x), ("dy", dy), ("dw", dw), ("db", db)];
     let weight = gpu.kernel("linear", "backward_weight", &[])?;
     let bias = gpu.kernel("linear", "backward_bias", &[])?;
     Ok([

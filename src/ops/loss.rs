@@ -2,7 +2,7 @@
 //! are probability vectors (one-hot for labels, mixtures for Mixup). The loss is the
 //! mean over the batch of -sum_k t log softmax(z), computed with log-sum-exp.
 
-use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor, UniformBuffer};
 
 use super::{dim, expect_shape};
 
@@ -20,12 +20,12 @@ pub enum Stats {
     Accumulate,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    batch: u32,
-    classes: u32,
-    accumulate: u32,
+crate::uniform! {
+    pub(crate) struct Params {
+        batch: u32,
+        classes: u32,
+        accumulate: u32,
+    }
 }
 
 /// Batch size and classes, read from `logits` [N, K], which `targets` must match.
@@ -37,7 +37,7 @@ fn dims(op: &str, logits: &Tensor, targets: &Tensor) -> Result<(usize, usize)> {
     Ok((batch, classes))
 }
 
-fn params(gpu: &Gpu, batch: usize, classes: usize, stats: Stats) -> wgpu::Buffer {
+fn params(gpu: &Gpu, batch: usize, classes: usize, stats: Stats) -> UniformBuffer {
     gpu.uniform(&Params { batch: dim(batch), classes: dim(classes), accumulate: (stats == Stats::Accumulate) as u32 })
 }
 
@@ -62,8 +62,8 @@ pub fn forward(
     };
     let kernel = gpu.kernel("loss", entry, &[])?;
     let params = params(gpu, batch, classes, Stats::Write);
-    let mut bindings = vec![(0, &params), (1, logits.buffer()), (2, targets.buffer()), (3, losses.buffer())];
-    bindings.extend(dlogits.map(|d| (4, d.buffer())));
+    let mut bindings: Vec<(&str, &dyn Bindable)> = vec![("params", &params), ("logits", logits), ("targets", targets), ("losses", losses)];
+    bindings.extend(dlogits.map(|d| ("dlogits", d as &dyn Bindable)));
     gpu.dispatch_1d(&kernel, &bindings, batch)
 }
 
@@ -86,9 +86,9 @@ pub fn summarise(
     expect_shape(op, "stats", stats, &[STATS_LEN])?;
     let kernel = gpu.kernel("loss", "summarise", &[])?;
     let params = params(gpu, batch, classes, mode);
-    let bindings =
-        [(0, &params), (1, logits.buffer()), (2, targets.buffer()), (3, losses.buffer()), (5, stats.buffer())];
-    gpu.dispatch(&kernel, &bindings, [1, 1, 1])
+    let bindings: &[(&str, &dyn Bindable)] =
+        &[("params", &params), ("logits", logits), ("targets", targets), ("losses", losses), ("stats", stats)];
+    gpu.dispatch(&kernel, bindings, [1, 1, 1])
 }
 
 /// targets[n, k] = 1 where labels[n] == k, else 0; `labels` is u32 [N], targets f32
@@ -101,5 +101,5 @@ pub fn one_hot(gpu: &Gpu, labels: &Tensor, targets: &Tensor) -> Result<Dispatch>
     expect_shape(op, "labels", labels, &[batch])?;
     let kernel = gpu.kernel("loss", "one_hot", &[])?;
     let params = params(gpu, batch, classes, Stats::Write);
-    gpu.dispatch_1d(&kernel, &[(0, &params), (6, labels.buffer()), (7, targets.buffer())], batch * classes)
+    gpu.dispatch_1d(&kernel, &[("params", &params), ("labels", labels), ("one_hot_targets", targets)], batch * classes)
 }

@@ -8,11 +8,9 @@
 //! textures or in buffers, zero-padded to whole blocks): fill them with
 //! [`Matmul::write_a`] and [`Matmul::write_b`].
 
-use bytemuck::{Pod, Zeroable};
+use crate::gpu::{shader_constant, Bindable, Dispatch, Gpu, GpuError, Result, Tensor};
 
-use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
-
-use super::gemm::{self, GemmLayout, GEMM_BLOCK, NARROW_BLOCK};
+use super::gemm::{self, GemmLayout};
 use super::{dim, expect_shape};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,11 +21,6 @@ pub enum MatmulVariant {
     Tiled,
 }
 
-/// (rows of A, columns of A = rows of B, columns of B) each variant's blocks cover:
-/// the host pads to multiples of these (texture: the larger of both block shapes).
-/// Must match the shaders' blocks (shaders/gemm.wgsl, TILE/TILE_K in shaders/matmul.wgsl).
-const TEXTURE_BLOCK: [usize; 3] = [NARROW_BLOCK[0], 4, GEMM_BLOCK[1]];
-const TILED_BLOCK: [usize; 3] = [64, 16, 64];
 
 impl MatmulVariant {
     /// Texture loads where the adapter prefers them ([`Gpu::prefers_texture_loads`]).
@@ -46,10 +39,19 @@ impl MatmulVariant {
         }
     }
 
-    fn block(self) -> [usize; 3] {
+    /// (rows of A, columns of A = rows of B, columns of B) the variant's blocks cover,
+    /// read from the shaders: the host pads to multiples of these (texture: the larger of
+    /// both block shapes, and one texel of K).
+    fn block(self) -> Result<[usize; 3]> {
         match self {
-            MatmulVariant::Texture => TEXTURE_BLOCK,
-            MatmulVariant::Tiled => TILED_BLOCK,
+            MatmulVariant::Texture => {
+                let [[_, wide_columns], [narrow_rows, _]] = gemm::block_shapes()?;
+                Ok([narrow_rows, 4, wide_columns])
+            }
+            MatmulVariant::Tiled => {
+                let [tile, tile_k] = [shader_constant("matmul", "TILE")?, shader_constant("matmul", "TILE_K")?];
+                Ok([tile, tile_k, tile])
+            }
         }
     }
 }
@@ -68,15 +70,15 @@ impl MatmulShape {
     }
 }
 
-/// The uniform block of shaders/matmul.wgsl (field order matters).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    m: u32,
-    k: u32,
-    n: u32,
-    k4: u32,
-    n4: u32,
+crate::uniform! {
+    /// The uniform block of shaders/matmul.wgsl (field order matters).
+    pub(crate) struct Params {
+        m: u32,
+        k: u32,
+        n: u32,
+        k4: u32,
+        n4: u32,
+    }
 }
 
 /// Where a variant keeps an operand.
@@ -113,7 +115,7 @@ impl Matmul {
             return Err(GpuError::shape(format!("{OP}: {shape:?} has a zero dimension")));
         }
         expect_shape(OP, "c", c, &[m, n])?;
-        let [bm, bk, bn] = variant.block();
+        let [bm, bk, bn] = variant.block()?;
         let padded @ [pm, pk, pn] = [m.next_multiple_of(bm), k.next_multiple_of(bk), n.next_multiple_of(bn)];
         let (a, b, dispatch) = match variant {
             MatmulVariant::Texture => {
@@ -128,7 +130,7 @@ impl Matmul {
                 let params = gpu.uniform(&Params { m: dim(m), k: dim(k), n: dim(n), k4: dim(pk / 4), n4: dim(pn / 4) });
                 let kernel = gpu.kernel("matmul", "tiled", &[])?;
                 let workgroups = [dim(pn / bn), dim(pm / bm), 1];
-                let bindings = [(0, &params), (3, a.buffer()), (4, b.buffer()), (5, c.buffer())];
+                let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("a_buffer", &a), ("b_buffer", &b), ("c", c)];
                 let dispatch = gpu.dispatch(&kernel, &bindings, workgroups)?;
                 (Operand::Buffer(a), Operand::Buffer(b), dispatch)
             }

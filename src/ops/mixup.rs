@@ -12,16 +12,16 @@ use rand::SeedableRng;
 use rand_distr::{Beta, BetaError, Distribution};
 
 use crate::data::rng::derive_seed;
-use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor};
 
 use super::{dim, expect_shape};
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    batch: u32,
-    image_len: u32,
-    classes: u32,
+crate::uniform! {
+    pub(crate) struct Params {
+        batch: u32,
+        image_len: u32,
+        classes: u32,
+    }
 }
 
 /// mixed_images = lambda images + (1 - lambda) images[perm] (images [N, ...], e.g. NCHW),
@@ -54,14 +54,14 @@ pub fn forward(
     let image_len = images.len() / batch;
     let params = gpu.uniform(&Params { batch: dim(batch), image_len: dim(image_len), classes: dim(classes) });
     let kernel = gpu.kernel("mixup", "mix", &[])?;
-    let bindings = [
-        (0, &params),
-        (1, lambda.buffer()),
-        (2, perm.buffer()),
-        (3, images.buffer()),
-        (4, targets.buffer()),
-        (5, mixed_images.buffer()),
-        (6, mixed_targets.buffer()),
+    let bindings: &[(&str, &dyn Bindable)] = &[
+        ("params", &params),
+        ("lambda", lambda),
+        ("perm", perm),
+        ("images", images),
+        ("targets", targets),
+        ("mixed_images", mixed_images),
+        ("mixed_targets", mixed_targets),
     ];
     gpu.dispatch_1d(&kernel, &bindings, images.len() + targets.len())
 }

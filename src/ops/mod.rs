@@ -18,7 +18,44 @@ pub mod pool;
 pub mod relu;
 pub mod sgd;
 
-use crate::gpu::{GpuError, Result, Tensor};
+use crate::gpu::{Gpu, GpuError, Result, Tensor, UniformBuffer, UniformMirror};
+
+/// Every shader uniform and the Rust struct that mirrors it. Binding checks each pair when
+/// a dispatch is made; `kernels-tests/shaders.rs` checks them all at once, and that no
+/// shader uniform is missing here.
+pub fn uniform_mirrors() -> Vec<UniformMirror> {
+    vec![
+        UniformMirror::of::<Length>("add", "params"),
+        UniformMirror::of::<batchnorm::Params>("batchnorm", "params"),
+        UniformMirror::of::<conv2d::Params>("conv2d", "params"),
+        UniformMirror::of::<conv2d::implicit_gemm::Packing>("conv2d", "packing"),
+        UniformMirror::of::<conv2d::implicit_gemm::PhaseTaps>("conv2d", "phase"),
+        UniformMirror::of::<fill::Params>("fill", "params"),
+        UniformMirror::of::<gemm::GemmLayout>("gemm", "params"),
+        UniformMirror::of::<gemm::Chunks>("gemm", "chunks"),
+        UniformMirror::of::<linear::Params>("linear", "params"),
+        UniformMirror::of::<loss::Params>("loss", "params"),
+        UniformMirror::of::<matmul::Params>("matmul", "params"),
+        UniformMirror::of::<mixup::Params>("mixup", "params"),
+        UniformMirror::of::<noisy_relu::Params>("noisy_relu", "params"),
+        UniformMirror::of::<poly_relu::Params>("poly_relu", "params"),
+        UniformMirror::of::<pool::Params>("pool", "params"),
+        UniformMirror::of::<Length>("relu", "params"),
+        UniformMirror::of::<sgd::Params>("sgd", "params"),
+    ]
+}
+
+crate::uniform! {
+    /// The uniform of the elementwise shaders (`Params` in relu.wgsl and add.wgsl).
+    pub(crate) struct Length {
+        len: u32,
+    }
+}
+
+/// The uniform holding `tensor`'s element count.
+pub(crate) fn length(gpu: &Gpu, tensor: &Tensor) -> UniformBuffer {
+    gpu.uniform(&Length { len: dim(tensor.len()) })
+}
 
 /// Fails unless every tensor has the shape of the first.
 pub(crate) fn same_shape(op: &str, tensors: &[(&str, &Tensor)]) -> Result<()> {

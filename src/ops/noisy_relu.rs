@@ -39,7 +39,9 @@
 //! dispatches stay bound. The caller owns the bound tensor: [`running_max_abs`] feeds it
 //! (reset it to zero with `gpu.write` to start a new calibration), or it holds fixed B.
 
-use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+use std::sync::Arc;
+
+use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Kernel, Result, Tensor};
 
 use super::{dim, expect_shape, same_shape};
 
@@ -48,13 +50,13 @@ use super::{dim, expect_shape, same_shape};
 #[serde(rename_all = "lowercase")]
 pub enum Region {
     /// x < 0.
-    Negative,
+    Negative = 1,
     /// |x| > threshold * B.
-    Large,
-    /// Negative or large (the default).
-    Both,
+    Large = 2,
+    /// Negative or large (the default): the bit set of both.
+    Both = 3,
     /// Every input.
-    All,
+    All = 4,
 }
 
 /// The distribution of z; both have mean 0 and variance 1.
@@ -62,18 +64,34 @@ pub enum Region {
 #[serde(rename_all = "lowercase")]
 pub enum Distribution {
     /// Uniform on [-sqrt(3), sqrt(3)]: bounded, like the polynomial's error.
-    Uniform,
+    Uniform = 0,
     /// Standard normal, by Box-Muller (the cosine branch).
-    Gaussian,
+    Gaussian = 1,
 }
 
 /// How the noise enters (see the module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Form {
-    Additive,
-    Multiplicative,
-    Replay,
+    Additive = 0,
+    Multiplicative = 1,
+    Replay = 2,
+}
+
+/// The enums' codes as the shader's override constants: the shader compares the
+/// uniform's `region`, `distribution` and `form` with these.
+const CODES: [(&str, f64); 6] = [
+    ("REGION_NEGATIVE", Region::Negative as u32 as f64),
+    ("REGION_LARGE", Region::Large as u32 as f64),
+    ("REGION_ALL", Region::All as u32 as f64),
+    ("GAUSSIAN", Distribution::Gaussian as u32 as f64),
+    ("MULTIPLICATIVE", Form::Multiplicative as u32 as f64),
+    ("REPLAY", Form::Replay as u32 as f64),
+];
+
+/// The kernel of `entry` with the codes set.
+fn kernel(gpu: &Gpu, entry: &'static str) -> Result<Arc<Kernel>> {
+    gpu.kernel("noisy_relu", entry, &CODES)
 }
 
 /// The per-site noise settings.
@@ -136,17 +154,17 @@ pub struct Site<'a> {
     pub bound: &'a Tensor,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    len: u32,
-    site: u32,
-    region: u32,
-    distribution: u32,
-    form: u32,
-    k: f32,
-    relative_sigma: f32,
-    threshold: f32,
+crate::uniform! {
+    pub(crate) struct Params {
+        len: u32,
+        site: u32,
+        region: u32,
+        distribution: u32,
+        form: u32,
+        k: f32,
+        relative_sigma: f32,
+        threshold: f32,
+    }
 }
 
 impl Params {
@@ -154,21 +172,9 @@ impl Params {
         Params {
             len: dim(len),
             site,
-            region: match config.region {
-                Region::Negative => 1,
-                Region::Large => 2,
-                Region::Both => 3,
-                Region::All => 4,
-            },
-            distribution: match config.distribution {
-                Distribution::Uniform => 0,
-                Distribution::Gaussian => 1,
-            },
-            form: match config.form {
-                Form::Additive => 0,
-                Form::Multiplicative => 1,
-                Form::Replay => 2,
-            },
+            region: config.region as u32,
+            distribution: config.distribution as u32,
+            form: config.form as u32,
             k: config.k,
             relative_sigma: config.relative_sigma(),
             threshold: config.threshold,
@@ -235,14 +241,14 @@ pub fn forward(
         (_, None) => x,
     };
     let params = gpu.uniform(&Params::new(x.len(), site.index, config));
-    let kernel = gpu.kernel("noisy_relu", "forward", &[])?;
-    let bindings = [
-        (0, &params),
-        (1, site.counter.buffer()),
-        (2, site.bound.buffer()),
-        (3, x.buffer()),
-        (4, poly_value.buffer()),
-        (5, y.buffer()),
+    let kernel = kernel(gpu, "forward")?;
+    let bindings: &[(&str, &dyn Bindable)] = &[
+        ("params", &params),
+        ("counter", site.counter),
+        ("bound", site.bound),
+        ("x", x),
+        ("poly_value", poly_value),
+        ("y", y),
     ];
     gpu.dispatch_1d(&kernel, &bindings, x.len())
 }
@@ -262,14 +268,14 @@ pub fn backward(
     check_site_tensors(op, site)?;
     same_shape(op, &[("x", x), ("dy", dy), ("dx", dx)])?;
     let params = gpu.uniform(&Params::new(x.len(), site.index, config));
-    let kernel = gpu.kernel("noisy_relu", "backward", &[])?;
-    let bindings = [
-        (0, &params),
-        (1, site.counter.buffer()),
-        (2, site.bound.buffer()),
-        (3, x.buffer()),
-        (6, dy.buffer()),
-        (7, dx.buffer()),
+    let kernel = kernel(gpu, "backward")?;
+    let bindings: &[(&str, &dyn Bindable)] = &[
+        ("params", &params),
+        ("counter", site.counter),
+        ("bound", site.bound),
+        ("x", x),
+        ("dy", dy),
+        ("dx", dx),
     ];
     gpu.dispatch_1d(&kernel, &bindings, x.len())
 }
@@ -285,9 +291,9 @@ pub fn running_max_abs(gpu: &Gpu, site: u32, x: &Tensor, max_abs: &Tensor) -> Re
     check_site(op, "max_abs", site, max_abs)?;
     let config = NoiseConfig::new(1);
     let params = gpu.uniform(&Params::new(x.len(), site, &config));
-    let kernel = gpu.kernel("noisy_relu", "max_abs", &[])?;
+    let kernel = kernel(gpu, "max_abs")?;
     let groups = x.len().div_ceil(kernel.workgroup_size()[0] as usize).min(MAX_ABS_GROUPS);
-    gpu.dispatch(&kernel, &[(0, &params), (3, x.buffer()), (8, max_abs.buffer())], [groups as u32, 1, 1])
+    gpu.dispatch(&kernel, &[("params", &params), ("x", x), ("max_abs_bits", max_abs)], [groups as u32, 1, 1])
 }
 
 /// Diagnostics: the first `bits.len()` random words of a site's stream for the counter's
@@ -297,7 +303,7 @@ pub fn stream(gpu: &Gpu, site: u32, counter: &Tensor, bits: &Tensor, units: &Ten
     expect_shape(op, "counter", counter, &[COUNTER_LEN])?;
     same_shape(op, &[("bits", bits), ("units", units)])?;
     let params = gpu.uniform(&Params::new(bits.len(), site, &NoiseConfig::new(1)));
-    let kernel = gpu.kernel("noisy_relu", "stream", &[])?;
-    let bindings = [(0, &params), (1, counter.buffer()), (9, bits.buffer()), (10, units.buffer())];
+    let kernel = kernel(gpu, "stream")?;
+    let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("counter", counter), ("stream_bits", bits), ("stream_units", units)];
     gpu.dispatch_1d(&kernel, &bindings, bits.len())
 }

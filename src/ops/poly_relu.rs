@@ -17,9 +17,7 @@
 //! ((a + b) + (a - b) p((a - b) / D)) / 2 ([`crate::poly::max`]); D per level is
 //! [`max_pool_scales`], the error [`max_pool_error_bound`].
 
-use bytemuck::{Pod, Zeroable};
-
-use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor};
 use crate::poly::degrees::ALPHAS;
 use crate::poly::max::max_error_bound;
 use crate::poly::ReluApprox;
@@ -94,18 +92,19 @@ impl PolyCoefficients {
     }
 }
 
-/// The shader's parameter block (`Params` in poly_relu.wgsl); the plane sizes and
-/// `second_scale` are read by the max pooling entry point only.
-#[repr(C)]
-#[derive(Clone, Copy, Default, Pod, Zeroable)]
-struct Params {
-    len: u32,
-    site: u32,
-    height: u32,
-    width: u32,
-    out_height: u32,
-    out_width: u32,
-    second_scale: f32,
+crate::uniform! {
+    /// The shader's parameter block (`Params` in poly_relu.wgsl); the plane sizes and
+    /// `second_scale` are read by the max pooling entry point only.
+    #[derive(Default)]
+    pub(crate) struct Params {
+        len: u32,
+        site: u32,
+        height: u32,
+        width: u32,
+        out_height: u32,
+        out_width: u32,
+        second_scale: f32,
+    }
 }
 
 /// Dispatches `entry` over `params.len` threads, bound to what every entry point reads
@@ -115,12 +114,12 @@ fn dispatch(
     entry: &'static str,
     params: &Params,
     (coefficients, bound, x): (&PolyCoefficients, &Tensor, &Tensor),
-    outputs: &[(u32, &Tensor)],
+    outputs: &[(&str, &Tensor)],
 ) -> Result<Dispatch> {
     let kernel = gpu.kernel("poly_relu", entry, &[])?;
     let uniform = gpu.uniform(params);
-    let mut bindings = vec![(0, &uniform), (1, coefficients.tensor.buffer()), (2, bound.buffer()), (3, x.buffer())];
-    bindings.extend(outputs.iter().map(|&(binding, tensor)| (binding, tensor.buffer())));
+    let mut bindings: Vec<(&str, &dyn Bindable)> = vec![("params", &uniform), ("poly", &coefficients.tensor), ("bound", bound), ("x", x)];
+    bindings.extend(outputs.iter().map(|&(name, tensor)| (name, tensor as &dyn Bindable)));
     gpu.dispatch_1d(&kernel, &bindings, params.len as usize)
 }
 
@@ -149,7 +148,7 @@ pub fn forward(
     check_bound(OP, bound, site)?;
     expect_shape(OP, "overflow", overflow, &[1])?;
     let params = Params { len: dim(x.len()), site, ..Params::default() };
-    dispatch(gpu, "forward", &params, (coefficients, bound, x), &[(4, y), (5, overflow)])
+    dispatch(gpu, "forward", &params, (coefficients, bound, x), &[("y", y), ("overflow", overflow)])
 }
 
 /// dx = dy * d/dx ReLU_alpha(x) = dy ((1 + p(u)) / 2 + u p'(u) / 2), u = x / B, where
@@ -167,7 +166,7 @@ pub fn backward(
     same_shape(OP, &[("x", x), ("dy", dy), ("dx", dx)])?;
     check_bound(OP, bound, site)?;
     let params = Params { len: dim(x.len()), site, ..Params::default() };
-    dispatch(gpu, "backward", &params, (coefficients, bound, x), &[(6, dy), (7, dx)])
+    dispatch(gpu, "backward", &params, (coefficients, bound, x), &[("dy", dy), ("dx", dx)])
 }
 
 /// D2 / D1 of the max pooling: a level-1 max of inputs in [-B, B] is off by at most
@@ -218,5 +217,5 @@ pub fn max_pool_forward(
         out_width: dim(out[3]),
         second_scale: MAX_POOL_SECOND_SCALE as f32,
     };
-    dispatch(gpu, "max_pool_forward", &params, (coefficients, bound, x), &[(4, y), (5, overflow)])
+    dispatch(gpu, "max_pool_forward", &params, (coefficients, bound, x), &[("y", y), ("overflow", overflow)])
 }

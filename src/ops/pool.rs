@@ -8,21 +8,19 @@
 //! those indices and writes zero to every other element of dx. NaN inputs give
 //! unspecified results.
 
-use bytemuck::{Pod, Zeroable};
-
-use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor, UniformBuffer};
 
 use super::{dim, expect_shape};
 
-/// The shader's parameter block (`Params` in pool.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    planes: u32,
-    height: u32,
-    width: u32,
-    out_height: u32,
-    out_width: u32,
+crate::uniform! {
+    /// The shader's parameter block (`Params` in pool.wgsl).
+    pub(crate) struct Params {
+        planes: u32,
+        height: u32,
+        width: u32,
+        out_height: u32,
+        out_width: u32,
+    }
 }
 
 /// `[N, C, H, W]` of a 4-D input, or an error naming the op and tensor.
@@ -31,7 +29,7 @@ fn nchw(op: &str, name: &str, tensor: &Tensor) -> Result<[usize; 4]> {
         .map_err(|_| GpuError::shape(format!("{op}: {name} has shape {:?}, expected [N, C, H, W]", tensor.shape())))
 }
 
-fn params(gpu: &Gpu, [n, c, h, w]: [usize; 4], [out_h, out_w]: [usize; 2]) -> wgpu::Buffer {
+fn params(gpu: &Gpu, [n, c, h, w]: [usize; 4], [out_h, out_w]: [usize; 2]) -> UniformBuffer {
     gpu.uniform(&Params {
         planes: dim(n * c),
         height: dim(h),
@@ -50,7 +48,7 @@ pub fn global_average_forward(gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Dispa
     expect_shape(OP, "y", y, &[n, c])?;
     let kernel = gpu.kernel("pool", "global_average_forward", &[])?;
     let params = params(gpu, [n, c, h, w], [1, 1]);
-    gpu.dispatch_1d(&kernel, &[(0, &params), (1, x.buffer()), (2, y.buffer())], n * c)
+    gpu.dispatch_1d(&kernel, &[("params", &params), ("x", x), ("y", y)], n * c)
 }
 
 /// dx[n, c, h, w] = dy[n, c] / (H*W); dy is `[N, C]`, dx `[N, C, H, W]`.
@@ -60,7 +58,7 @@ pub fn global_average_backward(gpu: &Gpu, dy: &Tensor, dx: &Tensor) -> Result<Di
     expect_shape(OP, "dy", dy, &[n, c])?;
     let kernel = gpu.kernel("pool", "global_average_backward", &[])?;
     let params = params(gpu, [n, c, h, w], [1, 1]);
-    gpu.dispatch_1d(&kernel, &[(0, &params), (4, dy.buffer()), (5, dx.buffer())], dx.len())
+    gpu.dispatch_1d(&kernel, &[("params", &params), ("dy", dy), ("dx", dx)], dx.len())
 }
 
 /// The output shape of 2x2 stride-2 max pooling of an `[N, C, H, W]` input:
@@ -84,7 +82,7 @@ pub fn max_pool_forward(gpu: &Gpu, x: &Tensor, y: &Tensor, argmax: &Tensor) -> R
     expect_shape(OP, "argmax", argmax, &out)?;
     let kernel = gpu.kernel("pool", "max_forward", &[])?;
     let params = params(gpu, dims, [out[2], out[3]]);
-    gpu.dispatch_1d(&kernel, &[(0, &params), (1, x.buffer()), (2, y.buffer()), (3, argmax.buffer())], y.len())
+    gpu.dispatch_1d(&kernel, &[("params", &params), ("x", x), ("y", y), ("argmax", argmax)], y.len())
 }
 
 /// dx[argmax[o]] = dy[o] for every output o, 0 elsewhere: every element of dx is written.
@@ -97,5 +95,5 @@ pub fn max_pool_backward(gpu: &Gpu, argmax: &Tensor, dy: &Tensor, dx: &Tensor) -
     expect_shape(OP, "dy", dy, &out)?;
     let kernel = gpu.kernel("pool", "max_backward", &[])?;
     let params = params(gpu, dims, [out[2], out[3]]);
-    gpu.dispatch_1d(&kernel, &[(0, &params), (3, argmax.buffer()), (4, dy.buffer()), (5, dx.buffer())], dx.len())
+    gpu.dispatch_1d(&kernel, &[("params", &params), ("argmax", argmax), ("dy", dy), ("dx", dx)], dx.len())
 }

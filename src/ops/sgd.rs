@@ -2,7 +2,7 @@
 //! (`torch.optim.SGD`, dampening 0): g = grad + weight_decay * w; v = momentum * v + g;
 //! w -= lr * (nesterov ? g + momentum * v : v). Velocity starts at zero.
 
-use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor};
 
 use super::{dim, expect_shape, same_shape};
 
@@ -14,13 +14,13 @@ pub struct Sgd {
     pub weight_decay: f32,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    len: u32,
-    momentum: f32,
-    weight_decay: f32,
-    nesterov: u32,
+crate::uniform! {
+    pub(crate) struct Params {
+        len: u32,
+        momentum: f32,
+        weight_decay: f32,
+        nesterov: u32,
+    }
 }
 
 /// One update of `weight` (and `velocity`) from `grad`, reading the learning rate from
@@ -48,11 +48,11 @@ pub fn step(
         return invalid("Nesterov momentum needs momentum > 0");
     }
     let params = gpu.uniform(&Params { len: dim(weight.len()), momentum, weight_decay, nesterov: nesterov as u32 });
-    let mut bindings = vec![(0, &params), (1, lr.buffer()), (2, grad.buffer()), (3, weight.buffer())];
+    let mut bindings: Vec<(&str, &dyn Bindable)> = vec![("params", &params), ("lr", lr), ("grad", grad), ("weight", weight)];
     let entry = match velocity {
         Some(velocity) => {
             same_shape(op, &[("weight", weight), ("velocity", velocity)])?;
-            bindings.push((4, velocity.buffer()));
+            bindings.push(("velocity", velocity));
             "step"
         }
         None if momentum > 0.0 => return invalid("momentum > 0 needs a velocity tensor"),

@@ -12,30 +12,29 @@
 //! a product with few blocks of C and a reduction over the whole batch, split into chunks
 //! reduced in parallel (`gemm::split_k`); dy is packed with four positions per texel.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::{params, Conv2dShape};
-use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor};
 use crate::ops::dim;
 use crate::ops::gemm::{self, GemmLayout, IndexMap, TexelMap, WHOLE};
 
-/// The uniform block `Packing` of shaders/conv2d.wgsl (field order matters).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-struct Packing {
-    channels: u32,
-    height: u32,
-    width: u32,
-    groups: u32,
-    tile_height: u32,
-    tile_width: u32,
-    images_per_row: u32,
-    offset: i32,
-    texture_width: u32,
-    texture_texels: u32,
-    batch: u32,
-    bands: u32,
-    _pad: [u32; 4],
+crate::uniform! {
+    /// The uniform block `Packing` of shaders/conv2d.wgsl (field order matters).
+    #[derive(Debug)]
+    pub(crate) struct Packing {
+        channels: u32,
+        height: u32,
+        width: u32,
+        groups: u32,
+        tile_height: u32,
+        tile_width: u32,
+        images_per_row: u32,
+        offset: i32,
+        texture_width: u32,
+        texture_texels: u32,
+        batch: u32,
+        bands: u32,
+        _pad: [u32; 4],
+    }
 }
 
 /// The dispatch running `entry` to pack `source` as `packing` says, and the texture.
@@ -50,12 +49,8 @@ fn pack(
     let kernel = gpu.kernel("conv2d", entry, &[])?;
     let uniform = gpu.uniform(packing);
     let view = texture.create_view(&Default::default());
-    let bindings = [
-        (9, uniform.as_entire_binding()),
-        (10, source.buffer().as_entire_binding()),
-        (11, wgpu::BindingResource::TextureView(&view)),
-    ];
-    let dispatch = gpu.dispatch_resources(&kernel, &bindings, kernel.grid_1d(width * height))?;
+    let bindings: &[(&str, &dyn Bindable)] = &[("packing", &uniform), ("source", source), ("packed", &view)];
+    let dispatch = gpu.dispatch_1d(&kernel, bindings, width * height)?;
     Ok((dispatch, texture))
 }
 
@@ -184,14 +179,15 @@ impl PackedPositions {
     }
 }
 
-/// The uniform block `Phase` of shaders/conv2d.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-struct PhaseTaps {
-    row_first: u32,
-    row_taps: u32,
-    column_first: u32,
-    column_taps: u32,
+crate::uniform! {
+    /// The uniform block `Phase` of shaders/conv2d.wgsl.
+    #[derive(Debug)]
+    pub(crate) struct PhaseTaps {
+        row_first: u32,
+        row_taps: u32,
+        column_first: u32,
+        column_taps: u32,
+    }
 }
 
 /// The dispatch packing w as the GEMM's B, and the texture: for forward, or (`phase`
@@ -220,13 +216,8 @@ fn pack_weights(
     let kernel = gpu.kernel("conv2d", entry, &[])?;
     let (uniform, phase_uniform) = (params(gpu, shape), gpu.uniform(&taps));
     let view = texture.create_view(&Default::default());
-    let bindings = [
-        (0, uniform.as_entire_binding()),
-        (2, w.buffer().as_entire_binding()),
-        (11, wgpu::BindingResource::TextureView(&view)),
-        (12, phase_uniform.as_entire_binding()),
-    ];
-    let dispatch = gpu.dispatch_resources(&kernel, &bindings, kernel.grid_1d(width * height))?;
+    let bindings: &[(&str, &dyn Bindable)] = &[("params", &uniform), ("w", w), ("packed", &view), ("phase", &phase_uniform)];
+    let dispatch = gpu.dispatch_1d(&kernel, bindings, width * height)?;
     Ok((dispatch, texture))
 }
 

@@ -9,17 +9,15 @@
 //! over packed textures (CPU adapters; [`implicit_gemm`]). Each op returns the dispatches
 //! to record, in order.
 
-mod implicit_gemm;
+pub(crate) mod implicit_gemm;
 
-use bytemuck::{Pod, Zeroable};
-
-use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+use crate::gpu::{shader_constant, Bindable, Dispatch, Gpu, GpuError, Result, Tensor, UniformBuffer};
 
 use super::{dim, expect_shape};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvVariant {
-    /// One kernel per op over storage buffers, CHANNEL_BLOCK channels per thread.
+    /// One kernel per op over storage buffers, a block of channels per thread.
     Direct,
     /// Pack into textures, then the texture GEMM (the bias gradient stays direct).
     TextureGemm,
@@ -45,10 +43,12 @@ impl ConvVariant {
     }
 }
 
-/// Channels each thread computes (register blocking; BLOCK in shaders/conv2d.wgsl):
-/// output channels in forward, backward_weight and backward_bias, input channels in
-/// backward_input.
-pub const CHANNEL_BLOCK: usize = 4;
+/// Blocks of `channels` that the direct kernels' threads compute, BLOCK channels each
+/// (register blocking in shaders/conv2d.wgsl): output channels in forward,
+/// backward_weight and backward_bias, input channels in backward_input.
+fn channel_blocks(channels: usize) -> Result<usize> {
+    Ok(channels.div_ceil(shader_constant("conv2d", "BLOCK")?))
+}
 
 /// The geometry of one convolution layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,23 +130,23 @@ impl Conv2dShape {
     }
 }
 
-/// The uniform block of shaders/conv2d.wgsl (field order matters).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    batch: u32,
-    in_channels: u32,
-    out_channels: u32,
-    height: u32,
-    width: u32,
-    kernel: u32,
-    stride: u32,
-    padding: u32,
-    out_height: u32,
-    out_width: u32,
+crate::uniform! {
+    /// The uniform block of shaders/conv2d.wgsl (field order matters).
+    pub(crate) struct Params {
+        batch: u32,
+        in_channels: u32,
+        out_channels: u32,
+        height: u32,
+        width: u32,
+        kernel: u32,
+        stride: u32,
+        padding: u32,
+        out_height: u32,
+        out_width: u32,
+    }
 }
 
-fn params(gpu: &Gpu, s: &Conv2dShape) -> wgpu::Buffer {
+fn params(gpu: &Gpu, s: &Conv2dShape) -> UniformBuffer {
     gpu.uniform(&Params {
         batch: dim(s.batch),
         in_channels: dim(s.in_channels),
@@ -195,14 +195,14 @@ pub fn forward(
         check(op, shape, &[("b", b)])?;
     }
     let params = params(gpu, shape);
-    let mut bindings = vec![(0, &params), (1, x.buffer()), (2, w.buffer()), (4, y.buffer())];
-    bindings.extend(b.map(|b| (3, b.buffer())));
+    let mut bindings: Vec<(&str, &dyn Bindable)> = vec![("params", &params), ("x", x), ("w", w), ("y", y)];
+    bindings.extend(b.map(|b| ("b", b as &dyn Bindable)));
     let output_elements = shape.output_shape().iter().product();
     match variant {
         ConvVariant::Direct => {
             let entry = if b.is_some() { "forward_bias" } else { "forward" };
             let kernel = gpu.kernel("conv2d", entry, &[])?;
-            let threads = output_elements / shape.out_channels * shape.out_channels.div_ceil(CHANNEL_BLOCK);
+            let threads = output_elements / shape.out_channels * channel_blocks(shape.out_channels)?;
             Ok(vec![gpu.dispatch_1d(&kernel, &bindings, threads)?])
         }
         ConvVariant::TextureGemm => {
@@ -231,8 +231,8 @@ pub fn backward_input(
         ConvVariant::Direct => {
             let kernel = gpu.kernel("conv2d", "backward_input", &[])?;
             let params = params(gpu, shape);
-            let threads = shape.batch * shape.in_channels.div_ceil(CHANNEL_BLOCK) * shape.height * shape.width;
-            let bindings = [(0, &params), (2, w.buffer()), (5, dy.buffer()), (6, dx.buffer())];
+            let threads = shape.batch * channel_blocks(shape.in_channels)? * shape.height * shape.width;
+            let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("w", w), ("dy", dy), ("dx", dx)];
             Ok(vec![gpu.dispatch_1d(&kernel, &bindings, threads)?])
         }
         ConvVariant::TextureGemm => implicit_gemm::backward_input(gpu, shape, w, dy, dx),
@@ -254,8 +254,8 @@ pub fn backward_weight(
         ConvVariant::Direct => {
             let kernel = gpu.kernel("conv2d", "backward_weight", &[])?;
             let params = params(gpu, shape);
-            let threads = weight_gradient_workgroups(shape) * kernel.workgroup_size()[0] as usize;
-            let bindings = [(0, &params), (1, x.buffer()), (5, dy.buffer()), (7, dw.buffer())];
+            let threads = weight_gradient_workgroups(shape)? * kernel.workgroup_size()[0] as usize;
+            let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("x", x), ("dy", dy), ("dw", dw)];
             Ok(vec![gpu.dispatch_1d(&kernel, &bindings, threads)?])
         }
         ConvVariant::TextureGemm => implicit_gemm::backward_weight(gpu, shape, x, dy, dw),
@@ -269,11 +269,11 @@ pub fn backward_bias(gpu: &Gpu, shape: &Conv2dShape, dy: &Tensor, db: &Tensor) -
     let kernel = gpu.kernel("conv2d", "backward_bias", &[])?;
     let params = params(gpu, shape);
     // One workgroup per block of output channels.
-    let threads = shape.out_channels.div_ceil(CHANNEL_BLOCK) * kernel.workgroup_size()[0] as usize;
-    gpu.dispatch_1d(&kernel, &[(0, &params), (5, dy.buffer()), (8, db.buffer())], threads)
+    let threads = channel_blocks(shape.out_channels)? * kernel.workgroup_size()[0] as usize;
+    gpu.dispatch_1d(&kernel, &[("params", &params), ("dy", dy), ("db", db)], threads)
 }
 
 /// Workgroups of backward_weight: one per block of output channels and (input channel, kh, kw).
-pub fn weight_gradient_workgroups(shape: &Conv2dShape) -> usize {
-    shape.out_channels.div_ceil(CHANNEL_BLOCK) * shape.in_channels * shape.kernel * shape.kernel
+pub fn weight_gradient_workgroups(shape: &Conv2dShape) -> Result<usize> {
+    Ok(channel_blocks(shape.out_channels)? * shape.in_channels * shape.kernel * shape.kernel)
 }
