@@ -42,7 +42,10 @@ fn every_shader_uniform_has_a_rust_mirror_with_its_layout() {
     for mirror in &mirrors {
         let exists = reflect::uniforms(mirror.shader).is_ok_and(|u| u.iter().any(|(v, _)| v == mirror.variable));
         if !exists {
-            failures.push(format!("{} mirrors {}.wgsl {}, which does not exist", mirror.type_name, mirror.shader, mirror.variable));
+            failures.push(format!(
+                "{} mirrors {}.wgsl {}, which does not exist",
+                mirror.type_name, mirror.shader, mirror.variable
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -61,5 +64,8 @@ fn a_uniform_that_drifted_from_its_shader_is_rejected_with_both_layouts() {
     let out = gpu().zeros(&[4]).unwrap();
     let params = gpu().uniform(&Swapped { value: 0, len: 4 });
     let error = gpu().dispatch_1d(&kernel, &[("params", &params), ("out", &out)], 4).err().unwrap().to_string();
-    assert!(error.contains("Swapped") && error.contains("0   4 U32 value") && error.contains("0   4 U32 len"), "{error}");
+    assert!(
+        error.contains("Swapped") && error.contains("0   4 U32 value") && error.contains("0   4 U32 len"),
+        "{error}"
+    );
 }

@@ -138,17 +138,19 @@ impl Gpu {
         if let Some((unknown, _)) = bindings.iter().find(|(name, _)| !reflection.declared.iter().any(|d| d == name)) {
             return Err(GpuError::Binding {
                 kernel: kernel.name.clone(),
-                message: format!("the shader declares no binding named {unknown} (it has {})", reflection.declared.join(", ")),
+                message: format!(
+                    "the shader declares no binding named {unknown} (it has {})",
+                    reflection.declared.join(", ")
+                ),
             });
         }
         let entries = reflection
             .bindings
             .iter()
             .map(|info| {
-                let (_, bindable) = bindings
-                    .iter()
-                    .find(|(name, _)| *name == info.name)
-                    .ok_or_else(|| GpuError::MissingBinding { kernel: kernel.name.clone(), binding: info.name.clone() })?;
+                let (_, bindable) = bindings.iter().find(|(name, _)| *name == info.name).ok_or_else(|| {
+                    GpuError::MissingBinding { kernel: kernel.name.clone(), binding: info.name.clone() }
+                })?;
                 let resource = binding_resource(kernel, info, bindable.resource())?;
                 Ok(wgpu::BindGroupEntry { binding: info.binding, resource })
             })
@@ -178,10 +180,16 @@ impl Gpu {
 
 /// The wgpu resource for one binding, after checking that a uniform goes where the
 /// shader declares a uniform of the same layout.
-fn binding_resource<'a>(kernel: &Kernel, info: &BindingInfo, resource: Resource<'a>) -> Result<wgpu::BindingResource<'a>> {
+fn binding_resource<'a>(
+    kernel: &Kernel,
+    info: &BindingInfo,
+    resource: Resource<'a>,
+) -> Result<wgpu::BindingResource<'a>> {
     let mismatch = |message: String| GpuError::Binding { kernel: kernel.name.clone(), message };
     match (resource, &info.uniform) {
-        (Resource::Uniform(uniform), Some(shader)) if uniform.layout == *shader => Ok(uniform.buffer.as_entire_binding()),
+        (Resource::Uniform(uniform), Some(shader)) if uniform.layout == *shader => {
+            Ok(uniform.buffer.as_entire_binding())
+        }
         (Resource::Uniform(uniform), Some(shader)) => Err(GpuError::UniformLayout {
             kernel: kernel.name.clone(),
             binding: info.name.clone(),

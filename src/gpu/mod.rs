@@ -25,5 +25,9 @@ pub type Result<T> = std::result::Result<T, GpuError>;
 /// The value of the integer `const name` of `shaders/{shader}.wgsl`: block sizes that a
 /// shader's code is written for live there, and the host sizes its grids by them.
 pub fn shader_constant(shader: &str, name: &str) -> Result<usize> {
-    reflect::constant(shader, name).map_err(|message| GpuError::Shader { shader: shader.into(), entry: "-".into(), message })
+    reflect::constant(shader, name).map_err(|message| GpuError::Shader {
+        shader: shader.into(),
+        entry: "-".into(),
+        message,
+    })
 }

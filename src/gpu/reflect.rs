@@ -29,9 +29,11 @@ pub struct EntryReflection {
     pub workgroup_size: [u32; 3],
 }
 
+type Parsed = Arc<(Module, naga::valid::ModuleInfo)>;
+
 /// A shader parsed and validated once per process.
-fn parsed(shader: &str) -> Result<Arc<(Module, naga::valid::ModuleInfo)>, String> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Arc<(Module, naga::valid::ModuleInfo)>>>> = OnceLock::new();
+fn parsed(shader: &str) -> Result<Parsed, String> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Parsed>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Some(parsed) = cache.lock().unwrap().get(shader) {
         return Ok(parsed.clone());
@@ -108,7 +110,13 @@ fn layout(module: &Module, ty: naga::Handle<naga::Type>) -> Result<Layout, Strin
     Ok(Layout { leaves, size: module.types[ty].inner.size(module.to_ctx()) as usize })
 }
 
-fn flatten(module: &Module, ty: naga::Handle<naga::Type>, path: &str, offset: usize, out: &mut Vec<Leaf>) -> Result<(), String> {
+fn flatten(
+    module: &Module,
+    ty: naga::Handle<naga::Type>,
+    path: &str,
+    offset: usize,
+    out: &mut Vec<Leaf>,
+) -> Result<(), String> {
     let inner = &module.types[ty].inner;
     if let TypeInner::Struct { members, .. } = inner {
         // Members named `_...` are padding, as in the Rust mirror: only the size counts.

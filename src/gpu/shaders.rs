@@ -40,8 +40,13 @@ pub fn translate_for_all_backends(name: &str, source: &str) -> Result<(), String
     let (module, info) = parse(name, source)?;
     // Overrides the host always sets (they have no default) get any value: only the
     // translation is checked here.
-    let unset: Vec<(&str, f64)> =
-        module.overrides.iter().filter(|(_, o)| o.init.is_none()).filter_map(|(_, o)| o.name.as_deref()).map(|n| (n, 0.0)).collect();
+    let unset: Vec<(&str, f64)> = module
+        .overrides
+        .iter()
+        .filter(|(_, o)| o.init.is_none())
+        .filter_map(|(_, o)| o.name.as_deref())
+        .map(|n| (n, 0.0))
+        .collect();
     let (module, info) = specialise(&module, &info, &unset).map_err(|e| format!("{name}: overrides: {e}"))?;
     naga::back::spv::write_vec(&module, &info, &Default::default(), None)
         .map_err(|e| format!("{name}: SPIR-V: {e}"))?;

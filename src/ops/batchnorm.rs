@@ -129,7 +129,12 @@ impl<'a> BatchNormTensors<'a> {
 
     /// The bindings of the tensors an op reads or writes (`names`), each checked to hold
     /// one value per channel.
-    fn bindings(&self, op: &str, shape: BatchNormShape, names: &[&str]) -> Result<Vec<(&'static str, &'a dyn Bindable)>> {
+    fn bindings(
+        &self,
+        op: &str,
+        shape: BatchNormShape,
+        names: &[&str],
+    ) -> Result<Vec<(&'static str, &'a dyn Bindable)>> {
         let used = self.all().into_iter().filter(|(name, _)| names.contains(name));
         used.map(|(name, tensor)| {
             expect_shape(op, name, tensor, &[shape.channels])?;

@@ -40,7 +40,15 @@ crate::uniform! {
 impl TexelMap {
     pub fn new(radix: [usize; 3], coefficients: [[usize; 2]; 4]) -> TexelMap {
         let [c0, c1, c2, c3] = coefficients.map(|[x, y]| [dim(x) as i32, dim(y) as i32]);
-        TexelMap { radix: [dim(radix[0]), dim(radix[1]), dim(radix[2]), 0], origin: [0; 2], c0, c1, c2, c3, _pad: [0; 2] }
+        TexelMap {
+            radix: [dim(radix[0]), dim(radix[1]), dim(radix[2]), 0],
+            origin: [0; 2],
+            c0,
+            c1,
+            c2,
+            c3,
+            _pad: [0; 2],
+        }
     }
 
     pub fn with_origin(self, [x, y]: [usize; 2]) -> TexelMap {
@@ -203,5 +211,5 @@ pub fn split_k(
     let kernel = gpu.kernel("gemm", "sum_chunks", &[])?;
     let uniform = gpu.uniform(&Chunks { elements: dim(c.len()), count: dim(chunks) });
     let bindings: &[(&str, &dyn Bindable)] = &[("chunks", &uniform), ("partial_sums", &partial_sums), ("total", c)];
-    Ok(vec![product, gpu.dispatch_1d(&kernel, &bindings, c.len())?])
+    Ok(vec![product, gpu.dispatch_1d(&kernel, bindings, c.len())?])
 }

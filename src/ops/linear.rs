@@ -47,7 +47,7 @@ pub fn forward(gpu: &Gpu, x: &Tensor, w: &Tensor, b: &Tensor, y: &Tensor) -> Res
     let kernel = gpu.kernel("linear", "forward", &[])?;
     let params = params(gpu, (batch, in_features, out_features));
     let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("x", x), ("w", w), ("b", b), ("y", y)];
-    gpu.dispatch_1d(&kernel, &bindings, batch * out_features)
+    gpu.dispatch_1d(&kernel, bindings, batch * out_features)
 }
 
 /// dx = dy W: the gradient passed to the layer below.
@@ -71,7 +71,7 @@ pub fn backward_params(gpu: &Gpu, x: &Tensor, dy: &Tensor, dw: &Tensor, db: &Ten
     let weight = gpu.kernel("linear", "backward_weight", &[])?;
     let bias = gpu.kernel("linear", "backward_bias", &[])?;
     Ok([
-        gpu.dispatch_1d(&weight, &bindings, out_features * in_features)?,
-        gpu.dispatch_1d(&bias, &bindings, out_features)?,
+        gpu.dispatch_1d(&weight, bindings, out_features * in_features)?,
+        gpu.dispatch_1d(&bias, bindings, out_features)?,
     ])
 }

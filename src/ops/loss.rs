@@ -62,7 +62,8 @@ pub fn forward(
     };
     let kernel = gpu.kernel("loss", entry, &[])?;
     let params = params(gpu, batch, classes, Stats::Write);
-    let mut bindings: Vec<(&str, &dyn Bindable)> = vec![("params", &params), ("logits", logits), ("targets", targets), ("losses", losses)];
+    let mut bindings: Vec<(&str, &dyn Bindable)> =
+        vec![("params", &params), ("logits", logits), ("targets", targets), ("losses", losses)];
     bindings.extend(dlogits.map(|d| ("dlogits", d as &dyn Bindable)));
     gpu.dispatch_1d(&kernel, &bindings, batch)
 }

@@ -21,7 +21,6 @@ pub enum MatmulVariant {
     Tiled,
 }
 
-
 impl MatmulVariant {
     /// Texture loads where the adapter prefers them ([`Gpu::prefers_texture_loads`]).
     pub fn for_gpu(gpu: &Gpu) -> MatmulVariant {
@@ -130,8 +129,9 @@ impl Matmul {
                 let params = gpu.uniform(&Params { m: dim(m), k: dim(k), n: dim(n), k4: dim(pk / 4), n4: dim(pn / 4) });
                 let kernel = gpu.kernel("matmul", "tiled", &[])?;
                 let workgroups = [dim(pn / bn), dim(pm / bm), 1];
-                let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("a_buffer", &a), ("b_buffer", &b), ("c", c)];
-                let dispatch = gpu.dispatch(&kernel, &bindings, workgroups)?;
+                let bindings: &[(&str, &dyn Bindable)] =
+                    &[("params", &params), ("a_buffer", &a), ("b_buffer", &b), ("c", c)];
+                let dispatch = gpu.dispatch(&kernel, bindings, workgroups)?;
                 (Operand::Buffer(a), Operand::Buffer(b), dispatch)
             }
         };

@@ -63,7 +63,7 @@ pub fn forward(
         ("mixed_images", mixed_images),
         ("mixed_targets", mixed_targets),
     ];
-    gpu.dispatch_1d(&kernel, &bindings, images.len() + targets.len())
+    gpu.dispatch_1d(&kernel, bindings, images.len() + targets.len())
 }
 
 /// Draws (lambda, perm) for each step. The draw of a step depends only on (seed, step),

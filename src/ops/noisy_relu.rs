@@ -250,7 +250,7 @@ pub fn forward(
         ("poly_value", poly_value),
         ("y", y),
     ];
-    gpu.dispatch_1d(&kernel, &bindings, x.len())
+    gpu.dispatch_1d(&kernel, bindings, x.len())
 }
 
 /// dx = dy 1[x > 0] (+ dy sign(x) sigma' z where the multiplicative noise was applied).
@@ -269,15 +269,9 @@ pub fn backward(
     same_shape(op, &[("x", x), ("dy", dy), ("dx", dx)])?;
     let params = gpu.uniform(&Params::new(x.len(), site.index, config));
     let kernel = kernel(gpu, "backward")?;
-    let bindings: &[(&str, &dyn Bindable)] = &[
-        ("params", &params),
-        ("counter", site.counter),
-        ("bound", site.bound),
-        ("x", x),
-        ("dy", dy),
-        ("dx", dx),
-    ];
-    gpu.dispatch_1d(&kernel, &bindings, x.len())
+    let bindings: &[(&str, &dyn Bindable)] =
+        &[("params", &params), ("counter", site.counter), ("bound", site.bound), ("x", x), ("dy", dy), ("dx", dx)];
+    gpu.dispatch_1d(&kernel, bindings, x.len())
 }
 
 /// Enough workgroups to fill a large GPU (64k invocations), few enough that their one
@@ -304,6 +298,7 @@ pub fn stream(gpu: &Gpu, site: u32, counter: &Tensor, bits: &Tensor, units: &Ten
     same_shape(op, &[("bits", bits), ("units", units)])?;
     let params = gpu.uniform(&Params::new(bits.len(), site, &NoiseConfig::new(1)));
     let kernel = kernel(gpu, "stream")?;
-    let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("counter", counter), ("stream_bits", bits), ("stream_units", units)];
-    gpu.dispatch_1d(&kernel, &bindings, bits.len())
+    let bindings: &[(&str, &dyn Bindable)] =
+        &[("params", &params), ("counter", counter), ("stream_bits", bits), ("stream_units", units)];
+    gpu.dispatch_1d(&kernel, bindings, bits.len())
 }

@@ -118,7 +118,8 @@ fn dispatch(
 ) -> Result<Dispatch> {
     let kernel = gpu.kernel("poly_relu", entry, &[])?;
     let uniform = gpu.uniform(params);
-    let mut bindings: Vec<(&str, &dyn Bindable)> = vec![("params", &uniform), ("poly", &coefficients.tensor), ("bound", bound), ("x", x)];
+    let mut bindings: Vec<(&str, &dyn Bindable)> =
+        vec![("params", &uniform), ("poly", &coefficients.tensor), ("bound", bound), ("x", x)];
     bindings.extend(outputs.iter().map(|&(name, tensor)| (name, tensor as &dyn Bindable)));
     gpu.dispatch_1d(&kernel, &bindings, params.len as usize)
 }

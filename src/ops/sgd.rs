@@ -48,7 +48,8 @@ pub fn step(
         return invalid("Nesterov momentum needs momentum > 0");
     }
     let params = gpu.uniform(&Params { len: dim(weight.len()), momentum, weight_decay, nesterov: nesterov as u32 });
-    let mut bindings: Vec<(&str, &dyn Bindable)> = vec![("params", &params), ("lr", lr), ("grad", grad), ("weight", weight)];
+    let mut bindings: Vec<(&str, &dyn Bindable)> =
+        vec![("params", &params), ("lr", lr), ("grad", grad), ("weight", weight)];
     let entry = match velocity {
         Some(velocity) => {
             same_shape(op, &[("weight", weight), ("velocity", velocity)])?;

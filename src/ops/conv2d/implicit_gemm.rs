@@ -216,7 +216,8 @@ fn pack_weights(
     let kernel = gpu.kernel("conv2d", entry, &[])?;
     let (uniform, phase_uniform) = (params(gpu, shape), gpu.uniform(&taps));
     let view = texture.create_view(&Default::default());
-    let bindings: &[(&str, &dyn Bindable)] = &[("params", &uniform), ("w", w), ("packed", &view), ("phase", &phase_uniform)];
+    let bindings: &[(&str, &dyn Bindable)] =
+        &[("params", &uniform), ("w", w), ("packed", &view), ("phase", &phase_uniform)];
     let dispatch = gpu.dispatch_1d(&kernel, bindings, width * height)?;
     Ok((dispatch, texture))
 }

@@ -11,7 +11,7 @@
 
 pub(crate) mod implicit_gemm;
 
-use crate::gpu::{shader_constant, Bindable, Dispatch, Gpu, GpuError, Result, Tensor, UniformBuffer};
+use crate::gpu::{shader_constant, Bindable, Dispatch, Gpu, GpuError, Kernel, Result, Tensor, UniformBuffer};
 
 use super::{dim, expect_shape};
 
@@ -229,11 +229,8 @@ pub fn backward_input(
     check(op, shape, &[("w", w), ("dy", dy), ("dx", dx)])?;
     match variant {
         ConvVariant::Direct => {
-            let kernel = gpu.kernel("conv2d", "backward_input", &[])?;
-            let params = params(gpu, shape);
             let threads = shape.batch * channel_blocks(shape.in_channels)? * shape.height * shape.width;
-            let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("w", w), ("dy", dy), ("dx", dx)];
-            Ok(vec![gpu.dispatch_1d(&kernel, &bindings, threads)?])
+            Ok(vec![direct(gpu, shape, "backward_input", &[("w", w), ("dy", dy), ("dx", dx)], |_| threads)?])
         }
         ConvVariant::TextureGemm => implicit_gemm::backward_input(gpu, shape, w, dy, dx),
     }
@@ -252,11 +249,11 @@ pub fn backward_weight(
     check(op, shape, &[("x", x), ("dy", dy), ("dw", dw)])?;
     match variant {
         ConvVariant::Direct => {
-            let kernel = gpu.kernel("conv2d", "backward_weight", &[])?;
-            let params = params(gpu, shape);
-            let threads = weight_gradient_workgroups(shape)? * kernel.workgroup_size()[0] as usize;
-            let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("x", x), ("dy", dy), ("dw", dw)];
-            Ok(vec![gpu.dispatch_1d(&kernel, &bindings, threads)?])
+            let workgroups = weight_gradient_workgroups(shape)?;
+            let tensors = [("x", x), ("dy", dy), ("dw", dw)];
+            Ok(vec![direct(gpu, shape, "backward_weight", &tensors, |kernel| {
+                workgroups * kernel.workgroup_size()[0] as usize
+            })?])
         }
         ConvVariant::TextureGemm => implicit_gemm::backward_weight(gpu, shape, x, dy, dw),
     }
@@ -266,11 +263,27 @@ pub fn backward_weight(
 pub fn backward_bias(gpu: &Gpu, shape: &Conv2dShape, dy: &Tensor, db: &Tensor) -> Result<Dispatch> {
     let op = "conv2d backward_bias";
     check(op, shape, &[("dy", dy), ("db", db)])?;
-    let kernel = gpu.kernel("conv2d", "backward_bias", &[])?;
-    let params = params(gpu, shape);
     // One workgroup per block of output channels.
-    let threads = channel_blocks(shape.out_channels)? * kernel.workgroup_size()[0] as usize;
-    gpu.dispatch_1d(&kernel, &[("params", &params), ("dy", dy), ("db", db)], threads)
+    let workgroups = channel_blocks(shape.out_channels)?;
+    direct(gpu, shape, "backward_bias", &[("dy", dy), ("db", db)], |kernel| {
+        workgroups * kernel.workgroup_size()[0] as usize
+    })
+}
+
+/// The direct kernel `entry` bound to the layer's parameters and `tensors`, over the
+/// invocations `threads` gives for it.
+fn direct(
+    gpu: &Gpu,
+    shape: &Conv2dShape,
+    entry: &'static str,
+    tensors: &[(&str, &Tensor)],
+    threads: impl FnOnce(&Kernel) -> usize,
+) -> Result<Dispatch> {
+    let kernel = gpu.kernel("conv2d", entry, &[])?;
+    let params = params(gpu, shape);
+    let mut bindings: Vec<(&str, &dyn Bindable)> = vec![("params", &params)];
+    bindings.extend(tensors.iter().map(|&(name, tensor)| (name, tensor as &dyn Bindable)));
+    gpu.dispatch_1d(&kernel, &bindings, threads(&kernel))
 }
 
 /// Workgroups of backward_weight: one per block of output channels and (input channel, kh, kw).
