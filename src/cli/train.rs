@@ -165,10 +165,9 @@ impl TrainArgs {
     }
 
     pub fn out_dir(&self) -> PathBuf {
-        self.out.clone().unwrap_or_else(|| {
-            let model = format!("{:?}", self.model).to_lowercase();
-            PathBuf::from(format!("runs/{model}-{}-seed{}", self.dataset.name(), self.seed))
-        })
+        self.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-seed{}", self.model, self.dataset.name(), self.seed)))
     }
 }
 

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::data::Augment;
 use crate::ops::noisy_relu::{Distribution, NoiseConfig};
 use crate::pann::sweep::SweepOptions;
+use crate::train::recipe::Recipe;
 use crate::train::{RunConfig, SgdConfig};
 
-use super::spec::{Grid, StudyRecipe, StudySpec, SweepSettings, TrainSettings};
+use super::spec::{Grid, StudySpec, SweepSettings, TrainSettings};
 
 /// The noise settings a grid sets for a cell, each replacing the study's `train.noise_*`
 /// value; all None (the default) for cells of grids without noise lists.
@@ -61,7 +62,7 @@ impl NoiseVariant {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Cell {
-    pub recipe: StudyRecipe,
+    pub recipe: Recipe,
     pub weight_decay: f64,
     pub noise: NoiseVariant,
     pub seed: u64,
@@ -104,7 +105,7 @@ impl Cell {
 
     /// The id without the seed: cells that differ only in seed are aggregated under it.
     pub fn group(&self) -> String {
-        let group = format!("{}_wd{}", self.recipe.name(), weight_decay_label(self.weight_decay));
+        let group = format!("{}_wd{}", self.recipe, weight_decay_label(self.weight_decay));
         match self.noise.label() {
             label if label.is_empty() => group,
             label => format!("{group}_{label}"),
@@ -113,16 +114,15 @@ impl Cell {
 
     /// The run `sturdy train` would get from the same settings as flags.
     pub fn run_config(&self, t: &TrainSettings) -> RunConfig {
-        let (recipe, forced_form) = self.recipe.preset();
         let noise = NoiseConfig {
             region: t.noise_region,
             distribution: self.noise.distribution.unwrap_or(t.noise_distribution),
-            form: forced_form.unwrap_or(t.noise_form),
+            form: t.noise_form,
             k: self.noise.k.unwrap_or(t.noise_k) as f32,
             alpha_target: t.alpha_target,
             threshold: self.noise.threshold.unwrap_or(t.noise_threshold) as f32,
         };
-        let settings = recipe.settings(t.alpha_target, noise);
+        let settings = self.recipe.settings(t.alpha_target, noise);
         RunConfig {
             dataset: t.dataset,
             data_dir: t.data_dir.clone(),
@@ -145,7 +145,7 @@ impl Cell {
                 decay_norm: t.decay_norm,
             },
             augment: Augment { crop_padding: t.crop_padding, flip: t.flip },
-            recipe,
+            recipe: self.recipe.recorded(),
             mixup_alpha: t.mixup_alpha.unwrap_or(settings.mixup_alpha),
             activation: settings.activation,
         }
@@ -168,28 +168,26 @@ mod tests {
     use super::*;
     use crate::nn::TrainActivation;
     use crate::ops::noisy_relu::Form;
-    use crate::train::recipe::Recipe;
 
     #[test]
     fn ids_are_readable_and_stable() {
         let cell = |recipe, weight_decay| Cell { recipe, weight_decay, noise: NoiseVariant::default(), seed: 3 }.id();
-        assert_eq!(cell(StudyRecipe::MixupNoise, 1e-4), "mixup-noise_wd1e-4_seed3");
-        assert_eq!(cell(StudyRecipe::Vanilla, 5e-3), "vanilla_wd5e-3_seed3");
-        assert_eq!(cell(StudyRecipe::Replay, 0.0), "replay_wd0_seed3");
-        assert_eq!(cell(StudyRecipe::Poly, 1.5e-4), "poly_wd1.5e-4_seed3");
+        assert_eq!(cell(Recipe::MixupNoise, 1e-4), "mixup-noise_wd1e-4_seed3");
+        assert_eq!(cell(Recipe::Vanilla, 5e-3), "vanilla_wd5e-3_seed3");
+        assert_eq!(cell(Recipe::Replay, 0.0), "replay_wd0_seed3");
+        assert_eq!(cell(Recipe::Poly, 1.5e-4), "poly_wd1.5e-4_seed3");
     }
 
     #[test]
     fn the_cell_sets_weight_decay_and_replay_forces_its_form() {
         let settings = TrainSettings::default();
-        let config =
-            Cell { recipe: StudyRecipe::MixupReplay, weight_decay: 0.0, noise: NoiseVariant::default(), seed: 1 }
-                .run_config(&settings);
+        let config = Cell { recipe: Recipe::MixupReplay, weight_decay: 0.0, noise: NoiseVariant::default(), seed: 1 }
+            .run_config(&settings);
         assert_eq!(config.sgd.weight_decay, 0.0);
         assert_eq!(config.recipe, Recipe::MixupNoise);
         assert_eq!(config.mixup_alpha, 1.0);
         assert!(matches!(config.activation, TrainActivation::Noise { config: n, .. } if n.form == Form::Replay));
-        let noise = Cell { recipe: StudyRecipe::Noise, weight_decay: 5e-3, noise: NoiseVariant::default(), seed: 1 }
+        let noise = Cell { recipe: Recipe::Noise, weight_decay: 5e-3, noise: NoiseVariant::default(), seed: 1 }
             .run_config(&settings);
         assert!(matches!(noise.activation, TrainActivation::Noise { config: n, .. } if n.form == Form::Additive));
         assert_eq!(noise.sgd.weight_decay, 5e-3);

@@ -9,11 +9,12 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
 use super::cell::{self, Cell, NoiseVariant};
-use super::spec::{Study, StudyRecipe};
+use super::spec::Study;
 use crate::gpu::Gpu;
 use crate::pann::report;
 use crate::pann::sweep::{sweep_checkpoint, CheckpointSweep};
 use crate::train::config::{METRICS_FILE, RUN_FILE};
+use crate::train::recipe::Recipe;
 use crate::train::{metrics, run, RunFile};
 
 /// The file whose presence means a cell is finished.
@@ -25,7 +26,7 @@ pub const STUDY_FILE: &str = "study.toml";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CellResult {
     pub id: String,
-    pub recipe: StudyRecipe,
+    pub recipe: Recipe,
     pub weight_decay: f64,
     #[serde(default)]
     pub noise: NoiseVariant,

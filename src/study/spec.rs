@@ -45,59 +45,12 @@ use crate::poly::degrees::ALPHAS;
 use crate::train::recipe::Recipe;
 use crate::train::schedule::ScheduleKind;
 
-/// A study's recipes: the training presets, plus error replay (noise whose form is the
-/// polynomial's own error with a random gain) alone and with Mixup.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StudyRecipe {
-    Vanilla,
-    Mixup,
-    Noise,
-    MixupNoise,
-    Poly,
-    Replay,
-    MixupReplay,
-}
-
-impl StudyRecipe {
-    /// The name in study files and cell ids.
-    pub fn name(self) -> &'static str {
-        match self {
-            StudyRecipe::Vanilla => "vanilla",
-            StudyRecipe::Mixup => "mixup",
-            StudyRecipe::Noise => "noise",
-            StudyRecipe::MixupNoise => "mixup-noise",
-            StudyRecipe::Poly => "poly",
-            StudyRecipe::Replay => "replay",
-            StudyRecipe::MixupReplay => "mixup-replay",
-        }
-    }
-
-    /// The training preset, and the noise form it forces (None: `train.noise_form`).
-    pub fn preset(self) -> (Recipe, Option<Form>) {
-        match self {
-            StudyRecipe::Vanilla => (Recipe::Vanilla, None),
-            StudyRecipe::Mixup => (Recipe::Mixup, None),
-            StudyRecipe::Noise => (Recipe::Noise, None),
-            StudyRecipe::MixupNoise => (Recipe::MixupNoise, None),
-            StudyRecipe::Poly => (Recipe::Poly, None),
-            StudyRecipe::Replay => (Recipe::Noise, Some(Form::Replay)),
-            StudyRecipe::MixupReplay => (Recipe::MixupNoise, Some(Form::Replay)),
-        }
-    }
-
-    /// Whether its training perturbs the activations (so the grid's noise lists apply).
-    pub fn perturbs(self) -> bool {
-        matches!(self.preset().0, Recipe::Noise | Recipe::MixupNoise)
-    }
-}
-
 /// One product of the grid: every recipe with every weight decay, for each of the study's
 /// seeds; noise recipes also with every value of each noise list that is not empty.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grid {
-    pub recipes: Vec<StudyRecipe>,
+    pub recipes: Vec<Recipe>,
     /// These replace the recipes' own weight decays (0 allowed).
     pub weight_decays: Vec<f64>,
     /// Each replaces `train.noise_k` in the noise recipes' cells; empty: `train.noise_k` alone.
@@ -374,7 +327,7 @@ mod tests {
         assert_eq!(spec.seeds, vec![0]);
         assert_eq!(spec.train, TrainSettings::default());
         assert_eq!(spec.sweep, SweepSettings::default());
-        assert_eq!(spec.grid[0].recipes, vec![StudyRecipe::Vanilla, StudyRecipe::Replay]);
+        assert_eq!(spec.grid[0].recipes, vec![Recipe::Vanilla, Recipe::Replay]);
     }
 
     #[test]
