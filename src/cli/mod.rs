@@ -5,7 +5,6 @@ mod bench;
 mod devices;
 mod eval;
 mod export;
-mod parse;
 mod study;
 mod sweep;
 mod train;

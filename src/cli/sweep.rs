@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::parse::{positive, unit_interval};
+use crate::allowed::{positive, unit_interval};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::pann::report;
 use crate::pann::sweep::{sweep_checkpoint, SweepOptions};

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::parse::{non_negative, positive, unit_interval, whole, whole_at_least, width};
+use crate::allowed::{non_negative, positive, unit_interval, whole, whole_at_least, width};
 use crate::data::{Augment, DatasetKind};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::models::ModelKind;
