@@ -1,15 +1,14 @@
 //! A cell of the grid (recipe, weight decay, noise variant, seed): its stable id and the
-//! exact training and sweep settings it runs with.
+//! exact training settings it runs with.
 
 use serde::{Deserialize, Serialize};
 
 use crate::data::Augment;
 use crate::ops::noisy_relu::{Distribution, NoiseConfig};
-use crate::pann::sweep::SweepOptions;
 use crate::train::recipe::Recipe;
 use crate::train::{RunConfig, SgdConfig};
 
-use super::spec::{Grid, StudySpec, SweepSettings, TrainSettings};
+use super::spec::{Grid, StudySpec, TrainSettings};
 
 /// The noise settings a grid sets for a cell, each replacing the study's `train.noise_*`
 /// value; all None (the default) for cells of grids without noise lists.
@@ -149,17 +148,6 @@ impl Cell {
             mixup_alpha: t.mixup_alpha.unwrap_or(settings.mixup_alpha),
             activation: settings.activation,
         }
-    }
-}
-
-pub fn sweep_options(s: &SweepSettings) -> SweepOptions {
-    SweepOptions {
-        alphas: s.alphas.clone(),
-        margin: s.margin,
-        per_site: s.per_site,
-        fixed_bound: s.bound,
-        calibration_images: s.calibration_images,
-        tolerance: s.tolerance,
     }
 }
 

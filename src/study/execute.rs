@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use super::cell::{self, Cell, NoiseVariant};
+use super::cell::{Cell, NoiseVariant};
 use super::spec::Study;
 use crate::gpu::Gpu;
 use crate::pann::report;
@@ -130,8 +130,7 @@ pub fn run_cell(gpu: &Gpu, study: &Study, cell: &Cell) -> anyhow::Result<Outcome
     let train_seconds = records.iter().map(|r| r.epoch_seconds).sum();
     eprintln!("cell {id}: sweeping alpha {:?}", study.spec.sweep.alphas);
     let started = Instant::now();
-    let sweep = sweep_checkpoint(gpu, &dir, &cell::sweep_options(&study.spec.sweep))
-        .with_context(|| format!("sweeping cell {id}"))?;
+    let sweep = sweep_checkpoint(gpu, &dir, &study.spec.sweep).with_context(|| format!("sweeping cell {id}"))?;
     let sweep_seconds = started.elapsed().as_secs_f64();
     report::write_all(&dir, std::slice::from_ref(&sweep))?;
     let result = CellResult {

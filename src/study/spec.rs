@@ -41,6 +41,7 @@ use crate::allowed::Allowed;
 use crate::data::DatasetKind;
 use crate::models::ModelKind;
 use crate::ops::noisy_relu::{Distribution, Form, Region};
+use crate::pann::sweep::SweepSettings;
 use crate::poly::degrees::ALPHAS;
 use crate::train::recipe::Recipe;
 use crate::train::schedule::ScheduleKind;
@@ -132,34 +133,6 @@ impl Default for TrainSettings {
             noise_form: Form::Additive,
             noise_k: 1.0,
             noise_threshold: 0.5,
-        }
-    }
-}
-
-/// Sweep settings shared by every cell; the same meaning as `sturdy sweep`'s flags.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SweepSettings {
-    pub alphas: Vec<u32>,
-    pub per_site: bool,
-    pub margin: f64,
-    pub tolerance: f64,
-    pub calibration_images: usize,
-    /// A fixed bound B for every site instead of calibration.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bound: Option<f64>,
-}
-
-impl Default for SweepSettings {
-    /// `sturdy sweep`'s defaults.
-    fn default() -> Self {
-        SweepSettings {
-            alphas: (4..=14).collect(),
-            per_site: false,
-            margin: 1.0,
-            tolerance: 0.01,
-            calibration_images: 5000,
-            bound: None,
         }
     }
 }
@@ -269,17 +242,7 @@ impl StudySpec {
                 p.check(n >= 1, key, &n, "must be >= 1");
             }
         }
-        let s = &self.sweep;
-        p.check(!s.alphas.is_empty(), "sweep.alphas", &s.alphas, "must hold an alpha");
-        for (i, alpha) in s.alphas.iter().enumerate() {
-            p.check(ALPHAS.contains(alpha), &format!("sweep.alphas[{i}]"), alpha, "must be in 4..=20");
-        }
-        p.range("sweep.margin", s.margin, Allowed::Positive);
-        p.range("sweep.tolerance", s.tolerance, Allowed::UnitInterval);
-        p.check(s.calibration_images >= 1, "sweep.calibration_images", &s.calibration_images, "must be >= 1");
-        if let Some(b) = s.bound {
-            p.range("sweep.bound", b, Allowed::Positive);
-        }
+        p.0.extend(self.sweep.problems(&|key| format!("sweep.{key}")));
         let mut ids = HashSet::new();
         for cell in super::cell::cells(self) {
             let id = cell.id();
