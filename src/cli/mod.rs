@@ -51,6 +51,11 @@ impl Cli {
     }
 }
 
+/// A setting's key as its flag: `batch_size` is `--batch-size`.
+fn flag(key: &str) -> String {
+    format!("--{}", key.replace('_', "-"))
+}
+
 /// Parses the command line and runs the chosen command.
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -63,5 +68,26 @@ pub fn main() -> anyhow::Result<()> {
         Command::Study(args) => study::run(args, &cli.gpu_options()),
         Command::Export(args) => export::run(args, &cli.gpu_options()),
         Command::Bench(args) => bench::run(args, &cli.gpu_options()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::study::spec::StudySpec;
+
+    #[test]
+    fn flag_defaults_are_the_study_defaults() {
+        let minimal = "[[grid]]\nrecipes = [\"vanilla\"]\nweight_decays = [0.0]\n";
+        let study = StudySpec::parse(minimal, "minimal.toml").unwrap();
+        let Command::Train(train) = Cli::try_parse_from(["sturdy", "train"]).unwrap().command else {
+            unreachable!("sturdy train parses as the train command")
+        };
+        assert_eq!(train.settings, study.train);
+        let Command::Sweep(sweep) = Cli::try_parse_from(["sturdy", "sweep", "--checkpoint", "run"]).unwrap().command
+        else {
+            unreachable!("sturdy sweep parses as the sweep command")
+        };
+        assert_eq!(sweep.settings, study.sweep);
     }
 }

@@ -3,12 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::Augment;
-use crate::ops::noisy_relu::{Distribution, NoiseConfig};
+use super::spec::{Grid, StudySpec};
+use crate::ops::noisy_relu::Distribution;
 use crate::train::recipe::Recipe;
-use crate::train::{RunConfig, SgdConfig};
-
-use super::spec::{Grid, StudySpec, TrainSettings};
+use crate::train::settings::TrainSettings;
+use crate::train::RunConfig;
 
 /// The noise settings a grid sets for a cell, each replacing the study's `train.noise_*`
 /// value; all None (the default) for cells of grids without noise lists.
@@ -111,43 +110,19 @@ impl Cell {
         }
     }
 
-    /// The run `sturdy train` would get from the same settings as flags.
+    /// The run `sturdy train` would get from the same settings as flags: the study's,
+    /// with the cell's recipe, weight decay, noise variant and seed.
     pub fn run_config(&self, t: &TrainSettings) -> RunConfig {
-        let noise = NoiseConfig {
-            region: t.noise_region,
-            distribution: self.noise.distribution.unwrap_or(t.noise_distribution),
-            form: t.noise_form,
-            k: self.noise.k.unwrap_or(t.noise_k) as f32,
-            alpha_target: t.alpha_target,
-            threshold: self.noise.threshold.unwrap_or(t.noise_threshold) as f32,
-        };
-        let settings = self.recipe.settings(t.alpha_target, noise);
-        RunConfig {
-            dataset: t.dataset,
-            data_dir: t.data_dir.clone(),
-            train_limit: t.train_limit,
-            test_limit: t.test_limit,
-            model: t.model,
-            width: t.width,
-            epochs: t.epochs,
-            batch_size: t.batch_size,
+        let settings = TrainSettings {
             seed: self.seed,
-            lr: t.lr,
-            schedule: t.schedule,
-            warmup_epochs: t.warmup_epochs,
-            milestones: t.milestones.clone(),
-            gamma: t.gamma,
-            sgd: SgdConfig {
-                momentum: t.momentum as f32,
-                nesterov: t.nesterov,
-                weight_decay: self.weight_decay as f32,
-                decay_norm: t.decay_norm,
-            },
-            augment: Augment { crop_padding: t.crop_padding, flip: t.flip },
-            recipe: self.recipe.recorded(),
-            mixup_alpha: t.mixup_alpha.unwrap_or(settings.mixup_alpha),
-            activation: settings.activation,
-        }
+            recipe: self.recipe,
+            weight_decay: Some(self.weight_decay),
+            noise_k: self.noise.k.unwrap_or(t.noise_k),
+            noise_threshold: self.noise.threshold.unwrap_or(t.noise_threshold),
+            noise_distribution: self.noise.distribution.unwrap_or(t.noise_distribution),
+            ..t.clone()
+        };
+        settings.run_config()
     }
 }
 

@@ -60,7 +60,7 @@ pub fn cell_state(study: &Study, cell: &Cell) -> anyhow::Result<CellState> {
         CellState::Finished
     } else if dir.join(RUN_FILE).exists() {
         let finished = metrics::read_records(&dir.join(METRICS_FILE))?.len();
-        CellState::Training { finished, epochs: study.spec.train.epochs }
+        CellState::Training { finished, epochs: study.spec.train.epochs as usize }
     } else {
         CellState::NotStarted
     })

@@ -38,13 +38,11 @@ use serde::{Deserialize, Serialize};
 
 use super::quick;
 use crate::allowed::Allowed;
-use crate::data::DatasetKind;
-use crate::models::ModelKind;
-use crate::ops::noisy_relu::{Distribution, Form, Region};
+use crate::ops::noisy_relu::Distribution;
 use crate::pann::sweep::SweepSettings;
-use crate::poly::degrees::ALPHAS;
+use crate::settings::Problems;
 use crate::train::recipe::Recipe;
-use crate::train::schedule::ScheduleKind;
+use crate::train::settings::TrainSettings;
 
 /// One product of the grid: every recipe with every weight decay, for each of the study's
 /// seeds; noise recipes also with every value of each noise list that is not empty.
@@ -63,78 +61,6 @@ pub struct Grid {
     /// Likewise for `train.noise_distribution`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub noise_distributions: Vec<Distribution>,
-}
-
-/// Training settings shared by every cell; the same meaning as `sturdy train`'s flags.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TrainSettings {
-    pub dataset: DatasetKind,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data_dir: Option<PathBuf>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub train_limit: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub test_limit: Option<usize>,
-    pub model: ModelKind,
-    pub width: f64,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub lr: f64,
-    pub schedule: ScheduleKind,
-    pub warmup_epochs: f64,
-    pub milestones: Vec<usize>,
-    pub gamma: f64,
-    pub momentum: f64,
-    pub nesterov: bool,
-    pub decay_norm: bool,
-    /// Random crops after padding by this many pixels; 0 turns them off.
-    pub crop_padding: usize,
-    pub flip: bool,
-    /// Precision the noise and poly recipes train for.
-    pub alpha_target: u32,
-    /// Overrides the recipes' Mixup parameter (1 with Mixup, 0 without) in every cell.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mixup_alpha: Option<f64>,
-    pub noise_region: Region,
-    pub noise_distribution: Distribution,
-    /// The form of the noise recipes (replay recipes always replay).
-    pub noise_form: Form,
-    pub noise_k: f64,
-    pub noise_threshold: f64,
-}
-
-impl Default for TrainSettings {
-    /// `sturdy train`'s defaults.
-    fn default() -> Self {
-        TrainSettings {
-            dataset: DatasetKind::FashionMnist,
-            data_dir: None,
-            train_limit: None,
-            test_limit: None,
-            model: ModelKind::Smallcnn,
-            width: 1.0,
-            epochs: 10,
-            batch_size: 128,
-            lr: 0.1,
-            schedule: ScheduleKind::Cosine,
-            warmup_epochs: 0.0,
-            milestones: vec![100, 150],
-            gamma: 0.1,
-            momentum: 0.9,
-            nesterov: false,
-            decay_norm: false,
-            crop_padding: 4,
-            flip: true,
-            alpha_target: 8,
-            mixup_alpha: None,
-            noise_region: Region::Both,
-            noise_distribution: Distribution::Uniform,
-            noise_form: Form::Additive,
-            noise_k: 1.0,
-            noise_threshold: 0.5,
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -207,7 +133,8 @@ impl StudySpec {
 
     /// Every value out of its range, as "`key` = value: what is allowed".
     fn problems(&self) -> Vec<String> {
-        let mut p = Problems(Vec::new());
+        let spell = |key: &str| key.to_string();
+        let mut p = Problems::new(&spell);
         p.check(!self.grid.is_empty(), "grid", &self.grid, "needs at least one [[grid]] table");
         for (g, grid) in self.grid.iter().enumerate() {
             p.check(!grid.recipes.is_empty(), &format!("grid[{g}].recipes"), &grid.recipes, "must name a recipe");
@@ -222,27 +149,8 @@ impl StudySpec {
             let ok = !name.is_empty() && !name.contains(['/', '\\']);
             p.check(ok, "name", name, "must be a non-empty name without slashes");
         }
-        let t = &self.train;
-        p.range("train.width", t.width, Allowed::Positive);
-        p.check(t.epochs >= 1, "train.epochs", &t.epochs, "must be >= 1");
-        p.check(t.batch_size >= 2, "train.batch_size", &t.batch_size, "must be >= 2 (batch norm needs two values)");
-        p.range("train.lr", t.lr, Allowed::Positive);
-        p.range("train.warmup_epochs", t.warmup_epochs, Allowed::NonNegative);
-        p.range("train.gamma", t.gamma, Allowed::UnitInterval);
-        p.range("train.momentum", t.momentum, Allowed::UnitInterval);
-        p.check(!t.nesterov || t.momentum > 0.0, "train.nesterov", &t.nesterov, "needs train.momentum > 0");
-        p.check(ALPHAS.contains(&t.alpha_target), "train.alpha_target", &t.alpha_target, "must be in 4..=20");
-        if let Some(a) = t.mixup_alpha {
-            p.range("train.mixup_alpha", a, Allowed::NonNegative);
-        }
-        p.range("train.noise_k", t.noise_k, Allowed::NonNegative);
-        p.range("train.noise_threshold", t.noise_threshold, Allowed::UnitInterval);
-        for (key, limit) in [("train.train_limit", t.train_limit), ("train.test_limit", t.test_limit)] {
-            if let Some(n) = limit {
-                p.check(n >= 1, key, &n, "must be >= 1");
-            }
-        }
-        p.0.extend(self.sweep.problems(&|key| format!("sweep.{key}")));
+        p.found.extend(self.train.problems(&|key| format!("train.{key}")));
+        p.found.extend(self.sweep.problems(&|key| format!("sweep.{key}")));
         let mut ids = HashSet::new();
         for cell in super::cell::cells(self) {
             let id = cell.id();
@@ -252,29 +160,7 @@ impl StudySpec {
         for &seed in &self.seeds {
             p.check(seeds.insert(seed), "seeds", &seed, "appears twice");
         }
-        p.0
-    }
-}
-
-/// The problems found in a study file, as "`key` = value: what is allowed".
-struct Problems(Vec<String>);
-
-impl Problems {
-    fn check(&mut self, ok: bool, key: &str, value: &dyn std::fmt::Debug, allowed: &str) {
-        if !ok {
-            self.0.push(format!("`{key}` = {value:?}: {allowed}"));
-        }
-    }
-
-    fn range(&mut self, key: &str, value: f64, allowed: Allowed) {
-        self.check(allowed.admits(value), key, &value, &format!("must be {}", allowed.describe()));
-    }
-
-    /// `key[i]` for every value of a list.
-    fn each(&mut self, key: &str, values: &[f64], allowed: Allowed) {
-        for (i, &value) in values.iter().enumerate() {
-            self.range(&format!("{key}[{i}]"), value, allowed);
-        }
+        p.found
     }
 }
 
