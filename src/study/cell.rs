@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::spec::{Grid, StudySpec};
 use crate::ops::noisy_relu::Distribution;
 use crate::train::recipe::Recipe;
 use crate::train::settings::TrainSettings;
@@ -36,26 +35,6 @@ impl NoiseVariant {
         }
         parts.join("_")
     }
-
-    /// The grid's product of noise lists (an empty list: that setting left to `train`).
-    fn product(grid: &Grid) -> Vec<NoiseVariant> {
-        fn options<T: Copy>(values: &[T]) -> Vec<Option<T>> {
-            if values.is_empty() {
-                vec![None]
-            } else {
-                values.iter().copied().map(Some).collect()
-            }
-        }
-        let mut variants = Vec::new();
-        for k in options(&grid.noise_ks) {
-            for threshold in options(&grid.noise_thresholds) {
-                for distribution in options(&grid.noise_distributions) {
-                    variants.push(NoiseVariant { k, threshold, distribution });
-                }
-            }
-        }
-        variants
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -64,26 +43,6 @@ pub struct Cell {
     pub weight_decay: f64,
     pub noise: NoiseVariant,
     pub seed: u64,
-}
-
-/// The study's cells: each [[grid]] in file order, recipes outermost, then weight decays,
-/// noise variants (noise recipes only), seeds innermost.
-pub fn cells(spec: &StudySpec) -> Vec<Cell> {
-    let mut cells = Vec::new();
-    for grid in &spec.grid {
-        let variants = NoiseVariant::product(grid);
-        for &recipe in &grid.recipes {
-            let noises = if recipe.perturbs() { variants.as_slice() } else { &[NoiseVariant::default()] };
-            for &weight_decay in &grid.weight_decays {
-                for &noise in noises {
-                    for &seed in &spec.seeds {
-                        cells.push(Cell { recipe, weight_decay, noise, seed });
-                    }
-                }
-            }
-        }
-    }
-    cells
 }
 
 /// A weight decay as it reads in ids: `5e-3`, `1.5e-4`, `0`.
@@ -154,30 +113,5 @@ mod tests {
             .run_config(&settings);
         assert!(matches!(noise.activation, TrainActivation::Noise { config: n, .. } if n.form == Form::Additive));
         assert_eq!(noise.sgd.weight_decay, 5e-3);
-    }
-
-    #[test]
-    fn noise_lists_multiply_noise_recipes_only_and_set_the_noise() {
-        let text = "seeds = [0, 1]\n[[grid]]\nrecipes = [\"mixup\", \"mixup-noise\"]\nweight_decays = [1e-4]\n\
-                    noise_ks = [0.5, 2]\nnoise_distributions = [\"gaussian\"]\n";
-        let spec = StudySpec::parse(text, "noise.toml").unwrap();
-        let ids: Vec<String> = cells(&spec).iter().map(Cell::id).collect();
-        assert_eq!(
-            ids,
-            [
-                "mixup_wd1e-4_seed0",
-                "mixup_wd1e-4_seed1",
-                "mixup-noise_wd1e-4_k0.5_gaussian_seed0",
-                "mixup-noise_wd1e-4_k0.5_gaussian_seed1",
-                "mixup-noise_wd1e-4_k2_gaussian_seed0",
-                "mixup-noise_wd1e-4_k2_gaussian_seed1",
-            ]
-        );
-        let config = cells(&spec)[4].run_config(&spec.train);
-        let TrainActivation::Noise { config: noise, .. } = config.activation else {
-            panic!("a mixup-noise cell trains with noise, got {:?}", config.activation)
-        };
-        assert_eq!((noise.k, noise.distribution), (2.0, Distribution::Gaussian));
-        assert_eq!(noise.threshold as f64, spec.train.noise_threshold);
     }
 }

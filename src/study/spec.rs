@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use super::cell::{Cell, NoiseVariant};
 use super::quick;
 use crate::allowed::Allowed;
 use crate::ops::noisy_relu::Distribution;
@@ -61,6 +62,48 @@ pub struct Grid {
     /// Likewise for `train.noise_distribution`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub noise_distributions: Vec<Distribution>,
+}
+
+impl Grid {
+    /// The product of its noise lists (an empty list: that setting left to `train`).
+    fn noise_variants(&self) -> Vec<NoiseVariant> {
+        fn options<T: Copy>(values: &[T]) -> Vec<Option<T>> {
+            if values.is_empty() {
+                vec![None]
+            } else {
+                values.iter().copied().map(Some).collect()
+            }
+        }
+        let mut variants = Vec::new();
+        for k in options(&self.noise_ks) {
+            for threshold in options(&self.noise_thresholds) {
+                for distribution in options(&self.noise_distributions) {
+                    variants.push(NoiseVariant { k, threshold, distribution });
+                }
+            }
+        }
+        variants
+    }
+}
+
+/// The study's cells: each [[grid]] in file order, recipes outermost, then weight decays,
+/// noise variants (noise recipes only), seeds innermost.
+pub fn cells(spec: &StudySpec) -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for grid in &spec.grid {
+        let variants = grid.noise_variants();
+        for &recipe in &grid.recipes {
+            let noises = if recipe.perturbs() { variants.as_slice() } else { &[NoiseVariant::default()] };
+            for &weight_decay in &grid.weight_decays {
+                for &noise in noises {
+                    for &seed in &spec.seeds {
+                        cells.push(Cell { recipe, weight_decay, noise, seed });
+                    }
+                }
+            }
+        }
+    }
+    cells
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -152,7 +195,7 @@ impl StudySpec {
         p.found.extend(self.train.problems(&|key| format!("train.{key}")));
         p.found.extend(self.sweep.problems(&|key| format!("sweep.{key}")));
         let mut ids = HashSet::new();
-        for cell in super::cell::cells(self) {
+        for cell in cells(self) {
             let id = cell.id();
             p.check(ids.insert(id.clone()), "grid", &id, "this cell appears twice");
         }
@@ -167,6 +210,7 @@ impl StudySpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::TrainActivation;
 
     const MINIMAL: &str = "[[grid]]\nrecipes = [\"vanilla\", \"replay\"]\nweight_decays = [5e-3, 0.0]\n";
 
@@ -231,5 +275,30 @@ mod tests {
         assert_eq!(again.sweep, study.spec.sweep);
         assert_eq!(again.grid, study.spec.grid);
         assert_eq!(again.out.as_deref(), Some(study.dir.as_path()));
+    }
+
+    #[test]
+    fn noise_lists_multiply_noise_recipes_only_and_set_the_noise() {
+        let text = "seeds = [0, 1]\n[[grid]]\nrecipes = [\"mixup\", \"mixup-noise\"]\nweight_decays = [1e-4]\n\
+                    noise_ks = [0.5, 2]\nnoise_distributions = [\"gaussian\"]\n";
+        let spec = StudySpec::parse(text, "noise.toml").unwrap();
+        let ids: Vec<String> = cells(&spec).iter().map(Cell::id).collect();
+        assert_eq!(
+            ids,
+            [
+                "mixup_wd1e-4_seed0",
+                "mixup_wd1e-4_seed1",
+                "mixup-noise_wd1e-4_k0.5_gaussian_seed0",
+                "mixup-noise_wd1e-4_k0.5_gaussian_seed1",
+                "mixup-noise_wd1e-4_k2_gaussian_seed0",
+                "mixup-noise_wd1e-4_k2_gaussian_seed1",
+            ]
+        );
+        let config = cells(&spec)[4].run_config(&spec.train);
+        let TrainActivation::Noise { config: noise, .. } = config.activation else {
+            panic!("a mixup-noise cell trains with noise, got {:?}", config.activation)
+        };
+        assert_eq!((noise.k, noise.distribution), (2.0, Distribution::Gaussian));
+        assert_eq!(noise.threshold as f64, spec.train.noise_threshold);
     }
 }

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::cell::{cells, weight_decay_label, Cell, NoiseVariant};
+use super::cell::{weight_decay_label, Cell, NoiseVariant};
 use super::execute::{cell_state, load_result, CellResult, CellState};
-use super::spec::Study;
+use super::spec::{cells, Study};
 use crate::pann::report;
 use crate::pann::sweep::{AlphaRow, CheckpointSweep};
 use crate::train::recipe::Recipe;
