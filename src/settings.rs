@@ -8,8 +8,9 @@ use crate::allowed::Allowed;
 
 /// The value of every flag of `T` given none: the one statement of its defaults.
 pub fn defaults<T: clap::Args>() -> T {
-    let matches = T::augment_args(clap::Command::new("defaults")).get_matches_from(["defaults"]);
-    T::from_arg_matches(&matches).expect("every setting has a default")
+    let command = T::augment_args(clap::Command::new("defaults"));
+    let matches = command.try_get_matches_from(["defaults"]).expect("every setting has a default");
+    T::from_arg_matches(&matches).expect("the defaults are valid values")
 }
 
 /// Values out of their range, as "`key` = value: what is allowed", with `spell` writing a

@@ -13,7 +13,9 @@
 //! noise_thresholds = [0.25, 0.5]   # replacing train.noise_k / noise_threshold /
 //! noise_distributions = ["gaussian"] # noise_distribution
 //!
-//! [train]                          # every key optional; defaults are `sturdy train`'s
+//! [train]                          # every key optional: `sturdy train`'s flags and defaults,
+//!                                  # less seed, recipe and weight_decay (the grid's) and
+//!                                  # noise_bound; --no-crop is crop_padding = 0, --no-flip flip = false
 //! dataset = "fashion-mnist"
 //! model = "smallcnn"
 //! width = 0.5
