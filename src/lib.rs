@@ -15,5 +15,6 @@ pub mod ops;
 pub mod pann;
 pub mod poly;
 pub mod reference;
+pub mod settings;
 pub mod study;
 pub mod train;

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::parse::positive;
+use crate::allowed::positive;
 use crate::export::run::{export_run, write, ExportOptions};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::poly::degrees::ALPHAS;

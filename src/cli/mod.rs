@@ -5,7 +5,6 @@ mod bench;
 mod devices;
 mod eval;
 mod export;
-mod parse;
 mod study;
 mod sweep;
 mod train;
@@ -52,6 +51,11 @@ impl Cli {
     }
 }
 
+/// A setting's key as its flag: `batch_size` is `--batch-size`.
+fn flag(key: &str) -> String {
+    format!("--{}", key.replace('_', "-"))
+}
+
 /// Parses the command line and runs the chosen command.
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -64,5 +68,42 @@ pub fn main() -> anyhow::Result<()> {
         Command::Study(args) => study::run(args, &cli.gpu_options()),
         Command::Export(args) => export::run(args, &cli.gpu_options()),
         Command::Bench(args) => bench::run(args, &cli.gpu_options()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::study::spec::{cells, StudySpec};
+    use crate::train::settings::TrainSettings;
+
+    fn train_flags(flags: &[&str]) -> TrainSettings {
+        let command = ["sturdy", "train"].iter().chain(flags);
+        let Command::Train(train) = Cli::try_parse_from(command).unwrap().command else {
+            unreachable!("sturdy train parses as the train command")
+        };
+        train.settings
+    }
+
+    #[test]
+    fn flag_defaults_are_the_study_defaults() {
+        let minimal = "[[grid]]\nrecipes = [\"vanilla\"]\nweight_decays = [0.0]\n";
+        let study = StudySpec::parse(minimal, "minimal.toml").unwrap();
+        assert_eq!(train_flags(&[]), study.train);
+        let Command::Sweep(sweep) = Cli::try_parse_from(["sturdy", "sweep", "--checkpoint", "run"]).unwrap().command
+        else {
+            unreachable!("sturdy sweep parses as the sweep command")
+        };
+        assert_eq!(sweep.settings, study.sweep);
+    }
+
+    #[test]
+    fn a_cell_runs_what_sturdy_train_runs_with_the_same_settings_as_flags() {
+        let flags =
+            ["--recipe", "mixup-replay", "--weight-decay", "0.001", "--seed", "2", "--noise-k", "2", "--no-crop"];
+        let study = "seeds = [2]\n[[grid]]\nrecipes = [\"mixup-replay\"]\nweight_decays = [0.001]\nnoise_ks = [2]\n\
+                     [train]\ncrop_padding = 0\n";
+        let spec = StudySpec::parse(study, "cell.toml").unwrap();
+        assert_eq!(cells(&spec)[0].run_config(&spec.train), train_flags(&flags).run_config());
     }
 }

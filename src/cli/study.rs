@@ -3,9 +3,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::gpu::{Gpu, GpuOptions};
-use crate::study::cell::cells;
 use crate::study::execute::{self, Outcome};
-use crate::study::spec::Study;
+use crate::study::spec::{cells, Study};
 use crate::study::{jobs, summary};
 
 /// Run an experiment grid (recipes x weight decays x seeds: train, then sweep, per cell)

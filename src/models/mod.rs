@@ -28,6 +28,14 @@ pub enum ModelKind {
     Smallcnn,
 }
 
+impl std::fmt::Display for ModelKind {
+    /// The name as the user types it, e.g. `smallcnn`.
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        use clap::ValueEnum;
+        f.write_str(self.to_possible_value().expect("no model is hidden").get_name())
+    }
+}
+
 /// What a model is built for: batch size, input image and class count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelInput {

@@ -2,32 +2,90 @@
 
 use std::path::{Path, PathBuf};
 
+use clap::builder::RangedU64ValueParser;
 use serde::{Deserialize, Serialize};
 
 use super::{calibrate, evaluate};
+use crate::allowed::{positive, unit_interval, Allowed};
 use crate::gpu::Gpu;
 use crate::nn::Mode;
 use crate::poly::cost::ReluCost;
+use crate::poly::degrees::ALPHAS;
 use crate::poly::ReluApprox;
+use crate::settings::{defaults, Problems};
 use crate::train::{run, RunFile};
 
 /// The precision whose cost the relative-cost column divides by (Lee et al.'s choice
 /// for encrypted ResNet-20).
 pub const REFERENCE_ALPHA: u32 = 13;
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct SweepOptions {
-    pub alphas: Vec<u32>,
-    /// Bound = margin x the calibrated max |x|.
+/// How backbones are swept: `sturdy sweep`'s flags, and a study's `[sweep]` table.
+#[derive(Clone, Debug, PartialEq, clap::Args, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SweepSettings {
+    /// Precisions to evaluate: a range like 4-14 or a list like 6,8,10 (each in 4..=20).
+    // `std::vec::Vec` tells clap that one value of the flag is the whole list.
+    #[arg(long, default_value = "4-14", value_parser = parse_alphas)]
+    pub alphas: std::vec::Vec<u32>,
+    /// Bounds are this times the largest |x| seen on training data (>= 1 keeps
+    /// training-like inputs in range; test inputs beyond it are counted as overflows).
+    #[arg(long, default_value_t = 1.0, value_parser = positive)]
     pub margin: f64,
-    /// One bound per activation site instead of one for the whole network.
+    /// One bound per activation site (HE folds it into the preceding weights) instead
+    /// of one for the network.
+    #[arg(long)]
     pub per_site: bool,
-    /// A fixed bound for every site instead of calibration.
-    pub fixed_bound: Option<f64>,
-    /// Training images used for calibration.
+    /// Use this bound B for every site instead of calibrating.
+    #[arg(long, value_parser = positive)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bound: Option<f64>,
+    /// Training images run through the backbone to calibrate the bounds.
+    #[arg(long, default_value_t = 5000, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub calibration_images: usize,
-    /// The cheapest alpha whose accuracy is within this of the backbone's is the answer.
+    /// Accuracy drop (a fraction, e.g. 0.01 = 1 point) that still counts as holding.
+    #[arg(long, default_value_t = 0.01, value_parser = unit_interval)]
     pub tolerance: f64,
+}
+
+impl Default for SweepSettings {
+    fn default() -> Self {
+        defaults()
+    }
+}
+
+impl SweepSettings {
+    /// Every value out of its range (the flags' parsers refuse them on the command line).
+    pub fn problems(&self, spell: &dyn Fn(&str) -> String) -> Vec<String> {
+        let mut p = Problems::new(spell);
+        p.check(!self.alphas.is_empty(), "alphas", &self.alphas, "must hold an alpha");
+        for (i, alpha) in self.alphas.iter().enumerate() {
+            p.check(ALPHAS.contains(alpha), &format!("alphas[{i}]"), alpha, "must be in 4..=20");
+        }
+        p.range("margin", self.margin, Allowed::Positive);
+        p.range("tolerance", self.tolerance, Allowed::UnitInterval);
+        p.check(self.calibration_images >= 1, "calibration_images", &self.calibration_images, "must be >= 1");
+        if let Some(b) = self.bound {
+            p.range("bound", b, Allowed::Positive);
+        }
+        p.found
+    }
+}
+
+fn parse_alphas(text: &str) -> Result<Vec<u32>, String> {
+    let allowed = || format!("alphas must lie in {}..={}", ALPHAS.start(), ALPHAS.end());
+    let number =
+        |s: &str| s.trim().parse::<u32>().map_err(|_| format!("{s:?} is not an alpha; use e.g. 4-14 or 6,8,10"));
+    let alphas: Vec<u32> = match text.split_once('-') {
+        Some((lo, hi)) => (number(lo)?..=number(hi)?).collect(),
+        None => text.split(',').map(number).collect::<Result<_, _>>()?,
+    };
+    if alphas.is_empty() {
+        return Err(format!("{text:?} names no alpha"));
+    }
+    match alphas.iter().find(|a| !ALPHAS.contains(a)) {
+        Some(a) => Err(format!("alpha {a}: {}", allowed())),
+        None => Ok(alphas),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -73,7 +131,7 @@ fn row(alpha: u32, accuracy: f64, agreement: f64, overflows: u64) -> anyhow::Res
 }
 
 /// Calibrates, evaluates the backbone, then the PANN at every alpha of `options`.
-pub fn sweep_checkpoint(gpu: &Gpu, dir: &Path, options: &SweepOptions) -> anyhow::Result<CheckpointSweep> {
+pub fn sweep_checkpoint(gpu: &Gpu, dir: &Path, options: &SweepSettings) -> anyhow::Result<CheckpointSweep> {
     let run_file = RunFile::load(dir)?;
     let datasets = run::load_datasets(&run_file.config)?;
     let trainer = run::build_trainer(gpu, &run_file.config, &datasets.train)?;
@@ -82,7 +140,7 @@ pub fn sweep_checkpoint(gpu: &Gpu, dir: &Path, options: &SweepOptions) -> anyhow
     }
     let normalization = &run_file.normalization;
     let max_abs = calibrate::max_abs_per_site(&trainer, &datasets.train, normalization, options.calibration_images)?;
-    let bounds = match options.fixed_bound {
+    let bounds = match options.bound {
         Some(bound) => vec![bound as f32; max_abs.len()],
         None => calibrate::bounds(&max_abs, options.margin, options.per_site),
     };
@@ -111,4 +169,18 @@ pub fn sweep_checkpoint(gpu: &Gpu, dir: &Path, options: &SweepOptions) -> anyhow
         rows,
         cheapest_within_tolerance,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alpha_lists_and_ranges_parse_and_are_checked() {
+        assert_eq!(parse_alphas("4-6").unwrap(), vec![4, 5, 6]);
+        assert_eq!(parse_alphas("9,7").unwrap(), vec![9, 7]);
+        assert!(parse_alphas("3-6").unwrap_err().contains("4..=20"));
+        assert!(parse_alphas("x").unwrap_err().contains("not an alpha"));
+        assert!(parse_alphas("9-7").unwrap_err().contains("no alpha"));
+    }
 }

@@ -1,14 +1,12 @@
 //! A cell of the grid (recipe, weight decay, noise variant, seed): its stable id and the
-//! exact training and sweep settings it runs with.
+//! exact training settings it runs with.
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::Augment;
-use crate::ops::noisy_relu::{Distribution, NoiseConfig};
-use crate::pann::sweep::SweepOptions;
-use crate::train::{RunConfig, SgdConfig};
-
-use super::spec::{Grid, StudyRecipe, StudySpec, SweepSettings, TrainSettings};
+use crate::ops::noisy_relu::Distribution;
+use crate::train::recipe::Recipe;
+use crate::train::settings::TrainSettings;
+use crate::train::RunConfig;
 
 /// The noise settings a grid sets for a cell, each replacing the study's `train.noise_*`
 /// value; all None (the default) for cells of grids without noise lists.
@@ -37,54 +35,14 @@ impl NoiseVariant {
         }
         parts.join("_")
     }
-
-    /// The grid's product of noise lists (an empty list: that setting left to `train`).
-    fn product(grid: &Grid) -> Vec<NoiseVariant> {
-        fn options<T: Copy>(values: &[T]) -> Vec<Option<T>> {
-            if values.is_empty() {
-                vec![None]
-            } else {
-                values.iter().copied().map(Some).collect()
-            }
-        }
-        let mut variants = Vec::new();
-        for k in options(&grid.noise_ks) {
-            for threshold in options(&grid.noise_thresholds) {
-                for distribution in options(&grid.noise_distributions) {
-                    variants.push(NoiseVariant { k, threshold, distribution });
-                }
-            }
-        }
-        variants
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Cell {
-    pub recipe: StudyRecipe,
+    pub recipe: Recipe,
     pub weight_decay: f64,
     pub noise: NoiseVariant,
     pub seed: u64,
-}
-
-/// The study's cells: each [[grid]] in file order, recipes outermost, then weight decays,
-/// noise variants (noise recipes only), seeds innermost.
-pub fn cells(spec: &StudySpec) -> Vec<Cell> {
-    let mut cells = Vec::new();
-    for grid in &spec.grid {
-        let variants = NoiseVariant::product(grid);
-        for &recipe in &grid.recipes {
-            let noises = if recipe.perturbs() { variants.as_slice() } else { &[NoiseVariant::default()] };
-            for &weight_decay in &grid.weight_decays {
-                for &noise in noises {
-                    for &seed in &spec.seeds {
-                        cells.push(Cell { recipe, weight_decay, noise, seed });
-                    }
-                }
-            }
-        }
-    }
-    cells
 }
 
 /// A weight decay as it reads in ids: `5e-3`, `1.5e-4`, `0`.
@@ -104,62 +62,26 @@ impl Cell {
 
     /// The id without the seed: cells that differ only in seed are aggregated under it.
     pub fn group(&self) -> String {
-        let group = format!("{}_wd{}", self.recipe.name(), weight_decay_label(self.weight_decay));
+        let group = format!("{}_wd{}", self.recipe, weight_decay_label(self.weight_decay));
         match self.noise.label() {
             label if label.is_empty() => group,
             label => format!("{group}_{label}"),
         }
     }
 
-    /// The run `sturdy train` would get from the same settings as flags.
+    /// The run `sturdy train` would get from the same settings as flags: the study's,
+    /// with the cell's recipe, weight decay, noise variant and seed.
     pub fn run_config(&self, t: &TrainSettings) -> RunConfig {
-        let (recipe, forced_form) = self.recipe.preset();
-        let noise = NoiseConfig {
-            region: t.noise_region,
-            distribution: self.noise.distribution.unwrap_or(t.noise_distribution),
-            form: forced_form.unwrap_or(t.noise_form),
-            k: self.noise.k.unwrap_or(t.noise_k) as f32,
-            alpha_target: t.alpha_target,
-            threshold: self.noise.threshold.unwrap_or(t.noise_threshold) as f32,
-        };
-        let settings = recipe.settings(t.alpha_target, noise);
-        RunConfig {
-            dataset: t.dataset,
-            data_dir: t.data_dir.clone(),
-            train_limit: t.train_limit,
-            test_limit: t.test_limit,
-            model: t.model,
-            width: t.width,
-            epochs: t.epochs,
-            batch_size: t.batch_size,
+        let settings = TrainSettings {
             seed: self.seed,
-            lr: t.lr,
-            schedule: t.schedule,
-            warmup_epochs: t.warmup_epochs,
-            milestones: t.milestones.clone(),
-            gamma: t.gamma,
-            sgd: SgdConfig {
-                momentum: t.momentum as f32,
-                nesterov: t.nesterov,
-                weight_decay: self.weight_decay as f32,
-                decay_norm: t.decay_norm,
-            },
-            augment: Augment { crop_padding: t.crop_padding, flip: t.flip },
-            recipe,
-            mixup_alpha: t.mixup_alpha.unwrap_or(settings.mixup_alpha),
-            activation: settings.activation,
-        }
-    }
-}
-
-pub fn sweep_options(s: &SweepSettings) -> SweepOptions {
-    SweepOptions {
-        alphas: s.alphas.clone(),
-        margin: s.margin,
-        per_site: s.per_site,
-        fixed_bound: s.bound,
-        calibration_images: s.calibration_images,
-        tolerance: s.tolerance,
+            recipe: self.recipe,
+            weight_decay: Some(self.weight_decay),
+            noise_k: self.noise.k.unwrap_or(t.noise_k),
+            noise_threshold: self.noise.threshold.unwrap_or(t.noise_threshold),
+            noise_distribution: self.noise.distribution.unwrap_or(t.noise_distribution),
+            ..t.clone()
+        };
+        settings.run_config()
     }
 }
 
@@ -168,55 +90,28 @@ mod tests {
     use super::*;
     use crate::nn::TrainActivation;
     use crate::ops::noisy_relu::Form;
-    use crate::train::recipe::Recipe;
 
     #[test]
     fn ids_are_readable_and_stable() {
         let cell = |recipe, weight_decay| Cell { recipe, weight_decay, noise: NoiseVariant::default(), seed: 3 }.id();
-        assert_eq!(cell(StudyRecipe::MixupNoise, 1e-4), "mixup-noise_wd1e-4_seed3");
-        assert_eq!(cell(StudyRecipe::Vanilla, 5e-3), "vanilla_wd5e-3_seed3");
-        assert_eq!(cell(StudyRecipe::Replay, 0.0), "replay_wd0_seed3");
-        assert_eq!(cell(StudyRecipe::Poly, 1.5e-4), "poly_wd1.5e-4_seed3");
+        assert_eq!(cell(Recipe::MixupNoise, 1e-4), "mixup-noise_wd1e-4_seed3");
+        assert_eq!(cell(Recipe::Vanilla, 5e-3), "vanilla_wd5e-3_seed3");
+        assert_eq!(cell(Recipe::Replay, 0.0), "replay_wd0_seed3");
+        assert_eq!(cell(Recipe::Poly, 1.5e-4), "poly_wd1.5e-4_seed3");
     }
 
     #[test]
     fn the_cell_sets_weight_decay_and_replay_forces_its_form() {
         let settings = TrainSettings::default();
-        let config =
-            Cell { recipe: StudyRecipe::MixupReplay, weight_decay: 0.0, noise: NoiseVariant::default(), seed: 1 }
-                .run_config(&settings);
+        let config = Cell { recipe: Recipe::MixupReplay, weight_decay: 0.0, noise: NoiseVariant::default(), seed: 1 }
+            .run_config(&settings);
         assert_eq!(config.sgd.weight_decay, 0.0);
         assert_eq!(config.recipe, Recipe::MixupNoise);
         assert_eq!(config.mixup_alpha, 1.0);
         assert!(matches!(config.activation, TrainActivation::Noise { config: n, .. } if n.form == Form::Replay));
-        let noise = Cell { recipe: StudyRecipe::Noise, weight_decay: 5e-3, noise: NoiseVariant::default(), seed: 1 }
+        let noise = Cell { recipe: Recipe::Noise, weight_decay: 5e-3, noise: NoiseVariant::default(), seed: 1 }
             .run_config(&settings);
         assert!(matches!(noise.activation, TrainActivation::Noise { config: n, .. } if n.form == Form::Additive));
         assert_eq!(noise.sgd.weight_decay, 5e-3);
-    }
-
-    #[test]
-    fn noise_lists_multiply_noise_recipes_only_and_set_the_noise() {
-        let text = "seeds = [0, 1]\n[[grid]]\nrecipes = [\"mixup\", \"mixup-noise\"]\nweight_decays = [1e-4]\n\
-                    noise_ks = [0.5, 2]\nnoise_distributions = [\"gaussian\"]\n";
-        let spec = StudySpec::parse(text, "noise.toml").unwrap();
-        let ids: Vec<String> = cells(&spec).iter().map(Cell::id).collect();
-        assert_eq!(
-            ids,
-            [
-                "mixup_wd1e-4_seed0",
-                "mixup_wd1e-4_seed1",
-                "mixup-noise_wd1e-4_k0.5_gaussian_seed0",
-                "mixup-noise_wd1e-4_k0.5_gaussian_seed1",
-                "mixup-noise_wd1e-4_k2_gaussian_seed0",
-                "mixup-noise_wd1e-4_k2_gaussian_seed1",
-            ]
-        );
-        let config = cells(&spec)[4].run_config(&spec.train);
-        let TrainActivation::Noise { config: noise, .. } = config.activation else {
-            panic!("a mixup-noise cell trains with noise, got {:?}", config.activation)
-        };
-        assert_eq!((noise.k, noise.distribution), (2.0, Distribution::Gaussian));
-        assert_eq!(noise.threshold as f64, spec.train.noise_threshold);
     }
 }

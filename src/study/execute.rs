@@ -8,12 +8,13 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use super::cell::{self, Cell, NoiseVariant};
-use super::spec::{Study, StudyRecipe};
+use super::cell::{Cell, NoiseVariant};
+use super::spec::Study;
 use crate::gpu::Gpu;
 use crate::pann::report;
 use crate::pann::sweep::{sweep_checkpoint, CheckpointSweep};
 use crate::train::config::{METRICS_FILE, RUN_FILE};
+use crate::train::recipe::Recipe;
 use crate::train::{metrics, run, RunFile};
 
 /// The file whose presence means a cell is finished.
@@ -25,7 +26,7 @@ pub const STUDY_FILE: &str = "study.toml";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CellResult {
     pub id: String,
-    pub recipe: StudyRecipe,
+    pub recipe: Recipe,
     pub weight_decay: f64,
     #[serde(default)]
     pub noise: NoiseVariant,
@@ -59,7 +60,7 @@ pub fn cell_state(study: &Study, cell: &Cell) -> anyhow::Result<CellState> {
         CellState::Finished
     } else if dir.join(RUN_FILE).exists() {
         let finished = metrics::read_records(&dir.join(METRICS_FILE))?.len();
-        CellState::Training { finished, epochs: study.spec.train.epochs }
+        CellState::Training { finished, epochs: study.spec.train.epochs as usize }
     } else {
         CellState::NotStarted
     })
@@ -129,8 +130,7 @@ pub fn run_cell(gpu: &Gpu, study: &Study, cell: &Cell) -> anyhow::Result<Outcome
     let train_seconds = records.iter().map(|r| r.epoch_seconds).sum();
     eprintln!("cell {id}: sweeping alpha {:?}", study.spec.sweep.alphas);
     let started = Instant::now();
-    let sweep = sweep_checkpoint(gpu, &dir, &cell::sweep_options(&study.spec.sweep))
-        .with_context(|| format!("sweeping cell {id}"))?;
+    let sweep = sweep_checkpoint(gpu, &dir, &study.spec.sweep).with_context(|| format!("sweeping cell {id}"))?;
     let sweep_seconds = started.elapsed().as_secs_f64();
     report::write_all(&dir, std::slice::from_ref(&sweep))?;
     let result = CellResult {

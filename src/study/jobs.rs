@@ -3,8 +3,7 @@
 
 use std::path::Path;
 
-use super::cell::cells;
-use super::spec::Study;
+use super::spec::{cells, Study};
 
 /// `s` as one shell word: unchanged when it is plain, else in single quotes.
 fn shell_word(s: &str) -> String {

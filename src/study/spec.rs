@@ -13,7 +13,9 @@
 //! noise_thresholds = [0.25, 0.5]   # replacing train.noise_k / noise_threshold /
 //! noise_distributions = ["gaussian"] # noise_distribution
 //!
-//! [train]                          # every key optional; defaults are `sturdy train`'s
+//! [train]                          # every key optional: `sturdy train`'s flags and defaults,
+//!                                  # less seed, recipe and weight_decay (the grid's) and
+//!                                  # noise_bound; --no-crop is crop_padding = 0, --no-flip flip = false
 //! dataset = "fashion-mnist"
 //! model = "smallcnn"
 //! width = 0.5
@@ -36,68 +38,21 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use super::cell::{Cell, NoiseVariant};
 use super::quick;
 use crate::allowed::Allowed;
-use crate::data::DatasetKind;
-use crate::models::ModelKind;
-use crate::ops::noisy_relu::{Distribution, Form, Region};
-use crate::poly::degrees::ALPHAS;
+use crate::ops::noisy_relu::Distribution;
+use crate::pann::sweep::SweepSettings;
+use crate::settings::Problems;
 use crate::train::recipe::Recipe;
-use crate::train::schedule::ScheduleKind;
-
-/// A study's recipes: the training presets, plus error replay (noise whose form is the
-/// polynomial's own error with a random gain) alone and with Mixup.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StudyRecipe {
-    Vanilla,
-    Mixup,
-    Noise,
-    MixupNoise,
-    Poly,
-    Replay,
-    MixupReplay,
-}
-
-impl StudyRecipe {
-    /// The name in study files and cell ids.
-    pub fn name(self) -> &'static str {
-        match self {
-            StudyRecipe::Vanilla => "vanilla",
-            StudyRecipe::Mixup => "mixup",
-            StudyRecipe::Noise => "noise",
-            StudyRecipe::MixupNoise => "mixup-noise",
-            StudyRecipe::Poly => "poly",
-            StudyRecipe::Replay => "replay",
-            StudyRecipe::MixupReplay => "mixup-replay",
-        }
-    }
-
-    /// The training preset, and the noise form it forces (None: `train.noise_form`).
-    pub fn preset(self) -> (Recipe, Option<Form>) {
-        match self {
-            StudyRecipe::Vanilla => (Recipe::Vanilla, None),
-            StudyRecipe::Mixup => (Recipe::Mixup, None),
-            StudyRecipe::Noise => (Recipe::Noise, None),
-            StudyRecipe::MixupNoise => (Recipe::MixupNoise, None),
-            StudyRecipe::Poly => (Recipe::Poly, None),
-            StudyRecipe::Replay => (Recipe::Noise, Some(Form::Replay)),
-            StudyRecipe::MixupReplay => (Recipe::MixupNoise, Some(Form::Replay)),
-        }
-    }
-
-    /// Whether its training perturbs the activations (so the grid's noise lists apply).
-    pub fn perturbs(self) -> bool {
-        matches!(self.preset().0, Recipe::Noise | Recipe::MixupNoise)
-    }
-}
+use crate::train::settings::TrainSettings;
 
 /// One product of the grid: every recipe with every weight decay, for each of the study's
 /// seeds; noise recipes also with every value of each noise list that is not empty.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grid {
-    pub recipes: Vec<StudyRecipe>,
+    pub recipes: Vec<Recipe>,
     /// These replace the recipes' own weight decays (0 allowed).
     pub weight_decays: Vec<f64>,
     /// Each replaces `train.noise_k` in the noise recipes' cells; empty: `train.noise_k` alone.
@@ -111,104 +66,46 @@ pub struct Grid {
     pub noise_distributions: Vec<Distribution>,
 }
 
-/// Training settings shared by every cell; the same meaning as `sturdy train`'s flags.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TrainSettings {
-    pub dataset: DatasetKind,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data_dir: Option<PathBuf>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub train_limit: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub test_limit: Option<usize>,
-    pub model: ModelKind,
-    pub width: f64,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub lr: f64,
-    pub schedule: ScheduleKind,
-    pub warmup_epochs: f64,
-    pub milestones: Vec<usize>,
-    pub gamma: f64,
-    pub momentum: f64,
-    pub nesterov: bool,
-    pub decay_norm: bool,
-    /// Random crops after padding by this many pixels; 0 turns them off.
-    pub crop_padding: usize,
-    pub flip: bool,
-    /// Precision the noise and poly recipes train for.
-    pub alpha_target: u32,
-    /// Overrides the recipes' Mixup parameter (1 with Mixup, 0 without) in every cell.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mixup_alpha: Option<f64>,
-    pub noise_region: Region,
-    pub noise_distribution: Distribution,
-    /// The form of the noise recipes (replay recipes always replay).
-    pub noise_form: Form,
-    pub noise_k: f64,
-    pub noise_threshold: f64,
-}
-
-impl Default for TrainSettings {
-    /// `sturdy train`'s defaults.
-    fn default() -> Self {
-        TrainSettings {
-            dataset: DatasetKind::FashionMnist,
-            data_dir: None,
-            train_limit: None,
-            test_limit: None,
-            model: ModelKind::Smallcnn,
-            width: 1.0,
-            epochs: 10,
-            batch_size: 128,
-            lr: 0.1,
-            schedule: ScheduleKind::Cosine,
-            warmup_epochs: 0.0,
-            milestones: vec![100, 150],
-            gamma: 0.1,
-            momentum: 0.9,
-            nesterov: false,
-            decay_norm: false,
-            crop_padding: 4,
-            flip: true,
-            alpha_target: 8,
-            mixup_alpha: None,
-            noise_region: Region::Both,
-            noise_distribution: Distribution::Uniform,
-            noise_form: Form::Additive,
-            noise_k: 1.0,
-            noise_threshold: 0.5,
+impl Grid {
+    /// The product of its noise lists (an empty list: that setting left to `train`).
+    fn noise_variants(&self) -> Vec<NoiseVariant> {
+        fn options<T: Copy>(values: &[T]) -> Vec<Option<T>> {
+            if values.is_empty() {
+                vec![None]
+            } else {
+                values.iter().copied().map(Some).collect()
+            }
         }
+        let mut variants = Vec::new();
+        for k in options(&self.noise_ks) {
+            for threshold in options(&self.noise_thresholds) {
+                for distribution in options(&self.noise_distributions) {
+                    variants.push(NoiseVariant { k, threshold, distribution });
+                }
+            }
+        }
+        variants
     }
 }
 
-/// Sweep settings shared by every cell; the same meaning as `sturdy sweep`'s flags.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SweepSettings {
-    pub alphas: Vec<u32>,
-    pub per_site: bool,
-    pub margin: f64,
-    pub tolerance: f64,
-    pub calibration_images: usize,
-    /// A fixed bound B for every site instead of calibration.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bound: Option<f64>,
-}
-
-impl Default for SweepSettings {
-    /// `sturdy sweep`'s defaults.
-    fn default() -> Self {
-        SweepSettings {
-            alphas: (4..=14).collect(),
-            per_site: false,
-            margin: 1.0,
-            tolerance: 0.01,
-            calibration_images: 5000,
-            bound: None,
+/// The study's cells: each [[grid]] in file order, recipes outermost, then weight decays,
+/// noise variants (noise recipes only), seeds innermost.
+pub fn cells(spec: &StudySpec) -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for grid in &spec.grid {
+        let variants = grid.noise_variants();
+        for &recipe in &grid.recipes {
+            let noises = if recipe.perturbs() { variants.as_slice() } else { &[NoiseVariant::default()] };
+            for &weight_decay in &grid.weight_decays {
+                for &noise in noises {
+                    for &seed in &spec.seeds {
+                        cells.push(Cell { recipe, weight_decay, noise, seed });
+                    }
+                }
+            }
         }
     }
+    cells
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -281,7 +178,8 @@ impl StudySpec {
 
     /// Every value out of its range, as "`key` = value: what is allowed".
     fn problems(&self) -> Vec<String> {
-        let mut p = Problems(Vec::new());
+        let spell = |key: &str| key.to_string();
+        let mut p = Problems::new(&spell);
         p.check(!self.grid.is_empty(), "grid", &self.grid, "needs at least one [[grid]] table");
         for (g, grid) in self.grid.iter().enumerate() {
             p.check(!grid.recipes.is_empty(), &format!("grid[{g}].recipes"), &grid.recipes, "must name a recipe");
@@ -296,39 +194,10 @@ impl StudySpec {
             let ok = !name.is_empty() && !name.contains(['/', '\\']);
             p.check(ok, "name", name, "must be a non-empty name without slashes");
         }
-        let t = &self.train;
-        p.range("train.width", t.width, Allowed::Positive);
-        p.check(t.epochs >= 1, "train.epochs", &t.epochs, "must be >= 1");
-        p.check(t.batch_size >= 2, "train.batch_size", &t.batch_size, "must be >= 2 (batch norm needs two values)");
-        p.range("train.lr", t.lr, Allowed::Positive);
-        p.range("train.warmup_epochs", t.warmup_epochs, Allowed::NonNegative);
-        p.range("train.gamma", t.gamma, Allowed::UnitInterval);
-        p.range("train.momentum", t.momentum, Allowed::UnitInterval);
-        p.check(!t.nesterov || t.momentum > 0.0, "train.nesterov", &t.nesterov, "needs train.momentum > 0");
-        p.check(ALPHAS.contains(&t.alpha_target), "train.alpha_target", &t.alpha_target, "must be in 4..=20");
-        if let Some(a) = t.mixup_alpha {
-            p.range("train.mixup_alpha", a, Allowed::NonNegative);
-        }
-        p.range("train.noise_k", t.noise_k, Allowed::NonNegative);
-        p.range("train.noise_threshold", t.noise_threshold, Allowed::UnitInterval);
-        for (key, limit) in [("train.train_limit", t.train_limit), ("train.test_limit", t.test_limit)] {
-            if let Some(n) = limit {
-                p.check(n >= 1, key, &n, "must be >= 1");
-            }
-        }
-        let s = &self.sweep;
-        p.check(!s.alphas.is_empty(), "sweep.alphas", &s.alphas, "must hold an alpha");
-        for (i, alpha) in s.alphas.iter().enumerate() {
-            p.check(ALPHAS.contains(alpha), &format!("sweep.alphas[{i}]"), alpha, "must be in 4..=20");
-        }
-        p.range("sweep.margin", s.margin, Allowed::Positive);
-        p.range("sweep.tolerance", s.tolerance, Allowed::UnitInterval);
-        p.check(s.calibration_images >= 1, "sweep.calibration_images", &s.calibration_images, "must be >= 1");
-        if let Some(b) = s.bound {
-            p.range("sweep.bound", b, Allowed::Positive);
-        }
+        p.found.extend(self.train.problems(&|key| format!("train.{key}")));
+        p.found.extend(self.sweep.problems(&|key| format!("sweep.{key}")));
         let mut ids = HashSet::new();
-        for cell in super::cell::cells(self) {
+        for cell in cells(self) {
             let id = cell.id();
             p.check(ids.insert(id.clone()), "grid", &id, "this cell appears twice");
         }
@@ -336,35 +205,14 @@ impl StudySpec {
         for &seed in &self.seeds {
             p.check(seeds.insert(seed), "seeds", &seed, "appears twice");
         }
-        p.0
-    }
-}
-
-/// The problems found in a study file, as "`key` = value: what is allowed".
-struct Problems(Vec<String>);
-
-impl Problems {
-    fn check(&mut self, ok: bool, key: &str, value: &dyn std::fmt::Debug, allowed: &str) {
-        if !ok {
-            self.0.push(format!("`{key}` = {value:?}: {allowed}"));
-        }
-    }
-
-    fn range(&mut self, key: &str, value: f64, allowed: Allowed) {
-        self.check(allowed.admits(value), key, &value, &format!("must be {}", allowed.describe()));
-    }
-
-    /// `key[i]` for every value of a list.
-    fn each(&mut self, key: &str, values: &[f64], allowed: Allowed) {
-        for (i, &value) in values.iter().enumerate() {
-            self.range(&format!("{key}[{i}]"), value, allowed);
-        }
+        p.found
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::TrainActivation;
 
     const MINIMAL: &str = "[[grid]]\nrecipes = [\"vanilla\", \"replay\"]\nweight_decays = [5e-3, 0.0]\n";
 
@@ -374,7 +222,7 @@ mod tests {
         assert_eq!(spec.seeds, vec![0]);
         assert_eq!(spec.train, TrainSettings::default());
         assert_eq!(spec.sweep, SweepSettings::default());
-        assert_eq!(spec.grid[0].recipes, vec![StudyRecipe::Vanilla, StudyRecipe::Replay]);
+        assert_eq!(spec.grid[0].recipes, vec![Recipe::Vanilla, Recipe::Replay]);
     }
 
     #[test]
@@ -429,5 +277,30 @@ mod tests {
         assert_eq!(again.sweep, study.spec.sweep);
         assert_eq!(again.grid, study.spec.grid);
         assert_eq!(again.out.as_deref(), Some(study.dir.as_path()));
+    }
+
+    #[test]
+    fn noise_lists_multiply_noise_recipes_only_and_set_the_noise() {
+        let text = "seeds = [0, 1]\n[[grid]]\nrecipes = [\"mixup\", \"mixup-noise\"]\nweight_decays = [1e-4]\n\
+                    noise_ks = [0.5, 2]\nnoise_distributions = [\"gaussian\"]\n";
+        let spec = StudySpec::parse(text, "noise.toml").unwrap();
+        let ids: Vec<String> = cells(&spec).iter().map(Cell::id).collect();
+        assert_eq!(
+            ids,
+            [
+                "mixup_wd1e-4_seed0",
+                "mixup_wd1e-4_seed1",
+                "mixup-noise_wd1e-4_k0.5_gaussian_seed0",
+                "mixup-noise_wd1e-4_k0.5_gaussian_seed1",
+                "mixup-noise_wd1e-4_k2_gaussian_seed0",
+                "mixup-noise_wd1e-4_k2_gaussian_seed1",
+            ]
+        );
+        let config = cells(&spec)[4].run_config(&spec.train);
+        let TrainActivation::Noise { config: noise, .. } = config.activation else {
+            panic!("a mixup-noise cell trains with noise, got {:?}", config.activation)
+        };
+        assert_eq!((noise.k, noise.distribution), (2.0, Distribution::Gaussian));
+        assert_eq!(noise.threshold as f64, spec.train.noise_threshold);
     }
 }

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::cell::{cells, weight_decay_label, Cell, NoiseVariant};
+use super::cell::{weight_decay_label, Cell, NoiseVariant};
 use super::execute::{cell_state, load_result, CellResult, CellState};
-use super::spec::{Study, StudyRecipe};
+use super::spec::{cells, Study};
 use crate::pann::report;
 use crate::pann::sweep::{AlphaRow, CheckpointSweep};
+use crate::train::recipe::Recipe;
 
 /// Mean and sample standard deviation (n - 1; none for a single value) of accuracies.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -51,7 +52,7 @@ pub struct AlphaStat {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GroupRow {
     pub group: String,
-    pub recipe: StudyRecipe,
+    pub recipe: Recipe,
     pub weight_decay: f64,
     pub noise: NoiseVariant,
     /// Seeds with a result, of `seeds_planned`.
@@ -175,7 +176,7 @@ pub fn table(summary: &Summary) -> String {
     header.push("cheapest alpha".into());
     let mut lines = vec![header];
     for row in &summary.rows {
-        let mut line = vec![row.recipe.name().to_string(), weight_decay_label(row.weight_decay)];
+        let mut line = vec![row.recipe.to_string(), weight_decay_label(row.weight_decay)];
         if noise_column {
             line.push(row.noise.label());
         }
@@ -227,7 +228,7 @@ pub fn csv(summary: &Summary) -> String {
     for row in &summary.rows {
         let prefix = format!(
             "{},{},{},{},{}",
-            row.recipe.name(),
+            row.recipe,
             row.weight_decay,
             row.noise.label(),
             row.seeds.len(),

@@ -5,6 +5,7 @@ pub mod metrics;
 pub mod recipe;
 pub mod run;
 pub mod schedule;
+pub mod settings;
 pub mod state;
 pub mod trainer;
 

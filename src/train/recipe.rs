@@ -1,11 +1,15 @@
 //! Training recipes: presets for the paper's remedies, each default overridable by its flag.
 
+use std::fmt;
+
+use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use crate::nn::TrainActivation;
-use crate::ops::noisy_relu::NoiseConfig;
+use crate::ops::noisy_relu::{Form, NoiseConfig};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+/// One name per recipe, the same in `sturdy train --recipe`, study files and cell ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Recipe {
     /// Exact ReLU, weight decay 5e-4: the usual backbone, the paper's baseline.
@@ -20,6 +24,10 @@ pub enum Recipe {
     /// Training through the polynomial at the target precision (the prior work's
     /// approximation-aware baseline), weight decay 5e-4.
     Poly,
+    /// Noise in the replay form (the polynomial's own error times a random gain), weight decay 5e-4.
+    Replay,
+    /// Replay noise, Mixup (a = 1) and weight decay 1e-4.
+    MixupReplay,
 }
 
 /// The settings a recipe chooses.
@@ -31,17 +39,43 @@ pub struct RecipeSettings {
 }
 
 impl Recipe {
-    /// The recipe's settings for a PANN of precision `alpha_target`, noise shaped by `noise`.
+    /// The recipe's settings for a PANN of precision `alpha_target`, noise shaped by `noise`
+    /// (the replay recipes replace its form).
     pub fn settings(self, alpha_target: u32, noise: NoiseConfig) -> RecipeSettings {
-        let noise = TrainActivation::Noise { config: NoiseConfig { alpha_target, ..noise }, bound: None };
+        let perturbed =
+            |form| TrainActivation::Noise { config: NoiseConfig { alpha_target, form, ..noise }, bound: None };
         let (weight_decay, mixup_alpha, activation) = match self {
             Recipe::Vanilla => (5e-4, 0.0, TrainActivation::Exact),
             Recipe::Mixup => (1e-4, 1.0, TrainActivation::Exact),
-            Recipe::Noise => (5e-4, 0.0, noise),
-            Recipe::MixupNoise => (1e-4, 1.0, noise),
+            Recipe::Noise => (5e-4, 0.0, perturbed(noise.form)),
+            Recipe::MixupNoise => (1e-4, 1.0, perturbed(noise.form)),
             Recipe::Poly => (5e-4, 0.0, TrainActivation::Poly { alpha: alpha_target }),
+            Recipe::Replay => (5e-4, 0.0, perturbed(Form::Replay)),
+            Recipe::MixupReplay => (1e-4, 1.0, perturbed(Form::Replay)),
         };
         RecipeSettings { weight_decay, mixup_alpha, activation }
+    }
+
+    /// The recipe run.json records: a replay recipe as its noise recipe (its activation
+    /// says the form), as earlier versions wrote it, so that their runs resume.
+    pub fn recorded(self) -> Recipe {
+        match self {
+            Recipe::Replay => Recipe::Noise,
+            Recipe::MixupReplay => Recipe::MixupNoise,
+            other => other,
+        }
+    }
+
+    /// Whether its training perturbs the activations (so noise settings apply).
+    pub fn perturbs(self) -> bool {
+        matches!(self.recorded(), Recipe::Noise | Recipe::MixupNoise)
+    }
+}
+
+impl fmt::Display for Recipe {
+    /// The name as the user types it, e.g. `mixup-noise`.
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.to_possible_value().expect("no recipe is hidden").get_name())
     }
 }
 
@@ -58,5 +92,14 @@ mod tests {
         assert!(both.mixup_alpha > 0.0 && vanilla.mixup_alpha == 0.0);
         assert!(matches!(both.activation, TrainActivation::Noise { config, .. } if config.alpha_target == 8));
         assert_eq!(Recipe::Poly.settings(9, noise).activation, TrainActivation::Poly { alpha: 9 });
+    }
+
+    #[test]
+    fn names_are_the_same_on_the_command_line_and_in_files() {
+        for recipe in Recipe::value_variants() {
+            let json = serde_json::to_string(recipe).unwrap();
+            assert_eq!(json, format!("\"{recipe}\""));
+        }
+        assert_eq!(Recipe::MixupReplay.to_string(), "mixup-replay");
     }
 }

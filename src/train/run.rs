@@ -118,7 +118,7 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
     let steps_per_epoch = plan.batches_per_epoch(datasets.train.len());
     let schedule = config.schedule(steps_per_epoch);
     eprintln!(
-        "training {:?} on {} ({} images) with {}",
+        "training {} on {} ({} images) with {}",
         config.model,
         config.dataset.name(),
         datasets.train.len(),
