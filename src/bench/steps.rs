@@ -27,7 +27,7 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
     let batch = config.batch;
     let mut table = Table::new(
         format!("Training step (Trainer::train_step), batch {batch}"),
-        &["model", "input", "step ms", "images/s", "dispatches", "kernel ms (sum)", "outside kernels"],
+        &["model", "input", "step ms", "min-max ms", "images/s", "dispatches", "kernel ms (sum)", "outside kernels"],
     );
     let cifar = ModelInput { batch, channels: 3, height: 32, width: 32, classes: 10 };
     let mnist = ModelInput { batch, channels: 1, height: 28, width: 28, classes: 10 };
@@ -54,7 +54,9 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
         } else {
             None
         };
-        let seconds = median(&(0..config.step_repeats).map(|_| step()).collect::<Result<Vec<_>>>()?);
+        let times = (0..config.step_repeats).map(|_| step()).collect::<Result<Vec<_>>>()?;
+        let seconds = median(&times);
+        let (fastest, slowest) = times.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &t| (lo.min(t), hi.max(t)));
         let (dispatches, kernel_ms, outside) = match &kernel_times {
             Some(times) => {
                 let sum: f64 = times.iter().sum();
@@ -66,6 +68,7 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
             name.into(),
             format!("{}x{}x{}", input.height, input.width, input.channels),
             ms(seconds),
+            format!("{}-{}", ms(fastest), ms(slowest)),
             figure(batch as f64 / seconds),
             dispatches,
             kernel_ms,
@@ -73,7 +76,8 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
         ]);
     }
     table.notes.push(
-        "Step ms: median wall time of train_step plus the wait for the GPU. Kernel ms: the step's dispatches \
+        "Step ms: median wall time of train_step plus the wait for the GPU, over the timed steps whose \
+         fastest and slowest are min-max. Kernel ms: the step's dispatches \
          each timed alone by GPU timestamps; outside kernels = 1 - kernel sum / step time."
             .into(),
     );

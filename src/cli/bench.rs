@@ -39,7 +39,10 @@ pub struct BenchArgs {
 
 impl BenchArgs {
     fn config(&self) -> BenchConfig {
-        let (batch, repeats, step_repeats) = if self.quick { (16, 3, 1) } else { (128, 3, 1) };
+        let batch = if self.quick { 16 } else { 128 };
+        // Whole steps vary more than single kernels (allocation, scheduling): five of them
+        // give a median and a spread worth printing.
+        let (repeats, step_repeats) = (3, 5);
         BenchConfig {
             sections: self.only.clone(),
             batch: self.batch.map_or(batch, |b| b as usize),
