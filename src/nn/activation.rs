@@ -12,7 +12,7 @@ use super::{Activation, Layer, Mode, Op};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
 use crate::ops::noisy_relu::{self, Form, NoiseConfig};
 use crate::ops::poly_relu::{self, PolyCoefficients};
-use crate::ops::relu;
+use crate::ops::{calibrate, relu};
 
 /// Size of the per-site tables (ResNet-110 has 109 sites).
 pub const MAX_SITES: usize = 1024;
@@ -122,7 +122,7 @@ impl ActivationSite {
         let (x, y) = (&input.value, &output.value);
         let overflow = gpu.zeros(&[1])?;
         let exact = relu::forward(gpu, x, y)?;
-        let measure = noisy_relu::running_max_abs(gpu, index, x, &tables.max_abs)?;
+        let measure = calibrate::running_max_abs(gpu, index, x, &tables.max_abs)?;
         let pann = poly_relu::forward(gpu, &tables.coefficients, &tables.bounds, index, x, y, &overflow)?;
         let noise_site = noisy_relu::Site { index, counter: &tables.noise_counter, bound: &tables.max_abs };
         let train = match tables.train {
@@ -130,7 +130,7 @@ impl ActivationSite {
             TrainActivation::Poly { .. } => {
                 let scratch = gpu.zeros(&[1])?;
                 vec![
-                    noisy_relu::running_max_abs(gpu, index, x, &tables.max_abs)?,
+                    calibrate::running_max_abs(gpu, index, x, &tables.max_abs)?,
                     poly_relu::forward(gpu, &tables.coefficients, &tables.max_abs, index, x, y, &scratch)?,
                 ]
             }
@@ -138,7 +138,7 @@ impl ActivationSite {
                 // A fixed bound replaces the running max |x| as noise scale and polynomial range.
                 let (mut dispatches, noise_bound) = match bound {
                     Some(_) => (Vec::new(), &tables.fixed_noise_bounds),
-                    None => (vec![noisy_relu::running_max_abs(gpu, index, x, &tables.max_abs)?], &tables.max_abs),
+                    None => (vec![calibrate::running_max_abs(gpu, index, x, &tables.max_abs)?], &tables.max_abs),
                 };
                 let noise_site = noisy_relu::Site { bound: noise_bound, ..noise_site };
                 let poly_value = if config.form == Form::Replay {

@@ -1,7 +1,7 @@
 use super::describe::per_image_chw;
 use super::{Activation, Layer, Mode, Op, SiteTables};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
-use crate::ops::{noisy_relu, poly_relu, pool};
+use crate::ops::{calibrate, poly_relu, pool};
 
 /// A pooling layer: global average ([N,C,H,W] -> [N,C]) or 2x2 max pooling.
 pub struct Pool {
@@ -49,7 +49,7 @@ impl Pool {
         let index = tables.register(name)?;
         let overflow = gpu.zeros(&[1])?;
         let poly = PolyMax {
-            measure: noisy_relu::running_max_abs(gpu, index, &input.value, &tables.max_abs)?,
+            measure: calibrate::running_max_abs(gpu, index, &input.value, &tables.max_abs)?,
             forward: poly_relu::max_pool_forward(
                 gpu,
                 &tables.coefficients,
