@@ -10,7 +10,7 @@ use super::fold::fold_network;
 use super::manifest::{ActivationConvention, Calibration, InputSpec, Manifest, SiteBound, Source, FORMAT};
 use crate::checkpoint::Checkpoint;
 use crate::gpu::Gpu;
-use crate::nn::Op;
+use crate::nn::{Op, SiteKind};
 use crate::pann::calibrate;
 use crate::poly::export::ReluExport;
 use crate::poly::ReluApprox;
@@ -57,8 +57,9 @@ pub fn export_run(gpu: &Gpu, dir: &Path, stem: &Path, options: &ExportOptions) -
     let bounds = calibrate::bounds(&max_abs, options.margin, options.per_site);
     let sites: Vec<SiteBound> = trainer
         .network
-        .activation_sites()
+        .site_list()
         .iter()
+        .filter(|site| site.kind == SiteKind::Relu)
         .map(|site| {
             let i = site.index as usize;
             SiteBound { name: site.name.clone(), index: site.index, max_abs: max_abs[i], bound: bounds[i] }

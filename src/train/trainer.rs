@@ -3,7 +3,7 @@
 //! and are read back only when asked for.
 
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
-use crate::nn::{Mode, Network, TrainActivation};
+use crate::nn::{Mode, Network, Purpose};
 use crate::ops::mixup::{self, MixupSampler};
 use crate::ops::{loss, noisy_relu, sgd};
 
@@ -63,6 +63,9 @@ impl<'g> Trainer<'g> {
     /// `mixup_alpha` > 0 blends each training batch with a permutation of itself
     /// (lambda ~ Beta(a, a)); `seed` drives mixup and noise, step by step.
     pub fn new(gpu: &'g Gpu, network: Network, config: &SgdConfig, mixup_alpha: f64, seed: u64) -> Result<Trainer<'g>> {
+        if network.purpose() != Purpose::Training {
+            return Err(GpuError::shape("a network built for inference has no gradients to train with"));
+        }
         let [batch, classes] = *network.logits().shape() else { unreachable!("networks end in a linear layer") };
         let labels = gpu.zeros(&[batch])?;
         let targets = gpu.zeros(&[batch, classes])?;
@@ -89,15 +92,16 @@ impl<'g> Trainer<'g> {
         let updates = network
             .params()
             .iter()
-            .map(|param| {
+            .filter_map(|param| param.training.as_ref().map(|training| (param, training)))
+            .map(|(param, training)| {
                 let decays = !param.is_norm || config.decay_norm;
                 let sgd_config = sgd::Sgd {
                     momentum: config.momentum,
                     nesterov: config.nesterov,
                     weight_decay: if decays { config.weight_decay } else { 0.0 },
                 };
-                let velocity = (config.momentum > 0.0).then_some(&param.velocity);
-                sgd::step(gpu, &sgd_config, &lr, &param.grad, &param.value, velocity)
+                let velocity = (config.momentum > 0.0).then_some(&training.velocity);
+                sgd::step(gpu, &sgd_config, &lr, &training.grad, &param.value, velocity)
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Trainer {
@@ -144,9 +148,9 @@ impl<'g> Trainer<'g> {
         if let Some(mixup) = &self.mixup {
             mixup.sampler.upload(self.gpu, step, &mixup.lambda, &mixup.perm)?;
         }
-        if let TrainActivation::Noise { .. } = self.network.sites.train {
+        if let Some(counter) = self.network.sites.noise_counter() {
             let step = u32::try_from(step).map_err(|_| GpuError::shape("noise step counter beyond 2^32 steps"))?;
-            noisy_relu::set_counter(self.gpu, &self.network.sites.noise_counter, self.seed, step)?;
+            noisy_relu::set_counter(self.gpu, counter, self.seed, step)?;
         }
         Ok(())
     }
