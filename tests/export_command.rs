@@ -12,16 +12,15 @@ use std::sync::Arc;
 use sturdy::checkpoint::Checkpoint;
 use sturdy::data::synthetic::{write_fashion_mnist_like, ScratchDir};
 use sturdy::data::{BatchPlan, Dataset, EpochBatches, Normalization};
+use sturdy::evaluation::TrainedRun;
 use sturdy::export::forward::{CpuNetwork, SiteFunction};
 use sturdy::export::manifest::{Manifest, FORMAT};
 use sturdy::gpu::{Gpu, GpuOptions};
 use sturdy::nn::describe::INPUT;
 use sturdy::nn::{Mode, Op};
-use sturdy::pann::evaluate::evaluate;
-use sturdy::poly::ReluApprox;
+use sturdy::pann::Pann;
 use sturdy::reference::loss::argmax;
 use sturdy::train::config::CHECKPOINT_FILE;
-use sturdy::train::{run, RunFile};
 
 const ALPHA: u32 = 9;
 
@@ -137,24 +136,20 @@ fn exported_network_is_consistent_and_reproduces_the_backbone() {
     check_layers(&manifest, &weights);
 
     // The GPU backbone, and the GPU PANN with the export's bounds and polynomial.
-    let run_file = RunFile::load(&run_dir).unwrap();
-    let datasets = run::load_datasets(&run_file.config).unwrap();
     let gpu = Gpu::new(&GpuOptions::from_env()).unwrap();
-    let trainer = run::build_trainer(&gpu, &run_file.config, &datasets.train).unwrap();
-    run::restore_checkpoint(&gpu, &trainer, &run_dir).unwrap();
-    let normalization = &run_file.normalization;
-    let backbone = evaluate(&trainer, &datasets.test, normalization, Mode::Eval).unwrap();
-    let sites = &trainer.network.sites;
-    let mut bounds: Vec<f32> = manifest.sites.iter().map(|s| s.bound).collect();
-    bounds.resize(sites.bounds.len(), 1.0);
-    gpu.write(&sites.bounds, &bounds).unwrap();
-    sites.coefficients.write(&gpu, ReluApprox::get(ALPHA).unwrap()).unwrap();
-    let pann = evaluate(&trainer, &datasets.test, normalization, Mode::Pann).unwrap();
+    let run = TrainedRun::open(&gpu, &run_dir).unwrap();
+    let (datasets, normalization) = (&run.datasets, &run.file.normalization);
+    let evaluator = run.evaluator(&gpu).unwrap();
+    let backbone = evaluator.evaluate(&datasets.test, normalization, Mode::Eval).unwrap();
+    let sites = Pann::new(&evaluator);
+    sites.set_bounds(&manifest.sites.iter().map(|s| s.bound).collect::<Vec<_>>()).unwrap();
+    sites.set_alpha(ALPHA).unwrap();
+    let pann = evaluator.evaluate(&datasets.test, normalization, Mode::Pann).unwrap();
 
     // The export on the CPU in f64, and the unfolded graph from the checkpoint.
     let exported = CpuNetwork::new(&manifest.layers, &weights);
     let checkpoint = Checkpoint::load(&run_dir.join(CHECKPOINT_FILE)).unwrap();
-    let unfolded = CpuNetwork::new(&trainer.network.describe(), &checkpoint);
+    let unfolded = CpuNetwork::new(&run.network.describe(), &checkpoint);
     let (mut cpu_backbone, mut cpu_pann) = (Vec::new(), Vec::new());
     for image in test_images(&datasets.test, normalization) {
         let logits = exported.forward(&image, SiteFunction::Exact).unwrap();

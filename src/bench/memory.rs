@@ -3,13 +3,11 @@
 
 use super::steps::trainer;
 use super::table::{figure, Table};
-use crate::gpu::{Gpu, Result, Tensor};
+use crate::gpu::{Gpu, Result, Tensor, MIB};
 use crate::models::{ModelInput, ModelKind};
 
 /// The batch the memory figures are for (the paper's ResNet-20 recipe).
 pub const BATCH: usize = 128;
-
-const MIB: f64 = 1024.0 * 1024.0;
 
 /// Bytes of the distinct buffers among `tensors` (views and shared gradients count once).
 fn distinct_bytes<'t>(tensors: impl IntoIterator<Item = &'t Tensor>) -> u64 {

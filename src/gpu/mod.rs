@@ -18,3 +18,6 @@ pub use tensor::Tensor;
 pub use timing::median;
 
 pub type Result<T> = std::result::Result<T, GpuError>;
+
+/// Bytes per MiB, the unit GPU memory is reported in.
+pub const MIB: f64 = 1024.0 * 1024.0;
