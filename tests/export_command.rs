@@ -17,7 +17,7 @@ use sturdy::export::forward::{CpuNetwork, SiteFunction};
 use sturdy::export::manifest::{Manifest, FORMAT};
 use sturdy::gpu::{Gpu, GpuOptions};
 use sturdy::nn::describe::INPUT;
-use sturdy::nn::{Mode, Op};
+use sturdy::nn::{Mode, Op, SiteKind};
 use sturdy::pann::Pann;
 use sturdy::reference::loss::argmax;
 use sturdy::train::config::CHECKPOINT_FILE;
@@ -169,4 +169,72 @@ fn exported_network_is_consistent_and_reproduces_the_backbone() {
     assert_eq!(cpu_backbone.len(), 200);
     assert!(backbone_agreement >= 0.99, "exported backbone agrees with the GPU on {backbone_agreement}");
     assert!(pann_agreement >= 0.99, "exported PANN agrees with the GPU PANN on {pann_agreement}");
+}
+
+/// A VGG's max poolings are sites of the export too, listed and bounded like the ReLUs,
+/// and the export's f64 forward pass, polynomial max included, computes the logits of the
+/// GPU PANN that `sturdy sweep` measures.
+#[test]
+fn vgg_export_evaluates_its_max_poolings_as_the_gpu_pann_does() {
+    let scratch = ScratchDir::new("export-vgg");
+    let data = scratch.path().join("fashion-mnist");
+    std::fs::create_dir_all(&data).unwrap();
+    write_fashion_mnist_like(&data, 64, 16, 2).unwrap();
+    let run_dir = scratch.path().join("run");
+    let train = ["train", "--dataset", "fashion-mnist", "--model", "vgg", "--width", "0.125", "--epochs", "1"];
+    let train_rest = ["--batch-size", "16", "--lr", "0.05", "--seed", "3"];
+    sturdy(&[&train[..], &train_rest[..]].concat(), &[("--data-dir", &data), ("--out", &run_dir)]);
+    let stem = scratch.path().join("vgg");
+    let alpha = ALPHA.to_string();
+    sturdy(&["export", "--alpha", &alpha, "--per-site"], &[("--checkpoint", &run_dir), ("--out", &stem)]);
+    let manifest: Manifest = serde_json::from_slice(&std::fs::read(scratch.path().join("vgg.json")).unwrap()).unwrap();
+    let weights = Checkpoint::load(&scratch.path().join("vgg.safetensors")).unwrap();
+
+    let pools: Vec<u32> = manifest.sites.iter().filter(|s| s.kind == SiteKind::Max2x2).map(|s| s.index).collect();
+    assert_eq!(pools, [2, 5, 8], "{:?}", manifest.sites);
+    assert!(manifest.sites.iter().enumerate().all(|(i, s)| s.index as usize == i && s.bound > 0.0));
+    for op in &manifest.layers {
+        if let Op::MaxPool2x2 { name, site_index, bound, .. } = op {
+            let site = &manifest.sites[*site_index as usize];
+            assert_eq!((&site.name, *bound), (name, Some(site.bound)));
+        }
+    }
+
+    let gpu = Gpu::new(&GpuOptions::from_env()).unwrap();
+    let run = TrainedRun::open(&gpu, &run_dir).unwrap();
+    let evaluator = run.evaluator(&gpu).unwrap();
+    let sites = Pann::new(&evaluator);
+    sites.set_bounds(&manifest.sites.iter().map(|s| s.bound).collect::<Vec<_>>()).unwrap();
+    sites.set_alpha(ALPHA).unwrap();
+    let normalization = &run.file.normalization;
+    let batch =
+        EpochBatches::new(run.datasets.test.clone(), normalization, BatchPlan::evaluation(16), 0).next().unwrap();
+    evaluator.step(&batch.images, &batch.labels, Mode::Pann).unwrap();
+    let gpu_logits = gpu.download::<f32>(&run.network.logits().value).unwrap();
+
+    // Both sides evaluate the same polynomials on the same weights; they differ by the
+    // GPU's f32 rounding. A dot product of n terms in f32 is within n u of the exact one
+    // relative to the sum of its terms' magnitudes (u = 2^-24; Higham, Accuracy and
+    // Stability, 3.1); the largest n here is 9 x 32 channels = 288, so each of the 7
+    // weighted layers adds at most 288 u = 1.7e-5 of its output scale, about 1.2e-4 in
+    // all. Clenshaw in f32 keeps each polynomial within 2^-18 of its output scale
+    // (kernels-tests/poly_relu.rs), 9 sites add 3.4e-5; the GPU's unfolded batch norm
+    // against the export's folded weights (each rounded once to f32) adds a few u per
+    // layer. 1e-3 of the largest logit leaves the network a gain of 6 on that sum, and
+    // stays far below what the exact max in place of the polynomial one moves the logits
+    // by at alpha 9 (about 1e-2 of their scale here).
+    let exported = CpuNetwork::new(&manifest.layers, &weights);
+    let classes = manifest.classes;
+    let image_len = run.datasets.test.image_len();
+    let mut worst = 0.0f64;
+    for (image, gpu_row) in batch.images.chunks(image_len).zip(gpu_logits.chunks(classes)) {
+        let image: Vec<f64> = image.iter().map(|&v| v as f64).collect();
+        let cpu_row = exported.forward(&image, SiteFunction::Poly(&manifest.relu)).unwrap();
+        let scale = cpu_row.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (&g, c) in gpu_row.iter().zip(&cpu_row) {
+            worst = worst.max((g as f64 - c).abs() / scale);
+            assert!((g as f64 - c).abs() <= 1e-3 * scale, "GPU PANN {g} vs exported f64 PANN {c}");
+        }
+    }
+    eprintln!("VGG export vs GPU PANN (alpha {ALPHA}): largest logit difference {worst:.2e} of the logits' scale");
 }
