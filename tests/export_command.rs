@@ -5,7 +5,7 @@
 //! the exported network predicts what the GPU backbone (and the GPU PANN) predicts.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use sturdy::data::{BatchPlan, Dataset, EpochBatches, Normalization};
 use sturdy::evaluation::TrainedRun;
 use sturdy::export::forward::{CpuNetwork, SiteFunction};
 use sturdy::export::manifest::{Manifest, FORMAT};
+use sturdy::export::run::with_suffix;
 use sturdy::gpu::{Gpu, GpuOptions};
 use sturdy::nn::describe::INPUT;
 use sturdy::nn::{Mode, Op, SiteKind};
@@ -103,25 +104,41 @@ fn agreement(a: &[u32], b: &[u32]) -> f64 {
     a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64
 }
 
+/// Trains a run with the binary on Fashion-MNIST-format files of `images` (training, test)
+/// images, with the `train` flags after the dataset's, into `scratch`/run, then exports
+/// it at `ALPHA` with the `export` flags after those to `scratch`/`stem`; returns the run
+/// folder and the export.
+fn train_and_export(
+    scratch: &ScratchDir,
+    images: (usize, usize),
+    train: &[&str],
+    export: &[&str],
+    stem: &str,
+) -> (PathBuf, Manifest, Checkpoint) {
+    let data = scratch.path().join("fashion-mnist");
+    std::fs::create_dir_all(&data).unwrap();
+    write_fashion_mnist_like(&data, images.0, images.1, 1).unwrap();
+    let run_dir = scratch.path().join("run");
+    let train_args = [&["train", "--dataset", "fashion-mnist", "--epochs", "1", "--lr", "0.05"], train].concat();
+    sturdy(&train_args, &[("--data-dir", &data), ("--out", &run_dir)]);
+    let alpha = ALPHA.to_string();
+    let stem = scratch.path().join(stem);
+    sturdy(
+        &[&["export", "--alpha", &alpha, "--per-site"], export].concat(),
+        &[("--checkpoint", &run_dir), ("--out", &stem)],
+    );
+    let manifest_json = std::fs::read(with_suffix(&stem, "json")).unwrap();
+    let weights = Checkpoint::load(&with_suffix(&stem, "safetensors")).unwrap();
+    (run_dir, serde_json::from_slice(&manifest_json).unwrap(), weights)
+}
+
 #[test]
 fn exported_network_is_consistent_and_reproduces_the_backbone() {
     let scratch = ScratchDir::new("export-command");
-    let data = scratch.path().join("fashion-mnist");
-    std::fs::create_dir_all(&data).unwrap();
-    write_fashion_mnist_like(&data, 320, 200, 1).unwrap();
-    let run_dir = scratch.path().join("run");
-    let train = ["train", "--dataset", "fashion-mnist", "--model", "smallcnn", "--width", "0.5", "--epochs", "1"];
-    let train_rest = ["--batch-size", "32", "--lr", "0.05", "--seed", "7"];
-    sturdy(&[&train[..], &train_rest[..]].concat(), &[("--data-dir", &data), ("--out", &run_dir)]);
+    let train = ["--model", "smallcnn", "--width", "0.5", "--batch-size", "32", "--seed", "7"];
+    let export = ["--calibration-images", "320"];
     // A dot in the stem: the extensions are appended, not substituted.
-    let stem = scratch.path().join("exports").join("net.a9");
-    let alpha = ALPHA.to_string();
-    let export = ["export", "--alpha", &alpha, "--per-site", "--calibration-images", "320"];
-    sturdy(&export, &[("--checkpoint", &run_dir), ("--out", &stem)]);
-
-    let manifest: Manifest =
-        serde_json::from_slice(&std::fs::read(scratch.path().join("exports/net.a9.json")).unwrap()).unwrap();
-    let weights = Checkpoint::load(&scratch.path().join("exports/net.a9.safetensors")).unwrap();
+    let (run_dir, manifest, weights) = train_and_export(&scratch, (320, 200), &train, &export, "exports/net.a9");
     assert_eq!((manifest.format.as_str(), manifest.weights.as_str()), (FORMAT, "net.a9.safetensors"));
     assert!(manifest.activation.inputs_divided_by_bound && manifest.calibration.per_site);
     assert_eq!(manifest.relu.alpha, ALPHA);
@@ -177,18 +194,8 @@ fn exported_network_is_consistent_and_reproduces_the_backbone() {
 #[test]
 fn vgg_export_evaluates_its_max_poolings_as_the_gpu_pann_does() {
     let scratch = ScratchDir::new("export-vgg");
-    let data = scratch.path().join("fashion-mnist");
-    std::fs::create_dir_all(&data).unwrap();
-    write_fashion_mnist_like(&data, 64, 16, 2).unwrap();
-    let run_dir = scratch.path().join("run");
-    let train = ["train", "--dataset", "fashion-mnist", "--model", "vgg", "--width", "0.125", "--epochs", "1"];
-    let train_rest = ["--batch-size", "16", "--lr", "0.05", "--seed", "3"];
-    sturdy(&[&train[..], &train_rest[..]].concat(), &[("--data-dir", &data), ("--out", &run_dir)]);
-    let stem = scratch.path().join("vgg");
-    let alpha = ALPHA.to_string();
-    sturdy(&["export", "--alpha", &alpha, "--per-site"], &[("--checkpoint", &run_dir), ("--out", &stem)]);
-    let manifest: Manifest = serde_json::from_slice(&std::fs::read(scratch.path().join("vgg.json")).unwrap()).unwrap();
-    let weights = Checkpoint::load(&scratch.path().join("vgg.safetensors")).unwrap();
+    let train = ["--model", "vgg", "--width", "0.125", "--batch-size", "16", "--seed", "3"];
+    let (run_dir, manifest, weights) = train_and_export(&scratch, (64, 16), &train, &[], "vgg");
 
     let pools: Vec<u32> = manifest.sites.iter().filter(|s| s.kind == SiteKind::Max2x2).map(|s| s.index).collect();
     assert_eq!(pools, [2, 5, 8], "{:?}", manifest.sites);
