@@ -2,7 +2,7 @@
 //! and `sturdy export` read a run: run.json, the datasets it names, and its network built
 //! without gradients and restored from its checkpoint.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::bail;
 
@@ -13,7 +13,6 @@ use crate::train::run::{self, Datasets};
 use crate::train::RunFile;
 
 pub struct TrainedRun {
-    pub dir: PathBuf,
     pub file: RunFile,
     pub datasets: Datasets,
     pub network: Network,
@@ -31,7 +30,7 @@ impl TrainedRun {
         if epochs == 0 {
             bail!("{} has no checkpoint yet: its first epoch did not finish", dir.display());
         }
-        Ok(TrainedRun { dir: dir.to_path_buf(), file, datasets, network, epochs })
+        Ok(TrainedRun { file, datasets, network, epochs })
     }
 
     pub fn evaluator<'a>(&'a self, gpu: &'a Gpu) -> Result<Evaluator<'a>> {

@@ -3,7 +3,7 @@ use super::{Activation, Layer, Mode, Op, Purpose};
 use crate::gpu::{Dispatch, Gpu, Recorder, Result};
 use crate::ops::pool;
 
-/// Global average pooling, [N,C,H,W] -> [N,C]. (2x2 max pooling is a [`super::Site`].)
+/// Global average pooling, `[N, C, H, W] -> [N, C]`. (2x2 max pooling is a [`super::Site`].)
 pub struct GlobalAveragePool {
     name: String,
     input_shape: Vec<usize>,

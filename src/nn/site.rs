@@ -112,11 +112,6 @@ impl SiteTables {
         }
     }
 
-    /// What ReLU sites compute in training mode; None for an inference network.
-    pub fn train(&self) -> Option<TrainActivation> {
-        self.training.as_ref().map(|t| t.activation)
-    }
-
     /// The (seed, step) counter that noise training rewrites every step; None without noise.
     pub fn noise_counter(&self) -> Option<&Tensor> {
         self.training
@@ -156,7 +151,7 @@ pub struct Site {
     pub kind: SiteKind,
     input_shape: Vec<usize>,
     output: Activation,
-    /// Inputs (ReLU) or window differences (max) beyond their bound in PANN mode (u32 [1]),
+    /// Inputs (ReLU) or window differences (max) beyond their bound in PANN mode (u32 `[1]`),
     /// accumulated until reset.
     pub overflow: Tensor,
     exact: Dispatch,
