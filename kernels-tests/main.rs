@@ -5,6 +5,7 @@ mod harness;
 
 mod add;
 mod batchnorm;
+mod calibrate;
 mod conv2d;
 mod fill;
 mod linear;

@@ -1,5 +1,4 @@
-// Noise-perturbed ReLU for sturdiness training, and the running max |x| that calibrates
-// the bound B of each ReLU site. See src/ops/noisy_relu.rs for the design.
+// Noise-perturbed ReLU for sturdiness training. See src/ops/noisy_relu.rs for the design.
 //
 //   forward:   y = relu(x) + noise(x)   where in_region(x), else y = relu(x)
 //     additive:        noise = relative_sigma * B * z          (sigma = k B 2^-alpha)
@@ -7,7 +6,6 @@
 //     replay:          noise = k * (1 + z / sqrt(3)) * (poly_value[i] - relu(x))
 //   backward:  dx = dy * 1[x > 0], plus dy * sign(x) * relative_sigma * z for the
 //              multiplicative form where in_region(x) (straight-through otherwise)
-//   max_abs:   max_abs[site] = max(max_abs[site], max_i |x[i]|) on the f32 bit patterns
 //   stream:    the raw random stream of this site, for tests and diagnostics
 //
 // z has mean 0 and variance 1: sqrt(3) (2u - 1) (uniform) or Box-Muller (Gaussian).
@@ -54,10 +52,8 @@ const SQRT3: f32 = 1.7320508075688772;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 @group(0) @binding(6) var<storage, read> dy: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dx: array<f32>;
-// f32 values >= 0 seen as u32: their bit patterns order like the values.
-@group(0) @binding(8) var<storage, read_write> max_abs_bits: array<atomic<u32>>;
-@group(0) @binding(9) var<storage, read_write> stream_bits: array<u32>;
-@group(0) @binding(10) var<storage, read_write> stream_units: array<f32>;
+@group(0) @binding(8) var<storage, read_write> stream_bits: array<u32>;
+@group(0) @binding(9) var<storage, read_write> stream_units: array<f32>;
 
 // PCG hash (Jarzynski and Olano, "Hash Functions for GPU Rendering", JCGT 2020): one
 // LCG step then PCG's RXS-M-XS output permutation; a bijection of u32. u32 arithmetic
@@ -138,35 +134,6 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
         grad += g * (sign(v) * params.relative_sigma * z);
     }
     dx[i] = grad;
-}
-
-var<workgroup> partial_max: array<u32, WORKGROUP>;
-
-// Any number of workgroups (the op caps it): each strides over the input, reduces in
-// workgroup memory, and one invocation per workgroup merges with atomicMax.
-@compute @workgroup_size(WORKGROUP)
-fn max_abs(
-    @builtin(local_invocation_index) lid: u32,
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-) {
-    var m = 0u;
-    let stride = groups.x * WORKGROUP;
-    for (var i = wid.x * WORKGROUP + lid; i < params.len; i += stride) {
-        // |x| by clearing the sign bit: exact, and a NaN stays a NaN (above +inf as u32).
-        m = max(m, bitcast<u32>(x[i]) & 0x7fffffffu);
-    }
-    partial_max[lid] = m;
-    workgroupBarrier();
-    for (var half = WORKGROUP / 2u; half > 0u; half >>= 1u) {
-        if lid < half {
-            partial_max[lid] = max(partial_max[lid], partial_max[lid + half]);
-        }
-        workgroupBarrier();
-    }
-    if lid == 0u {
-        atomicMax(&max_abs_bits[params.site], partial_max[0]);
-    }
 }
 
 @compute @workgroup_size(WORKGROUP)

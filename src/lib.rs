@@ -7,6 +7,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;
+pub mod evaluation;
 pub mod export;
 pub mod gpu;
 pub mod models;

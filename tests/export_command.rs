@@ -5,23 +5,23 @@
 //! the exported network predicts what the GPU backbone (and the GPU PANN) predicts.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use sturdy::checkpoint::Checkpoint;
 use sturdy::data::synthetic::{write_fashion_mnist_like, ScratchDir};
 use sturdy::data::{BatchPlan, Dataset, EpochBatches, Normalization};
+use sturdy::evaluation::TrainedRun;
 use sturdy::export::forward::{CpuNetwork, SiteFunction};
 use sturdy::export::manifest::{Manifest, FORMAT};
+use sturdy::export::run::with_suffix;
 use sturdy::gpu::{Gpu, GpuOptions};
 use sturdy::nn::describe::INPUT;
-use sturdy::nn::{Mode, Op};
-use sturdy::pann::evaluate::evaluate;
-use sturdy::poly::ReluApprox;
+use sturdy::nn::{Mode, Op, SiteKind};
+use sturdy::pann::Pann;
 use sturdy::reference::loss::argmax;
 use sturdy::train::config::CHECKPOINT_FILE;
-use sturdy::train::{run, RunFile};
 
 const ALPHA: u32 = 9;
 
@@ -104,25 +104,41 @@ fn agreement(a: &[u32], b: &[u32]) -> f64 {
     a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64
 }
 
+/// Trains a run with the binary on Fashion-MNIST-format files of `images` (training, test)
+/// images, with the `train` flags after the dataset's, into `scratch`/run, then exports
+/// it at `ALPHA` with the `export` flags after those to `scratch`/`stem`; returns the run
+/// folder and the export.
+fn train_and_export(
+    scratch: &ScratchDir,
+    images: (usize, usize),
+    train: &[&str],
+    export: &[&str],
+    stem: &str,
+) -> (PathBuf, Manifest, Checkpoint) {
+    let data = scratch.path().join("fashion-mnist");
+    std::fs::create_dir_all(&data).unwrap();
+    write_fashion_mnist_like(&data, images.0, images.1, 1).unwrap();
+    let run_dir = scratch.path().join("run");
+    let train_args = [&["train", "--dataset", "fashion-mnist", "--epochs", "1", "--lr", "0.05"], train].concat();
+    sturdy(&train_args, &[("--data-dir", &data), ("--out", &run_dir)]);
+    let alpha = ALPHA.to_string();
+    let stem = scratch.path().join(stem);
+    sturdy(
+        &[&["export", "--alpha", &alpha, "--per-site"], export].concat(),
+        &[("--checkpoint", &run_dir), ("--out", &stem)],
+    );
+    let manifest_json = std::fs::read(with_suffix(&stem, "json")).unwrap();
+    let weights = Checkpoint::load(&with_suffix(&stem, "safetensors")).unwrap();
+    (run_dir, serde_json::from_slice(&manifest_json).unwrap(), weights)
+}
+
 #[test]
 fn exported_network_is_consistent_and_reproduces_the_backbone() {
     let scratch = ScratchDir::new("export-command");
-    let data = scratch.path().join("fashion-mnist");
-    std::fs::create_dir_all(&data).unwrap();
-    write_fashion_mnist_like(&data, 320, 200, 1).unwrap();
-    let run_dir = scratch.path().join("run");
-    let train = ["train", "--dataset", "fashion-mnist", "--model", "smallcnn", "--width", "0.5", "--epochs", "1"];
-    let train_rest = ["--batch-size", "32", "--lr", "0.05", "--seed", "7"];
-    sturdy(&[&train[..], &train_rest[..]].concat(), &[("--data-dir", &data), ("--out", &run_dir)]);
+    let train = ["--model", "smallcnn", "--width", "0.5", "--batch-size", "32", "--seed", "7"];
+    let export = ["--calibration-images", "320"];
     // A dot in the stem: the extensions are appended, not substituted.
-    let stem = scratch.path().join("exports").join("net.a9");
-    let alpha = ALPHA.to_string();
-    let export = ["export", "--alpha", &alpha, "--per-site", "--calibration-images", "320"];
-    sturdy(&export, &[("--checkpoint", &run_dir), ("--out", &stem)]);
-
-    let manifest: Manifest =
-        serde_json::from_slice(&std::fs::read(scratch.path().join("exports/net.a9.json")).unwrap()).unwrap();
-    let weights = Checkpoint::load(&scratch.path().join("exports/net.a9.safetensors")).unwrap();
+    let (run_dir, manifest, weights) = train_and_export(&scratch, (320, 200), &train, &export, "exports/net.a9");
     assert_eq!((manifest.format.as_str(), manifest.weights.as_str()), (FORMAT, "net.a9.safetensors"));
     assert!(manifest.activation.inputs_divided_by_bound && manifest.calibration.per_site);
     assert_eq!(manifest.relu.alpha, ALPHA);
@@ -137,24 +153,20 @@ fn exported_network_is_consistent_and_reproduces_the_backbone() {
     check_layers(&manifest, &weights);
 
     // The GPU backbone, and the GPU PANN with the export's bounds and polynomial.
-    let run_file = RunFile::load(&run_dir).unwrap();
-    let datasets = run::load_datasets(&run_file.config).unwrap();
     let gpu = Gpu::new(&GpuOptions::from_env()).unwrap();
-    let trainer = run::build_trainer(&gpu, &run_file.config, &datasets.train).unwrap();
-    run::restore_checkpoint(&gpu, &trainer, &run_dir).unwrap();
-    let normalization = &run_file.normalization;
-    let backbone = evaluate(&trainer, &datasets.test, normalization, Mode::Eval).unwrap();
-    let sites = &trainer.network.sites;
-    let mut bounds: Vec<f32> = manifest.sites.iter().map(|s| s.bound).collect();
-    bounds.resize(sites.bounds.len(), 1.0);
-    gpu.write(&sites.bounds, &bounds).unwrap();
-    sites.coefficients.write(&gpu, ReluApprox::get(ALPHA).unwrap()).unwrap();
-    let pann = evaluate(&trainer, &datasets.test, normalization, Mode::Pann).unwrap();
+    let run = TrainedRun::open(&gpu, &run_dir).unwrap();
+    let (datasets, normalization) = (&run.datasets, &run.file.normalization);
+    let evaluator = run.evaluator(&gpu).unwrap();
+    let backbone = evaluator.evaluate(&datasets.test, normalization, Mode::Eval).unwrap();
+    let sites = Pann::new(&evaluator);
+    sites.set_bounds(&manifest.sites.iter().map(|s| s.bound).collect::<Vec<_>>()).unwrap();
+    sites.set_alpha(ALPHA).unwrap();
+    let pann = evaluator.evaluate(&datasets.test, normalization, Mode::Pann).unwrap();
 
     // The export on the CPU in f64, and the unfolded graph from the checkpoint.
     let exported = CpuNetwork::new(&manifest.layers, &weights);
     let checkpoint = Checkpoint::load(&run_dir.join(CHECKPOINT_FILE)).unwrap();
-    let unfolded = CpuNetwork::new(&trainer.network.describe(), &checkpoint);
+    let unfolded = CpuNetwork::new(&run.network.describe(), &checkpoint);
     let (mut cpu_backbone, mut cpu_pann) = (Vec::new(), Vec::new());
     for image in test_images(&datasets.test, normalization) {
         let logits = exported.forward(&image, SiteFunction::Exact).unwrap();
@@ -174,4 +186,62 @@ fn exported_network_is_consistent_and_reproduces_the_backbone() {
     assert_eq!(cpu_backbone.len(), 200);
     assert!(backbone_agreement >= 0.99, "exported backbone agrees with the GPU on {backbone_agreement}");
     assert!(pann_agreement >= 0.99, "exported PANN agrees with the GPU PANN on {pann_agreement}");
+}
+
+/// A VGG's max poolings are sites of the export too, listed and bounded like the ReLUs,
+/// and the export's f64 forward pass, polynomial max included, computes the logits of the
+/// GPU PANN that `sturdy sweep` measures.
+#[test]
+fn vgg_export_evaluates_its_max_poolings_as_the_gpu_pann_does() {
+    let scratch = ScratchDir::new("export-vgg");
+    let train = ["--model", "vgg", "--width", "0.125", "--batch-size", "16", "--seed", "3"];
+    let (run_dir, manifest, weights) = train_and_export(&scratch, (64, 16), &train, &[], "vgg");
+
+    let pools: Vec<u32> = manifest.sites.iter().filter(|s| s.kind == SiteKind::Max2x2).map(|s| s.index).collect();
+    assert_eq!(pools, [2, 5, 8], "{:?}", manifest.sites);
+    assert!(manifest.sites.iter().enumerate().all(|(i, s)| s.index as usize == i && s.bound > 0.0));
+    for op in &manifest.layers {
+        if let Op::MaxPool2x2 { name, site_index, bound, .. } = op {
+            let site = &manifest.sites[*site_index as usize];
+            assert_eq!((&site.name, *bound), (name, Some(site.bound)));
+        }
+    }
+
+    let gpu = Gpu::new(&GpuOptions::from_env()).unwrap();
+    let run = TrainedRun::open(&gpu, &run_dir).unwrap();
+    let evaluator = run.evaluator(&gpu).unwrap();
+    let sites = Pann::new(&evaluator);
+    sites.set_bounds(&manifest.sites.iter().map(|s| s.bound).collect::<Vec<_>>()).unwrap();
+    sites.set_alpha(ALPHA).unwrap();
+    let normalization = &run.file.normalization;
+    let batch =
+        EpochBatches::new(run.datasets.test.clone(), normalization, BatchPlan::evaluation(16), 0).next().unwrap();
+    evaluator.step(&batch.images, &batch.labels, Mode::Pann).unwrap();
+    let gpu_logits = gpu.download::<f32>(&run.network.logits().value).unwrap();
+
+    // Both sides evaluate the same polynomials on the same weights; they differ by the
+    // GPU's f32 rounding. A dot product of n terms in f32 is within n u of the exact one
+    // relative to the sum of its terms' magnitudes (u = 2^-24; Higham, Accuracy and
+    // Stability, 3.1); the largest n here is 9 x 32 channels = 288, so each of the 7
+    // weighted layers adds at most 288 u = 1.7e-5 of its output scale, about 1.2e-4 in
+    // all. Clenshaw in f32 keeps each polynomial within 2^-18 of its output scale
+    // (kernels-tests/poly_relu.rs), 9 sites add 3.4e-5; the GPU's unfolded batch norm
+    // against the export's folded weights (each rounded once to f32) adds a few u per
+    // layer. 1e-3 of the largest logit leaves the network a gain of 6 on that sum, and
+    // stays far below what the exact max in place of the polynomial one moves the logits
+    // by at alpha 9 (about 1e-2 of their scale here).
+    let exported = CpuNetwork::new(&manifest.layers, &weights);
+    let classes = manifest.classes;
+    let image_len = run.datasets.test.image_len();
+    let mut worst = 0.0f64;
+    for (image, gpu_row) in batch.images.chunks(image_len).zip(gpu_logits.chunks(classes)) {
+        let image: Vec<f64> = image.iter().map(|&v| v as f64).collect();
+        let cpu_row = exported.forward(&image, SiteFunction::Poly(&manifest.relu)).unwrap();
+        let scale = cpu_row.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (&g, c) in gpu_row.iter().zip(&cpu_row) {
+            worst = worst.max((g as f64 - c).abs() / scale);
+            assert!((g as f64 - c).abs() <= 1e-3 * scale, "GPU PANN {g} vs exported f64 PANN {c}");
+        }
+    }
+    eprintln!("VGG export vs GPU PANN (alpha {ALPHA}): largest logit difference {worst:.2e} of the logits' scale");
 }

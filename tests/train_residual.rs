@@ -4,6 +4,7 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use sturdy::evaluation::Evaluator;
 use sturdy::gpu::Gpu;
 use sturdy::models::{self, ModelInput, ModelKind};
 use sturdy::nn::{Mode, TrainActivation};
@@ -60,11 +61,12 @@ fn train_synthetic(activation: TrainActivation, mixup_alpha: f64) -> Outcome {
         losses.push(trainer.take_totals().unwrap().mean_loss());
     }
     assert_eq!(Some(gpu.buffers_created()), buffers_after_first_step, "{context}: training steps allocated buffers");
+    let evaluator = Evaluator::new(&gpu, &trainer.network).unwrap();
     for _ in 0..8 {
         let (images, labels) = synthetic_batch(&mut rng);
-        trainer.eval_step(&images, &labels, Mode::Eval).unwrap();
+        evaluator.step(&images, &labels, Mode::Eval).unwrap();
     }
-    let evaluation = trainer.take_totals().unwrap();
+    let evaluation = evaluator.take_totals().unwrap();
     assert_eq!(evaluation.samples, (8 * BATCH) as f64);
     Outcome { context, losses, held_out_accuracy: evaluation.accuracy() }
 }

@@ -1,12 +1,14 @@
 //! Inference images/s of the backbone (exact ReLU) and of its PANN at alpha 9 (every
-//! ReLU the composite polynomial), through Trainer::eval_step on random data.
+//! ReLU the composite polynomial), through Evaluator::step of an inference network on
+//! random data.
 
 use rand::Rng;
 
 use super::table::{figure, ms, Table};
-use super::{random, steps, BenchConfig};
+use super::{random, BenchConfig};
+use crate::evaluation::Evaluator;
 use crate::gpu::{median, Gpu, GpuError, Result};
-use crate::models::{ModelInput, ModelKind};
+use crate::models::{self, ModelInput, ModelKind};
 use crate::nn::{Mode, MAX_SITES};
 use crate::poly::ReluApprox;
 
@@ -17,15 +19,14 @@ const BOUND: f32 = 1e4;
 
 pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
     let batch = config.batch;
-    let mut table = Table::new(
-        format!("Inference (Trainer::eval_step), batch {batch}"),
-        &["model", "mode", "batch ms", "images/s"],
-    );
+    let mut table =
+        Table::new(format!("Inference (Evaluator::step), batch {batch}"), &["model", "mode", "batch ms", "images/s"]);
     let cifar = ModelInput { batch, channels: 3, height: 32, width: 32, classes: 10 };
     let mnist = ModelInput { batch, channels: 1, height: 28, width: 28, classes: 10 };
     for (name, kind, input) in [("ResNet-20", ModelKind::Resnet20, cifar), ("small CNN", ModelKind::Smallcnn, mnist)] {
-        let trainer = steps::trainer(gpu, kind, input)?;
-        let sites = &trainer.network.sites;
+        let network = models::build_for_inference(gpu, kind, input, 1.0, &mut random::rng())?;
+        let evaluator = Evaluator::new(gpu, &network)?;
+        let sites = &network.sites;
         let approx = ReluApprox::get(PANN_ALPHA).map_err(|e| GpuError::shape(e.to_string()))?;
         sites.coefficients.write(gpu, approx)?;
         gpu.write(&sites.bounds, &[BOUND; MAX_SITES])?;
@@ -35,7 +36,7 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
         for (mode_name, mode) in [("backbone (exact ReLU)", Mode::Eval), ("PANN, alpha 9", Mode::Pann)] {
             let batch_time = || -> Result<f64> {
                 let start = std::time::Instant::now();
-                trainer.eval_step(&images, &labels, mode)?;
+                evaluator.step(&images, &labels, mode)?;
                 gpu.wait()?;
                 Ok(start.elapsed().as_secs_f64())
             };
@@ -45,7 +46,7 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
         }
     }
     table.notes.push(format!(
-        "Batch ms: median wall time of eval_step (upload, forward, loss) plus the wait for the GPU, after a warm-up \
+        "Batch ms: median wall time of Evaluator::step (upload, forward, loss) plus the wait for the GPU, after a warm-up \
          batch. PANN: every ReLU is the composite polynomial of alpha {PANN_ALPHA} ({:?}) evaluated by Clenshaw.",
         ReluApprox::get(PANN_ALPHA).map(|a| a.sign().degrees()).unwrap_or_default()
     ));

@@ -3,13 +3,11 @@
 
 use super::steps::trainer;
 use super::table::{figure, Table};
-use crate::gpu::{Gpu, Result, Tensor};
+use crate::gpu::{Gpu, Result, Tensor, MIB};
 use crate::models::{ModelInput, ModelKind};
 
 /// The batch the memory figures are for (the paper's ResNet-20 recipe).
 pub const BATCH: usize = 128;
-
-const MIB: f64 = 1024.0 * 1024.0;
 
 /// Bytes of the distinct buffers among `tensors` (views and shared gradients count once).
 fn distinct_bytes<'t>(tensors: impl IntoIterator<Item = &'t Tensor>) -> u64 {
@@ -34,8 +32,11 @@ pub fn measure(gpu: &Gpu) -> Result<Table> {
         ("activations (every layer output)", distinct_bytes(activations.iter().map(|a| &a.value))),
         ("activation gradients", distinct_bytes(activations.iter().filter_map(|a| a.grad.as_ref()))),
         ("weights", distinct_bytes(params.iter().map(|p| &p.value))),
-        ("weight gradients", distinct_bytes(params.iter().map(|p| &p.grad))),
-        ("optimiser state (momentum)", distinct_bytes(params.iter().map(|p| &p.velocity))),
+        ("weight gradients", distinct_bytes(params.iter().map(|p| p.grad()))),
+        (
+            "optimiser state (momentum)",
+            distinct_bytes(params.iter().filter_map(|p| p.training.as_ref()).map(|t| &t.velocity)),
+        ),
     ];
     let essential: u64 = parts.iter().map(|(_, bytes)| bytes).sum();
     let mut table = Table::new(format!("GPU memory, ResNet-20 training at batch {BATCH}"), &["part", "MiB"]);

@@ -12,19 +12,29 @@ use crate::nn::describe::INPUT;
 use crate::nn::Op;
 use crate::ops::batchnorm::BatchNormShape;
 use crate::ops::conv2d::Conv2dShape;
+use crate::ops::poly_relu::max_pool_scales;
 use crate::poly::export::ReluExport;
 use crate::reference;
 
-/// What each activation site computes.
+/// What each site computes.
 #[derive(Clone, Copy, Debug)]
 pub enum SiteFunction<'a> {
-    /// max(x, 0): the backbone.
+    /// max(x, 0) and the exact 2x2 max: the backbone.
     Exact,
-    /// x (1 + p(x / B)) / 2 with the site's bound B: the PANN, with the GPU kernel's
-    /// overflow policy: x is first clamped to [-B, B]. (An HE pipeline cannot clamp;
-    /// there an input beyond B makes the polynomial explode, which is why B is
-    /// calibrated with a margin.)
+    /// The PANN, with the site's bound B and the GPU kernels' overflow policy: ReLU sites
+    /// compute x (1 + p(x / B)) / 2 with x first clamped to [-B, B]; max pooling sites the
+    /// polynomial max of `ops::poly_relu::max_pool_forward`, differences clamped to their
+    /// D. (An HE pipeline cannot clamp; there an input beyond B makes the polynomial
+    /// explode, which is why B is calibrated with a margin.)
     Poly(&'a ReluExport),
+}
+
+/// The bound B of a PANN site, which a calibrated export has.
+fn calibrated(name: &str, bound: Option<f32>) -> anyhow::Result<f64> {
+    match bound {
+        Some(bound) => Ok(bound as f64),
+        None => bail!("site {name} has no bound: the export is not calibrated"),
+    }
 }
 
 /// An exported network held in f64.
@@ -81,10 +91,7 @@ impl CpuNetwork {
                 Op::Relu { name, bound, .. } => match sites {
                     SiteFunction::Exact => reference::relu::forward(input(0)?),
                     SiteFunction::Poly(relu) => {
-                        let Some(bound) = bound else {
-                            bail!("site {name} has no bound: the export is not calibrated")
-                        };
-                        let b = *bound as f64;
+                        let b = calibrated(name, *bound)?;
                         let clamped = input(0)?.iter().map(|&x| x.clamp(-b, b));
                         clamped.map(|x| x * (1.0 + relu.eval_sign(x / b)) / 2.0).collect()
                     }
@@ -93,9 +100,14 @@ impl CpuNetwork {
                 Op::GlobalAveragePool { input_shape: [c, h, w], .. } => {
                     reference::pool::global_average_forward([1, *c, *h, *w], input(0)?)
                 }
-                Op::MaxPool2x2 { input_shape: [c, h, w], .. } => {
-                    reference::pool::max_pool_forward([1, *c, *h, *w], input(0)?).0
-                }
+                Op::MaxPool2x2 { name, input_shape: [c, h, w], bound, .. } => match sites {
+                    SiteFunction::Exact => reference::pool::max_pool_forward([1, *c, *h, *w], input(0)?).0,
+                    SiteFunction::Poly(relu) => {
+                        let scales = max_pool_scales(calibrated(name, *bound)?);
+                        let sign = |u| relu.eval_sign(u);
+                        reference::poly_relu::max_pool_forward_with(sign, scales, [1, *c, *h, *w], input(0)?)
+                    }
+                },
                 Op::Linear { weight, bias, in_features, .. } => {
                     reference::linear::forward(input(0)?, self.tensor(weight)?, self.tensor(bias)?, *in_features)
                 }

@@ -23,14 +23,21 @@
 //!     "inputs_divided_by_bound": true, // each site evaluates p at x / B, its own B
 //!     "bounds_folded_into_weights": false  // the weights are not rescaled by 1 / B
 //!   },
+//!   "max_pool": {                      // how a PANN evaluates a max_pool2x2 site
+//!     "formula": "max(a, b) ~= ((a + b) + d * p(d / D)) / 2, d = a - b",
+//!     "window": "max(max(x00, x01; D1), max(x10, x11; D1); D2)",  // see below
+//!     "scales_over_bound": [2.0, 2.25] // D1 = 2 B, D2 = 2.25 B, B the site's bound
+//!   },
 //!   "calibration": {                   // how the bounds B were chosen
 //!     "per_site": true,                // one B per site (false: all sites share the largest)
 //!     "margin": 1.0,                   // B = margin * max |x| seen at the site (global: at any site)
 //!     "images": 5000                   // training images run through the backbone (eval mode)
 //!   },
-//!   "sites": [                         // every activation site, in site-index order
-//!     { "name": "stem.relu", "index": 0, "max_abs": 7.9, "bound": 7.9 }
-//!   ],
+//!   "sites": [                         // every site (ReLUs and max poolings), in
+//!                                      // site-index order: sites[i].index == i
+//!     { "name": "stem.relu", "index": 0, "max_abs": 7.9, "bound": 7.9, "kind": "relu" },
+//!     { "name": "stage1.pool", "index": 2, "max_abs": 5.1, "bound": 5.1, "kind": "max2x2" }
+//!   ],                                 // max_abs: of the site's input
 //!   "relu": { ... },                   // the polynomial p for alpha: poly::export's
 //!                                      // "sturdy-relu-poly/1" object (alpha, components
 //!                                      // with Chebyshev and power coefficients, depth, ...)
@@ -55,16 +62,23 @@
 //! { "op": "global_average_pool", "name": "pool", "input": "block1.relu2",
 //!   "input_shape": [16, 7, 7] }                 // -> [C]
 //! { "op": "max_pool2x2", "name": "stage1.pool", "input": "stage1.1.relu",
-//!   "input_shape": [64, 28, 28], "output_shape": [64, 14, 14] }  // VGG only; exact max
+//!   "input_shape": [64, 28, 28], "output_shape": [64, 14, 14],  // VGG only
+//!   "site_index": 2, "bound": 5.1 }             // B of this site (= sites[site_index].bound)
 //! { "op": "linear", "name": "fc", "input": "pool", "weight": "fc.weight",
 //!   "bias": "fc.bias", "in_features": 16, "out_features": 10 }  // y = W x + b
 //! ```
 //!
 //! The output of the last op is the logits.
 //!
-//! Inputs with |x| > B lie outside the polynomial's range: under HE it explodes there.
-//! sturdy's GPU PANN mode (and `export::forward`) clamps them to [-B, B] and counts them
-//! as overflows; choose `--margin` above 1 when test data may exceed the training maxima.
+//! A PANN's max pooling takes each 2x2 window (x00, x01; x10, x11) to
+//! max(max(x00, x01), max(x10, x11)), every max by the formula above with the same p as
+//! the ReLUs: D1 for the two maxima of the first level (|a - b| <= 2B when |x| <= B), D2
+//! for the second, whose inputs are off by up to D1 2^-alpha (`ops::poly_relu`).
+//!
+//! Inputs with |x| > B (and max differences with |d| > D) lie outside the polynomial's
+//! range: under HE it explodes there. sturdy's GPU PANN mode (and `export::forward`)
+//! clamps them to [-B, B] (to [-D, D]) and counts them as overflows; choose `--margin`
+//! above 1 when test data may exceed the training maxima.
 
 use std::path::PathBuf;
 
@@ -72,11 +86,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{DatasetKind, Normalization};
 use crate::models::ModelKind;
-use crate::nn::Op;
+use crate::nn::{Op, SiteKind};
+use crate::ops::poly_relu::max_pool_scales;
 use crate::poly::export::ReluExport;
 
 pub const FORMAT: &str = "sturdy-pann-export/1";
 pub const FORMULA: &str = "ReLU(x) ~= x * (1 + p(x / B)) / 2";
+pub const MAX_FORMULA: &str = "max(a, b) ~= ((a + b) + d * p(d / D)) / 2, d = a - b";
+pub const MAX_WINDOW: &str = "max(max(x00, x01; D1), max(x10, x11; D1); D2)";
 
 /// The exported network's description (schema in the module doc).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -88,6 +105,7 @@ pub struct Manifest {
     pub input: InputSpec,
     pub classes: usize,
     pub activation: ActivationConvention,
+    pub max_pool: MaxPoolConvention,
     pub calibration: Calibration,
     pub sites: Vec<SiteBound>,
     pub relu: ReluExport,
@@ -128,6 +146,25 @@ impl Default for ActivationConvention {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MaxPoolConvention {
+    pub formula: String,
+    /// Which D each max of a window divides by.
+    pub window: String,
+    /// [D1, D2] / B.
+    pub scales_over_bound: [f64; 2],
+}
+
+impl Default for MaxPoolConvention {
+    fn default() -> Self {
+        MaxPoolConvention {
+            formula: MAX_FORMULA.into(),
+            window: MAX_WINDOW.into(),
+            scales_over_bound: max_pool_scales(1.0),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
     pub per_site: bool,
     pub margin: f64,
@@ -140,4 +177,5 @@ pub struct SiteBound {
     pub index: u32,
     pub max_abs: f32,
     pub bound: f32,
+    pub kind: SiteKind,
 }

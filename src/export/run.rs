@@ -4,18 +4,20 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use super::fold::fold_network;
-use super::manifest::{ActivationConvention, Calibration, InputSpec, Manifest, SiteBound, Source, FORMAT};
+use super::manifest::{
+    ActivationConvention, Calibration, InputSpec, Manifest, MaxPoolConvention, SiteBound, Source, FORMAT,
+};
 use crate::checkpoint::Checkpoint;
+use crate::evaluation::TrainedRun;
 use crate::gpu::Gpu;
 use crate::nn::Op;
-use crate::pann::calibrate;
+use crate::pann::{calibrate, Pann};
 use crate::poly::export::ReluExport;
 use crate::poly::ReluApprox;
 use crate::train::config::CHECKPOINT_FILE;
-use crate::train::{run, RunFile};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExportOptions {
@@ -44,32 +46,27 @@ pub fn with_suffix(stem: &Path, extension: &str) -> PathBuf {
 
 /// Loads the run in `dir`, calibrates its sites' bounds on training data and folds it.
 pub fn export_run(gpu: &Gpu, dir: &Path, stem: &Path, options: &ExportOptions) -> anyhow::Result<Export> {
-    let run_file = RunFile::load(dir)?;
-    let config = &run_file.config;
-    let datasets = run::load_datasets(config)?;
-    let trainer = run::build_trainer(gpu, config, &datasets.train)?;
-    let epochs = run::restore_checkpoint(gpu, &trainer, dir)?;
-    if epochs == 0 {
-        bail!("{} has no checkpoint yet: its first epoch did not finish", dir.display());
-    }
-    let normalization = &run_file.normalization;
-    let max_abs = calibrate::max_abs_per_site(&trainer, &datasets.train, normalization, options.calibration_images)?;
+    let run = TrainedRun::open(gpu, dir)?;
+    let (config, datasets, normalization) = (&run.file.config, &run.datasets, &run.file.normalization);
+    let evaluator = run.evaluator(gpu)?;
+    let pann = Pann::new(&evaluator);
+    let max_abs = pann.calibrate(&datasets.train, normalization, options.calibration_images)?;
     let bounds = calibrate::bounds(&max_abs, options.margin, options.per_site);
-    let sites: Vec<SiteBound> = trainer
-        .network
-        .activation_sites()
+    let sites: Vec<SiteBound> = pann
+        .sites()
         .iter()
         .map(|site| {
             let i = site.index as usize;
-            SiteBound { name: site.name.clone(), index: site.index, max_abs: max_abs[i], bound: bounds[i] }
+            let (name, index, kind) = (site.name.clone(), site.index, site.kind);
+            SiteBound { name, index, max_abs: max_abs[i], bound: bounds[i], kind }
         })
         .collect();
 
     let checkpoint_path = dir.join(CHECKPOINT_FILE);
     let checkpoint = Checkpoint::load(&checkpoint_path)?;
-    let (mut layers, mut weights) = fold_network(&trainer.network.describe(), &checkpoint, &checkpoint_path)?;
+    let (mut layers, mut weights) = fold_network(&run.network.describe(), &checkpoint, &checkpoint_path)?;
     for op in &mut layers {
-        if let Op::Relu { site_index, bound, .. } = op {
+        if let Op::Relu { site_index, bound, .. } | Op::MaxPool2x2 { site_index, bound, .. } = op {
             *bound = Some(bounds[*site_index as usize]);
         }
     }
@@ -77,7 +74,7 @@ pub fn export_run(gpu: &Gpu, dir: &Path, stem: &Path, options: &ExportOptions) -
     weights.metadata.insert("format".into(), FORMAT.into());
     weights.metadata.insert("alpha".into(), options.alpha.to_string());
 
-    let batch = trainer.batch_size();
+    let batch = evaluator.batch_size();
     let calibration_images = (options.calibration_images.div_ceil(batch).max(1) * batch).min(datasets.train.len());
     let weights_file = with_suffix(stem, "safetensors");
     let manifest = Manifest {
@@ -85,7 +82,7 @@ pub fn export_run(gpu: &Gpu, dir: &Path, stem: &Path, options: &ExportOptions) -
         sturdy_version: env!("CARGO_PKG_VERSION").into(),
         source: Source {
             run: dir.to_path_buf(),
-            epochs,
+            epochs: run.epochs,
             model: config.model,
             width: config.width,
             dataset: config.dataset,
@@ -94,6 +91,7 @@ pub fn export_run(gpu: &Gpu, dir: &Path, stem: &Path, options: &ExportOptions) -
         input: InputSpec { shape: datasets.train.shape(), normalization: normalization.clone() },
         classes: datasets.train.classes,
         activation: ActivationConvention::default(),
+        max_pool: MaxPoolConvention::default(),
         calibration: Calibration { per_site: options.per_site, margin: options.margin, images: calibration_images },
         sites,
         relu,

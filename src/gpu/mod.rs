@@ -31,3 +31,6 @@ pub fn shader_constant(shader: &str, name: &str) -> Result<usize> {
         message,
     })
 }
+
+/// Bytes per MiB, the unit GPU memory is reported in.
+pub const MIB: f64 = 1024.0 * 1024.0;

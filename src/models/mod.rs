@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::gpu::{Gpu, Result};
 use crate::nn::{
-    Activation, ActivationSite, BatchNorm, Conv2d, ConvGeometry, Layer, Linear, Network, Pool, SiteTables,
+    Activation, BatchNorm, Conv2d, ConvGeometry, GlobalAveragePool, Layer, Linear, Network, Site, SiteTables,
     TrainActivation,
 };
 
@@ -55,13 +55,36 @@ pub fn scaled(channels: usize, width: f64) -> usize {
     ((channels as f64 * width).round() as usize).max(1)
 }
 
-/// Builds a model; `train` says what its activation sites compute in training mode.
+/// Builds a model to train; `train` says what its ReLU sites compute in training mode.
 pub fn build(
     gpu: &Gpu,
     kind: ModelKind,
     input: ModelInput,
     width: f64,
     train: TrainActivation,
+    rng: &mut impl Rng,
+) -> Result<Network> {
+    assemble(gpu, kind, input, width, Some(train), rng)
+}
+
+/// Builds a model for inference only: no gradients, optimiser state or backward pass
+/// (its weights, drawn from `rng`, are meant to be overwritten by a checkpoint).
+pub fn build_for_inference(
+    gpu: &Gpu,
+    kind: ModelKind,
+    input: ModelInput,
+    width: f64,
+    rng: &mut impl Rng,
+) -> Result<Network> {
+    assemble(gpu, kind, input, width, None, rng)
+}
+
+fn assemble(
+    gpu: &Gpu,
+    kind: ModelKind,
+    input: ModelInput,
+    width: f64,
+    train: Option<TrainActivation>,
     rng: &mut impl Rng,
 ) -> Result<Network> {
     let image = Activation::input(gpu, &[input.batch, input.channels, input.height, input.width])?;
@@ -81,9 +104,10 @@ pub fn build(
 /// conv 3x3 (stride 1, padding 1) -> batch norm -> ReLU site, named `{name}.conv` etc.
 fn conv_bn_relu(gpu: &Gpu, network: &mut Network, name: &str, channels: usize, rng: &mut impl Rng) -> Result<()> {
     let geometry = ConvGeometry { out_channels: channels, kernel: 3, stride: 1, padding: 1 };
-    let conv = Conv2d::new(gpu, &format!("{name}.conv"), network.last(), geometry, rng)?;
-    let bn = BatchNorm::new(gpu, &format!("{name}.bn"), conv.output(), None)?;
-    let relu = ActivationSite::new(gpu, &format!("{name}.relu"), bn.output(), &network.sites)?;
+    let purpose = network.purpose();
+    let conv = Conv2d::new(gpu, &format!("{name}.conv"), network.last(), geometry, purpose, rng)?;
+    let bn = BatchNorm::new(gpu, &format!("{name}.bn"), conv.output(), None, purpose)?;
+    let relu = Site::relu(gpu, &format!("{name}.relu"), bn.output(), &network.sites)?;
     network.push(conv);
     network.push(bn);
     network.push(relu);
@@ -92,8 +116,8 @@ fn conv_bn_relu(gpu: &Gpu, network: &mut Network, name: &str, channels: usize, r
 
 /// Global average pooling and the final linear layer.
 fn classifier(gpu: &Gpu, network: &mut Network, classes: usize, rng: &mut impl Rng) -> Result<()> {
-    let pool = Pool::global_average(gpu, "pool", network.last())?;
-    let fc = Linear::new(gpu, "fc", pool.output(), classes, rng)?;
+    let pool = GlobalAveragePool::new(gpu, "pool", network.last(), network.purpose())?;
+    let fc = Linear::new(gpu, "fc", pool.output(), classes, network.purpose(), rng)?;
     network.push(pool);
     network.push(fc);
     Ok(())

@@ -1,6 +1,6 @@
 use super::describe::per_image;
-use super::{Activation, Layer, Mode, Op, Param};
-use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
+use super::{Activation, Layer, Mode, Op, Param, Purpose};
+use crate::gpu::{Dispatch, Gpu, Recorder, Result, Tensor};
 use crate::ops::batchnorm::{self, BatchNormOptions, BatchNormShape, BatchNormTensors};
 
 /// Batch normalisation over the channels of an NCHW (or NC) activation.
@@ -18,38 +18,54 @@ pub struct BatchNorm {
 }
 
 impl BatchNorm {
-    /// `output_grad`, when given, is the tensor this layer reads its output gradient
-    /// from (shared with a sibling branch of a residual sum).
-    pub fn new(gpu: &Gpu, name: &str, input: &Activation, output_grad: Option<&Tensor>) -> Result<BatchNorm> {
+    /// `shares_grad_with`, when given, is the activation whose gradient tensor this
+    /// layer's output gradient is (a sibling branch of a residual sum).
+    pub fn new(
+        gpu: &Gpu,
+        name: &str,
+        input: &Activation,
+        shares_grad_with: Option<&Activation>,
+        purpose: Purpose,
+    ) -> Result<BatchNorm> {
         let shape = input.shape();
-        let input_grad = input.grad.as_ref().ok_or_else(|| {
-            GpuError::shape(format!("{name}: batch norm cannot be the first layer (its input has no gradient)"))
-        })?;
         let bn_shape = BatchNormShape { batch: shape[0], channels: shape[1], spatial: shape[2..].iter().product() };
         let channels = [bn_shape.channels];
-        let gamma = Param::constant(gpu, format!("{name}.weight"), &channels, 1.0, true)?;
-        let beta = Param::constant(gpu, format!("{name}.bias"), &channels, 0.0, true)?;
+        let gamma = Param::constant(gpu, format!("{name}.weight"), &channels, 1.0, true, purpose)?;
+        let beta = Param::constant(gpu, format!("{name}.bias"), &channels, 0.0, true, purpose)?;
         let running_mean = gpu.zeros(&channels)?;
         let running_var = gpu.upload(&channels, &vec![1.0f32; bn_shape.channels])?;
-        let (saved_mean, saved_inv_std) = (gpu.zeros(&channels)?, gpu.zeros(&channels)?);
-        let output = match output_grad {
-            Some(grad) => Activation::sharing_grad(gpu, grad)?,
-            None => Activation::new(gpu, shape)?,
+        let output = match shares_grad_with {
+            Some(sibling) => Activation::sharing_grad(gpu, sibling)?,
+            None => Activation::new(gpu, shape, purpose)?,
         };
-        let tensors = BatchNormTensors {
+        let options = BatchNormOptions::default();
+        // Inference binds only gamma, beta and the running statistics: these stand in,
+        // unread, for the saved-for-backward and gradient tensors.
+        let running = BatchNormTensors {
             gamma: &gamma.value,
             beta: &beta.value,
             running_mean: &running_mean,
             running_var: &running_var,
-            saved_mean: &saved_mean,
-            saved_inv_std: &saved_inv_std,
-            dgamma: &gamma.grad,
-            dbeta: &beta.grad,
+            saved_mean: &running_mean,
+            saved_inv_std: &running_var,
+            dgamma: &gamma.value,
+            dbeta: &beta.value,
         };
-        let options = BatchNormOptions::default();
-        let train = batchnorm::forward_train(gpu, bn_shape, options, &input.value, &tensors, &output.value)?;
-        let eval = batchnorm::forward_inference(gpu, bn_shape, options, &input.value, &tensors, &output.value)?;
-        let backward = batchnorm::backward(gpu, bn_shape, &input.value, output.grad(), &tensors, input_grad)?;
+        let eval = batchnorm::forward_inference(gpu, bn_shape, options, &input.value, &running, &output.value)?;
+        let (mut train, mut backward) = (Vec::new(), Vec::new());
+        if purpose == Purpose::Training {
+            let input_grad = input.input_grad(name)?;
+            let (saved_mean, saved_inv_std) = (gpu.zeros(&channels)?, gpu.zeros(&channels)?);
+            let tensors = BatchNormTensors {
+                saved_mean: &saved_mean,
+                saved_inv_std: &saved_inv_std,
+                dgamma: gamma.grad(),
+                dbeta: beta.grad(),
+                ..running
+            };
+            train = batchnorm::forward_train(gpu, bn_shape, options, &input.value, &tensors, &output.value)?;
+            backward = batchnorm::backward(gpu, bn_shape, &input.value, output.grad(), &tensors, input_grad)?;
+        }
         let (name, eps) = (name.into(), options.eps);
         Ok(BatchNorm { gamma, beta, running_mean, running_var, name, eps, output, train, eval, backward })
     }

@@ -2,7 +2,7 @@ use rand::Rng;
 
 use super::describe::per_image_chw;
 use super::param::kaiming_normal;
-use super::{Activation, Layer, Mode, Op, Param};
+use super::{Activation, Layer, Mode, Op, Param, Purpose};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result};
 use crate::ops::conv2d::{self, Conv2dShape, ConvVariant};
 
@@ -29,6 +29,7 @@ impl Conv2d {
         name: &str,
         input: &Activation,
         geometry: ConvGeometry,
+        purpose: Purpose,
         rng: &mut impl Rng,
     ) -> Result<Conv2d> {
         let &[batch, in_channels, height, width] = input.shape() else {
@@ -40,13 +41,17 @@ impl Conv2d {
         let fan_in = in_channels * kernel * kernel;
         let weight_shape = shape.weight_shape();
         let init = kaiming_normal(rng, weight_shape.iter().product(), fan_in);
-        let weight = Param::new(gpu, format!("{name}.weight"), &weight_shape, &init, false)?;
-        let output = Activation::new(gpu, &shape.output_shape())?;
+        let weight = Param::new(gpu, format!("{name}.weight"), &weight_shape, &init, false, purpose)?;
+        let output = Activation::new(gpu, &shape.output_shape(), purpose)?;
         let variant = ConvVariant::for_layer(gpu, &shape);
         let forward = conv2d::forward(gpu, variant, &shape, &input.value, &weight.value, None, &output.value)?;
-        let mut backward = conv2d::backward_weight(gpu, variant, &shape, &input.value, output.grad(), &weight.grad)?;
-        if let Some(input_grad) = &input.grad {
-            backward.extend(conv2d::backward_input(gpu, variant, &shape, &weight.value, output.grad(), input_grad)?);
+        let mut backward = Vec::new();
+        if purpose == Purpose::Training {
+            let dy = output.grad();
+            backward = conv2d::backward_weight(gpu, variant, &shape, &input.value, dy, weight.grad())?;
+            if let Some(input_grad) = &input.grad {
+                backward.extend(conv2d::backward_input(gpu, variant, &shape, &weight.value, dy, input_grad)?);
+            }
         }
         Ok(Conv2d { name: name.into(), shape, weight, output, forward, backward })
     }

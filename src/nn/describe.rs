@@ -43,7 +43,7 @@ pub enum Op {
     Relu {
         name: String,
         input: String,
-        /// The site's index in the network's site tables (`Network::activation_sites` order).
+        /// The site's index in the network's site tables (`Network::site_list` order).
         site_index: u32,
         /// B: None until calibrated.
         bound: Option<f32>,
@@ -53,8 +53,19 @@ pub enum Op {
     Add { name: String, inputs: [String; 2], shape: Vec<usize> },
     /// [C, H, W] -> [C]: the mean of each channel.
     GlobalAveragePool { name: String, input: String, input_shape: [usize; 3] },
-    /// 2x2 windows, stride 2, floor on odd sizes: the maximum of each window.
-    MaxPool2x2 { name: String, input: String, input_shape: [usize; 3], output_shape: [usize; 3] },
+    /// 2x2 windows, stride 2, floor on odd sizes: the maximum of each window in the
+    /// backbone; in a PANN max(max(a, b), max(c, d)) with each max the polynomial max of
+    /// the site's bound (`ops::poly_relu::max_pool_forward`).
+    MaxPool2x2 {
+        name: String,
+        input: String,
+        input_shape: [usize; 3],
+        output_shape: [usize; 3],
+        /// The site's index in the network's site tables.
+        site_index: u32,
+        /// B, which bounds |x| of the pool's input: None until calibrated.
+        bound: Option<f32>,
+    },
     /// y = weight x + bias, x flattened row-major; weight [out_features, in_features].
     Linear { name: String, input: String, weight: String, bias: String, in_features: usize, out_features: usize },
 }

@@ -1,7 +1,7 @@
 use rand::Rng;
 
 use super::param::fan_in_uniform;
-use super::{Activation, Layer, Mode, Op, Param};
+use super::{Activation, Layer, Mode, Op, Param, Purpose};
 use crate::gpu::{Dispatch, Gpu, Recorder, Result};
 use crate::ops::linear;
 
@@ -17,19 +17,30 @@ pub struct Linear {
 }
 
 impl Linear {
-    pub fn new(gpu: &Gpu, name: &str, input: &Activation, out_features: usize, rng: &mut impl Rng) -> Result<Linear> {
+    pub fn new(
+        gpu: &Gpu,
+        name: &str,
+        input: &Activation,
+        out_features: usize,
+        purpose: Purpose,
+        rng: &mut impl Rng,
+    ) -> Result<Linear> {
         let batch = input.shape()[0];
         let in_features: usize = input.shape()[1..].iter().product();
         let weight_init = fan_in_uniform(rng, out_features * in_features, in_features);
-        let weight = Param::new(gpu, format!("{name}.weight"), &[out_features, in_features], &weight_init, false)?;
+        let weight_shape = [out_features, in_features];
+        let weight = Param::new(gpu, format!("{name}.weight"), &weight_shape, &weight_init, false, purpose)?;
         let bias_init = fan_in_uniform(rng, out_features, in_features);
-        let bias = Param::new(gpu, format!("{name}.bias"), &[out_features], &bias_init, false)?;
-        let output = Activation::new(gpu, &[batch, out_features])?;
+        let bias = Param::new(gpu, format!("{name}.bias"), &[out_features], &bias_init, false, purpose)?;
+        let output = Activation::new(gpu, &[batch, out_features], purpose)?;
         let forward = linear::forward(gpu, &input.value, &weight.value, &bias.value, &output.value)?;
-        let mut backward =
-            Vec::from(linear::backward_params(gpu, &input.value, output.grad(), &weight.grad, &bias.grad)?);
-        if let Some(input_grad) = &input.grad {
-            backward.push(linear::backward_input(gpu, &weight.value, output.grad(), input_grad)?);
+        let mut backward = Vec::new();
+        if purpose == Purpose::Training {
+            let dy = output.grad();
+            backward.extend(linear::backward_params(gpu, &input.value, dy, weight.grad(), bias.grad())?);
+            if let Some(input_grad) = &input.grad {
+                backward.push(linear::backward_input(gpu, &weight.value, dy, input_grad)?);
+            }
         }
         Ok(Linear { name: name.into(), in_features, weight, bias, output, forward, backward })
     }

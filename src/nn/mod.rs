@@ -1,8 +1,9 @@
 //! Layers. Each owns its parameters, its output and the dispatches of its forward and
 //! backward passes, bound once at construction: a step only records them. Backward is
 //! explicit per layer (no autograd): gradients flow from `output.grad` to `input.grad`.
+//! A network built for [`Purpose::Inference`] has no backward pass and allocates none of
+//! its buffers.
 
-mod activation;
 mod batchnorm;
 mod conv2d;
 pub mod describe;
@@ -11,35 +12,52 @@ mod network;
 mod param;
 mod pool;
 mod residual;
+mod site;
 
-pub use activation::{ActivationSite, SiteTables, TrainActivation, MAX_SITES};
 pub use batchnorm::BatchNorm;
 pub use conv2d::{Conv2d, ConvGeometry};
 pub use describe::Op;
 pub use linear::Linear;
 pub use network::Network;
-pub use param::Param;
-pub use pool::Pool;
+pub use param::{Param, TrainingState};
+pub use pool::GlobalAveragePool;
 pub use residual::BasicBlock;
+pub use site::{Site, SiteKind, SiteTables, TrainActivation, MAX_SITES};
 
-use crate::gpu::{Gpu, Recorder, Result, Tensor};
+use crate::gpu::{Gpu, GpuError, Recorder, Result, Tensor};
+
+/// What a network is built for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Forward and backward passes: activation and parameter gradients, optimiser
+    /// velocities and what backward reads.
+    Training,
+    /// Forward passes only ([`Mode::Eval`], [`Mode::Calibrate`], [`Mode::Pann`]), without
+    /// any of those buffers.
+    Inference,
+}
 
 /// A tensor flowing between layers and the gradient of the loss with respect to it.
-/// The network's input has no gradient.
+/// The network's input, and every activation of an inference network, has no gradient.
 pub struct Activation {
     pub value: Tensor,
     pub grad: Option<Tensor>,
 }
 
 impl Activation {
-    pub fn new(gpu: &Gpu, shape: &[usize]) -> Result<Activation> {
-        Ok(Activation { value: gpu.zeros(shape)?, grad: Some(gpu.zeros(shape)?) })
+    /// A layer's output, with a gradient when training.
+    pub fn new(gpu: &Gpu, shape: &[usize], purpose: Purpose) -> Result<Activation> {
+        let grad = match purpose {
+            Purpose::Training => Some(gpu.zeros(shape)?),
+            Purpose::Inference => None,
+        };
+        Ok(Activation { value: gpu.zeros(shape)?, grad })
     }
 
-    /// A new value whose gradient is `grad`: for outputs whose gradients are the same
-    /// tensor, as both branches of a residual sum are.
-    pub fn sharing_grad(gpu: &Gpu, grad: &Tensor) -> Result<Activation> {
-        Ok(Activation { value: gpu.zeros(grad.shape())?, grad: Some(grad.clone()) })
+    /// A new value of `other`'s shape with `other`'s gradient tensor (if any): for outputs
+    /// whose gradients are the same tensor, as both branches of a residual sum are.
+    pub fn sharing_grad(gpu: &Gpu, other: &Activation) -> Result<Activation> {
+        Ok(Activation { value: gpu.zeros(other.shape())?, grad: other.grad.clone() })
     }
 
     pub fn input(gpu: &Gpu, shape: &[usize]) -> Result<Activation> {
@@ -50,21 +68,30 @@ impl Activation {
         self.value.shape()
     }
 
-    /// The gradient tensor of an activation that is not the network input.
+    /// The gradient that the training layer `layer` writes into this, its input: an error
+    /// where the input is the network's (a layer that cannot come first).
+    pub fn input_grad(&self, layer: &str) -> Result<&Tensor> {
+        self.grad
+            .as_ref()
+            .ok_or_else(|| GpuError::shape(format!("{layer} cannot be the first layer: its input has no gradient")))
+    }
+
+    /// The gradient tensor of a training network's activation other than its input.
     pub fn grad(&self) -> &Tensor {
-        self.grad.as_ref().expect("only the network input has no gradient")
+        self.grad.as_ref().expect("only the network input and inference networks have no gradients")
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Batch statistics, training-time activations (exact, noise-perturbed or polynomial).
+    /// Batch statistics, training-time activations (exact, noise-perturbed or polynomial);
+    /// networks built for [`Purpose::Training`] only.
     Train,
     /// Running statistics, exact activations.
     Eval,
     /// Like `Eval`, and each site's running max |x| grows to cover this batch.
     Calibrate,
-    /// Running statistics, every ReLU replaced by the polynomial (a PANN).
+    /// Running statistics, every site approximated by the polynomial (a PANN).
     Pann,
 }
 
@@ -85,14 +112,9 @@ pub trait Layer {
     fn activations(&self) -> Vec<&Activation> {
         vec![self.output()]
     }
-    /// The activation sites (ReLUs) inside this layer.
-    fn sites(&self) -> Vec<&ActivationSite> {
+    /// The sites (ReLUs and max poolings) inside this layer.
+    fn sites(&self) -> Vec<&Site> {
         Vec::new()
-    }
-    /// The PANN-mode overflow counters (u32 [1]) of this layer: its sites' and, for max
-    /// pooling, the polynomial max's.
-    fn overflow_counters(&self) -> Vec<&Tensor> {
-        self.sites().into_iter().map(|site| &site.overflow).collect()
     }
     /// The ops this layer runs in evaluation mode, reading the value `input`; the last
     /// op's output is the layer's output.

@@ -1,5 +1,5 @@
 use super::describe::INPUT;
-use super::{Activation, ActivationSite, Layer, Mode, Op, Param, SiteTables};
+use super::{Activation, Layer, Mode, Op, Param, Purpose, Site, SiteTables};
 use crate::gpu::{Recorder, Tensor};
 
 /// A chain of layers from an input batch to logits.
@@ -17,6 +17,10 @@ impl Network {
     /// The output of the last layer (the input for an empty network): what the next layer reads.
     pub fn last(&self) -> &Activation {
         self.layers.last().map_or(&self.input, |layer| layer.output())
+    }
+
+    pub fn purpose(&self) -> Purpose {
+        self.sites.purpose()
     }
 
     pub fn push(&mut self, layer: impl Layer + 'static) {
@@ -55,13 +59,14 @@ impl Network {
         std::iter::once(&self.input).chain(self.layers.iter().flat_map(|l| l.activations())).collect()
     }
 
-    pub fn activation_sites(&self) -> Vec<&ActivationSite> {
+    /// Every site (ReLU and max pooling), in index order.
+    pub fn site_list(&self) -> Vec<&Site> {
         self.layers.iter().flat_map(|l| l.sites()).collect()
     }
 
-    /// Every PANN-mode overflow counter: each activation site's and each max pooling's.
+    /// Every site's PANN-mode overflow counter, in index order.
     pub fn overflow_counters(&self) -> Vec<&Tensor> {
-        self.layers.iter().flat_map(|l| l.overflow_counters()).collect()
+        self.site_list().into_iter().map(|site| &site.overflow).collect()
     }
 
     /// The inference graph, layer by layer, starting from the value [`INPUT`].

@@ -1,31 +1,54 @@
 use rand::Rng;
 use rand_distr::{Distribution, Normal, Uniform};
 
+use super::Purpose;
 use crate::gpu::{Gpu, Result, Tensor};
 
-/// A trainable tensor with its gradient and optimiser velocity.
+/// A trainable tensor, with its gradient and optimiser velocity when training.
 pub struct Param {
     pub name: String,
     pub value: Tensor,
-    pub grad: Tensor,
-    pub velocity: Tensor,
+    /// None in a network built for inference.
+    pub training: Option<TrainingState>,
     /// A batch-norm scale or shift: a group of its own for weight decay.
     pub is_norm: bool,
 }
 
+pub struct TrainingState {
+    pub grad: Tensor,
+    pub velocity: Tensor,
+}
+
 impl Param {
-    pub fn new(gpu: &Gpu, name: impl Into<String>, shape: &[usize], init: &[f32], is_norm: bool) -> Result<Param> {
-        Ok(Param {
-            name: name.into(),
-            value: gpu.upload(shape, init)?,
-            grad: gpu.zeros(shape)?,
-            velocity: gpu.zeros(shape)?,
-            is_norm,
-        })
+    pub fn new(
+        gpu: &Gpu,
+        name: impl Into<String>,
+        shape: &[usize],
+        init: &[f32],
+        is_norm: bool,
+        purpose: Purpose,
+    ) -> Result<Param> {
+        let training = match purpose {
+            Purpose::Training => Some(TrainingState { grad: gpu.zeros(shape)?, velocity: gpu.zeros(shape)? }),
+            Purpose::Inference => None,
+        };
+        Ok(Param { name: name.into(), value: gpu.upload(shape, init)?, training, is_norm })
     }
 
-    pub fn constant(gpu: &Gpu, name: impl Into<String>, shape: &[usize], value: f32, is_norm: bool) -> Result<Param> {
-        Param::new(gpu, name, shape, &vec![value; shape.iter().product()], is_norm)
+    pub fn constant(
+        gpu: &Gpu,
+        name: impl Into<String>,
+        shape: &[usize],
+        value: f32,
+        is_norm: bool,
+        purpose: Purpose,
+    ) -> Result<Param> {
+        Param::new(gpu, name, shape, &vec![value; shape.iter().product()], is_norm, purpose)
+    }
+
+    /// The gradient of a training network's parameter.
+    pub fn grad(&self) -> &Tensor {
+        &self.training.as_ref().expect("a network built for inference has no gradients").grad
     }
 }
 

@@ -2,8 +2,8 @@ use rand::Rng;
 
 use super::conv2d::ConvGeometry;
 use super::describe::per_image;
-use super::{Activation, ActivationSite, BatchNorm, Conv2d, Layer, Mode, Op, Param, SiteTables};
-use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
+use super::{Activation, BatchNorm, Conv2d, Layer, Mode, Op, Param, Purpose, Site, SiteTables};
+use crate::gpu::{Dispatch, Gpu, Recorder, Result, Tensor};
 use crate::ops::add;
 
 /// He et al.'s basic block: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), with a
@@ -12,21 +12,21 @@ pub struct BasicBlock {
     name: String,
     conv1: Conv2d,
     bn1: BatchNorm,
-    relu1: ActivationSite,
+    relu1: Site,
     conv2: Conv2d,
     bn2: BatchNorm,
     shortcut: Option<(Conv2d, BatchNorm)>,
     sum: Dispatch,
     /// The residual sum relu2 reads (its gradient is bn2's output gradient).
     sum_value: Activation,
-    relu2: ActivationSite,
-    /// input.grad = main-path gradient + shortcut gradient.
-    merge_grads: Dispatch,
+    relu2: Site,
+    /// input.grad = main-path gradient + shortcut gradient (training only).
+    merge_grads: Option<Dispatch>,
 }
 
-/// The input as seen by one branch: same values, a gradient of the branch's own.
-fn branch_view(gpu: &Gpu, input: &Activation) -> Result<Activation> {
-    Ok(Activation { value: input.value.clone(), grad: Some(gpu.zeros(input.shape())?) })
+/// The input as seen by one branch: same values, a gradient of the branch's own when training.
+fn branch_view(gpu: &Gpu, input: &Activation, purpose: Purpose) -> Result<Activation> {
+    Ok(Activation { value: input.value.clone(), ..Activation::new(gpu, input.shape(), purpose)? })
 }
 
 impl BasicBlock {
@@ -39,32 +39,35 @@ impl BasicBlock {
         tables: &SiteTables,
         rng: &mut impl Rng,
     ) -> Result<BasicBlock> {
-        let main_input = branch_view(gpu, input)?;
+        let purpose = tables.purpose();
+        let main_input = branch_view(gpu, input, purpose)?;
         let conv3x3 = |stride| ConvGeometry { out_channels, kernel: 3, stride, padding: 1 };
-        let conv1 = Conv2d::new(gpu, &format!("{name}.conv1"), &main_input, conv3x3(stride), rng)?;
-        let bn1 = BatchNorm::new(gpu, &format!("{name}.bn1"), conv1.output(), None)?;
-        let relu1 = ActivationSite::new(gpu, &format!("{name}.relu1"), bn1.output(), tables)?;
-        let conv2 = Conv2d::new(gpu, &format!("{name}.conv2"), relu1.output(), conv3x3(1), rng)?;
-        let bn2 = BatchNorm::new(gpu, &format!("{name}.bn2"), conv2.output(), None)?;
-        let sum_grad: &Tensor = bn2.output().grad();
+        let conv1 = Conv2d::new(gpu, &format!("{name}.conv1"), &main_input, conv3x3(stride), purpose, rng)?;
+        let bn1 = BatchNorm::new(gpu, &format!("{name}.bn1"), conv1.output(), None, purpose)?;
+        let relu1 = Site::relu(gpu, &format!("{name}.relu1"), bn1.output(), tables)?;
+        let conv2 = Conv2d::new(gpu, &format!("{name}.conv2"), relu1.output(), conv3x3(1), purpose, rng)?;
+        let bn2 = BatchNorm::new(gpu, &format!("{name}.bn2"), conv2.output(), None, purpose)?;
+        // The residual sum's gradient is bn2's output gradient.
+        let sum_grad = bn2.output();
         let needs_projection = stride != 1 || input.shape()[1] != out_channels;
         let (shortcut, shortcut_grad) = if needs_projection {
-            let shortcut_input = branch_view(gpu, input)?;
+            let shortcut_input = branch_view(gpu, input, purpose)?;
             let geometry = ConvGeometry { out_channels, kernel: 1, stride, padding: 0 };
-            let conv = Conv2d::new(gpu, &format!("{name}.shortcut.conv"), &shortcut_input, geometry, rng)?;
-            let bn = BatchNorm::new(gpu, &format!("{name}.shortcut.bn"), conv.output(), Some(sum_grad))?;
-            (Some((conv, bn)), shortcut_input.grad().clone())
+            let conv = Conv2d::new(gpu, &format!("{name}.shortcut.conv"), &shortcut_input, geometry, purpose, rng)?;
+            let bn = BatchNorm::new(gpu, &format!("{name}.shortcut.bn"), conv.output(), Some(sum_grad), purpose)?;
+            (Some((conv, bn)), shortcut_input.grad)
         } else {
-            (None, sum_grad.clone())
+            (None, sum_grad.grad.clone())
         };
         let shortcut_value = shortcut.as_ref().map_or(&input.value, |(_, bn)| &bn.output().value);
         let sum_input = Activation::sharing_grad(gpu, sum_grad)?;
         let sum = add::forward(gpu, &bn2.output().value, shortcut_value, &sum_input.value)?;
-        let relu2 = ActivationSite::new(gpu, &format!("{name}.relu2"), &sum_input, tables)?;
-        let input_grad = input.grad.as_ref().ok_or_else(|| {
-            GpuError::shape(format!("{name}: a residual block cannot be the first layer (its input has no gradient)"))
-        })?;
-        let merge_grads = add::forward(gpu, main_input.grad(), &shortcut_grad, input_grad)?;
+        let relu2 = Site::relu(gpu, &format!("{name}.relu2"), &sum_input, tables)?;
+        // Only a training network has gradients to merge.
+        let merge_grads = match &shortcut_grad {
+            Some(shortcut_grad) => Some(add::forward(gpu, main_input.grad(), shortcut_grad, input.input_grad(name)?)?),
+            None => None,
+        };
         Ok(BasicBlock {
             name: name.into(),
             conv1,
@@ -107,7 +110,7 @@ impl Layer for BasicBlock {
         for layer in self.layers().into_iter().rev() {
             layer.record_backward(recorder);
         }
-        recorder.record(&self.merge_grads);
+        recorder.record_all(&self.merge_grads);
     }
 
     fn params(&self) -> Vec<&Param> {
@@ -124,7 +127,7 @@ impl Layer for BasicBlock {
         activations
     }
 
-    fn sites(&self) -> Vec<&ActivationSite> {
+    fn sites(&self) -> Vec<&Site> {
         vec![&self.relu1, &self.relu2]
     }
 

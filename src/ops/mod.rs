@@ -5,6 +5,7 @@
 
 pub mod add;
 pub mod batchnorm;
+pub mod calibrate;
 pub mod conv2d;
 pub mod fill;
 pub mod gemm;
@@ -27,6 +28,7 @@ pub fn uniform_mirrors() -> Vec<UniformMirror> {
     vec![
         UniformMirror::of::<Length>("add", "params"),
         UniformMirror::of::<batchnorm::Params>("batchnorm", "params"),
+        UniformMirror::of::<calibrate::Params>("calibrate", "params"),
         UniformMirror::of::<conv2d::Params>("conv2d", "params"),
         UniformMirror::of::<conv2d::implicit_gemm::Packing>("conv2d", "packing"),
         UniformMirror::of::<conv2d::implicit_gemm::PhaseTaps>("conv2d", "phase"),

@@ -1,6 +1,6 @@
 //! Noise-perturbed ReLU for sturdiness training (training only): y = ReLU(x) + noise, the
 //! noise imitating the error that the polynomial ReLU_alpha of precision `alpha_target`
-//! will make at this site, and the running max |x| that calibrates the site's bound B.
+//! will make at this site.
 //!
 //! **Where** ([`Region`]): by default on negative inputs (exact ReLU gives 0, the
 //! polynomial leaks a small value of either sign) and on large ones (|x| > threshold B,
@@ -36,8 +36,8 @@
 //! are (top 23 bits + 1/2) 2^-23, exact in f32, symmetric in (0, 1).
 //!
 //! Per step the caller writes (seed, step) with [`set_counter`] before submitting; the
-//! dispatches stay bound. The caller owns the bound tensor: [`running_max_abs`] feeds it
-//! (reset it to zero with `gpu.write` to start a new calibration), or it holds fixed B.
+//! dispatches stay bound. The caller owns the bound tensor: [`super::calibrate`] feeds it,
+//! or it holds fixed B.
 
 use std::sync::Arc;
 
@@ -272,22 +272,6 @@ pub fn backward(
     let bindings: &[(&str, &dyn Bindable)] =
         &[("params", &params), ("counter", site.counter), ("bound", site.bound), ("x", x), ("dy", dy), ("dx", dx)];
     gpu.dispatch_1d(&kernel, bindings, x.len())
-}
-
-/// Enough workgroups to fill a large GPU (64k invocations), few enough that their one
-/// atomicMax each on a single word costs nothing; beyond that each invocation loops.
-const MAX_ABS_GROUPS: usize = 1024;
-
-/// max_abs[site] = max(max_abs[site], max |x|) over all of x (f32, shape [sites]).
-/// The running max only grows: zero it to restart. A NaN in x makes the result NaN.
-pub fn running_max_abs(gpu: &Gpu, site: u32, x: &Tensor, max_abs: &Tensor) -> Result<Dispatch> {
-    let op = "noisy relu running max |x|";
-    check_site(op, "max_abs", site, max_abs)?;
-    let config = NoiseConfig::new(1);
-    let params = gpu.uniform(&Params::new(x.len(), site, &config));
-    let kernel = kernel(gpu, "max_abs")?;
-    let groups = x.len().div_ceil(kernel.workgroup_size()[0] as usize).min(MAX_ABS_GROUPS);
-    gpu.dispatch(&kernel, &[("params", &params), ("x", x), ("max_abs_bits", max_abs)], [groups as u32, 1, 1])
 }
 
 /// Diagnostics: the first `bits.len()` random words of a site's stream for the counter's

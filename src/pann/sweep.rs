@@ -5,15 +5,15 @@ use std::path::{Path, PathBuf};
 use clap::builder::RangedU64ValueParser;
 use serde::{Deserialize, Serialize};
 
-use super::{calibrate, evaluate};
+use super::{calibrate, Pann};
 use crate::allowed::{positive, unit_interval, Allowed};
-use crate::gpu::Gpu;
+use crate::evaluation::TrainedRun;
+use crate::gpu::{Gpu, MIB};
 use crate::nn::Mode;
 use crate::poly::cost::ReluCost;
 use crate::poly::degrees::ALPHAS;
 use crate::poly::ReluApprox;
 use crate::settings::{defaults, Problems};
-use crate::train::{run, RunFile};
 
 /// The precision whose cost the relative-cost column divides by (Lee et al.'s choice
 /// for encrypted ResNet-20).
@@ -132,40 +132,37 @@ fn row(alpha: u32, accuracy: f64, agreement: f64, overflows: u64) -> anyhow::Res
 
 /// Calibrates, evaluates the backbone, then the PANN at every alpha of `options`.
 pub fn sweep_checkpoint(gpu: &Gpu, dir: &Path, options: &SweepSettings) -> anyhow::Result<CheckpointSweep> {
-    let run_file = RunFile::load(dir)?;
-    let datasets = run::load_datasets(&run_file.config)?;
-    let trainer = run::build_trainer(gpu, &run_file.config, &datasets.train)?;
-    if run::restore_checkpoint(gpu, &trainer, dir)? == 0 {
-        anyhow::bail!("{} has no checkpoint yet: its first epoch did not finish", dir.display());
-    }
-    let normalization = &run_file.normalization;
-    let max_abs = calibrate::max_abs_per_site(&trainer, &datasets.train, normalization, options.calibration_images)?;
+    let allocated_before = gpu.bytes_allocated();
+    let run = TrainedRun::open(gpu, dir)?;
+    let (normalization, test) = (&run.file.normalization, &run.datasets.test);
+    let evaluator = run.evaluator(gpu)?;
+    let pann = Pann::new(&evaluator);
+    let max_abs = pann.calibrate(&run.datasets.train, normalization, options.calibration_images)?;
     let bounds = match options.bound {
         Some(bound) => vec![bound as f32; max_abs.len()],
         None => calibrate::bounds(&max_abs, options.margin, options.per_site),
     };
-    let sites = &trainer.network.sites;
-    gpu.write(
-        &sites.bounds,
-        &bounds.iter().copied().chain(std::iter::repeat(1.0)).take(sites.bounds.len()).collect::<Vec<_>>(),
-    )?;
-    let backbone = evaluate::evaluate(&trainer, &datasets.test, normalization, Mode::Eval)?;
+    pann.set_bounds(&bounds)?;
+    let backbone = evaluator.evaluate(test, normalization, Mode::Eval)?;
     let mut rows = Vec::new();
     for &alpha in &options.alphas {
-        sites.coefficients.write(gpu, ReluApprox::get(alpha)?)?;
-        let pann = evaluate::evaluate(&trainer, &datasets.test, normalization, Mode::Pann)?;
-        rows.push(row(alpha, pann.accuracy, pann.agreement(&backbone), pann.overflows)?);
+        pann.set_alpha(alpha)?;
+        pann.reset_overflows()?;
+        let approximated = evaluator.evaluate(test, normalization, Mode::Pann)?;
+        let overflows = pann.overflows()?.iter().map(|&n| n as u64).sum();
+        rows.push(row(alpha, approximated.accuracy(), approximated.agreement(&backbone), overflows)?);
     }
+    let allocated = (gpu.bytes_allocated() - allocated_before) as f64 / MIB;
+    eprintln!("{}: GPU memory {allocated:.2} MiB", dir.display());
     let cheapest_within_tolerance = rows
         .iter()
-        .filter(|r| r.accuracy >= backbone.accuracy - options.tolerance)
+        .filter(|r| r.accuracy >= backbone.accuracy() - options.tolerance)
         .min_by(|a, b| a.mults.cmp(&b.mults).then(a.alpha.cmp(&b.alpha)))
         .map(|r| r.alpha);
-    let names = trainer.network.sites.names();
     Ok(CheckpointSweep {
         checkpoint: dir.to_path_buf(),
-        backbone_accuracy: backbone.accuracy,
-        bounds: names.into_iter().zip(bounds).collect(),
+        backbone_accuracy: backbone.accuracy(),
+        bounds: pann.sites().iter().map(|site| site.name.clone()).zip(bounds).collect(),
         rows,
         cheapest_within_tolerance,
     })

@@ -3,6 +3,7 @@
 
 pub mod add;
 pub mod batchnorm;
+pub mod calibrate;
 pub mod conv2d;
 pub mod linear;
 pub mod loss;

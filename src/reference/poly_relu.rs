@@ -1,7 +1,6 @@
 //! The polynomial ReLU and max pooling with the kernel's overflow policy, in f64 on top
 //! of `poly`.
 
-use crate::poly::max::max_approx;
 use crate::poly::ReluApprox;
 
 /// y = B ReLU_alpha(clamp(x, -B, B) / B): the polynomial on the clamped input.
@@ -37,25 +36,32 @@ fn windows([n, c, h, w]: [usize; 4]) -> Vec<[usize; 4]> {
     windows
 }
 
-/// [`max_approx`] with the difference clamped to [-scale, scale], as the kernel does when
-/// |a - b| > scale (in range it is max_approx itself).
-fn clamped_max(approx: &ReluApprox, a: f64, b: f64, scale: f64) -> f64 {
-    if (a - b).abs() <= scale {
-        return max_approx(approx, a, b, scale);
-    }
+/// `poly::max::max_approx` from the sign polynomial `sign` with the difference clamped to
+/// [-scale, scale], as the kernel does when |a - b| > scale.
+fn clamped_max(sign: &impl Fn(f64) -> f64, a: f64, b: f64, scale: f64) -> f64 {
     let d = (a - b).clamp(-scale, scale);
-    0.5 * ((a + b) + d * approx.sign_approx(d / scale))
+    0.5 * ((a + b) + d * sign(d / scale))
 }
 
 /// The PANN's 2x2 max pooling: max_alpha(max_alpha(a, b, D1), max_alpha(c, d, D1), D2) per
 /// window, with `scales` = [D1, D2] (`ops::poly_relu::max_pool_scales`).
-pub fn max_pool_forward(approx: &ReluApprox, [first, second]: [f64; 2], dims: [usize; 4], x: &[f64]) -> Vec<f64> {
+pub fn max_pool_forward(approx: &ReluApprox, scales: [f64; 2], dims: [usize; 4], x: &[f64]) -> Vec<f64> {
+    max_pool_forward_with(|u| approx.sign_approx(u), scales, dims, x)
+}
+
+/// [`max_pool_forward`] with the sign polynomial given as a function (an export's, say).
+pub fn max_pool_forward_with(
+    sign: impl Fn(f64) -> f64,
+    [first, second]: [f64; 2],
+    dims: [usize; 4],
+    x: &[f64],
+) -> Vec<f64> {
     windows(dims)
         .into_iter()
         .map(|[a, b, c, d]| {
-            let upper = clamped_max(approx, x[a], x[b], first);
-            let lower = clamped_max(approx, x[c], x[d], first);
-            clamped_max(approx, upper, lower, second)
+            let upper = clamped_max(&sign, x[a], x[b], first);
+            let lower = clamped_max(&sign, x[c], x[d], first);
+            clamped_max(&sign, upper, lower, second)
         })
         .collect()
 }
@@ -67,8 +73,9 @@ pub fn max_pool_overflow_count(approx: &ReluApprox, [first, second]: [f64; 2], d
     windows(dims)
         .into_iter()
         .map(|[a, b, c, d]| {
-            let upper = clamped_max(approx, x[a], x[b], first);
-            let lower = clamped_max(approx, x[c], x[d], first);
+            let sign = |u| approx.sign_approx(u);
+            let upper = clamped_max(&sign, x[a], x[b], first);
+            let lower = clamped_max(&sign, x[c], x[d], first);
             outside(x[a], x[b], first) + outside(x[c], x[d], first) + outside(upper, lower, second)
         })
         .sum()

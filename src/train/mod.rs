@@ -10,4 +10,4 @@ pub mod state;
 pub mod trainer;
 
 pub use config::{RunConfig, RunFile};
-pub use trainer::{SgdConfig, Totals, Trainer};
+pub use trainer::{SgdConfig, Trainer};

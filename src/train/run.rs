@@ -12,12 +12,13 @@ use rand::SeedableRng;
 
 use super::config::{RunConfig, RunFile, CHECKPOINT_FILE, RUN_FILE};
 use super::metrics::{EpochRecord, MetricsLog};
-use super::{state, Totals, Trainer};
+use super::{state, Trainer};
 use crate::checkpoint::Checkpoint;
 use crate::data::{self, BatchPlan, Dataset, EpochBatches, Normalization};
+use crate::evaluation::{Evaluator, Totals};
 use crate::gpu::Gpu;
 use crate::models::{self, ModelInput};
-use crate::nn::Mode;
+use crate::nn::{Mode, Network, Purpose};
 
 /// Steps between reads of the running loss: each read waits for the GPU, so not every step.
 const LOG_INTERVAL: usize = 20;
@@ -46,32 +47,21 @@ pub fn load_datasets(config: &RunConfig) -> anyhow::Result<Datasets> {
     Ok(Datasets { train: Arc::new(train), test: Arc::new(test) })
 }
 
-/// Builds the run's model and trainer; weights come from the seed (or a checkpoint later).
-pub fn build_trainer<'g>(gpu: &'g Gpu, config: &RunConfig, train: &Dataset) -> anyhow::Result<Trainer<'g>> {
+/// Builds the run's model for `purpose`; weights come from the seed (or a checkpoint later).
+pub fn build_network(gpu: &Gpu, config: &RunConfig, train: &Dataset, purpose: Purpose) -> anyhow::Result<Network> {
     let [channels, height, width] = train.shape();
     let input = ModelInput { batch: config.batch_size, channels, height, width, classes: train.classes };
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let network = models::build(gpu, config.model, input, config.width, config.activation, &mut rng)?;
-    Ok(Trainer::new(gpu, network, &config.sgd, config.mixup_alpha, config.seed)?)
+    Ok(match purpose {
+        Purpose::Training => models::build(gpu, config.model, input, config.width, config.activation, &mut rng)?,
+        Purpose::Inference => models::build_for_inference(gpu, config.model, input, config.width, &mut rng)?,
+    })
 }
 
-/// Test loss and accuracy over the whole set; the last partial batch is padded with
-/// rows that count for nothing.
-pub fn evaluate(
-    trainer: &Trainer,
-    test: &Arc<Dataset>,
-    normalization: &Normalization,
-    mode: Mode,
-) -> anyhow::Result<Totals> {
-    let batch_size = trainer.batch_size();
-    let image_len = test.image_len();
-    trainer.take_totals()?;
-    for mut batch in EpochBatches::new(test.clone(), normalization, BatchPlan::evaluation(batch_size), 0).prefetch() {
-        batch.images.resize(batch_size * image_len, 0.0);
-        batch.labels.resize(batch_size, u32::MAX);
-        trainer.eval_step(&batch.images, &batch.labels, mode)?;
-    }
-    Ok(trainer.take_totals()?)
+/// Builds the run's model and trainer.
+pub fn build_trainer<'g>(gpu: &'g Gpu, config: &RunConfig, train: &Dataset) -> anyhow::Result<Trainer<'g>> {
+    let network = build_network(gpu, config, train, Purpose::Training)?;
+    Ok(Trainer::new(gpu, network, &config.sgd, config.mixup_alpha, config.seed)?)
 }
 
 fn progress_bar(epoch: usize, epochs: usize, steps: usize) -> ProgressBar {
@@ -108,8 +98,9 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
     let config = &config;
     let datasets = load_datasets(config)?;
     let trainer = build_trainer(gpu, config, &datasets.train)?;
+    let evaluator = Evaluator::new(gpu, &trainer.network)?;
     let (normalization, finished) = match saved {
-        Some(run) => (run.normalization, restore_checkpoint(gpu, &trainer, out)?),
+        Some(run) => (run.normalization, restore_checkpoint(gpu, &trainer.network, out)?),
         None => (start_run(config, &datasets.train, out)?, 0),
     };
     let normalization = &normalization;
@@ -147,7 +138,7 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
         }
         bar.finish_and_clear();
         let train_seconds = started.elapsed().as_secs_f64();
-        let test = evaluate(&trainer, &datasets.test, normalization, Mode::Eval)?;
+        let test = evaluator.evaluate(&datasets.test, normalization, Mode::Eval)?.totals;
         let record = EpochRecord {
             epoch: epoch + 1,
             train_loss: totals.mean_loss(),
@@ -193,15 +184,15 @@ fn start_run(config: &RunConfig, train: &Dataset, out: &Path) -> anyhow::Result<
     Ok(run.normalization)
 }
 
-/// Loads the run's checkpoint, if one was written, into the trainer; returns the
+/// Loads the run's checkpoint, if one was written, into the network; returns the
 /// number of finished epochs.
-pub fn restore_checkpoint(gpu: &Gpu, trainer: &Trainer, out: &Path) -> anyhow::Result<usize> {
+pub fn restore_checkpoint(gpu: &Gpu, network: &Network, out: &Path) -> anyhow::Result<usize> {
     let path = out.join(CHECKPOINT_FILE);
     if !path.exists() {
         return Ok(0);
     }
     let checkpoint = Checkpoint::load(&path)?;
-    state::restore(gpu, &trainer.network, &checkpoint, &path)?;
+    state::restore(gpu, network, &checkpoint, &path)?;
     checkpoint.metadata.get(EPOCH_KEY).and_then(|e| e.parse().ok()).with_context(|| {
         format!("checkpoint {} has no epoch number; it was not written by `sturdy train`", path.display())
     })

@@ -10,12 +10,15 @@ fn velocity_name(param: &str) -> String {
     format!("{param}.momentum_buffer")
 }
 
-/// Every tensor a run needs to continue: weights, optimiser velocities, running statistics.
+/// Every tensor a run needs to continue: weights, optimiser velocities (a training
+/// network's), running statistics.
 fn named_tensors(network: &Network) -> Vec<(String, &Tensor)> {
     let mut tensors = Vec::new();
     for param in network.params() {
         tensors.push((param.name.clone(), &param.value));
-        tensors.push((velocity_name(&param.name), &param.velocity));
+        if let Some(training) = &param.training {
+            tensors.push((velocity_name(&param.name), &training.velocity));
+        }
     }
     tensors.extend(network.state());
     tensors

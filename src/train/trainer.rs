@@ -2,10 +2,11 @@
 //! backward and update into one submission. Loss and accuracy accumulate on the GPU
 //! and are read back only when asked for.
 
+use crate::evaluation::{Scoring, Totals};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
-use crate::nn::{Mode, Network, TrainActivation};
+use crate::nn::{Mode, Network, Purpose};
 use crate::ops::mixup::{self, MixupSampler};
-use crate::ops::{loss, noisy_relu, sgd};
+use crate::ops::{noisy_relu, sgd};
 
 /// Optimiser settings; weight decay applies to batch-norm parameters only with `decay_norm`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -14,24 +15,6 @@ pub struct SgdConfig {
     pub nesterov: bool,
     pub weight_decay: f32,
     pub decay_norm: bool,
-}
-
-/// Sums over the batches since the last [`Trainer::take_totals`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Totals {
-    pub loss_sum: f64,
-    pub correct: f64,
-    pub samples: f64,
-}
-
-impl Totals {
-    pub fn mean_loss(&self) -> f64 {
-        self.loss_sum / self.samples
-    }
-
-    pub fn accuracy(&self) -> f64 {
-        self.correct / self.samples
-    }
 }
 
 /// Mixup's inputs: the batch as loaded, blended into the network's input and targets.
@@ -47,15 +30,11 @@ pub struct Trainer<'g> {
     gpu: &'g Gpu,
     pub network: Network,
     seed: u64,
-    labels: Tensor,
+    scoring: Scoring,
     lr: Tensor,
-    totals: Tensor,
-    one_hot: Dispatch,
     mixup: Option<Mixup>,
-    train_loss: Dispatch,
-    eval_loss: Dispatch,
-    train_summarise: Dispatch,
-    eval_summarise: Dispatch,
+    /// The loss with its gradient, and the totals.
+    score: [Dispatch; 2],
     updates: Vec<Dispatch>,
 }
 
@@ -63,66 +42,41 @@ impl<'g> Trainer<'g> {
     /// `mixup_alpha` > 0 blends each training batch with a permutation of itself
     /// (lambda ~ Beta(a, a)); `seed` drives mixup and noise, step by step.
     pub fn new(gpu: &'g Gpu, network: Network, config: &SgdConfig, mixup_alpha: f64, seed: u64) -> Result<Trainer<'g>> {
+        if network.purpose() != Purpose::Training {
+            return Err(GpuError::shape("a network built for inference has no gradients to train with"));
+        }
         let [batch, classes] = *network.logits().shape() else { unreachable!("networks end in a linear layer") };
-        let labels = gpu.zeros(&[batch])?;
-        let targets = gpu.zeros(&[batch, classes])?;
-        let losses = gpu.zeros(&[batch])?;
-        let totals = gpu.zeros(&[loss::STATS_LEN])?;
+        let scoring = Scoring::new(gpu, batch, classes)?;
+        let targets = &scoring.targets;
         let lr = gpu.zeros(&[1])?;
         let logits = network.logits();
-        let one_hot = loss::one_hot(gpu, &labels, &targets)?;
         let sampler = MixupSampler::new(mixup_alpha, seed)
             .map_err(|e| GpuError::shape(format!("mixup alpha {mixup_alpha}: {e}")))?;
         let (mixup, train_targets) = if sampler.enabled() {
             let images = gpu.zeros(network.input.shape())?;
             let (lambda, perm, mixed_targets) = (gpu.zeros(&[1])?, gpu.zeros(&[batch])?, gpu.zeros(&[batch, classes])?);
-            let blend = mixup::forward(gpu, &lambda, &perm, &images, &targets, &network.input.value, &mixed_targets)?;
+            let blend = mixup::forward(gpu, &lambda, &perm, &images, targets, &network.input.value, &mixed_targets)?;
             (Some(Mixup { sampler, images, lambda, perm, blend }), mixed_targets)
         } else {
             (None, targets.clone())
         };
-        let train_loss = loss::forward(gpu, &logits.value, &train_targets, &losses, Some(logits.grad()))?;
-        let eval_loss = loss::forward(gpu, &logits.value, &targets, &losses, None)?;
-        let accumulate = loss::Stats::Accumulate;
-        let train_summarise = loss::summarise(gpu, &logits.value, &train_targets, &losses, &totals, accumulate)?;
-        let eval_summarise = loss::summarise(gpu, &logits.value, &targets, &losses, &totals, accumulate)?;
+        let score = scoring.score(gpu, &logits.value, &train_targets, Some(logits.grad()))?;
         let updates = network
             .params()
             .iter()
-            .map(|param| {
+            .filter_map(|param| param.training.as_ref().map(|training| (param, training)))
+            .map(|(param, training)| {
                 let decays = !param.is_norm || config.decay_norm;
                 let sgd_config = sgd::Sgd {
                     momentum: config.momentum,
                     nesterov: config.nesterov,
                     weight_decay: if decays { config.weight_decay } else { 0.0 },
                 };
-                let velocity = (config.momentum > 0.0).then_some(&param.velocity);
-                sgd::step(gpu, &sgd_config, &lr, &param.grad, &param.value, velocity)
+                let velocity = (config.momentum > 0.0).then_some(&training.velocity);
+                sgd::step(gpu, &sgd_config, &lr, &training.grad, &param.value, velocity)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Trainer {
-            gpu,
-            network,
-            seed,
-            labels,
-            lr,
-            totals,
-            one_hot,
-            mixup,
-            train_loss,
-            eval_loss,
-            train_summarise,
-            eval_summarise,
-            updates,
-        })
-    }
-
-    pub fn gpu(&self) -> &'g Gpu {
-        self.gpu
-    }
-
-    pub fn batch_size(&self) -> usize {
-        self.labels.len()
+        Ok(Trainer { gpu, network, seed, scoring, lr, mixup, score, updates })
     }
 
     /// One SGD step on a full batch at learning rate `lr`; `step` (global, from 0) picks
@@ -139,14 +93,14 @@ impl<'g> Trainer<'g> {
     pub fn prepare_train_step(&self, images: &[f32], labels: &[u32], lr: f32, step: u64) -> Result<()> {
         let input = self.mixup.as_ref().map_or(&self.network.input.value, |m| &m.images);
         self.gpu.write(input, images)?;
-        self.gpu.write(&self.labels, labels)?;
+        self.gpu.write(&self.scoring.labels, labels)?;
         self.gpu.write(&self.lr, &[lr])?;
         if let Some(mixup) = &self.mixup {
             mixup.sampler.upload(self.gpu, step, &mixup.lambda, &mixup.perm)?;
         }
-        if let TrainActivation::Noise { .. } = self.network.sites.train {
+        if let Some(counter) = self.network.sites.noise_counter() {
             let step = u32::try_from(step).map_err(|_| GpuError::shape("noise step counter beyond 2^32 steps"))?;
-            noisy_relu::set_counter(self.gpu, &self.network.sites.noise_counter, self.seed, step)?;
+            noisy_relu::set_counter(self.gpu, counter, self.seed, step)?;
         }
         Ok(())
     }
@@ -154,39 +108,19 @@ impl<'g> Trainer<'g> {
     /// Records a step's kernels in order: targets, forward, loss, backward, update (the
     /// second half of [`train_step`](Self::train_step); `sturdy bench` records into a timed recorder).
     pub fn record_train_step(&self, recorder: &mut Recorder) {
-        recorder.record(&self.one_hot);
+        recorder.record(self.scoring.one_hot());
         if let Some(mixup) = &self.mixup {
             recorder.record(&mixup.blend);
         }
         self.network.record_forward(recorder, Mode::Train);
-        recorder.record(&self.train_loss);
-        recorder.record(&self.train_summarise);
+        recorder.record_all(&self.score);
         self.network.record_backward(recorder);
         recorder.record_all(&self.updates);
     }
 
-    /// Evaluates one batch with running statistics in `mode` (Eval: exact activations;
-    /// Calibrate: also measuring each site's max |x|; Pann: polynomial activations).
-    /// Labels of padding rows (a last partial batch) must be `u32::MAX`: they count for nothing.
-    pub fn eval_step(&self, images: &[f32], labels: &[u32], mode: Mode) -> Result<()> {
-        self.gpu.write(&self.network.input.value, images)?;
-        self.gpu.write(&self.labels, labels)?;
-        let mut recorder = Recorder::new(self.gpu);
-        recorder.record(&self.one_hot);
-        self.network.record_forward(&mut recorder, mode);
-        recorder.record(&self.eval_loss);
-        recorder.record(&self.eval_summarise);
-        recorder.submit()
-    }
-
-    /// Reads the accumulated loss and accuracy (a synchronisation point) and resets them.
+    /// Reads the training loss and accuracy accumulated since the last call (a
+    /// synchronisation point) and resets them.
     pub fn take_totals(&self) -> Result<Totals> {
-        let sums = self.gpu.download::<f32>(&self.totals)?;
-        self.gpu.write(&self.totals, &[0.0f32; loss::STATS_LEN])?;
-        Ok(Totals {
-            loss_sum: sums[loss::LOSS_SUM] as f64,
-            correct: sums[loss::CORRECT] as f64,
-            samples: sums[loss::SAMPLES] as f64,
-        })
+        self.scoring.take_totals(self.gpu)
     }
 }

@@ -1,0 +1,343 @@
+//! Sites: every function of a network that a PANN replaces by a polynomial (each ReLU and
+//! each 2x2 max pooling), named and numbered in one table, so that training can perturb
+//! it, calibration can measure it and a PANN can approximate it with a bound of its own.
+
+use std::cell::RefCell;
+
+use serde::{Deserialize, Serialize};
+
+use super::describe::{per_image, per_image_chw};
+use super::{Activation, Layer, Mode, Op, Purpose};
+use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
+use crate::ops::noisy_relu::{self, Form, NoiseConfig};
+use crate::ops::poly_relu::{self, PolyCoefficients};
+use crate::ops::{calibrate, pool, relu};
+
+/// Size of the per-site tables (ResNet-110 has 109 sites).
+pub const MAX_SITES: usize = 1024;
+
+/// What a ReLU site computes in training mode.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainActivation {
+    Exact,
+    /// ReLU plus noise imitating the error of the polynomial it will become, scaled by
+    /// each site's running max |x|, or by `bound` for every site when given.
+    Noise {
+        config: NoiseConfig,
+        bound: Option<f32>,
+    },
+    /// Through the polynomial of precision alpha, with its exact derivative backward.
+    Poly {
+        alpha: u32,
+    },
+}
+
+/// The function a site computes exactly, and how a PANN approximates it from the
+/// composite sign polynomial p and the site's bound B.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SiteKind {
+    /// ReLU(x) ~= x (1 + p(x / B)) / 2 (`ops::poly_relu::forward`).
+    Relu,
+    /// 2x2 stride-2 max pooling, each max(a, b) ~= ((a + b) + (a - b) p((a - b) / D)) / 2
+    /// with D from B (`ops::poly_relu::max_pool_forward`).
+    Max2x2,
+}
+
+/// The tables of a training network only.
+struct TrainingTables {
+    activation: TrainActivation,
+    /// B per site for noise with a fixed bound (`TrainActivation::Noise { bound: Some(_) }`).
+    fixed_noise_bounds: Tensor,
+    /// Noise stream position: (seed, step), rewritten every step.
+    noise_counter: Tensor,
+}
+
+/// Tables shared by the sites of one network, indexed by site number.
+pub struct SiteTables {
+    /// Running max |x| per site: the bound B that noise and training through the
+    /// polynomial scale with, and what calibration measures.
+    pub max_abs: Tensor,
+    /// B per site for PANN evaluation, written by calibration.
+    pub bounds: Tensor,
+    /// The polynomial used in PANN mode (and in training for `Poly` and replay noise).
+    pub coefficients: PolyCoefficients,
+    /// None in a network built for inference.
+    training: Option<TrainingTables>,
+    /// Names of the registered sites, by index.
+    names: RefCell<Vec<String>>,
+}
+
+impl SiteTables {
+    /// Tables for a training network whose ReLU sites compute `train` in training mode,
+    /// or (None) for an inference network.
+    pub fn new(gpu: &Gpu, train: Option<TrainActivation>) -> Result<SiteTables> {
+        let coefficients = PolyCoefficients::new(gpu)?;
+        let training_alpha = match train {
+            Some(TrainActivation::Poly { alpha }) => Some(alpha),
+            Some(TrainActivation::Noise { config, .. }) if config.form == Form::Replay => Some(config.alpha_target),
+            _ => None,
+        };
+        if let Some(alpha) = training_alpha {
+            let approx = crate::poly::ReluApprox::get(alpha).map_err(|e| GpuError::shape(e.to_string()))?;
+            coefficients.write(gpu, approx)?;
+        }
+        let training = match train {
+            None => None,
+            Some(activation) => Some(TrainingTables {
+                activation,
+                fixed_noise_bounds: match activation {
+                    TrainActivation::Noise { bound: Some(bound), .. } => {
+                        gpu.upload(&[MAX_SITES], &[bound; MAX_SITES])?
+                    }
+                    _ => gpu.zeros(&[MAX_SITES])?,
+                },
+                noise_counter: noisy_relu::counter(gpu)?,
+            }),
+        };
+        Ok(SiteTables {
+            max_abs: gpu.zeros(&[MAX_SITES])?,
+            bounds: gpu.zeros(&[MAX_SITES])?,
+            coefficients,
+            training,
+            names: RefCell::new(Vec::new()),
+        })
+    }
+
+    pub fn purpose(&self) -> Purpose {
+        match self.training {
+            Some(_) => Purpose::Training,
+            None => Purpose::Inference,
+        }
+    }
+
+    /// The (seed, step) counter that noise training rewrites every step; None without noise.
+    pub fn noise_counter(&self) -> Option<&Tensor> {
+        self.training
+            .as_ref()
+            .filter(|t| matches!(t.activation, TrainActivation::Noise { .. }))
+            .map(|t| &t.noise_counter)
+    }
+
+    pub fn count(&self) -> usize {
+        self.names.borrow().len()
+    }
+
+    /// Names of the registered sites (ReLUs and max poolings), in index order.
+    pub fn names(&self) -> Vec<String> {
+        self.names.borrow().clone()
+    }
+
+    /// The next site index, for the site called `name`.
+    fn register(&self, name: &str) -> Result<u32> {
+        let mut names = self.names.borrow_mut();
+        if names.len() >= MAX_SITES {
+            return Err(GpuError::shape(format!("{name}: more than {MAX_SITES} sites")));
+        }
+        let index = names.len() as u32; // below MAX_SITES
+        names.push(name.into());
+        Ok(index)
+    }
+}
+
+/// One site and its four functions, all bound at construction: exact (the backbone),
+/// measure (calibration: the running max |x| of its input, then exact), approximate (the
+/// PANN: the polynomial with the site's bound, counting inputs beyond it) and perturb
+/// (training mode: noise or the polynomial; max pooling is not perturbed yet).
+pub struct Site {
+    pub name: String,
+    pub index: u32,
+    pub kind: SiteKind,
+    input_shape: Vec<usize>,
+    output: Activation,
+    /// Inputs (ReLU) or window differences (max) beyond their bound in PANN mode (u32 `[1]`),
+    /// accumulated until reset.
+    pub overflow: Tensor,
+    exact: Dispatch,
+    measure: Dispatch,
+    approximate: Dispatch,
+    /// Empty where training mode computes the exact function.
+    perturb: Vec<Dispatch>,
+    backward: Vec<Dispatch>,
+}
+
+/// What each kind of site builds on its own.
+struct KindDispatches {
+    exact: Dispatch,
+    approximate: Dispatch,
+    perturb: Vec<Dispatch>,
+    backward: Vec<Dispatch>,
+}
+
+impl Site {
+    /// A ReLU; in training mode it computes the tables' [`TrainActivation`].
+    pub fn relu(gpu: &Gpu, name: &str, input: &Activation, tables: &SiteTables) -> Result<Site> {
+        let output = Activation::new(gpu, input.shape(), tables.purpose())?;
+        Site::register(gpu, name, SiteKind::Relu, input, output, tables, |index, output, overflow| {
+            let (x, y) = (&input.value, &output.value);
+            let (perturb, backward) = match tables.training.as_ref() {
+                Some(training) => relu_training(gpu, index, input, output, tables, training)?,
+                None => (Vec::new(), Vec::new()),
+            };
+            Ok(KindDispatches {
+                exact: relu::forward(gpu, x, y)?,
+                approximate: poly_relu::forward(gpu, &tables.coefficients, &tables.bounds, index, x, y, overflow)?,
+                perturb,
+                backward,
+            })
+        })
+    }
+
+    /// 2x2 stride-2 max pooling (floor on odd sizes).
+    pub fn max_2x2(gpu: &Gpu, name: &str, input: &Activation, tables: &SiteTables) -> Result<Site> {
+        let shape = pool::max_pool_output_shape(input.shape())?;
+        let output = Activation::new(gpu, &shape, tables.purpose())?;
+        Site::register(gpu, name, SiteKind::Max2x2, input, output, tables, |index, output, overflow| {
+            let (x, y) = (&input.value, &output.value);
+            // Arg-max positions: the exact kernel writes them, backward reads them; the
+            // dispatches keep the buffer alive.
+            let argmax = gpu.zeros(&shape)?;
+            let backward = match tables.purpose() {
+                Purpose::Training => {
+                    vec![pool::max_pool_backward(gpu, &argmax, output.grad(), input.input_grad(name)?)?]
+                }
+                Purpose::Inference => Vec::new(),
+            };
+            let coefficients = &tables.coefficients;
+            Ok(KindDispatches {
+                exact: pool::max_pool_forward(gpu, x, y, &argmax)?,
+                approximate: poly_relu::max_pool_forward(gpu, coefficients, &tables.bounds, index, x, y, overflow)?,
+                perturb: Vec::new(),
+                backward,
+            })
+        })
+    }
+
+    /// Registers the site in `tables` and builds what every kind shares (its overflow
+    /// counter and measuring dispatch) around what `kind_dispatches` builds.
+    fn register(
+        gpu: &Gpu,
+        name: &str,
+        kind: SiteKind,
+        input: &Activation,
+        output: Activation,
+        tables: &SiteTables,
+        kind_dispatches: impl FnOnce(u32, &Activation, &Tensor) -> Result<KindDispatches>,
+    ) -> Result<Site> {
+        let index = tables.register(name)?;
+        let overflow = gpu.zeros(&[1])?;
+        let measure = calibrate::running_max_abs(gpu, index, &input.value, &tables.max_abs)?;
+        let KindDispatches { exact, approximate, perturb, backward } = kind_dispatches(index, &output, &overflow)?;
+        let input_shape = input.shape().to_vec();
+        Ok(Site {
+            name: name.into(),
+            index,
+            kind,
+            input_shape,
+            output,
+            overflow,
+            exact,
+            measure,
+            approximate,
+            perturb,
+            backward,
+        })
+    }
+}
+
+/// A ReLU site's training-mode forward and its backward (none when its input is the
+/// network's, which has no gradient).
+fn relu_training(
+    gpu: &Gpu,
+    index: u32,
+    input: &Activation,
+    output: &Activation,
+    tables: &SiteTables,
+    training: &TrainingTables,
+) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
+    let (x, y) = (&input.value, &output.value);
+    let noise_site = noisy_relu::Site { index, counter: &training.noise_counter, bound: &tables.max_abs };
+    let coefficients = &tables.coefficients;
+    let perturb = match training.activation {
+        TrainActivation::Exact => Vec::new(),
+        TrainActivation::Poly { .. } => {
+            let scratch = gpu.zeros(&[1])?;
+            vec![
+                calibrate::running_max_abs(gpu, index, x, &tables.max_abs)?,
+                poly_relu::forward(gpu, coefficients, &tables.max_abs, index, x, y, &scratch)?,
+            ]
+        }
+        TrainActivation::Noise { config, bound } => {
+            // A fixed bound replaces the running max |x| as noise scale and polynomial range.
+            let (mut dispatches, noise_bound) = match bound {
+                Some(_) => (Vec::new(), &training.fixed_noise_bounds),
+                None => (vec![calibrate::running_max_abs(gpu, index, x, &tables.max_abs)?], &tables.max_abs),
+            };
+            let noise_site = noisy_relu::Site { bound: noise_bound, ..noise_site };
+            let poly_value = if config.form == Form::Replay {
+                let value = gpu.zeros(x.shape())?;
+                let scratch = gpu.zeros(&[1])?;
+                dispatches.push(poly_relu::forward(gpu, coefficients, noise_bound, index, x, &value, &scratch)?);
+                Some(value)
+            } else {
+                None
+            };
+            dispatches.push(noisy_relu::forward(gpu, &config, &noise_site, x, poly_value.as_ref(), y)?);
+            dispatches
+        }
+    };
+    let Some(dx) = &input.grad else { return Ok((perturb, Vec::new())) };
+    let dy = output.grad();
+    let backward = match training.activation {
+        TrainActivation::Exact => relu::backward(gpu, x, dy, dx)?,
+        TrainActivation::Poly { .. } => poly_relu::backward(gpu, coefficients, &tables.max_abs, index, x, dy, dx)?,
+        TrainActivation::Noise { config, bound } => {
+            let bound = if bound.is_some() { &training.fixed_noise_bounds } else { &tables.max_abs };
+            let noise_site = noisy_relu::Site { bound, ..noise_site };
+            noisy_relu::backward(gpu, &config, &noise_site, x, dy, dx)?
+        }
+    };
+    Ok((perturb, vec![backward]))
+}
+
+impl Layer for Site {
+    fn output(&self) -> &Activation {
+        &self.output
+    }
+
+    fn record_forward(&self, recorder: &mut Recorder, mode: Mode) {
+        match mode {
+            Mode::Train if !self.perturb.is_empty() => recorder.record_all(&self.perturb),
+            Mode::Train | Mode::Eval => recorder.record(&self.exact),
+            Mode::Calibrate => {
+                recorder.record(&self.measure);
+                recorder.record(&self.exact);
+            }
+            Mode::Pann => recorder.record(&self.approximate),
+        }
+    }
+
+    fn record_backward(&self, recorder: &mut Recorder) {
+        recorder.record_all(&self.backward);
+    }
+
+    fn sites(&self) -> Vec<&Site> {
+        vec![self]
+    }
+
+    fn describe(&self, input: &str) -> Vec<Op> {
+        let (name, input, site_index) = (self.name.clone(), input.to_string(), self.index);
+        vec![match self.kind {
+            SiteKind::Relu => Op::Relu { name, input, site_index, bound: None, shape: per_image(self.output.shape()) },
+            SiteKind::Max2x2 => Op::MaxPool2x2 {
+                name,
+                input,
+                input_shape: per_image_chw(&self.input_shape),
+                output_shape: per_image_chw(self.output.shape()),
+                site_index,
+                bound: None,
+            },
+        }]
+    }
+}

@@ -1,0 +1,35 @@
+//! Calibration of the sites' bounds B (`shaders/calibrate.wgsl`): the running max |x| of
+//! a site's input over the batches seen, one f32 per site in a tensor the caller owns
+//! (zero it with `gpu.write` to start a new calibration). Noise scales and polynomial
+//! ranges read the same tensor.
+
+use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+
+use super::dim;
+
+crate::uniform! {
+    /// The shader's parameter block (`Params` in calibrate.wgsl).
+    pub(crate) struct Params {
+        len: u32,
+        site: u32,
+    }
+}
+
+/// Enough workgroups to fill a large GPU (64k invocations), few enough that their one
+/// atomicMax each on a single word costs nothing; beyond that each invocation loops.
+const MAX_ABS_GROUPS: usize = 1024;
+
+/// max_abs[site] = max(max_abs[site], max |x|) over all of x (f32, shape [sites]).
+/// The running max only grows: zero it to restart. A NaN in x makes the result NaN.
+pub fn running_max_abs(gpu: &Gpu, site: u32, x: &Tensor, max_abs: &Tensor) -> Result<Dispatch> {
+    if max_abs.shape().len() != 1 || site as usize >= max_abs.len() {
+        return Err(GpuError::shape(format!(
+            "running max |x|: max_abs has shape {:?}, expected [sites] with more than {site} sites",
+            max_abs.shape()
+        )));
+    }
+    let params = gpu.uniform(&Params { len: dim(x.len()), site });
+    let kernel = gpu.kernel("calibrate", "max_abs", &[])?;
+    let groups = x.len().div_ceil(kernel.workgroup_size()[0] as usize).min(MAX_ABS_GROUPS);
+    gpu.dispatch(&kernel, &[("params", &params), ("x", x), ("max_abs_bits", max_abs)], [groups as u32, 1, 1])
+}
