@@ -12,8 +12,8 @@ use thiserror::Error;
 pub enum CheckpointError {
     #[error("cannot read checkpoint {path}: {source}.\n  Fix: check the path; checkpoints are written by `sturdy train` into its --out folder")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("cannot write checkpoint {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot write checkpoint {path}: {error}")]
+    Write { path: PathBuf, error: std::io::Error },
     #[error("checkpoint {path} is not a valid safetensors file ({reason}); it may be truncated or not a checkpoint")]
     Corrupt { path: PathBuf, reason: String },
     #[error("checkpoint {path}: tensor {name:?} {problem}")]
@@ -39,6 +39,12 @@ impl Checkpoint {
     }
 
     pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
+        let bytes = self.to_bytes(path)?;
+        crate::atomic::write_file(path, &bytes).map_err(|error| CheckpointError::Write { path: path.into(), error })
+    }
+
+    /// The safetensors file's bytes (`path` names it in errors).
+    pub fn to_bytes(&self, path: &Path) -> Result<Vec<u8>, CheckpointError> {
         let views = self
             .tensors
             .iter()
@@ -53,9 +59,8 @@ impl Checkpoint {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let metadata: HashMap<String, String> = self.metadata.clone().into_iter().collect();
-        let bytes = safetensors::serialize(views, Some(metadata))
-            .map_err(|e| CheckpointError::Corrupt { path: path.into(), reason: e.to_string() })?;
-        crate::atomic::write_file(path, &bytes).map_err(|source| CheckpointError::Write { path: path.into(), source })
+        safetensors::serialize(views, Some(metadata))
+            .map_err(|e| CheckpointError::Corrupt { path: path.into(), reason: e.to_string() })
     }
 
     pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
@@ -85,6 +90,12 @@ impl Checkpoint {
         })?;
         if tensor.shape != shape {
             return Err(problem(format!("has shape {:?}, the model expects {shape:?}", tensor.shape)));
+        }
+        if let Some((index, value)) = tensor.data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(problem(format!(
+                "holds {value} at element {index}: the weights are unusable (a diverged run, or a damaged file).\n  \
+                 Fix: train again, or restore an earlier copy of the checkpoint"
+            )));
         }
         Ok(&tensor.data)
     }
@@ -125,6 +136,20 @@ mod tests {
         std::fs::write(&path, &bytes[..bytes.len() - 5]).unwrap();
         let error = Checkpoint::load(&path).unwrap_err().to_string();
         assert!(error.contains("not a valid safetensors") && error.contains(&path.display().to_string()), "{error}");
+    }
+
+    #[test]
+    fn non_finite_values_are_named_with_their_tensor() {
+        let path = temp_path("non-finite");
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut checkpoint = sample();
+            checkpoint.tensors[0].data[4] = bad;
+            let error = checkpoint.tensor(&path, "conv1.weight", &[2, 3]).unwrap_err().to_string();
+            assert!(
+                error.contains("\"conv1.weight\"") && error.contains("element 4") && error.contains("unusable"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

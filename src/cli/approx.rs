@@ -1,7 +1,6 @@
 //! `approx`: inspect and export the polynomial ReLU approximations.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 
@@ -53,7 +52,8 @@ pub fn run(args: &ApproxArgs) -> anyhow::Result<()> {
         let relu = ReluApprox::get(alpha)?;
         print!("{}", describe(relu)?);
         if let Some(path) = &args.json {
-            write_atomically(path, &serde_json::to_vec_pretty(&ReluExport::from(relu))?)?;
+            let json = serde_json::to_vec_pretty(&ReluExport::from(relu))?;
+            crate::atomic::write_file(path, &json).with_context(|| format!("writing {}", path.display()))?;
             println!("wrote {}", path.display());
         }
     }
@@ -118,16 +118,6 @@ fn describe(relu: &ReluApprox) -> anyhow::Result<String> {
         );
     }
     Ok(out)
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().context("--json needs a file name")?;
-    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
-    let mut file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
 #[cfg(test)]

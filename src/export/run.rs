@@ -106,9 +106,10 @@ pub fn write(stem: &Path, export: &Export) -> anyhow::Result<[PathBuf; 2]> {
     if let Some(parent) = stem.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    export.weights.save(&weights_path)?;
+    let weights = export.weights.to_bytes(&weights_path)?;
     let json = serde_json::to_vec_pretty(&export.manifest)?;
-    crate::atomic::write_file(&manifest_path, &json).with_context(|| format!("writing {}", manifest_path.display()))?;
+    crate::atomic::write_files(&[(&weights_path, &weights), (&manifest_path, &json)])
+        .with_context(|| format!("writing {} and {}", weights_path.display(), manifest_path.display()))?;
     Ok([weights_path, manifest_path])
 }
 

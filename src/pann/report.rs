@@ -1,7 +1,7 @@
 //! Sweep results as an aligned terminal table, CSV, JSON and an SVG plot.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -206,11 +206,10 @@ pub fn write_report(
         ("svg", svg.into_bytes()),
         ("png", png),
     ];
-    for (extension, content) in files {
-        let path = dir.join(format!("{stem}.{extension}"));
-        crate::atomic::write_file(&path, &content).with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
+    let paths: Vec<PathBuf> = files.iter().map(|(extension, _)| dir.join(format!("{stem}.{extension}"))).collect();
+    let contents: Vec<(&Path, &[u8])> =
+        paths.iter().zip(&files).map(|(path, (_, bytes))| (path.as_path(), &bytes[..])).collect();
+    crate::atomic::write_files(&contents).with_context(|| format!("writing the {stem} report in {}", dir.display()))
 }
 
 /// Writes sweep.txt, .csv, .json, .svg and .png into `dir`.

@@ -177,7 +177,12 @@ fn start_run(config: &RunConfig, train: &Dataset, out: &Path) -> anyhow::Result<
             out.display()
         );
     }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| {
+        format!(
+            "cannot create the run folder {} (--out); nothing was trained.\n  Fix: choose an --out you can write",
+            out.display()
+        )
+    })?;
     let normalization = Normalization::from_dataset(train);
     let run = RunFile { sturdy_version: env!("CARGO_PKG_VERSION").into(), config: config.clone(), normalization };
     run.save(out)?;
