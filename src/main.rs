@@ -2,7 +2,9 @@ fn main() {
     quiet_window_system_probe();
     if let Err(error) = sturdy::cli::main() {
         eprintln!("error: {error:#}");
-        std::process::exit(1);
+        // A run stopped by SIGINT or SIGTERM exits as the shell expects of an interrupted one.
+        let stopped = error.chain().any(|cause| cause.is::<sturdy::train::run::Stopped>());
+        std::process::exit(if stopped { 130 } else { 1 });
     }
 }
 

@@ -266,3 +266,54 @@ fn a_model_too_large_for_the_adapter_names_the_limit() {
     assert!(message.contains("Fix"), "{message}");
     assert!(started.elapsed() < Duration::from_secs(120), "the error took {:?}", started.elapsed());
 }
+
+/// SIGINT and SIGTERM during training: the run finishes its current step, saves a
+/// checkpoint of exactly where it is (inside the epoch), exits with status 130 and a
+/// message saying how to continue; `--resume` then ends bit-identical to a run never stopped.
+#[test]
+fn sigint_and_sigterm_stop_training_cleanly_and_it_resumes_bit_identically() {
+    use std::io::{BufRead, BufReader};
+    let scratch = ScratchDir::new("faults-signal");
+    let data = scratch.path().join("fashion-mnist");
+    std::fs::create_dir_all(&data).unwrap();
+    // 704 images in batches of 32: 22 steps an epoch, so the first point where a stopped
+    // run can save (the loss sums are read every 20 steps) lies inside the epoch.
+    write_fashion_mnist_like(&data, 704, 64, 3).unwrap();
+    let straight = scratch.path().join("straight");
+    succeeded(sturdy().args(train_args(&data, &straight, "2")).output().unwrap());
+    let final_state = |dir: &Path| {
+        let records = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+        let records: Vec<serde_json::Value> = records.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let without_timing: Vec<_> = records
+            .into_iter()
+            .map(|mut r| {
+                r.as_object_mut().unwrap().retain(|k, _| k != "epoch_seconds" && k != "images_per_second");
+                r
+            })
+            .collect();
+        (without_timing, Checkpoint::load(&dir.join("checkpoint.safetensors")).unwrap().tensors)
+    };
+    for signal in ["INT", "TERM"] {
+        let dir = scratch.path().join(signal);
+        let mut child = sturdy().args(train_args(&data, &dir, "2")).stdout(Stdio::null()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let started = lines.by_ref().map(|l| l.unwrap()).find(|l| l.starts_with("training "));
+        assert!(started.is_some(), "the run never started");
+        let kill = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
+        assert!(kill.success());
+        let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+        let status = child.wait().unwrap();
+        let message = rest.join("\n");
+        assert_eq!(status.code(), Some(130), "SIG{signal}: {message}");
+        assert!(message.contains("stopped by a signal") && message.contains("--resume"), "{message}");
+        let checkpoint = Checkpoint::load(&dir.join("checkpoint.safetensors")).unwrap();
+        assert_eq!(checkpoint.metadata.get("epoch_step").map(String::as_str), Some("20"), "SIG{signal}: {message}");
+        let mut resume = train_args(&data, &dir, "2");
+        resume.push("--resume");
+        succeeded(sturdy().args(resume).output().unwrap());
+        assert!(
+            final_state(&dir) == final_state(&straight),
+            "SIG{signal}: the resumed run differs from the straight one"
+        );
+    }
+}

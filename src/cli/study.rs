@@ -48,6 +48,7 @@ pub fn run(args: &StudyArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
         print!("{}", study.resolved_toml()?);
         return Ok(());
     }
+    crate::train::run::stop_on_signals()?;
     if args.list_jobs {
         for command in jobs::commands(&study, args.out.as_deref(), gpu_options.adapter.as_deref()) {
             println!("{command}");

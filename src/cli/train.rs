@@ -38,6 +38,7 @@ pub fn run(args: &TrainArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
     }
     let gpu = Gpu::new(gpu_options)?;
     let out = args.out_dir();
+    run::stop_on_signals()?;
     let records = run::train(&gpu, args.settings.run_config(), &out, args.resume)?;
     if let Some(last) = records.last() {
         println!(

@@ -1,8 +1,9 @@
 //! `sturdy train`: data, model and trainer put together, epoch after epoch, with a
 //! progress bar, a metrics log, an atomic checkpoint per epoch and resumption.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -25,6 +26,49 @@ const LOG_INTERVAL: usize = 20;
 
 /// Checkpoint metadata key: epochs finished when it was written.
 const EPOCH_KEY: &str = "epoch";
+/// Checkpoint metadata keys of a run stopped inside an epoch: the steps of that epoch
+/// already taken, and their loss and accuracy sums (f64, printed to round-trip exactly).
+const EPOCH_STEP_KEY: &str = "epoch_step";
+const PARTIAL_TOTALS_KEYS: [&str; 3] = ["epoch_loss_sum", "epoch_correct", "epoch_samples"];
+
+/// Set by SIGINT or SIGTERM once [`stop_on_signals`] is called: training stops at its next
+/// point where a checkpoint can hold exactly where it is.
+static STOP: LazyLock<Arc<AtomicBool>> = LazyLock::new(Default::default);
+
+/// Makes SIGINT and SIGTERM stop training cleanly (the current step and any write
+/// finish, a checkpoint is saved, `--resume` continues bit for bit); a second signal
+/// ends the process at once, which is safe too since every file is written atomically.
+pub fn stop_on_signals() -> std::io::Result<()> {
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&STOP))?;
+        signal_hook::flag::register(signal, Arc::clone(&STOP))?;
+    }
+    Ok(())
+}
+
+fn stop_requested() -> bool {
+    STOP.load(Ordering::Relaxed)
+}
+
+/// The error of a run stopped by a signal: its checkpoint holds the point it reached.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "stopped by a signal after step {step} of epoch {epoch}; the checkpoint in {} holds that point.\n  \
+     Continue with the same command and --resume",
+    dir.display()
+)]
+pub struct Stopped {
+    pub epoch: usize,
+    pub step: usize,
+    pub dir: PathBuf,
+}
+
+/// Where a run continues: whole epochs done, and the steps (with their sums) of an epoch
+/// that a signal interrupted.
+struct ResumePoint {
+    epochs: usize,
+    partial: Option<(usize, Totals)>,
+}
 
 pub struct Datasets {
     pub train: Arc<Dataset>,
@@ -99,11 +143,12 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
     let datasets = load_datasets(config)?;
     let trainer = build_trainer(gpu, config, &datasets.train)?;
     let evaluator = Evaluator::new(gpu, &trainer.network)?;
-    let (normalization, finished) = match saved {
-        Some(run) => (run.normalization, restore_checkpoint(gpu, &trainer.network, out)?),
-        None => (start_run(config, &datasets.train, out)?, 0),
+    let (normalization, resume) = match saved {
+        Some(run) => (run.normalization, restore(gpu, &trainer.network, out)?),
+        None => (start_run(config, &datasets.train, out)?, ResumePoint { epochs: 0, partial: None }),
     };
     let normalization = &normalization;
+    let (finished, mut partial) = (resume.epochs, resume.partial);
     let metrics = MetricsLog::open(out, finished)?;
     let plan = BatchPlan::training(config.batch_size, config.seed, config.augment);
     let steps_per_epoch = plan.batches_per_epoch(datasets.train.len());
@@ -119,9 +164,12 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
     for epoch in finished..config.epochs {
         let started = Instant::now();
         let bar = progress_bar(epoch + 1, config.epochs, steps_per_epoch);
-        let mut totals = Totals { loss_sum: 0.0, correct: 0.0, samples: 0.0 };
+        let (done, mut totals) = partial.take().unwrap_or((0, Totals { loss_sum: 0.0, correct: 0.0, samples: 0.0 }));
+        bar.set_position(done as u64);
         let mut lr = 0.0;
-        for batch in EpochBatches::new(datasets.train.clone(), normalization, plan, epoch as u64).prefetch() {
+        // Skipped batches are still drawn, so augmentation continues exactly where it stopped.
+        for batch in EpochBatches::new(datasets.train.clone(), normalization, plan, epoch as u64).prefetch().skip(done)
+        {
             let step = epoch * steps_per_epoch + batch.index;
             lr = schedule.lr(step);
             trainer.train_step(&batch.images, &batch.labels, lr as f32, step as u64)?;
@@ -133,6 +181,12 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
                     totals.mean_loss(),
                     100.0 * totals.accuracy()
                 ));
+                // Here the loss sums were just read back, so the checkpoint can hold them.
+                if stop_requested() && batch.index + 1 < steps_per_epoch {
+                    bar.finish_and_clear();
+                    save_checkpoint(gpu, &trainer.network, out, epoch, Some((batch.index + 1, &totals)))?;
+                    return Err(Stopped { epoch: epoch + 1, step: batch.index + 1, dir: out.into() }.into());
+                }
             }
             bar.inc(1);
         }
@@ -161,12 +215,33 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
             record.epoch_seconds
         );
         metrics.append(&record)?;
-        let mut checkpoint = state::snapshot(gpu, &trainer.network)?;
-        checkpoint.metadata.insert(EPOCH_KEY.into(), (epoch + 1).to_string());
-        checkpoint.save(&out.join(CHECKPOINT_FILE))?;
+        save_checkpoint(gpu, &trainer.network, out, epoch + 1, None)?;
         records.push(record);
+        if stop_requested() && epoch + 1 < config.epochs {
+            return Err(Stopped { epoch: epoch + 1, step: steps_per_epoch, dir: out.into() }.into());
+        }
     }
     Ok(records)
+}
+
+/// Saves the network after `epochs` whole epochs, and `partial` steps of the next with
+/// their sums when a signal stopped it inside one.
+fn save_checkpoint(
+    gpu: &Gpu,
+    network: &Network,
+    out: &Path,
+    epochs: usize,
+    partial: Option<(usize, &Totals)>,
+) -> anyhow::Result<()> {
+    let mut checkpoint = state::snapshot(gpu, network)?;
+    checkpoint.metadata.insert(EPOCH_KEY.into(), epochs.to_string());
+    if let Some((steps, totals)) = partial {
+        checkpoint.metadata.insert(EPOCH_STEP_KEY.into(), steps.to_string());
+        for (key, value) in PARTIAL_TOTALS_KEYS.into_iter().zip([totals.loss_sum, totals.correct, totals.samples]) {
+            checkpoint.metadata.insert(key.into(), format!("{value:?}"));
+        }
+    }
+    Ok(checkpoint.save(&out.join(CHECKPOINT_FILE))?)
 }
 
 /// Creates the run folder, which must not hold another run, and writes `run.json`.
@@ -192,13 +267,35 @@ fn start_run(config: &RunConfig, train: &Dataset, out: &Path) -> anyhow::Result<
 /// Loads the run's checkpoint, if one was written, into the network; returns the
 /// number of finished epochs.
 pub fn restore_checkpoint(gpu: &Gpu, network: &Network, out: &Path) -> anyhow::Result<usize> {
+    Ok(restore(gpu, network, out)?.epochs)
+}
+
+/// The checkpoint's metadata entry `key`, parsed.
+fn metadata_value<T: std::str::FromStr>(checkpoint: &Checkpoint, path: &Path, key: &str) -> anyhow::Result<T> {
+    checkpoint.metadata.get(key).and_then(|v| v.parse().ok()).with_context(|| {
+        let what = if key == EPOCH_KEY { "epoch number".to_string() } else { format!("valid {key}") };
+        format!("checkpoint {} has no {what}; it was not written by `sturdy train`", path.display())
+    })
+}
+
+fn restore(gpu: &Gpu, network: &Network, out: &Path) -> anyhow::Result<ResumePoint> {
     let path = out.join(CHECKPOINT_FILE);
     if !path.exists() {
-        return Ok(0);
+        return Ok(ResumePoint { epochs: 0, partial: None });
     }
     let checkpoint = Checkpoint::load(&path)?;
     state::restore(gpu, network, &checkpoint, &path)?;
-    checkpoint.metadata.get(EPOCH_KEY).and_then(|e| e.parse().ok()).with_context(|| {
-        format!("checkpoint {} has no epoch number; it was not written by `sturdy train`", path.display())
-    })
+    let value = |key| metadata_value::<f64>(&checkpoint, &path, key);
+    let epochs = metadata_value(&checkpoint, &path, EPOCH_KEY)?;
+    let partial = match checkpoint.metadata.contains_key(EPOCH_STEP_KEY) {
+        false => None,
+        true => {
+            let [loss_sum, correct, samples] = PARTIAL_TOTALS_KEYS.map(value);
+            Some((
+                metadata_value(&checkpoint, &path, EPOCH_STEP_KEY)?,
+                Totals { loss_sum: loss_sum?, correct: correct?, samples: samples? },
+            ))
+        }
+    };
+    Ok(ResumePoint { epochs, partial })
 }
