@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::gpu::{Gpu, GpuOptions};
-use crate::study::execute::{self, Outcome};
+use crate::study::execute::{self, Busy, Outcome};
 use crate::study::spec::{cells, Study};
 use crate::study::{jobs, summary};
 
@@ -74,17 +74,24 @@ pub fn run(args: &StudyArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
     let gpu = Gpu::new(gpu_options)?;
     execute::record_settings(&study)?;
     let mut failed = Vec::new();
-    for (i, cell) in chosen.iter().enumerate() {
-        eprint!("[{}/{}] ", i + 1, chosen.len());
-        match execute::run_cell(&gpu, &study, cell) {
-            Ok(Outcome::Ran) if args.cell.is_none() => {
-                write_summary(&study)?;
-            }
-            Ok(_) => {}
-            // One cell's failure (a divergence, say) leaves the others worth running.
-            Err(error) => {
-                eprintln!("cell {} failed: {error:#}", cell.id());
-                failed.push(cell.id());
+    // Cells another process runs are passed over first, then waited for, so that this
+    // process's summary holds every cell.
+    let mut pending = chosen.clone();
+    for pass in [Busy::Skip, Busy::Wait] {
+        let cells = std::mem::take(&mut pending);
+        for (i, cell) in cells.iter().enumerate() {
+            eprint!("[{}/{}] ", i + 1, cells.len());
+            match execute::run_cell(&gpu, &study, cell, pass) {
+                Ok(Outcome::Ran) if args.cell.is_none() => {
+                    write_summary(&study)?;
+                }
+                Ok(Outcome::Busy) => pending.push(*cell),
+                Ok(_) => {}
+                // One cell's failure (a divergence, say) leaves the others worth running.
+                Err(error) => {
+                    eprintln!("cell {} failed: {error:#}", cell.id());
+                    failed.push(cell.id());
+                }
             }
         }
     }

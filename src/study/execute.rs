@@ -1,6 +1,9 @@
 //! Running cells: train into `<study>/cells/<id>/`, then sweep; the cell's `result.json`,
 //! written atomically last, marks it finished. A finished cell is skipped; a cell whose
-//! `run.json` exists continues with `sturdy train --resume` semantics.
+//! `run.json` exists continues with `sturdy train --resume` semantics. Several processes may
+//! share a study folder (a scheduler running `--list-jobs`, or two `sturdy study` on one
+//! file): a cell is run by whichever holds its lock (`cells/<id>/.lock`, an advisory file
+//! lock the system releases when its process ends, however it ends).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -99,17 +102,55 @@ fn check_saved_settings(dir: &Path, id: &str, expected: &crate::train::RunConfig
     )
 }
 
-/// Whether [`run_cell`] found the cell finished or ran (the rest of) it.
+/// Whether [`run_cell`] found the cell finished, ran (the rest of) it, or found another
+/// process running it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Skipped,
     Ran,
+    Busy,
 }
 
-/// Trains (or resumes) and sweeps one cell, unless it is finished.
-pub fn run_cell(gpu: &Gpu, study: &Study, cell: &Cell) -> anyhow::Result<Outcome> {
+/// Whether [`run_cell`] waits for a cell that another process is running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Busy {
+    Skip,
+    Wait,
+}
+
+/// The cell's lock, held until the returned file is dropped; None when another process
+/// holds it and `busy` says not to wait.
+fn lock_cell(dir: &Path, busy: Busy) -> anyhow::Result<Option<std::fs::File>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match busy {
+        Busy::Wait => file.lock().with_context(|| format!("locking {}", path.display()))?,
+        Busy::Skip => match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()))
+            }
+        },
+    }
+    Ok(Some(file))
+}
+
+/// Trains (or resumes) and sweeps one cell, unless it is finished or (with [`Busy::Skip`])
+/// another process is running it.
+pub fn run_cell(gpu: &Gpu, study: &Study, cell: &Cell, busy: Busy) -> anyhow::Result<Outcome> {
     let id = cell.id();
     let dir = cell_dir(&study.dir, &id);
+    let Some(_lock) = lock_cell(&dir, busy)? else {
+        eprintln!("cell {id}: another process is running it, skipped for now");
+        return Ok(Outcome::Busy);
+    };
     let config = cell.run_config(&study.spec.train);
     let resume = match cell_state(study, cell)? {
         CellState::Finished => {
