@@ -1,5 +1,7 @@
 #![no_main]
 
+// The targets share one module of what each does with its input (also replayed in CI).
+#[allow(dead_code)]
 #[path = "../../tests/fuzz_inputs/mod.rs"]
 mod inputs;
 

@@ -22,6 +22,17 @@ pub const TARGETS: [(&str, fn(&[u8])); 7] = [
     ("relu_export", relu_export),
 ];
 
+/// Removes this process's folders (libFuzzer leaves them; a test calls this at its end).
+pub fn clean_up() {
+    let suffix = format!("-{}", std::process::id());
+    for entry in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("sturdy-fuzz-") && name.ends_with(&suffix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// A folder of this process's own, emptied for each input.
 fn work_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sturdy-fuzz-{name}-{}", std::process::id()));
