@@ -303,11 +303,17 @@ proptest! {
              Box::new(move || cifar::load_cifar10(&dir, Split::Test)))
         };
         let original = std::fs::read(&path).unwrap();
-        std::fs::write(&path, apply(&c, 1, &original)).unwrap();
+        let damaged = apply(&c, 1, &original);
+        std::fs::write(&path, &damaged).unwrap();
+        // A file cut between two records is a valid smaller file (CIFAR files have no header
+        // that counts the records): label byte(s) + 3072 pixels each.
+        let record = if hundred { 3074 } else { 3073 };
+        let whole_records = matches!(c, Corruption::Truncate(..)) && !damaged.is_empty() && damaged.len() % record == 0;
         match load() {
             Ok(set) => {
                 assert_consistent(&set);
-                prop_assert!(matches!(c, Corruption::Flip(..) | Corruption::SetWord(..)), "{c:?} was accepted");
+                let harmless = matches!(c, Corruption::Flip(..) | Corruption::SetWord(..)) || whole_records;
+                prop_assert!(harmless, "{c:?} was accepted");
             }
             Err(e) => assert_names(&e.to_string(), &path),
         }

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sturdy::checkpoint::Checkpoint;
-use sturdy::data::synthetic::{write_fashion_mnist_like, ScratchDir};
+use sturdy::data::synthetic::{fashion_mnist_scratch, ScratchDir};
 
 fn sturdy() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sturdy"));
@@ -49,10 +49,7 @@ struct Run {
 
 impl Run {
     fn train(name: &str) -> Run {
-        let scratch = ScratchDir::new(name);
-        let data = scratch.path().join("fashion-mnist");
-        std::fs::create_dir_all(&data).unwrap();
-        write_fashion_mnist_like(&data, 320, 96, 1).unwrap();
+        let (scratch, data) = fashion_mnist_scratch(name, 320, 96, 1);
         let dir = scratch.path().join("run");
         succeeded(sturdy().args(train_args(&data, &dir, "1")).output().unwrap());
         Run { _scratch: scratch, data, dir }
@@ -173,10 +170,7 @@ fn a_full_disk_while_exporting_keeps_the_previous_export() {
 
 #[test]
 fn an_out_folder_that_cannot_be_created_fails_before_training() {
-    let scratch = ScratchDir::new("faults-out");
-    let data = scratch.path().join("fashion-mnist");
-    std::fs::create_dir_all(&data).unwrap();
-    write_fashion_mnist_like(&data, 64, 32, 1).unwrap();
+    let (scratch, data) = fashion_mnist_scratch("faults-out", 64, 32, 1);
     // A folder inside a regular file: no permission bits help, even for root.
     let blocker = scratch.path().join("a-file");
     std::fs::write(&blocker, b"not a folder").unwrap();
@@ -252,10 +246,7 @@ fn kill_9_during_a_sweep_or_an_export_leaves_no_half_written_file() {
 
 #[test]
 fn a_model_too_large_for_the_adapter_names_the_limit() {
-    let scratch = ScratchDir::new("faults-large");
-    let data = scratch.path().join("fashion-mnist");
-    std::fs::create_dir_all(&data).unwrap();
-    write_fashion_mnist_like(&data, 64, 32, 1).unwrap();
+    let (scratch, data) = fashion_mnist_scratch("faults-large", 64, 32, 1);
     let out = scratch.path().join("run");
     let args = model_train_args(("vgg", "16"), &data, &out, "1");
     let started = Instant::now();
@@ -273,12 +264,9 @@ fn a_model_too_large_for_the_adapter_names_the_limit() {
 #[test]
 fn sigint_and_sigterm_stop_training_cleanly_and_it_resumes_bit_identically() {
     use std::io::{BufRead, BufReader};
-    let scratch = ScratchDir::new("faults-signal");
-    let data = scratch.path().join("fashion-mnist");
-    std::fs::create_dir_all(&data).unwrap();
     // 704 images in batches of 32: 22 steps an epoch, so the first point where a stopped
     // run can save (the loss sums are read every 20 steps) lies inside the epoch.
-    write_fashion_mnist_like(&data, 704, 64, 3).unwrap();
+    let (scratch, data) = fashion_mnist_scratch("faults-signal", 704, 64, 3);
     let straight = scratch.path().join("straight");
     succeeded(sturdy().args(train_args(&data, &straight, "2")).output().unwrap());
     let final_state = |dir: &Path| {

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use sturdy::data::synthetic::{write_fashion_mnist_like, ScratchDir};
+use sturdy::data::synthetic::fashion_mnist_scratch;
 
 const CELLS: usize = 20;
 
@@ -39,10 +39,7 @@ calibration_images = 32
 
 #[test]
 fn two_processes_share_a_study_folder_and_run_each_cell_once() {
-    let scratch = ScratchDir::new("study-shared");
-    let data = scratch.path().join("fashion-mnist");
-    std::fs::create_dir_all(&data).unwrap();
-    write_fashion_mnist_like(&data, 48, 32, 5).unwrap();
+    let (scratch, data) = fashion_mnist_scratch("study-shared", 48, 32, 5);
     let out = scratch.path().join("study");
     let file = write_study(scratch.path(), &data, &out);
     let spawn = || {

@@ -42,12 +42,32 @@ pub fn figure(value: f64) -> String {
         format!("{value:.0}")
     } else if value >= 10.0 {
         format!("{value:.1}")
-    } else {
+    } else if value >= 1.0 || value <= 0.0 {
         format!("{value:.2}")
+    } else {
+        // Two significant digits, so that a slow figure never reads as 0.00.
+        let decimals = (1.0 - value.log10().floor()) as usize;
+        format!("{value:.decimals$}")
     }
 }
 
 /// Milliseconds from seconds.
 pub fn ms(seconds: f64) -> String {
     figure(seconds * 1e3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::figure;
+
+    #[test]
+    fn figures_keep_two_significant_digits_below_one() {
+        assert_eq!(figure(1234.6), "1235");
+        assert_eq!(figure(12.34), "12.3");
+        assert_eq!(figure(1.234), "1.23");
+        assert_eq!(figure(0.1234), "0.12");
+        assert_eq!(figure(0.004213), "0.0042");
+        assert_eq!(figure(0.0), "0.00");
+        assert_eq!(figure(f64::NAN), "n/a");
+    }
 }

@@ -333,6 +333,15 @@ fn write_jpeg(path: &Path, chw: &[u8], grey: bool) -> Result<(), DataError> {
     result.map_err(|e| io_err(path, std::io::Error::other(e)))
 }
 
+/// A scratch folder holding Fashion-MNIST-format files in `fashion-mnist/` (for tests),
+/// and that folder.
+pub fn fashion_mnist_scratch(tag: &str, n_train: usize, n_test: usize, seed: u64) -> (ScratchDir, PathBuf) {
+    let scratch = ScratchDir::new(tag);
+    let data = scratch.path().join("fashion-mnist");
+    write_fashion_mnist_like(&data, n_train, n_test, seed).unwrap_or_else(|e| panic!("{}: {e}", data.display()));
+    (scratch, data)
+}
+
 /// A fresh directory under the system temp dir, removed (with its contents) on drop.
 #[derive(Debug)]
 pub struct ScratchDir {
