@@ -562,7 +562,12 @@ fn each_max_pool_site_evaluates_its_own_alpha() {
         let y_ref = reference::poly_relu::max_pool_forward(approx, scales, dims, &wide(&x));
         for (o, window) in windows.iter().enumerate() {
             let (limit, error) = (max_pool_error(approx, *window, B), (y[o] - y_ref[o]).abs());
-            assert!(error <= limit, "{}: site {site} (alpha {}): output {o}: {error:e}", case.context(), approx.alpha());
+            assert!(
+                error <= limit,
+                "{}: site {site} (alpha {}): output {o}: {error:e}",
+                case.context(),
+                approx.alpha()
+            );
         }
     }
     assert_eq!(gpu().download::<u32>(&overflow).unwrap()[0], 0, "{}: no difference exceeds its D", case.context());

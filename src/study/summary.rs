@@ -264,6 +264,7 @@ pub fn svg(summary: &Summary) -> String {
                 bounds: Vec::new(),
                 rows,
                 cheapest_within_tolerance: row.cheapest_within_tolerance,
+                per_site: None,
             }
         })
         .collect();
