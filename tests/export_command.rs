@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use sturdy::checkpoint::Checkpoint;
 use sturdy::data::synthetic::{write_fashion_mnist_like, ScratchDir};
-use sturdy::data::{BatchPlan, Dataset, EpochBatches, Normalization};
+use sturdy::data::{Batch, BatchPlan, Dataset, EpochBatches, Normalization};
 use sturdy::evaluation::TrainedRun;
 use sturdy::export::forward::{CpuNetwork, SiteFunction};
 use sturdy::export::manifest::{Manifest, FORMAT};
@@ -132,6 +132,23 @@ fn train_and_export(
     (run_dir, serde_json::from_slice(&manifest_json).unwrap(), weights)
 }
 
+/// The GPU PANN's logits on the run's first test batch of `batch_size`, with the export's
+/// bounds and each site at its alpha; returns the batch, the logits and the image length.
+fn gpu_pann_logits(run_dir: &Path, manifest: &Manifest, batch_size: usize) -> (Batch, Vec<f32>, usize) {
+    let gpu = Gpu::new(&GpuOptions::from_env()).unwrap();
+    let run = TrainedRun::open(&gpu, run_dir).unwrap();
+    let evaluator = run.evaluator(&gpu).unwrap();
+    let sites = Pann::new(&evaluator);
+    sites.set_bounds(&manifest.sites.iter().map(|s| s.bound).collect::<Vec<_>>()).unwrap();
+    sites.set_alphas(&manifest.sites.iter().map(|s| s.alpha).collect::<Vec<_>>()).unwrap();
+    let normalization = &run.file.normalization;
+    let plan = BatchPlan::evaluation(batch_size);
+    let batch = EpochBatches::new(run.datasets.test.clone(), normalization, plan, 0).next().unwrap();
+    evaluator.step(&batch.images, &batch.labels, Mode::Pann).unwrap();
+    let logits = gpu.download::<f32>(&run.network.logits().value).unwrap();
+    (batch, logits, run.datasets.test.image_len())
+}
+
 #[test]
 fn exported_network_is_consistent_and_reproduces_the_backbone() {
     let scratch = ScratchDir::new("export-command");
@@ -207,17 +224,7 @@ fn vgg_export_evaluates_its_max_poolings_as_the_gpu_pann_does() {
         }
     }
 
-    let gpu = Gpu::new(&GpuOptions::from_env()).unwrap();
-    let run = TrainedRun::open(&gpu, &run_dir).unwrap();
-    let evaluator = run.evaluator(&gpu).unwrap();
-    let sites = Pann::new(&evaluator);
-    sites.set_bounds(&manifest.sites.iter().map(|s| s.bound).collect::<Vec<_>>()).unwrap();
-    sites.set_alpha(ALPHA).unwrap();
-    let normalization = &run.file.normalization;
-    let batch =
-        EpochBatches::new(run.datasets.test.clone(), normalization, BatchPlan::evaluation(16), 0).next().unwrap();
-    evaluator.step(&batch.images, &batch.labels, Mode::Pann).unwrap();
-    let gpu_logits = gpu.download::<f32>(&run.network.logits().value).unwrap();
+    let (batch, gpu_logits, image_len) = gpu_pann_logits(&run_dir, &manifest, 16);
 
     // Both sides evaluate the same polynomials on the same weights; they differ by the
     // GPU's f32 rounding. A dot product of n terms in f32 is within n u of the exact one
@@ -232,7 +239,6 @@ fn vgg_export_evaluates_its_max_poolings_as_the_gpu_pann_does() {
     // by at alpha 9 (about 1e-2 of their scale here).
     let exported = CpuNetwork::new(&manifest.layers, &weights);
     let classes = manifest.classes;
-    let image_len = run.datasets.test.image_len();
     let mut worst = 0.0f64;
     for (image, gpu_row) in batch.images.chunks(image_len).zip(gpu_logits.chunks(classes)) {
         let image: Vec<f64> = image.iter().map(|&v| v as f64).collect();
@@ -269,17 +275,7 @@ fn a_mixed_alpha_export_evaluates_each_site_with_its_own_polynomial() {
         assert_eq!(site.cost, (polynomial.nonscalar_mults as usize * site.evaluations) as f64, "{site:?}");
     }
 
-    let gpu = Gpu::new(&GpuOptions::from_env()).unwrap();
-    let run = TrainedRun::open(&gpu, &run_dir).unwrap();
-    let evaluator = run.evaluator(&gpu).unwrap();
-    let sites = Pann::new(&evaluator);
-    sites.set_bounds(&manifest.sites.iter().map(|s| s.bound).collect::<Vec<_>>()).unwrap();
-    sites.set_alphas(&alphas).unwrap();
-    let normalization = &run.file.normalization;
-    let batch =
-        EpochBatches::new(run.datasets.test.clone(), normalization, BatchPlan::evaluation(32), 0).next().unwrap();
-    evaluator.step(&batch.images, &batch.labels, Mode::Pann).unwrap();
-    let gpu_logits = gpu.download::<f32>(&run.network.logits().value).unwrap();
+    let (batch, gpu_logits, image_len) = gpu_pann_logits(&run_dir, &manifest, 32);
     // The reasoning of the VGG test above (f32 dot products of at most 9 x 16 terms here,
     // Clenshaw within 2^-18 of each site's output scale at every alpha, folded against
     // unfolded batch norm) gives far less than 1e-3 of the largest logit; a site evaluated
@@ -287,7 +283,6 @@ fn a_mixed_alpha_export_evaluates_each_site_with_its_own_polynomial() {
     // 2^-5 B at that site).
     let exported = CpuNetwork::new(&manifest.layers, &weights);
     let polynomials = manifest.site_polynomials().unwrap();
-    let image_len = run.datasets.test.image_len();
     let mut uniform_worst = 0.0f64;
     for (image, gpu_row) in batch.images.chunks(image_len).zip(gpu_logits.chunks(manifest.classes)) {
         let image: Vec<f64> = image.iter().map(|&v| v as f64).collect();
