@@ -15,8 +15,8 @@ use super::manifest::{
 use crate::checkpoint::Checkpoint;
 use crate::evaluation::TrainedRun;
 use crate::gpu::Gpu;
-use crate::nn::{Layer, Op};
-use crate::pann::pricing::{evaluations, SiteCost};
+use crate::nn::Op;
+use crate::pann::pricing::{site_evaluations, SiteCost};
 use crate::pann::{calibrate, Pann};
 use crate::poly::export::ReluExport;
 use crate::poly::ReluApprox;
@@ -66,7 +66,7 @@ pub fn export_run(gpu: &Gpu, dir: &Path, stem: &Path, options: &ExportOptions) -
         .map(|site| {
             let i = site.index as usize;
             let (name, index, kind, alpha) = (site.name.clone(), site.index, site.kind, alphas[i]);
-            let evaluations = evaluations(kind, site.output().shape()[1..].iter().product());
+            let evaluations = site_evaluations(site);
             let cost = SiteCost::Mults.of(alpha, evaluations)?;
             Ok(SiteBound { name, index, max_abs: max_abs[i], bound: bounds[i], kind, alpha, evaluations, cost })
         })

@@ -14,11 +14,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::pricing::{evaluations, SiteCost};
+use super::pricing::{site_evaluations, SiteCost};
 use super::Pann;
 use crate::data::{Dataset, Normalization};
 use crate::evaluation::Evaluator;
-use crate::nn::{Layer, Mode, SiteKind};
+use crate::nn::{Mode, SiteKind};
 use crate::poly::degrees::ALPHAS;
 
 /// What the search selects on and how.
@@ -40,7 +40,7 @@ pub struct SearchOptions<'a> {
 pub struct SiteAlpha {
     pub name: String,
     pub kind: SiteKind,
-    /// Polynomial evaluations per image ([`evaluations`]).
+    /// Polynomial evaluations per image ([`site_evaluations`]).
     pub evaluations: usize,
     pub alpha: u32,
     /// Its cost at `alpha` under the search's pricing.
@@ -175,8 +175,7 @@ fn best(probes: &[Probe], current: f64, floor: f64) -> Option<usize> {
 pub fn search(pann: &Pann, evaluator: &Evaluator, options: &SearchOptions) -> anyhow::Result<Search> {
     let sites = pann.sites();
     let names: Vec<String> = sites.iter().map(|s| s.name.clone()).collect();
-    let sizes: Vec<usize> =
-        sites.iter().map(|s| evaluations(s.kind, s.output().shape()[1..].iter().product())).collect();
+    let sizes: Vec<usize> = sites.iter().map(|s| site_evaluations(s)).collect();
     let mut descent = Descent { pann, evaluator, options, sizes, passes: 0 };
     let backbone = evaluator.evaluate(options.validation, options.normalization, Mode::Eval)?.accuracy();
     let floor = backbone - options.tolerance;

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::nn::SiteKind;
+use crate::nn::{Layer, Site, SiteKind};
 use crate::poly::cost::ReluCost;
 use crate::poly::ReluApprox;
 
@@ -29,6 +29,11 @@ pub fn evaluations(kind: SiteKind, output_elements: usize) -> usize {
         SiteKind::Relu => output_elements,
         SiteKind::Max2x2 => 3 * output_elements,
     }
+}
+
+/// [`evaluations`] of a network's site, from its output shape (`[N, ...]`).
+pub fn site_evaluations(site: &Site) -> usize {
+    evaluations(site.kind, site.output().shape()[1..].iter().product())
 }
 
 impl SiteCost {
