@@ -231,7 +231,7 @@ impl Site {
     fn new(case: &mut Case, x: Vec<f32>, shape: &[usize], bound: f32) -> Site {
         let (dy_ref, _) = case.uniform(x.len(), -1.0, 1.0);
         Site {
-            coefficients: PolyCoefficients::new(gpu()).unwrap(),
+            coefficients: PolyCoefficients::new(gpu(), 1).unwrap(),
             bound: gpu().upload(&[1], &[bound]).unwrap(),
             x: gpu().upload(shape, &x).unwrap(),
             dy: gpu().upload(shape, &dy_ref).unwrap(),
@@ -455,7 +455,7 @@ fn backward_matches_finite_differences() {
 
 #[test]
 fn coefficient_layout_follows_the_components() {
-    let capacity = PolyCoefficients::capacity();
+    let capacity = PolyCoefficients::block_words();
     for alpha in ALPHAS {
         let approx = ReluApprox::get(alpha).unwrap();
         let words = poly_relu::layout(approx);
@@ -486,7 +486,7 @@ fn each_site_reads_its_own_bound() {
     let (y, overflow) = (poisoned(&[37]), gpu().zeros(&[1]).unwrap());
     // Site 0's bound would flag every element as an overflow; site 1's is B.
     let bounds = gpu().upload(&[2], &[B / 1000.0, B]).unwrap();
-    let coefficients = PolyCoefficients::with(gpu(), approx).unwrap();
+    let coefficients = PolyCoefficients::with(gpu(), 2, approx).unwrap();
     let forward = poly_relu::forward(gpu(), &coefficients, &bounds, 1, &x, &y, &overflow).unwrap();
     let expected = reference::poly_relu::forward(approx, B as f64, &x_ref);
     // Within the 2^-18 B the accuracy test establishes for every alpha.
@@ -495,9 +495,99 @@ fn each_site_reads_its_own_bound() {
     assert_eq!(gpu().download::<u32>(&overflow).unwrap()[0], 0, "{}: site 0's bound was read", case.context());
 }
 
+/// Alphas of a mixed assignment: the cheapest, two from the middle, the most precise (their
+/// ReLUs differ by up to 2^-4 B, far above the 2^-18 B each site must meet, so a site that
+/// read another's block would fail).
+const MIXED_ALPHAS: [u32; 4] = [4, 9, 13, 20];
+
+/// A mixed assignment in one buffer (`write_each`): each site's forward and backward match
+/// the f64 reference of its own alpha within the running bounds of `error_bounds`, and the
+/// forward within 2^-18 B.
+#[test]
+fn each_site_evaluates_its_own_alpha() {
+    let mut case = Case::new("poly relu, mixed alphas per site");
+    let x = probe_inputs(&mut case, B);
+    let n = x.len();
+    let (dy_ref, _) = case.uniform(n, -1.0, 1.0);
+    let approxes: Vec<&ReluApprox> = MIXED_ALPHAS.iter().map(|&a| ReluApprox::get(a).unwrap()).collect();
+    let sites = approxes.len();
+    let coefficients = PolyCoefficients::new(gpu(), sites).unwrap();
+    coefficients.write_each(gpu(), &approxes).unwrap();
+    let bounds = gpu().upload(&[sites], &vec![B; sites]).unwrap();
+    let (x_tensor, dy) = (gpu().upload(&[n], &x).unwrap(), gpu().upload(&[n], &dy_ref).unwrap());
+    let overflow = gpu().zeros(&[1]).unwrap();
+    for (site, approx) in approxes.iter().enumerate() {
+        let (y, dx) = (poisoned(&[n]), poisoned(&[n]));
+        let index = site as u32;
+        let forward = poly_relu::forward(gpu(), &coefficients, &bounds, index, &x_tensor, &y, &overflow).unwrap();
+        let backward = poly_relu::backward(gpu(), &coefficients, &bounds, index, &x_tensor, &dy, &dx).unwrap();
+        gpu().run([&forward, &backward]).unwrap();
+        let (y, dx) = (read(&y), read(&dx));
+        let y_ref = reference::poly_relu::forward(approx, B as f64, &wide(&x));
+        let dx_ref = reference::poly_relu::backward(approx, B as f64, &wide(&x), &wide(&dy_ref));
+        for i in 0..n {
+            let (forward_limit, backward_limit) = error_bounds(approx, x[i], dy_ref[i], B);
+            let limit = forward_limit.min(FORWARD_TARGET * B as f64);
+            let (alpha, error) = (approx.alpha(), (y[i] - y_ref[i]).abs());
+            assert!(error <= limit, "{}: site {site} (alpha {alpha}): y at x = {:e}: {error:e}", case.context(), x[i]);
+            let error = (dx[i] - dx_ref[i]).abs();
+            assert!(error <= backward_limit, "{}: site {site}: dx at x = {:e}: {error:e}", case.context(), x[i]);
+        }
+    }
+    assert_eq!(gpu().download::<u32>(&overflow).unwrap()[0], 0, "{}: no input exceeds B", case.context());
+}
+
+/// The max pooling of each site of a mixed assignment against the f64 reference of its
+/// own alpha (within the kernel's running bound `max_pool_error`).
+#[test]
+fn each_max_pool_site_evaluates_its_own_alpha() {
+    let dims = [2, 3, 9, 7];
+    let mut case = Case::new(format!("poly max pool, mixed alphas per site {dims:?}"));
+    let x = max_pool_inputs(&mut case, dims, B);
+    let approxes: Vec<&ReluApprox> = MIXED_ALPHAS.iter().map(|&a| ReluApprox::get(a).unwrap()).collect();
+    let sites = approxes.len();
+    let coefficients = PolyCoefficients::new(gpu(), sites).unwrap();
+    coefficients.write_each(gpu(), &approxes).unwrap();
+    let bounds = gpu().upload(&[sites], &vec![B; sites]).unwrap();
+    let x_tensor = gpu().upload(&dims, &x).unwrap();
+    let out = ops::pool::max_pool_output_shape(&dims).unwrap();
+    let overflow = gpu().zeros(&[1]).unwrap();
+    let windows = window_values(dims, &x);
+    let scales = poly_relu::max_pool_scales(B as f64);
+    for (site, approx) in approxes.iter().enumerate() {
+        let y = poisoned(&out);
+        let forward =
+            poly_relu::max_pool_forward(gpu(), &coefficients, &bounds, site as u32, &x_tensor, &y, &overflow).unwrap();
+        let y = run_and_read(&[&forward], &y);
+        let y_ref = reference::poly_relu::max_pool_forward(approx, scales, dims, &wide(&x));
+        for (o, window) in windows.iter().enumerate() {
+            let (limit, error) = (max_pool_error(approx, *window, B), (y[o] - y_ref[o]).abs());
+            assert!(
+                error <= limit,
+                "{}: site {site} (alpha {}): output {o}: {error:e}",
+                case.context(),
+                approx.alpha()
+            );
+        }
+    }
+    assert_eq!(gpu().download::<u32>(&overflow).unwrap()[0], 0, "{}: no difference exceeds its D", case.context());
+}
+
+/// A site without a block of the buffer is refused, as is an assignment longer than it.
+#[test]
+fn sites_beyond_the_coefficient_buffer_are_rejected() {
+    let coefficients = PolyCoefficients::new(gpu(), 2).unwrap();
+    let (bounds, overflow, x) = (gpu().zeros(&[4]).unwrap(), gpu().zeros(&[1]).unwrap(), gpu().zeros(&[8]).unwrap());
+    let error = poly_relu::forward(gpu(), &coefficients, &bounds, 2, &x, &x, &overflow).err().expect("site 2");
+    assert!(error.to_string().contains("site 2 has no coefficients (2 sites)"), "{error}");
+    let approx = ReluApprox::get(7).unwrap();
+    let error = coefficients.write_each(gpu(), &[approx; 3]).unwrap_err();
+    assert!(error.to_string().contains("3 approximations for a buffer of 2 sites"), "{error}");
+}
+
 #[test]
 fn mismatched_shapes_are_rejected() {
-    let coefficients = PolyCoefficients::new(gpu()).unwrap();
+    let coefficients = PolyCoefficients::new(gpu(), 1).unwrap();
     let bound = gpu().zeros(&[1]).unwrap();
     let overflow = gpu().zeros(&[1]).unwrap();
     let x = gpu().zeros(&[4, 5]).unwrap();
@@ -687,7 +777,7 @@ impl PoolSite {
     /// would overflow, so reading the wrong site shows in the count.
     fn new(dims: [usize; 4], x: Vec<f32>, bound: f32) -> PoolSite {
         let out = ops::pool::max_pool_output_shape(&dims).unwrap();
-        let coefficients = PolyCoefficients::new(gpu()).unwrap();
+        let coefficients = PolyCoefficients::new(gpu(), 2).unwrap();
         let bounds = gpu().upload(&[2], &[bound * 1e-6, bound]).unwrap();
         let x_tensor = gpu().upload(&dims, &x).unwrap();
         let y = poisoned(&out);
@@ -838,7 +928,7 @@ fn max_pool_second_scale_covers_every_alpha() {
 
 #[test]
 fn max_pool_shapes_are_checked() {
-    let coefficients = PolyCoefficients::new(gpu()).unwrap();
+    let coefficients = PolyCoefficients::new(gpu(), 1).unwrap();
     let bound = gpu().zeros(&[1]).unwrap();
     let overflow = gpu().zeros(&[1]).unwrap();
     let x = gpu().zeros(&[2, 3, 7, 5]).unwrap();

@@ -5,13 +5,15 @@
 // Both evaluate p with the same `sign_poly`, from the same coefficient buffer.
 //
 // Coefficient buffer `poly` (u32 words; f32 values stored as their bits), written by
-// src/ops/poly_relu.rs from a `poly::ReluApprox`:
+// src/ops/poly_relu.rs from a `poly::ReluApprox` per site: one block per site, site s's
+// starting at word params.poly_base (the host computes it), so sites may differ in alpha.
+// Word indices below are relative to the block:
 //   word 0                   k, the number of components
 //   words 1 + 3i, 2 + 3i, 3 + 3i   component i (0-based, applied in order):
 //                              1 / r_i (f32), n_i = number of odd coefficients
 //                              (degree d_i = 2 n_i - 1), offset_i (word index of c_{i,0})
 //   words offset_i + j       c_{i,j} (f32), the Chebyshev coefficient of T_{2j+1}(y / r_i)
-// Unused words after the last coefficient are ignored, so one buffer sized for the largest
+// Unused words after the last coefficient are ignored, so one block sized for the largest
 // composite serves every alpha.
 //
 // Each component is summed by the odd Clenshaw recurrence in w = T_2(t) = 2t^2 - 1
@@ -44,6 +46,8 @@ struct Params {
     len: u32,
     // Index into `bound`: one B per activation site.
     site: u32,
+    // Word of `poly` where this site's coefficient block starts.
+    poly_base: u32,
     // Max pooling only: the input planes' height and width, the output's, and D2 / D1.
     height: u32,
     width: u32,
@@ -63,18 +67,23 @@ struct Params {
 
 var<workgroup> workgroup_overflow: atomic<u32>;
 
+// Word `word` of this site's coefficient block.
+fn block(word: u32) -> u32 {
+    return poly[params.poly_base + word];
+}
+
 fn coefficient(word: u32) -> f32 {
-    return bitcast<f32>(poly[word]);
+    return bitcast<f32>(block(word));
 }
 
 // p(u), the composite sign approximation.
 fn sign_poly(u: f32) -> f32 {
     var v = u;
-    let components = poly[0];
+    let components = block(0u);
     for (var i = 0u; i < components; i++) {
-        let t = v * bitcast<f32>(poly[1u + 3u * i]);
-        let terms = poly[2u + 3u * i];
-        let offset = poly[3u + 3u * i];
+        let t = v * coefficient(1u + 3u * i);
+        let terms = block(2u + 3u * i);
+        let offset = block(3u + 3u * i);
         let two_w = 4.0 * t * t - 2.0;
         var b1 = 0.0;
         var b2 = 0.0;
@@ -95,12 +104,12 @@ fn sign_poly(u: f32) -> f32 {
 fn sign_poly_and_slope(u: f32) -> vec2<f32> {
     var v = u;
     var slope = 1.0;
-    let components = poly[0];
+    let components = block(0u);
     for (var i = 0u; i < components; i++) {
-        let inv_radius = bitcast<f32>(poly[1u + 3u * i]);
+        let inv_radius = coefficient(1u + 3u * i);
         let t = v * inv_radius;
-        let terms = poly[2u + 3u * i];
-        let offset = poly[3u + 3u * i];
+        let terms = block(2u + 3u * i);
+        let offset = block(3u + 3u * i);
         let two_w = 4.0 * t * t - 2.0;
         var b1 = 0.0;
         var b2 = 0.0;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use sturdy::checkpoint::Checkpoint;
 use sturdy::data::synthetic::{write_fashion_mnist_like, ScratchDir};
-use sturdy::data::{BatchPlan, Dataset, EpochBatches, Normalization};
+use sturdy::data::{Batch, BatchPlan, Dataset, EpochBatches, Normalization};
 use sturdy::evaluation::TrainedRun;
 use sturdy::export::forward::{CpuNetwork, SiteFunction};
 use sturdy::export::manifest::{Manifest, FORMAT};
@@ -132,6 +132,23 @@ fn train_and_export(
     (run_dir, serde_json::from_slice(&manifest_json).unwrap(), weights)
 }
 
+/// The GPU PANN's logits on the run's first test batch of `batch_size`, with the export's
+/// bounds and each site at its alpha; returns the batch, the logits and the image length.
+fn gpu_pann_logits(run_dir: &Path, manifest: &Manifest, batch_size: usize) -> (Batch, Vec<f32>, usize) {
+    let gpu = Gpu::new(&GpuOptions::from_env()).unwrap();
+    let run = TrainedRun::open(&gpu, run_dir).unwrap();
+    let evaluator = run.evaluator(&gpu).unwrap();
+    let sites = Pann::new(&evaluator);
+    sites.set_bounds(&manifest.sites.iter().map(|s| s.bound).collect::<Vec<_>>()).unwrap();
+    sites.set_alphas(&manifest.sites.iter().map(|s| s.alpha).collect::<Vec<_>>()).unwrap();
+    let normalization = &run.file.normalization;
+    let plan = BatchPlan::evaluation(batch_size);
+    let batch = EpochBatches::new(run.datasets.test.clone(), normalization, plan, 0).next().unwrap();
+    evaluator.step(&batch.images, &batch.labels, Mode::Pann).unwrap();
+    let logits = gpu.download::<f32>(&run.network.logits().value).unwrap();
+    (batch, logits, run.datasets.test.image_len())
+}
+
 #[test]
 fn exported_network_is_consistent_and_reproduces_the_backbone() {
     let scratch = ScratchDir::new("export-command");
@@ -207,17 +224,7 @@ fn vgg_export_evaluates_its_max_poolings_as_the_gpu_pann_does() {
         }
     }
 
-    let gpu = Gpu::new(&GpuOptions::from_env()).unwrap();
-    let run = TrainedRun::open(&gpu, &run_dir).unwrap();
-    let evaluator = run.evaluator(&gpu).unwrap();
-    let sites = Pann::new(&evaluator);
-    sites.set_bounds(&manifest.sites.iter().map(|s| s.bound).collect::<Vec<_>>()).unwrap();
-    sites.set_alpha(ALPHA).unwrap();
-    let normalization = &run.file.normalization;
-    let batch =
-        EpochBatches::new(run.datasets.test.clone(), normalization, BatchPlan::evaluation(16), 0).next().unwrap();
-    evaluator.step(&batch.images, &batch.labels, Mode::Pann).unwrap();
-    let gpu_logits = gpu.download::<f32>(&run.network.logits().value).unwrap();
+    let (batch, gpu_logits, image_len) = gpu_pann_logits(&run_dir, &manifest, 16);
 
     // Both sides evaluate the same polynomials on the same weights; they differ by the
     // GPU's f32 rounding. A dot product of n terms in f32 is within n u of the exact one
@@ -232,7 +239,6 @@ fn vgg_export_evaluates_its_max_poolings_as_the_gpu_pann_does() {
     // by at alpha 9 (about 1e-2 of their scale here).
     let exported = CpuNetwork::new(&manifest.layers, &weights);
     let classes = manifest.classes;
-    let image_len = run.datasets.test.image_len();
     let mut worst = 0.0f64;
     for (image, gpu_row) in batch.images.chunks(image_len).zip(gpu_logits.chunks(classes)) {
         let image: Vec<f64> = image.iter().map(|&v| v as f64).collect();
@@ -244,4 +250,66 @@ fn vgg_export_evaluates_its_max_poolings_as_the_gpu_pann_does() {
         }
     }
     eprintln!("VGG export vs GPU PANN (alpha {ALPHA}): largest logit difference {worst:.2e} of the logits' scale");
+}
+
+/// An export with per-site alphas (`--site-alphas`, the others at `--alpha`) lists each
+/// site's alpha and cost and the polynomials they need, and its f64 forward, each site
+/// with its own polynomial, computes the logits of the GPU PANN under the same
+/// assignment. An assignment naming an unknown site or an alpha outside 4..=20 is refused
+/// with both named.
+#[test]
+fn a_mixed_alpha_export_evaluates_each_site_with_its_own_polynomial() {
+    let scratch = ScratchDir::new("export-per-site");
+    let file = scratch.path().join("alphas.json");
+    std::fs::write(&file, r#"{ "stem.relu": 5, "block0.relu2": 13, "block1.relu2": 20 }"#).unwrap();
+    let train = ["--model", "smallcnn", "--width", "0.5", "--batch-size", "32", "--seed", "7"];
+    let export = ["--calibration-images", "320", "--site-alphas", file.to_str().unwrap()];
+    let (run_dir, manifest, weights) = train_and_export(&scratch, (320, 64), &train, &export, "mixed");
+    let alphas: Vec<u32> = manifest.sites.iter().map(|s| s.alpha).collect();
+    assert_eq!(alphas, [5, ALPHA, 13, ALPHA, 20]);
+    let listed: Vec<u32> = manifest.polynomials.iter().map(|p| p.alpha).collect();
+    assert_eq!((manifest.relu.alpha, listed), (ALPHA, vec![5, 13, 20]));
+    for site in &manifest.sites {
+        let polynomial = manifest.site_polynomials().unwrap()[site.index as usize];
+        assert_eq!(polynomial.alpha, site.alpha, "{site:?}");
+        assert_eq!(site.cost, (polynomial.nonscalar_mults as usize * site.evaluations) as f64, "{site:?}");
+    }
+
+    let (batch, gpu_logits, image_len) = gpu_pann_logits(&run_dir, &manifest, 32);
+    // The reasoning of the VGG test above (f32 dot products of at most 9 x 16 terms here,
+    // Clenshaw within 2^-18 of each site's output scale at every alpha, folded against
+    // unfolded batch norm) gives far less than 1e-3 of the largest logit; a site evaluated
+    // at another site's alpha moves the logits by more (alpha 5 against 20: errors of
+    // 2^-5 B at that site).
+    let exported = CpuNetwork::new(&manifest.layers, &weights);
+    let polynomials = manifest.site_polynomials().unwrap();
+    let mut uniform_worst = 0.0f64;
+    for (image, gpu_row) in batch.images.chunks(image_len).zip(gpu_logits.chunks(manifest.classes)) {
+        let image: Vec<f64> = image.iter().map(|&v| v as f64).collect();
+        let cpu_row = exported.forward(&image, SiteFunction::PerSite(&polynomials)).unwrap();
+        let scale = cpu_row.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (&g, c) in gpu_row.iter().zip(&cpu_row) {
+            assert!((g as f64 - c).abs() <= 1e-3 * scale, "GPU PANN {g} vs exported f64 PANN {c}");
+        }
+        let uniform = exported.forward(&image, SiteFunction::Poly(&manifest.relu)).unwrap();
+        let worst = gpu_row.iter().zip(&uniform).map(|(&g, u)| (g as f64 - u).abs() / scale).fold(0.0, f64::max);
+        uniform_worst = uniform_worst.max(worst);
+    }
+    assert!(uniform_worst > 1e-3, "alpha {ALPHA} everywhere is as close to the GPU: {uniform_worst:e}");
+
+    std::fs::write(&file, r#"{ "stem.relu": 3, "fc.relu": 9 }"#).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_sturdy"))
+        .args(["export", "--alpha", "9", "--site-alphas"])
+        .arg(&file)
+        .arg("--checkpoint")
+        .arg(&run_dir)
+        .arg("--out")
+        .arg(scratch.path().join("bad"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a bad assignment was accepted");
+    for needle in ["alphas.json", "unknown site \"fc.relu\"", "site \"stem.relu\" has alpha 3, outside 4..=20"] {
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+    }
 }

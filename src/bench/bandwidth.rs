@@ -68,7 +68,7 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
     let overflow = gpu.zeros(&[1])?;
     for alpha in [9, 14] {
         let approx = ReluApprox::get(alpha).map_err(|e| crate::gpu::GpuError::Device(e.to_string()))?;
-        let coefficients = PolyCoefficients::with(gpu, approx)?;
+        let coefficients = PolyCoefficients::with(gpu, 1, approx)?;
         let forward = poly_relu::forward(gpu, &coefficients, &bound, 0, &x, &y, &overflow)?;
         let degrees = approx.sign().degrees();
         let name = format!("poly_relu forward alpha {alpha} (degrees {degrees:?}) 16ch 32x32");

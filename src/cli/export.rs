@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::allowed::positive;
+use crate::export::assignment;
 use crate::export::run::{export_run, write, ExportOptions};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::poly::degrees::ALPHAS;
@@ -17,9 +18,14 @@ pub struct ExportArgs {
     /// Run folder written by `sturdy train --out`.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Precision of the polynomial ReLU (error 2^-alpha on [-1, 1]).
+    /// Precision of the polynomial ReLU (error 2^-alpha on [-1, 1]), at every site that
+    /// --site-alphas does not name.
     #[arg(long, value_parser = clap::value_parser!(u32).range(*ALPHAS.start() as i64..=*ALPHAS.end() as i64))]
     pub alpha: u32,
+    /// A JSON object of site names to alphas (`sturdy sweep --per-site-alpha` writes one
+    /// per run: `<run>.site-alphas.json`): those sites get their own polynomial.
+    #[arg(long, value_name = "FILE")]
+    pub site_alphas: Option<PathBuf>,
     /// One bound per activation site instead of one for the network.
     #[arg(long)]
     pub per_site: bool,
@@ -36,8 +42,11 @@ pub struct ExportArgs {
 
 pub fn run(args: &ExportArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
     let gpu = Gpu::new(gpu_options)?;
+    let site_alphas = args.site_alphas.as_deref().map(assignment::read).transpose()?.unwrap_or_default();
     let options = ExportOptions {
         alpha: args.alpha,
+        site_alphas,
+        site_alphas_origin: args.site_alphas.as_ref().map_or_else(String::new, |p| p.display().to_string()),
         per_site: args.per_site,
         margin: args.margin,
         calibration_images: args.calibration_images as usize,
@@ -46,12 +55,12 @@ pub fn run(args: &ExportArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
     let [weights, manifest] = write(&args.out, &export)?;
     let bounds = export.manifest.sites.iter().map(|s| s.bound);
     let (lo, hi) = bounds.fold((f32::INFINITY, 0.0f32), |(lo, hi), b| (lo.min(b), hi.max(b)));
+    let alphas: Vec<u32> = export.manifest.sites.iter().map(|s| s.alpha).collect();
     eprintln!(
-        "exported {} ({} layers, {} sites, B in [{lo:.3}, {hi:.3}], alpha {}) to {} and {}",
+        "exported {} ({} layers, {} sites, B in [{lo:.3}, {hi:.3}], alphas {alphas:?}) to {} and {}",
         args.checkpoint.display(),
         export.manifest.layers.len(),
         export.manifest.sites.len(),
-        args.alpha,
         weights.display(),
         manifest.display()
     );

@@ -68,6 +68,18 @@ impl Dataset {
         self
     }
 
+    /// The last `n` items (all of them if there are fewer): a held-out split of a
+    /// training set whose first items calibrate.
+    pub fn last(&self, n: usize) -> Dataset {
+        let start = self.len() - n.min(self.len());
+        Dataset {
+            images: self.images[start * self.image_len()..].to_vec(),
+            labels: self.labels[start..].to_vec(),
+            name: self.name.clone(),
+            ..*self
+        }
+    }
+
     /// How many images carry each label.
     pub fn class_counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.classes];

@@ -27,6 +27,23 @@ pub enum SiteFunction<'a> {
     /// D. (An HE pipeline cannot clamp; there an input beyond B makes the polynomial
     /// explode, which is why B is calibrated with a margin.)
     Poly(&'a ReluExport),
+    /// The PANN with a polynomial per site, indexed by site index (an export with per-site
+    /// alphas: `Manifest::site_polynomials`).
+    PerSite(&'a [&'a ReluExport]),
+}
+
+impl SiteFunction<'_> {
+    /// The polynomial of site `index`; None for the exact functions.
+    fn polynomial(&self, index: u32) -> anyhow::Result<Option<&ReluExport>> {
+        match self {
+            SiteFunction::Exact => Ok(None),
+            SiteFunction::Poly(relu) => Ok(Some(relu)),
+            SiteFunction::PerSite(list) => match list.get(index as usize) {
+                Some(relu) => Ok(Some(relu)),
+                None => bail!("site {index} has no polynomial ({} given)", list.len()),
+            },
+        }
+    }
 }
 
 /// The bound B of a PANN site, which a calibrated export has.
@@ -88,9 +105,9 @@ impl CpuNetwork {
                     let (mean, var) = (self.tensor(running_mean)?, self.tensor(running_var)?);
                     reference::batchnorm::forward_inference(bn, input(0)?, gamma, beta, mean, var, *eps as f64)
                 }
-                Op::Relu { name, bound, .. } => match sites {
-                    SiteFunction::Exact => reference::relu::forward(input(0)?),
-                    SiteFunction::Poly(relu) => {
+                Op::Relu { name, bound, site_index, .. } => match sites.polynomial(*site_index)? {
+                    None => reference::relu::forward(input(0)?),
+                    Some(relu) => {
                         let b = calibrated(name, *bound)?;
                         let clamped = input(0)?.iter().map(|&x| x.clamp(-b, b));
                         clamped.map(|x| x * (1.0 + relu.eval_sign(x / b)) / 2.0).collect()
@@ -100,14 +117,16 @@ impl CpuNetwork {
                 Op::GlobalAveragePool { input_shape: [c, h, w], .. } => {
                     reference::pool::global_average_forward([1, *c, *h, *w], input(0)?)
                 }
-                Op::MaxPool2x2 { name, input_shape: [c, h, w], bound, .. } => match sites {
-                    SiteFunction::Exact => reference::pool::max_pool_forward([1, *c, *h, *w], input(0)?).0,
-                    SiteFunction::Poly(relu) => {
-                        let scales = max_pool_scales(calibrated(name, *bound)?);
-                        let sign = |u| relu.eval_sign(u);
-                        reference::poly_relu::max_pool_forward_with(sign, scales, [1, *c, *h, *w], input(0)?)
+                Op::MaxPool2x2 { name, input_shape: [c, h, w], bound, site_index, .. } => {
+                    match sites.polynomial(*site_index)? {
+                        None => reference::pool::max_pool_forward([1, *c, *h, *w], input(0)?).0,
+                        Some(relu) => {
+                            let scales = max_pool_scales(calibrated(name, *bound)?);
+                            let sign = |u| relu.eval_sign(u);
+                            reference::poly_relu::max_pool_forward_with(sign, scales, [1, *c, *h, *w], input(0)?)
+                        }
                     }
-                },
+                }
                 Op::Linear { weight, bias, in_features, .. } => {
                     reference::linear::forward(input(0)?, self.tensor(weight)?, self.tensor(bias)?, *in_features)
                 }

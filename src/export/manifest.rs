@@ -35,12 +35,21 @@
 //!   },
 //!   "sites": [                         // every site (ReLUs and max poolings), in
 //!                                      // site-index order: sites[i].index == i
-//!     { "name": "stem.relu", "index": 0, "max_abs": 7.9, "bound": 7.9, "kind": "relu" },
-//!     { "name": "stage1.pool", "index": 2, "max_abs": 5.1, "bound": 5.1, "kind": "max2x2" }
-//!   ],                                 // max_abs: of the site's input
-//!   "relu": { ... },                   // the polynomial p for alpha: poly::export's
+//!     { "name": "stem.relu", "index": 0, "max_abs": 7.9, "bound": 7.9, "kind": "relu",
+//!       "alpha": 9, "evaluations": 3136, "cost": 47040.0 },
+//!     { "name": "stage1.pool", "index": 2, "max_abs": 5.1, "bound": 5.1, "kind": "max2x2", ... }
+//!   ],                                 // max_abs: of the site's input; alpha: the
+//!                                      // precision of the site's polynomial; evaluations
+//!                                      // of it per image (one per ReLU input, three per
+//!                                      // max pooling output); cost: its non-scalar
+//!                                      // multiplications per image (nonscalar_mults x
+//!                                      // evaluations)
+//!   "relu": { ... },                   // the polynomial p for the export's alpha: poly::export's
 //!                                      // "sturdy-relu-poly/1" object (alpha, components
 //!                                      // with Chebyshev and power coefficients, depth, ...)
+//!   "polynomials": [ { ... } ],        // only with per-site alphas (--site-alphas): the
+//!                                      // polynomial of every other alpha a site has, the
+//!                                      // same objects; a site's is the one of its alpha
 //!   "layers": [ ... ]                  // the inference graph, in evaluation order
 //! }
 //! ```
@@ -109,7 +118,26 @@ pub struct Manifest {
     pub calibration: Calibration,
     pub sites: Vec<SiteBound>,
     pub relu: ReluExport,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub polynomials: Vec<ReluExport>,
     pub layers: Vec<Op>,
+}
+
+impl Manifest {
+    /// Each site's polynomial, in site-index order: `relu`, or the entry of `polynomials`
+    /// with the site's alpha.
+    pub fn site_polynomials(&self) -> anyhow::Result<Vec<&ReluExport>> {
+        let polynomials: Vec<&ReluExport> = std::iter::once(&self.relu).chain(&self.polynomials).collect();
+        self.sites
+            .iter()
+            .map(|site| match polynomials.iter().find(|p| p.alpha == site.alpha) {
+                Some(&polynomial) => Ok(polynomial),
+                None => {
+                    anyhow::bail!("site {} has alpha {}, whose polynomial is not in the export", site.name, site.alpha)
+                }
+            })
+            .collect()
+    }
 }
 
 /// The training run the export came from.
@@ -178,4 +206,11 @@ pub struct SiteBound {
     pub max_abs: f32,
     pub bound: f32,
     pub kind: SiteKind,
+    /// Precision of the site's polynomial (its depth and multiplications are the
+    /// polynomial's `depth` and `nonscalar_mults`).
+    pub alpha: u32,
+    /// Evaluations of the polynomial per image (`pann::pricing::evaluations`).
+    pub evaluations: usize,
+    /// Non-scalar multiplications per image: `nonscalar_mults` x `evaluations`.
+    pub cost: f64,
 }

@@ -4,6 +4,7 @@
 //! doc), [`run`] builds both from a run folder and writes them, and [`forward`] evaluates
 //! an export on the CPU in f64.
 
+pub mod assignment;
 pub mod fold;
 pub mod forward;
 pub mod manifest;

@@ -1,11 +1,13 @@
 //! A training run folder to an export: calibrate the bounds as `sturdy sweep` does, fold
 //! batch norm, attach the polynomial, write both files atomically.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::assignment::{self, Assignment};
 use super::fold::fold_network;
 use super::manifest::{
     ActivationConvention, Calibration, InputSpec, Manifest, MaxPoolConvention, SiteBound, Source, FORMAT,
@@ -14,6 +16,7 @@ use crate::checkpoint::Checkpoint;
 use crate::evaluation::TrainedRun;
 use crate::gpu::Gpu;
 use crate::nn::Op;
+use crate::pann::pricing::{site_evaluations, SiteCost};
 use crate::pann::{calibrate, Pann};
 use crate::poly::export::ReluExport;
 use crate::poly::ReluApprox;
@@ -21,8 +24,11 @@ use crate::train::config::CHECKPOINT_FILE;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExportOptions {
-    /// Precision of the polynomial ReLU.
+    /// Precision of the polynomial ReLU (of every site the assignment does not name).
     pub alpha: u32,
+    /// Per-site alphas (`--site-alphas`), and where they were read from; empty: uniform.
+    pub site_alphas: Assignment,
+    pub site_alphas_origin: String,
     /// One bound per activation site instead of one for the network.
     pub per_site: bool,
     /// Bound = margin x the calibrated max |x|.
@@ -52,15 +58,22 @@ pub fn export_run(gpu: &Gpu, dir: &Path, stem: &Path, options: &ExportOptions) -
     let pann = Pann::new(&evaluator);
     let max_abs = pann.calibrate(&datasets.train, normalization, options.calibration_images)?;
     let bounds = calibrate::bounds(&max_abs, options.margin, options.per_site);
-    let sites: Vec<SiteBound> = pann
+    let names: Vec<String> = pann.sites().iter().map(|site| site.name.clone()).collect();
+    let alphas = assignment::resolve(&options.site_alphas, &names, options.alpha, &options.site_alphas_origin)?;
+    let sites = pann
         .sites()
         .iter()
         .map(|site| {
             let i = site.index as usize;
-            let (name, index, kind) = (site.name.clone(), site.index, site.kind);
-            SiteBound { name, index, max_abs: max_abs[i], bound: bounds[i], kind }
+            let (name, index, kind, alpha) = (site.name.clone(), site.index, site.kind, alphas[i]);
+            let evaluations = site_evaluations(site);
+            let cost = SiteCost::Mults.of(alpha, evaluations)?;
+            Ok(SiteBound { name, index, max_abs: max_abs[i], bound: bounds[i], kind, alpha, evaluations, cost })
         })
-        .collect();
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let others: BTreeSet<u32> = alphas.iter().copied().filter(|&a| a != options.alpha).collect();
+    let polynomials =
+        others.into_iter().map(|alpha| Ok(ReluExport::from(ReluApprox::get(alpha)?))).collect::<anyhow::Result<_>>()?;
 
     let checkpoint_path = dir.join(CHECKPOINT_FILE);
     let checkpoint = Checkpoint::load(&checkpoint_path)?;
@@ -95,6 +108,7 @@ pub fn export_run(gpu: &Gpu, dir: &Path, stem: &Path, options: &ExportOptions) -
         calibration: Calibration { per_site: options.per_site, margin: options.margin, images: calibration_images },
         sites,
         relu,
+        polynomials,
         layers,
     };
     Ok(Export { manifest, weights })

@@ -73,7 +73,7 @@ impl SiteTables {
     /// Tables for a training network whose ReLU sites compute `train` in training mode,
     /// or (None) for an inference network.
     pub fn new(gpu: &Gpu, train: Option<TrainActivation>) -> Result<SiteTables> {
-        let coefficients = PolyCoefficients::new(gpu)?;
+        let coefficients = PolyCoefficients::new(gpu, MAX_SITES)?;
         let training_alpha = match train {
             Some(TrainActivation::Poly { alpha }) => Some(alpha),
             Some(TrainActivation::Noise { config, .. }) if config.form == Form::Replay => Some(config.alpha_target),

@@ -1,9 +1,10 @@
 //! Polynomial ReLU of a PANN (`shaders/poly_relu.wgsl`): y = x (1 + p(x / B)) / 2 with p
 //! the composite sign approximation of a [`ReluApprox`], and its exact derivative.
 //!
-//! - The coefficients live in a [`PolyCoefficients`] buffer sized for the largest composite
-//!   of every supported alpha, so a sweep rewrites it in place ([`PolyCoefficients::write`])
-//!   and keeps its dispatches.
+//! - The coefficients live in a [`PolyCoefficients`] buffer with one block per site, each
+//!   sized for the largest composite of every supported alpha, so a sweep rewrites it in
+//!   place (every site at one alpha with [`PolyCoefficients::write`], an alpha per site with
+//!   [`PolyCoefficients::write_each`]) and keeps its dispatches.
 //! - The bound B is a `[1]` f32 tensor the caller owns (a sweep calibrates it per site and
 //!   rewrites it with `gpu.write`); it must be positive.
 //! - Overflow: inputs with |x| > B (or NaN) are counted into a `[1]` u32 tensor, which
@@ -48,43 +49,65 @@ pub fn layout(approx: &ReluApprox) -> Vec<u32> {
     words
 }
 
-/// The GPU copy of one ReLU approximation's coefficients.
+/// The GPU copy of the approximation each site evaluates: one block of
+/// [`PolyCoefficients::block_words`] words per site, each holding a [`layout`], so every
+/// site can have its own alpha. A site's dispatches read its block (`Params::poly_base`).
 pub struct PolyCoefficients {
     tensor: Tensor,
+    sites: usize,
 }
 
 impl PolyCoefficients {
-    /// Words needed by the largest composite over every supported alpha.
-    pub fn capacity() -> usize {
+    /// Words of one site's block: the layout of the largest composite over every supported
+    /// alpha.
+    pub fn block_words() -> usize {
         ALPHAS.map(|alpha| ReluApprox::get(alpha).map_or(0, |approx| layout(approx).len())).max().unwrap_or(1)
     }
 
-    /// A zeroed buffer (zero components: p = 0 until written) that fits any alpha.
-    pub fn new(gpu: &Gpu) -> Result<PolyCoefficients> {
-        Ok(PolyCoefficients { tensor: gpu.zeros(&[Self::capacity()])? })
+    /// A zeroed buffer for `sites` sites, each of which fits any alpha. Zero components
+    /// compose to p(u) = u: write an approximation before use.
+    pub fn new(gpu: &Gpu, sites: usize) -> Result<PolyCoefficients> {
+        Ok(PolyCoefficients { tensor: gpu.zeros(&[sites.max(1) * Self::block_words()])?, sites: sites.max(1) })
     }
 
-    /// A buffer holding `approx`.
-    pub fn with(gpu: &Gpu, approx: &ReluApprox) -> Result<PolyCoefficients> {
-        let coefficients = Self::new(gpu)?;
+    /// A buffer for `sites` sites, every one holding `approx`.
+    pub fn with(gpu: &Gpu, sites: usize, approx: &ReluApprox) -> Result<PolyCoefficients> {
+        let coefficients = Self::new(gpu, sites)?;
         coefficients.write(gpu, approx)?;
         Ok(coefficients)
     }
 
-    /// Replaces the approximation in place (ordered before the next submission), so
-    /// dispatches built on this buffer evaluate the new one.
+    /// Every site evaluates `approx` (what a uniform sweep and training through the
+    /// polynomial use); in place, ordered before the next submission, so dispatches built on
+    /// this buffer evaluate the new one.
     pub fn write(&self, gpu: &Gpu, approx: &ReluApprox) -> Result<()> {
-        let mut words = layout(approx);
-        if words.len() > self.tensor.len() {
+        self.write_each(gpu, &vec![approx; self.sites])
+    }
+
+    /// Site i evaluates `approxes[i]`; sites beyond the list get zero components.
+    pub fn write_each(&self, gpu: &Gpu, approxes: &[&ReluApprox]) -> Result<()> {
+        if approxes.len() > self.sites {
             return Err(GpuError::shape(format!(
-                "poly relu: alpha {} needs {} coefficient words, the buffer holds {}",
-                approx.alpha(),
-                words.len(),
-                self.tensor.len()
+                "poly relu: {} approximations for a buffer of {} sites",
+                approxes.len(),
+                self.sites
             )));
         }
-        words.resize(self.tensor.len(), 0);
+        let block = Self::block_words();
+        let mut words = vec![0u32; self.tensor.len()];
+        for (site, approx) in approxes.iter().enumerate() {
+            let layout = layout(approx);
+            words[site * block..site * block + layout.len()].copy_from_slice(&layout);
+        }
         gpu.write(&self.tensor, &words)
+    }
+
+    /// The word where `site`'s block starts, checked against the buffer's site count.
+    fn base(&self, op: &str, site: u32) -> Result<u32> {
+        match (site as usize) < self.sites {
+            true => Ok(dim(site as usize * Self::block_words())),
+            false => Err(GpuError::shape(format!("{op}: site {site} has no coefficients ({} sites)", self.sites))),
+        }
     }
 
     pub fn tensor(&self) -> &Tensor {
@@ -99,6 +122,7 @@ crate::uniform! {
     pub(crate) struct Params {
         len: u32,
         site: u32,
+        poly_base: u32,
         height: u32,
         width: u32,
         out_height: u32,
@@ -108,16 +132,19 @@ crate::uniform! {
 }
 
 /// Dispatches `entry` over `params.len` threads, bound to what every entry point reads
-/// (the parameters, the coefficients, the bounds, x) and its own `outputs`.
+/// (the parameters, with the base of `params.site`'s coefficient block, the coefficients,
+/// the bounds, x) and its own `outputs`.
 fn dispatch(
     gpu: &Gpu,
-    entry: &'static str,
-    params: &Params,
+    (op, entry): (&str, &'static str),
+    params: Params,
     (coefficients, bound, x): (&PolyCoefficients, &Tensor, &Tensor),
     outputs: &[(&str, &Tensor)],
 ) -> Result<Dispatch> {
+    check_bound(op, bound, params.site)?;
+    let params = Params { poly_base: coefficients.base(op, params.site)?, ..params };
     let kernel = gpu.kernel("poly_relu", entry, &[])?;
-    let uniform = gpu.uniform(params);
+    let uniform = gpu.uniform(&params);
     let mut bindings: Vec<(&str, &dyn Bindable)> =
         vec![("params", &uniform), ("poly", &coefficients.tensor), ("bound", bound), ("x", x)];
     bindings.extend(outputs.iter().map(|&(name, tensor)| (name, tensor as &dyn Bindable)));
@@ -146,10 +173,9 @@ pub fn forward(
 ) -> Result<Dispatch> {
     const OP: &str = "poly relu forward";
     same_shape(OP, &[("x", x), ("y", y)])?;
-    check_bound(OP, bound, site)?;
     expect_shape(OP, "overflow", overflow, &[1])?;
     let params = Params { len: dim(x.len()), site, ..Params::default() };
-    dispatch(gpu, "forward", &params, (coefficients, bound, x), &[("y", y), ("overflow", overflow)])
+    dispatch(gpu, (OP, "forward"), params, (coefficients, bound, x), &[("y", y), ("overflow", overflow)])
 }
 
 /// dx = dy * d/dx ReLU_alpha(x) = dy ((1 + p(u)) / 2 + u p'(u) / 2), u = x / B, where
@@ -165,9 +191,8 @@ pub fn backward(
 ) -> Result<Dispatch> {
     const OP: &str = "poly relu backward";
     same_shape(OP, &[("x", x), ("dy", dy), ("dx", dx)])?;
-    check_bound(OP, bound, site)?;
     let params = Params { len: dim(x.len()), site, ..Params::default() };
-    dispatch(gpu, "backward", &params, (coefficients, bound, x), &[("dy", dy), ("dx", dx)])
+    dispatch(gpu, (OP, "backward"), params, (coefficients, bound, x), &[("dy", dy), ("dx", dx)])
 }
 
 /// D2 / D1 of the max pooling: a level-1 max of inputs in [-B, B] is off by at most
@@ -207,16 +232,16 @@ pub fn max_pool_forward(
     const OP: &str = "poly max pool forward";
     let out = max_pool_output_shape(x.shape())?;
     expect_shape(OP, "y", y, &out)?;
-    check_bound(OP, bound, site)?;
     expect_shape(OP, "overflow", overflow, &[1])?;
     let params = Params {
         len: dim(y.len()),
         site,
+        poly_base: 0,
         height: dim(x.shape()[2]),
         width: dim(x.shape()[3]),
         out_height: dim(out[2]),
         out_width: dim(out[3]),
         second_scale: MAX_POOL_SECOND_SCALE as f32,
     };
-    dispatch(gpu, "max_pool_forward", &params, (coefficients, bound, x), &[("y", y), ("overflow", overflow)])
+    dispatch(gpu, (OP, "max_pool_forward"), params, (coefficients, bound, x), &[("y", y), ("overflow", overflow)])
 }

@@ -2,6 +2,8 @@
 //! ReLU and max by its polynomial of precision alpha and measure what is lost.
 
 pub mod calibrate;
+pub mod per_site;
+pub mod pricing;
 pub mod report;
 pub mod sites;
 pub mod sweep;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::sweep::CheckpointSweep;
+use super::sweep::{CheckpointSweep, PerSiteResult};
 
 fn percent(value: f64) -> String {
     format!("{:.2}", 100.0 * value)
@@ -42,8 +42,80 @@ pub fn table(sweeps: &[CheckpointSweep]) -> String {
         if sweep.cheapest_within_tolerance.is_none() {
             let _ = writeln!(text, "no alpha swept is within tolerance of the backbone");
         }
+        if let Some(per_site) = &sweep.per_site {
+            text += &per_site_table(sweep, per_site);
+        }
     }
     text
+}
+
+/// The per-site search: its totals against the uniform start, then one line per site.
+fn per_site_table(sweep: &CheckpointSweep, result: &PerSiteResult) -> String {
+    let search = &result.search;
+    let mut text = String::new();
+    let uniform = search.uniform_alpha.map_or_else(|| "none within tolerance".into(), |a| format!("alpha {a}"));
+    let _ = writeln!(
+        text,
+        "per-site search ({:?} pricing, {} validation images from the training set, {} PANN passes): uniform {uniform}",
+        search.pricing, search.validation_images, search.passes
+    );
+    let uniform_test = search.uniform_alpha.and_then(|a| sweep.rows.iter().find(|r| r.alpha == a));
+    let _ = writeln!(
+        text,
+        "  cost {:.0} against {:.0} uniform ({:.1}% cheaper); validation {}% (backbone {}%), test {}% (uniform {}%), \
+         agreement {}%, overflows {}",
+        search.cost,
+        search.uniform_cost,
+        100.0 * (1.0 - search.cost / search.uniform_cost),
+        percent(search.validation_accuracy),
+        percent(search.validation_backbone_accuracy),
+        percent(result.test_accuracy),
+        uniform_test.map_or_else(|| "-".into(), |r| percent(r.accuracy)),
+        percent(result.test_agreement),
+        result.test_overflows
+    );
+    let _ = writeln!(
+        text,
+        "  {:<24} {:>7} {:>11} {:>5} {:>12} {:>14}",
+        "site", "kind", "evaluations", "alpha", "cost", "sensitivity"
+    );
+    for site in &search.sites {
+        let sensitivity = site.sensitivity.map_or_else(|| "-".into(), |s| format!("{:.2} points", 100.0 * s));
+        let kind = format!("{:?}", site.kind);
+        let (name, evaluations, alpha, cost) = (&site.name, site.evaluations, site.alpha, site.cost);
+        let _ = writeln!(text, "  {name:<24} {kind:>7} {evaluations:>11} {alpha:>5} {cost:>12.0} {sensitivity:>14}");
+    }
+    text
+}
+
+/// One row per site of every per-site search.
+pub fn per_site_csv(sweeps: &[CheckpointSweep]) -> String {
+    let mut text = String::from("checkpoint,site,kind,evaluations,uniform_alpha,alpha,cost,sensitivity\n");
+    for sweep in sweeps {
+        let Some(result) = &sweep.per_site else { continue };
+        let uniform = result.search.uniform_alpha.map_or_else(String::new, |a| a.to_string());
+        for site in &result.search.sites {
+            let sensitivity = site.sensitivity.map_or_else(String::new, |s| s.to_string());
+            let _ = writeln!(
+                text,
+                "{},{},{:?},{},{uniform},{},{},{sensitivity}",
+                sweep.checkpoint.display(),
+                site.name,
+                site.kind,
+                site.evaluations,
+                site.alpha,
+                site.cost
+            );
+        }
+    }
+    text
+}
+
+/// The assignment file `sturdy export --site-alphas` reads: `{ "site name": alpha, ... }`.
+pub fn assignment_json(result: &PerSiteResult) -> anyhow::Result<String> {
+    let map: std::collections::BTreeMap<&str, u32> =
+        result.search.sites.iter().map(|s| (s.name.as_str(), s.alpha)).collect();
+    Ok(serde_json::to_string_pretty(&map)?)
 }
 
 /// The bounds B used, in one line; each site's is in the JSON.
@@ -212,7 +284,22 @@ pub fn write_report(
     crate::atomic::write_files(&contents).with_context(|| format!("writing the {stem} report in {}", dir.display()))
 }
 
-/// Writes sweep.txt, .csv, .json, .svg and .png into `dir`.
+/// Writes sweep.txt, .csv, .json, .svg and .png into `dir`; with per-site searches also
+/// sweep-sites.csv and, per checkpoint, `<checkpoint folder name>.site-alphas.json`.
 pub fn write_all(dir: &Path, sweeps: &[CheckpointSweep]) -> anyhow::Result<()> {
-    write_report(dir, "sweep", table(sweeps), csv(sweeps), serde_json::to_string_pretty(sweeps)?, svg(sweeps))
+    write_report(dir, "sweep", table(sweeps), csv(sweeps), serde_json::to_string_pretty(sweeps)?, svg(sweeps))?;
+    let searched: Vec<(&CheckpointSweep, &PerSiteResult)> =
+        sweeps.iter().filter_map(|s| s.per_site.as_ref().map(|p| (s, p))).collect();
+    if searched.is_empty() {
+        return Ok(());
+    }
+    let mut files = vec![(dir.join("sweep-sites.csv"), per_site_csv(sweeps))];
+    for (sweep, result) in searched {
+        let name = sweep.checkpoint.file_name().map_or_else(|| "run".into(), |n| n.to_string_lossy().into_owned());
+        files.push((dir.join(format!("{name}.site-alphas.json")), assignment_json(result)?));
+    }
+    for (path, content) in files {
+        crate::atomic::write_file(&path, content.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }

@@ -40,6 +40,17 @@ impl<'e> Pann<'e> {
         Ok(self.network().sites.coefficients.write(self.gpu(), ReluApprox::get(alpha)?)?)
     }
 
+    /// Site i approximates with the polynomial of precision `alphas[i]` in PANN mode (one
+    /// alpha per site, in index order).
+    pub fn set_alphas(&self, alphas: &[u32]) -> anyhow::Result<()> {
+        let tables = &self.network().sites;
+        if alphas.len() != tables.count() {
+            bail!("{} alphas for {} sites", alphas.len(), tables.count());
+        }
+        let approxes = alphas.iter().map(|&alpha| ReluApprox::get(alpha)).collect::<Result<Vec<_>, _>>()?;
+        Ok(tables.coefficients.write_each(self.gpu(), &approxes)?)
+    }
+
     /// B of each site, in index order.
     pub fn set_bounds(&self, bounds: &[f32]) -> anyhow::Result<()> {
         let tables = &self.network().sites;

@@ -1,13 +1,18 @@
 //! `sturdy sweep`: a trained backbone as a PANN at each precision alpha.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::bail;
 
 use clap::builder::RangedU64ValueParser;
 use serde::{Deserialize, Serialize};
 
+use super::per_site::{search, Search, SearchOptions};
+use super::pricing::SiteCost;
 use super::{calibrate, Pann};
 use crate::allowed::{positive, unit_interval, Allowed};
-use crate::evaluation::TrainedRun;
+use crate::evaluation::{Evaluation, Evaluator, TrainedRun};
 use crate::gpu::{Gpu, MIB};
 use crate::nn::Mode;
 use crate::poly::cost::ReluCost;
@@ -45,6 +50,22 @@ pub struct SweepSettings {
     /// Accuracy drop (a fraction, e.g. 0.01 = 1 point) that still counts as holding.
     #[arg(long, default_value_t = 0.01, value_parser = unit_interval)]
     pub tolerance: f64,
+    /// After the uniform sweep, search one alpha per site: from the cheapest uniform alpha
+    /// within --tolerance, the cheapest assignment that stays within it, selected on the
+    /// last --validation-images training images (the test set gives the final figures).
+    #[arg(long)]
+    pub per_site_alpha: bool,
+    /// How the per-site search prices a site: non-scalar multiplications times its
+    /// evaluations per image, or its multiplicative depth.
+    #[arg(long, value_enum, default_value_t = SiteCost::Mults)]
+    pub site_cost: SiteCost,
+    /// Training images held out (the last ones) for the per-site search's selection.
+    #[arg(long, default_value_t = 2000, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub validation_images: usize,
+    /// At most this many probes (PANN passes over the validation images) in the per-site
+    /// search's descent.
+    #[arg(long, default_value_t = 200, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_probes: usize,
 }
 
 impl Default for SweepSettings {
@@ -64,6 +85,8 @@ impl SweepSettings {
         p.range("margin", self.margin, Allowed::Positive);
         p.range("tolerance", self.tolerance, Allowed::UnitInterval);
         p.check(self.calibration_images >= 1, "calibration_images", &self.calibration_images, "must be >= 1");
+        p.check(self.validation_images >= 1, "validation_images", &self.validation_images, "must be >= 1");
+        p.check(self.max_probes >= 1, "max_probes", &self.max_probes, "must be >= 1");
         if let Some(b) = self.bound {
             p.range("bound", b, Allowed::Positive);
         }
@@ -112,6 +135,21 @@ pub struct CheckpointSweep {
     pub rows: Vec<AlphaRow>,
     /// The smallest alpha whose accuracy is within the tolerance of the backbone's.
     pub cheapest_within_tolerance: Option<u32>,
+    /// The per-site search (`--per-site-alpha`) and its assignment's test figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_site: Option<PerSiteResult>,
+}
+
+/// The per-site assignment selected on the validation split, then measured on the test set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PerSiteResult {
+    pub search: Search,
+    /// Images both in the calibration and the validation split (0 unless the training set
+    /// is smaller than the two together).
+    pub calibration_overlap: usize,
+    pub test_accuracy: f64,
+    pub test_agreement: f64,
+    pub test_overflows: u64,
 }
 
 fn row(alpha: u32, accuracy: f64, agreement: f64, overflows: u64) -> anyhow::Result<AlphaRow> {
@@ -152,6 +190,12 @@ pub fn sweep_checkpoint(gpu: &Gpu, dir: &Path, options: &SweepSettings) -> anyho
         let overflows = pann.overflows()?.iter().map(|&n| n as u64).sum();
         rows.push(row(alpha, approximated.accuracy(), approximated.agreement(&backbone), overflows)?);
     }
+    // The uniform rows above are the test set's only reading before the search, and the
+    // search is not given it: selection sees the validation split alone.
+    let per_site = match options.per_site_alpha {
+        true => Some(per_site(&pann, &evaluator, &run, options, &backbone)?),
+        false => None,
+    };
     let allocated = (gpu.bytes_allocated() - allocated_before) as f64 / MIB;
     eprintln!("{}: GPU memory {allocated:.2} MiB", dir.display());
     let cheapest_within_tolerance = rows
@@ -165,6 +209,48 @@ pub fn sweep_checkpoint(gpu: &Gpu, dir: &Path, options: &SweepSettings) -> anyho
         bounds: pann.sites().iter().map(|site| site.name.clone()).zip(bounds).collect(),
         rows,
         cheapest_within_tolerance,
+        per_site,
+    })
+}
+
+/// The per-site search on the last `validation_images` training images, then its
+/// assignment on the test set. The calibration images are the first ones.
+fn per_site(
+    pann: &Pann,
+    evaluator: &Evaluator,
+    run: &TrainedRun,
+    options: &SweepSettings,
+    backbone: &Evaluation,
+) -> anyhow::Result<PerSiteResult> {
+    let (train, normalization) = (&run.datasets.train, &run.file.normalization);
+    if options.validation_images >= train.len() {
+        bail!("validation_images = {} leaves no training image out of {}", options.validation_images, train.len());
+    }
+    let validation = Arc::new(train.last(options.validation_images));
+    let calibrated =
+        (options.calibration_images.div_ceil(evaluator.batch_size()) * evaluator.batch_size()).min(train.len());
+    let calibration_overlap = (calibrated + validation.len()).saturating_sub(train.len());
+    if calibration_overlap > 0 {
+        eprintln!("per-site search: {calibration_overlap} validation images also calibrated the bounds");
+    }
+    let search_options = SearchOptions {
+        validation: &validation,
+        normalization,
+        alphas: &options.alphas,
+        tolerance: options.tolerance,
+        pricing: options.site_cost,
+        max_probes: options.max_probes,
+    };
+    let search = search(pann, evaluator, &search_options)?;
+    pann.reset_overflows()?;
+    let test = evaluator.evaluate(&run.datasets.test, normalization, Mode::Pann)?;
+    let test_overflows = pann.overflows()?.iter().map(|&n| n as u64).sum();
+    Ok(PerSiteResult {
+        search,
+        calibration_overlap,
+        test_accuracy: test.accuracy(),
+        test_agreement: test.agreement(backbone),
+        test_overflows,
     })
 }
 

@@ -44,4 +44,9 @@ per_site = true
 margin = 1.0
 tolerance = 0.01
 calibration_images = 2000
+# Then one alpha per site: the cheapest assignment within the tolerance, selected on the
+# last 2000 training images (the first 2000 calibrate), priced by multiplications.
+per_site_alpha = true
+validation_images = 2000
+site_cost = "mults"
 "#;

@@ -11,7 +11,7 @@ use super::cell::{weight_decay_label, Cell, NoiseVariant};
 use super::execute::{cell_state, load_result, CellResult, CellState};
 use super::spec::{cells, Study};
 use crate::pann::report;
-use crate::pann::sweep::{AlphaRow, CheckpointSweep};
+use crate::pann::sweep::{AlphaRow, CheckpointSweep, PerSiteResult};
 use crate::train::recipe::Recipe;
 
 /// Mean and sample standard deviation (n - 1; none for a single value) of accuracies.
@@ -63,6 +63,39 @@ pub struct GroupRow {
     /// The alpha of fewest multiplications whose mean accuracy is within the tolerance of
     /// the mean backbone accuracy.
     pub cheapest_within_tolerance: Option<u32>,
+    /// The per-site searches of its seeds, where the sweep ran them.
+    pub per_site: Option<PerSiteStat>,
+}
+
+/// The per-site searches of one group's seeds (`[sweep] per_site_alpha`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PerSiteStat {
+    /// Each seed's cheapest uniform alpha within tolerance on its validation split.
+    pub uniform_alphas: Vec<Option<u32>>,
+    pub uniform_cost: Stat,
+    pub cost: Stat,
+    /// 1 - cost / uniform cost.
+    pub saving: Stat,
+    pub validation_accuracy: Stat,
+    pub test_accuracy: Stat,
+    /// Each seed's assignment, in site order.
+    pub assignments: Vec<Vec<u32>>,
+}
+
+impl PerSiteStat {
+    fn of(results: &[CellResult]) -> Option<PerSiteStat> {
+        let searches: Vec<&PerSiteResult> = results.iter().filter_map(|r| r.sweep.per_site.as_ref()).collect();
+        let stat = |f: &dyn Fn(&PerSiteResult) -> f64| Stat::of(&searches.iter().map(|s| f(s)).collect::<Vec<_>>());
+        Some(PerSiteStat {
+            uniform_alphas: searches.iter().map(|s| s.search.uniform_alpha).collect(),
+            uniform_cost: stat(&|s| s.search.uniform_cost)?,
+            cost: stat(&|s| s.search.cost)?,
+            saving: stat(&|s| 1.0 - s.search.cost / s.search.uniform_cost)?,
+            validation_accuracy: stat(&|s| s.search.validation_accuracy)?,
+            test_accuracy: stat(&|s| s.test_accuracy)?,
+            assignments: searches.iter().map(|s| s.search.alphas()).collect(),
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -147,6 +180,7 @@ pub fn collect(study: &Study) -> anyhow::Result<Summary> {
                 backbone,
                 pann,
                 cheapest_within_tolerance,
+                per_site: PerSiteStat::of(&results),
             })
         })
         .collect();
@@ -212,11 +246,40 @@ pub fn table(summary: &Summary) -> String {
             .collect();
         let _ = writeln!(text, "{}", cells.join("  ").trim_end());
     }
+    text += &per_site_table(summary);
     if !summary.missing.is_empty() {
         let _ = writeln!(text, "missing {} cells:", summary.missing.len());
         for cell in &summary.missing {
             let _ = writeln!(text, "  {} ({})", cell.id, cell.state);
         }
+    }
+    text
+}
+
+/// The per-site searches, one line per group that ran them (none: empty).
+fn per_site_table(summary: &Summary) -> String {
+    let mut text = String::new();
+    for row in &summary.rows {
+        let Some(p) = &row.per_site else { continue };
+        if text.is_empty() {
+            text += "per-site alphas (selected on held-out training images; cost in multiplications x evaluations):\n";
+        }
+        let uniform: Vec<String> =
+            p.uniform_alphas.iter().map(|a| a.map_or_else(|| "none".into(), |a| a.to_string())).collect();
+        let assignments: Vec<String> = p.assignments.iter().map(|a| format!("{a:?}")).collect();
+        let _ = writeln!(
+            text,
+            "  {} {}: uniform alpha {} cost {:.0}; per-site {} cost {:.0} ({} % cheaper), validation {} %, test {} %",
+            row.recipe,
+            weight_decay_label(row.weight_decay),
+            uniform.join("/"),
+            p.uniform_cost.mean,
+            assignments.join(" / "),
+            p.cost.mean,
+            p.saving.percent(),
+            p.validation_accuracy.percent(),
+            p.test_accuracy.percent()
+        );
     }
     text
 }
@@ -264,6 +327,7 @@ pub fn svg(summary: &Summary) -> String {
                 bounds: Vec::new(),
                 rows,
                 cheapest_within_tolerance: row.cheapest_within_tolerance,
+                per_site: None,
             }
         })
         .collect();
