@@ -308,7 +308,7 @@ proptest! {
         // A file cut between two records is a valid smaller file (CIFAR files have no header
         // that counts the records): label byte(s) + 3072 pixels each.
         let record = if hundred { 3074 } else { 3073 };
-        let whole_records = matches!(c, Corruption::Truncate(..)) && !damaged.is_empty() && damaged.len() % record == 0;
+        let whole_records = matches!(c, Corruption::Truncate(..)) && !damaged.is_empty() && damaged.len().is_multiple_of(record);
         match load() {
             Ok(set) => {
                 assert_consistent(&set);

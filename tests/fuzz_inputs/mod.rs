@@ -11,8 +11,11 @@ use std::sync::OnceLock;
 use sturdy::data::synthetic::{self, IdxCompression};
 use sturdy::data::{self, DatasetKind, Split};
 
+/// What a target does with one input.
+pub type Target = fn(&[u8]);
+
 /// The targets, by name (the file names of `fuzz/fuzz_targets/`).
-pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("idx", idx),
     ("cifar", cifar),
     ("tiny_imagenet", tiny_imagenet),
