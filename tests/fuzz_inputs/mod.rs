@@ -15,7 +15,7 @@ use sturdy::data::{self, DatasetKind, Split};
 pub type Target = fn(&[u8]);
 
 /// The targets, by name (the file names of `fuzz/fuzz_targets/`).
-pub const TARGETS: [(&str, Target); 7] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("idx", idx),
     ("cifar", cifar),
     ("tiny_imagenet", tiny_imagenet),
@@ -23,6 +23,7 @@ pub const TARGETS: [(&str, Target); 7] = [
     ("run_file", run_file),
     ("study", study),
     ("relu_export", relu_export),
+    ("site_alphas", site_alphas),
 ];
 
 /// Removes this process's folders (libFuzzer leaves them; a test calls this at its end).
@@ -158,4 +159,15 @@ pub fn relu_export(data: &[u8]) {
     let path = work_dir("relu-export").join("relu.json");
     std::fs::write(&path, data).unwrap();
     let _ = sturdy::poly::export::ReluExport::load(&path);
+}
+
+/// A per-site assignment of alphas (`sturdy export --site-alphas`), read and checked
+/// against a small CNN's sites.
+pub fn site_alphas(data: &[u8]) {
+    let path = work_dir("site-alphas").join("run.site-alphas.json");
+    std::fs::write(&path, data).unwrap();
+    if let Ok(assignment) = sturdy::export::assignment::read(&path) {
+        let sites: Vec<String> = ["stem.relu", "block0.relu1", "block0.relu2"].map(String::from).into();
+        let _ = sturdy::export::assignment::resolve(&assignment, &sites, 9, "fuzz");
+    }
 }
