@@ -76,3 +76,33 @@ fn two_processes_share_a_study_folder_and_run_each_cell_once() {
     let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
     assert!(serde_json::from_str::<serde_json::Value>(&summary).is_ok(), "summary.json is damaged");
 }
+
+/// SIGINT stops the whole study at the running cell's next safe point: exit status 130,
+/// and no later cell is started (before, the study went on to the next cell).
+#[test]
+fn a_signal_stops_the_study_not_just_its_cell() {
+    use std::io::{BufRead, BufReader};
+    // 704 images in batches of 16: the first cell's first save point (step 20) is mid-epoch.
+    let (scratch, data) = fashion_mnist_scratch("study-signal", 704, 32, 5);
+    let out = scratch.path().join("study");
+    let file = write_study(scratch.path(), &data, &out);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sturdy"))
+        .arg("study")
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines().map(|l| l.unwrap());
+    let first = lines.by_ref().find(|l| l.ends_with(": training")).expect("no cell started");
+    let kill = Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+    assert!(kill.success());
+    let rest: Vec<String> = lines.collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{}", rest.join("\n"));
+    assert!(
+        !rest.iter().any(|l| l.ends_with(": training")),
+        "{first}, then another cell started:\n{}",
+        rest.join("\n")
+    );
+}

@@ -6,6 +6,7 @@ use crate::gpu::{Gpu, GpuOptions};
 use crate::study::execute::{self, Busy, Outcome};
 use crate::study::spec::{cells, Study};
 use crate::study::{jobs, summary};
+use crate::train::run;
 
 /// Run an experiment grid (recipes x weight decays x seeds: train, then sweep, per cell)
 /// from a TOML file, resumably; summary.txt, .csv, .json and .svg land in the study folder.
@@ -48,7 +49,6 @@ pub fn run(args: &StudyArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
         print!("{}", study.resolved_toml()?);
         return Ok(());
     }
-    crate::train::run::stop_on_signals()?;
     if args.list_jobs {
         for command in jobs::commands(&study, args.out.as_deref(), gpu_options.adapter.as_deref()) {
             println!("{command}");
@@ -72,6 +72,7 @@ pub fn run(args: &StudyArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
         }
     };
     let gpu = Gpu::new(gpu_options)?;
+    run::stop_on_signals()?;
     execute::record_settings(&study)?;
     let mut failed = Vec::new();
     // Cells another process runs are passed over first, then waited for, so that this
@@ -87,6 +88,8 @@ pub fn run(args: &StudyArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
                 }
                 Ok(Outcome::Busy) => pending.push(*cell),
                 Ok(_) => {}
+                // A signal stops the study, not just this cell.
+                Err(error) if error.chain().any(|cause| cause.is::<run::Stopped>()) => return Err(error),
                 // One cell's failure (a divergence, say) leaves the others worth running.
                 Err(error) => {
                     eprintln!("cell {} failed: {error:#}", cell.id());

@@ -54,7 +54,7 @@ fn stop_requested() -> bool {
 #[derive(Debug, thiserror::Error)]
 #[error(
     "stopped by a signal after step {step} of epoch {epoch}; the checkpoint in {} holds that point.\n  \
-     Continue with the same command and --resume",
+     Continue by running the same command again (`sturdy train` with --resume; a study resumes its cells itself)",
     dir.display()
 )]
 pub struct Stopped {
