@@ -1,5 +1,7 @@
 use sturdy::gpu::Tensor;
-use sturdy::ops::conv2d::{self, Conv2dShape, ConvVariant};
+use sturdy::ops::conv2d::{self, Conv2dShape};
+use sturdy::ops::gemm::Loader;
+use sturdy::ops::variants::Variant;
 use sturdy::reference::conv2d as reference;
 
 use crate::harness::*;
@@ -52,8 +54,12 @@ fn shapes() -> Vec<Conv2dShape> {
         conv(2, 3, 2, 8, 6, 5, 2, 2),
         conv(2, 3, 3, 6, 7, 2, 2, 1),
         conv(1, 1, 1, 1, 1, 1, 1, 0),
+        // More rows and columns than one tile of the tiled GEMM (128 x 32 and 64 x 64).
+        conv(2, 9, 70, 9, 11, 3, 1, 1),
     ]
 }
+
+const TEXTURE: Variant = Variant::Gemm(Loader::Texture);
 
 fn norm(v: &[f64]) -> f64 {
     v.iter().map(|a| a * a).sum::<f64>().sqrt()
@@ -91,9 +97,8 @@ impl Inputs {
     }
 }
 
-const VARIANTS: [ConvVariant; 2] = [ConvVariant::Direct, ConvVariant::TextureGemm];
 
-fn check_forward(s: &Conv2dShape, variant: ConvVariant, with_bias: bool) {
+fn check_forward(s: &Conv2dShape, variant: Variant, with_bias: bool) {
     let mut case = Case::new(format!("conv2d forward {variant:?} {s:?} bias={with_bias}"));
     let t = Inputs::new(&mut case, s);
     let y = poisoned(&s.output_shape());
@@ -108,7 +113,7 @@ fn check_forward(s: &Conv2dShape, variant: ConvVariant, with_bias: bool) {
     assert_close(&case, "y", &run_and_read(&forward, &y), &expected, bound(terms, &abs_result, &expected));
 }
 
-fn check_backward_input(case: &Case, s: &Conv2dShape, variant: ConvVariant, t: &Inputs) {
+fn check_backward_input(case: &Case, s: &Conv2dShape, variant: Variant, t: &Inputs) {
     let dx = poisoned(&s.input_shape());
     gpu().run(&conv2d::backward_input(gpu(), variant, s, &t.w.0, &t.dy.0, &dx).unwrap()).unwrap();
     // Each dx element sums at most O*K*K taps (fewer with stride or near borders).
@@ -118,7 +123,7 @@ fn check_backward_input(case: &Case, s: &Conv2dShape, variant: ConvVariant, t: &
     assert_close(case, &format!("dx ({variant:?})"), &read(&dx), &expected, limit);
 }
 
-fn check_backward_weight(case: &Case, s: &Conv2dShape, variant: ConvVariant, t: &Inputs) {
+fn check_backward_weight(case: &Case, s: &Conv2dShape, variant: Variant, t: &Inputs) {
     let dw = poisoned(&s.weight_shape());
     gpu().run(&conv2d::backward_weight(gpu(), variant, s, &t.x.0, &t.dy.0, &dw).unwrap()).unwrap();
     // Each dw element sums one product per output position: N*OH*OW.
@@ -138,7 +143,7 @@ fn check_backward_bias(case: &Case, s: &Conv2dShape, t: &Inputs) {
 #[test]
 fn forward_matches_reference_with_and_without_bias() {
     for s in shapes() {
-        for variant in VARIANTS {
+        for variant in Variant::all() {
             for with_bias in [false, true] {
                 check_forward(&s, variant, with_bias);
             }
@@ -150,13 +155,15 @@ fn forward_matches_reference_with_and_without_bias() {
 /// at most two images per band of rows (one under 16384 texels per dimension): 3 images
 /// take several bands, which the positions' image digits must address.
 #[test]
-fn texture_gemm_packs_images_onto_several_bands() {
+fn gemm_packs_images_onto_several_bands() {
     let s = conv(3, 8, 5, 2, 4000, 3, 1, 1);
-    check_forward(&s, ConvVariant::TextureGemm, false);
     let mut case = Case::new(format!("conv2d backward_input over bands {s:?}"));
     let t = Inputs::new(&mut case, &s);
-    check_backward_input(&case, &s, ConvVariant::TextureGemm, &t);
-    check_backward_weight(&case, &s, ConvVariant::TextureGemm, &t);
+    for variant in Loader::ALL.map(Variant::Gemm) {
+        check_forward(&s, variant, false);
+        check_backward_input(&case, &s, variant, &t);
+        check_backward_weight(&case, &s, variant, &t);
+    }
 }
 
 #[test]
@@ -164,7 +171,7 @@ fn backward_matches_reference() {
     for s in shapes() {
         let mut case = Case::new(format!("conv2d backward {s:?}"));
         let t = Inputs::new(&mut case, &s);
-        for variant in VARIANTS {
+        for variant in Variant::all() {
             check_backward_input(&case, &s, variant, &t);
             check_backward_weight(&case, &s, variant, &t);
         }
@@ -187,7 +194,7 @@ fn gradients_match_finite_differences() {
         let numeric = numerical_gradient(|x| loss(x, w, b), x, STEP);
         let limit =
             bound(s.out_channels * s.kernel * s.kernel, &reference::backward_input(&s, &abs_w, &abs_r), &numeric);
-        for variant in VARIANTS {
+        for variant in Variant::all() {
             let dx = poisoned(&s.input_shape());
             gpu().run(&conv2d::backward_input(gpu(), variant, &s, &t.w.0, &t.dy.0, &dx).unwrap()).unwrap();
             assert_close(&case, &format!("dx ({variant:?})"), &read(&dx), &numeric, limit + FINITE_DIFFERENCE_ERROR);
@@ -195,7 +202,7 @@ fn gradients_match_finite_differences() {
 
         let numeric = numerical_gradient(|w| loss(x, w, b), w, STEP);
         let limit = bound(output_positions(&s), &reference::backward_weight(&s, &abs_x, &abs_r), &numeric);
-        for variant in VARIANTS {
+        for variant in Variant::all() {
             let dw = poisoned(&s.weight_shape());
             gpu().run(&conv2d::backward_weight(gpu(), variant, &s, &t.x.0, &t.dy.0, &dw).unwrap()).unwrap();
             assert_close(&case, &format!("dw ({variant:?})"), &read(&dw), &numeric, limit + FINITE_DIFFERENCE_ERROR);
@@ -215,7 +222,7 @@ fn long_reductions_cover_every_term() {
     let s = conv(3, 2, 3, 33, 31, 1, 1, 0);
     let mut case = Case::new(format!("conv2d long reduction {s:?}"));
     let t = Inputs::new(&mut case, &s);
-    for variant in VARIANTS {
+    for variant in Variant::all() {
         check_backward_weight(&case, &s, variant, &t);
     }
     check_backward_bias(&case, &s, &t);
@@ -229,7 +236,7 @@ fn direct_weight_gradient_grid_beyond_one_dimension_covers_every_weight() {
     let mut case = Case::new(format!("conv2d dw 2-D grid {s:?}"));
     let t = Inputs::new(&mut case, &s);
     let dw = poisoned(&s.weight_shape());
-    let backward = conv2d::backward_weight(gpu(), ConvVariant::Direct, &s, &t.x.0, &t.dy.0, &dw).unwrap().remove(0);
+    let backward = conv2d::backward_weight(gpu(), Variant::Direct, &s, &t.x.0, &t.dy.0, &dw).unwrap().remove(0);
     let workgroups = conv2d::weight_gradient_workgroups(&s).unwrap();
     let grid = backward.kernel().grid_1d(workgroups * backward.kernel().workgroup_size()[0] as usize);
     assert!(grid[1] > 1, "the grid must use its y dimension");
@@ -249,30 +256,30 @@ fn mismatched_shapes_are_rejected() {
             assert!(error.contains(part), "{error:?} should mention {part:?}");
         }
     };
-    assert!(conv2d::forward(gpu(), ConvVariant::TextureGemm, &s, &x, &w, Some(&b), &y).is_ok());
+    assert!(conv2d::forward(gpu(), TEXTURE, &s, &x, &w, Some(&b), &y).is_ok());
     expect_error(
-        conv2d::forward(gpu(), ConvVariant::TextureGemm, &s, &zeros(&[2, 3, 5, 7]), &w, None, &y),
+        conv2d::forward(gpu(), TEXTURE, &s, &zeros(&[2, 3, 5, 7]), &w, None, &y),
         &["conv2d forward", "x", "[2, 3, 7, 5]"],
     );
     expect_error(
-        conv2d::forward(gpu(), ConvVariant::TextureGemm, &s, &x, &zeros(&[4, 3, 1, 1]), None, &y),
+        conv2d::forward(gpu(), TEXTURE, &s, &x, &zeros(&[4, 3, 1, 1]), None, &y),
         &["w", "[4, 3, 3, 3]"],
     );
-    expect_error(conv2d::forward(gpu(), ConvVariant::TextureGemm, &s, &x, &w, Some(&zeros(&[3])), &y), &["b", "[4]"]);
+    expect_error(conv2d::forward(gpu(), TEXTURE, &s, &x, &w, Some(&zeros(&[3])), &y), &["b", "[4]"]);
     expect_error(
-        conv2d::forward(gpu(), ConvVariant::TextureGemm, &s, &x, &w, None, &zeros(&[2, 4, 7, 5])),
+        conv2d::forward(gpu(), TEXTURE, &s, &x, &w, None, &zeros(&[2, 4, 7, 5])),
         &["y", "[2, 4, 4, 3]"],
     );
     expect_error(
-        conv2d::backward_input(gpu(), ConvVariant::TextureGemm, &s, &w, &y, &zeros(&[2, 3, 7, 6])),
+        conv2d::backward_input(gpu(), TEXTURE, &s, &w, &y, &zeros(&[2, 3, 7, 6])),
         &["conv2d backward_input", "dx", "[2, 3, 7, 5]"],
     );
     expect_error(
-        conv2d::backward_input(gpu(), ConvVariant::TextureGemm, &s, &w, &zeros(&[2, 4, 3, 4]), &x),
+        conv2d::backward_input(gpu(), TEXTURE, &s, &w, &zeros(&[2, 4, 3, 4]), &x),
         &["dy", "[2, 4, 4, 3]"],
     );
     expect_error(
-        conv2d::backward_weight(gpu(), ConvVariant::TextureGemm, &s, &x, &y, &zeros(&[3, 4, 3, 3])),
+        conv2d::backward_weight(gpu(), TEXTURE, &s, &x, &y, &zeros(&[3, 4, 3, 3])),
         &["conv2d backward_weight", "dw", "[4, 3, 3, 3]"],
     );
     expect_error(
@@ -282,7 +289,7 @@ fn mismatched_shapes_are_rejected() {
     // Geometries with no output are rejected before any tensor is looked at.
     let too_small = conv(2, 3, 4, 2, 5, 5, 1, 1);
     expect_error(
-        conv2d::forward(gpu(), ConvVariant::TextureGemm, &too_small, &x, &w, None, &y),
+        conv2d::forward(gpu(), TEXTURE, &too_small, &x, &w, None, &y),
         &["5x5 kernel does not fit a 2x5 input with padding 1"],
     );
     let no_stride = Conv2dShape { stride: 0, ..s };
@@ -290,11 +297,11 @@ fn mismatched_shapes_are_rejected() {
 }
 
 #[test]
-fn layers_too_wide_for_textures_fall_back_to_direct_kernels() {
+fn layers_too_wide_for_textures_take_other_variants() {
     let limit = gpu().limits.max_texture_dimension_2d as usize;
     let small = conv(2, 3, 4, 7, 5, 3, 2, 1);
-    assert_eq!(ConvVariant::for_layer(gpu(), &small), ConvVariant::for_gpu(gpu()));
+    assert_eq!(conv2d::applicable(gpu(), &small), Variant::all());
     // One image row wider than a texture: its packed planes cannot fit.
     let wide = conv(1, 1, 1, 1, limit + 1, 1, 1, 0);
-    assert_eq!(ConvVariant::for_layer(gpu(), &wide), ConvVariant::Direct);
+    assert_eq!(conv2d::applicable(gpu(), &wide), [Variant::Direct]);
 }

@@ -1,14 +1,14 @@
-use sturdy::ops::matmul::{Matmul, MatmulShape, MatmulVariant};
+use sturdy::ops::gemm::Loader;
+use sturdy::ops::matmul::{Matmul, MatmulShape};
 use sturdy::reference;
 
 use crate::harness::*;
 
-const VARIANTS: [MatmulVariant; 2] = [MatmulVariant::Texture, MatmulVariant::Tiled];
 
-/// Odd sizes around the blocks (texture: 8 rows x 32 columns, 16 x 16 for N <= 16, K in 4s; tiled: 64 x 64,
-/// K in 16s): single elements, partial blocks on every side, and more than one block.
+/// Odd sizes around the blocks (texture: 8 rows x 32 columns, 16 x 16 for N <= 16, K in 4s; tiled: 64 x 64
+/// and 128 x 32, K in 16s): single elements, partial blocks on every side, and more than one block.
 fn shapes() -> Vec<MatmulShape> {
-    [(1, 1, 1), (5, 7, 3), (33, 9, 17), (65, 19, 70), (3, 41, 130), (70, 130, 9)]
+    [(1, 1, 1), (5, 7, 3), (33, 9, 17), (65, 19, 70), (3, 41, 130), (70, 130, 9), (131, 37, 33)]
         .map(|(m, k, n)| MatmulShape { m, k, n })
         .to_vec()
 }
@@ -41,7 +41,7 @@ fn check_random(case: &mut Case, matmul: &Matmul, c: &sturdy::gpu::Tensor) {
 
 #[test]
 fn both_variants_match_reference() {
-    for variant in VARIANTS {
+    for variant in Loader::ALL {
         for shape in shapes() {
             let MatmulShape { m, k, n } = shape;
             let mut case = Case::new(format!("matmul {} {m}x{k} * {k}x{n}", variant.name()));
@@ -55,7 +55,7 @@ fn both_variants_match_reference() {
 #[test]
 fn rewritten_operands_are_read_by_the_same_dispatch() {
     let shape = MatmulShape { m: 9, k: 6, n: 11 };
-    for variant in VARIANTS {
+    for variant in Loader::ALL {
         let mut case = Case::new(format!("matmul rewrite {}", variant.name()));
         let c = poisoned(&[shape.m, shape.n]);
         let matmul = Matmul::new(gpu(), variant, shape, &c).unwrap();
@@ -69,10 +69,10 @@ fn rewritten_operands_are_read_by_the_same_dispatch() {
 fn mismatched_shapes_are_rejected() {
     let shape = MatmulShape { m: 4, k: 3, n: 5 };
     let c = gpu().zeros(&[5, 4]).unwrap();
-    let error = Matmul::new(gpu(), MatmulVariant::Texture, shape, &c).err().expect("c of the wrong shape must fail");
+    let error = Matmul::new(gpu(), Loader::Texture, shape, &c).err().expect("c of the wrong shape must fail");
     assert!(error.to_string().contains("[4, 5]"), "{error}");
     let c = gpu().zeros(&[4, 5]).unwrap();
-    let matmul = Matmul::new(gpu(), MatmulVariant::Tiled, shape, &c).unwrap();
+    let matmul = Matmul::new(gpu(), Loader::Tiled { thread_rows: 8 }, shape, &c).unwrap();
     let error = matmul.write_b(gpu(), &[0.0; 12]).expect_err("b of the wrong length must fail");
     assert!(error.to_string().contains("3 x 5"), "{error}");
 }

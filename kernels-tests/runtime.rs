@@ -30,7 +30,7 @@ fn empty_and_mismatched_data_are_rejected() {
 
 #[test]
 fn unknown_adapter_lists_the_available_ones() {
-    let options = GpuOptions { adapter: Some("no-such-adapter-xyz".into()) };
+    let options = GpuOptions { adapter: Some("no-such-adapter-xyz".into()), ..Default::default() };
     match Gpu::new(&options) {
         Err(GpuError::AdapterNotFound { available, .. }) => {
             assert!(available.contains(&gpu().info.name), "{available}")

@@ -255,9 +255,10 @@ fn backward_bias(
     }
 }
 
-// ---- packing for the texture GEMM (CPU adapters; src/ops/conv2d/implicit_gemm.rs) ----
-// The convolutions run as implicit GEMMs (shaders/gemm.wgsl) over rgba32float textures.
-// An image tensor is packed as planes of four channels per texel: image n's channel group
+// ---- packing for the GEMM (src/ops/conv2d/implicit_gemm.rs) ----
+// The convolutions run as implicit GEMMs (shaders/gemm.wgsl) over grids of texels, in
+// rgba32float textures (entries pack_*) or in storage buffers, texel (x, y) at
+// y * width + x (entries pack_*_to_buffer), whichever the GEMM's loader reads. An image tensor is packed as planes of four channels per texel: image n's channel group
 // g is a tile_height x tile_width plane whose texel (offset + i, offset + j) holds
 // source[n, 4g..4g+4, j, i], and zeros elsewhere (the convolution's zero padding). An
 // image's planes lie side by side, images_per_row images per band of tile_height rows.
@@ -295,6 +296,7 @@ struct Phase {
 @group(0) @binding(10) var<storage, read> source: array<f32>;
 @group(0) @binding(11) var packed: texture_storage_2d<rgba32float, write>;
 @group(0) @binding(12) var<uniform> phase: Phase;
+@group(0) @binding(13) var<storage, read_write> packed_texels: array<vec4<f32>>;
 
 // Source row or column of padded-plane coordinate `at`, or `size` (out of range) where the
 // texel is padding.
@@ -342,31 +344,47 @@ fn position_texel(x: u32, y: u32) -> vec4<f32> {
     return texel;
 }
 
-// One thread per texel of the packed texture.
-fn pack(gid: vec3<u32>, groups: vec3<u32>, positions: bool) {
-    let t = thread_index(gid, groups);
-    if t >= packing.texture_texels {
-        return;
-    }
+// Texel t (row after row) of the packed images or positions, or nothing past the end.
+fn packed_texel(t: u32, positions: bool) -> vec4<f32> {
     let x = t % packing.texture_width;
     let y = t / packing.texture_width;
-    var texel: vec4<f32>;
     if positions {
-        texel = position_texel(x, y);
-    } else {
-        texel = image_texel(x, y);
+        return position_texel(x, y);
     }
-    textureStore(packed, vec2<u32>(x, y), texel);
+    return image_texel(x, y);
 }
 
+// One thread per texel of the packed grid.
 @compute @workgroup_size(WORKGROUP)
 fn pack_images(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    pack(gid, groups, false);
+    let t = thread_index(gid, groups);
+    if t < packing.texture_texels {
+        textureStore(packed, vec2<u32>(t % packing.texture_width, t / packing.texture_width), packed_texel(t, false));
+    }
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn pack_positions(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    pack(gid, groups, true);
+    let t = thread_index(gid, groups);
+    if t < packing.texture_texels {
+        textureStore(packed, vec2<u32>(t % packing.texture_width, t / packing.texture_width), packed_texel(t, true));
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn pack_images_to_buffer(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = thread_index(gid, groups);
+    if t < packing.texture_texels {
+        packed_texels[t] = packed_texel(t, false);
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn pack_positions_to_buffer(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = thread_index(gid, groups);
+    if t < packing.texture_texels {
+        packed_texels[t] = packed_texel(t, true);
+    }
 }
 
 // The weights as the GEMM's B: texel (column group q, row r) holds four filters' weights
@@ -375,18 +393,21 @@ fn pack_positions(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 // backward_input, a convolution of dy): filters are input channels, inputs output
 // channels, and tap = th * column_taps + tw reads the phase's kernel backwards:
 // kh = row_first + S * (row_taps - 1 - th), likewise kw.
-fn pack_weight_texel(t: u32, transposed: bool) {
+// Texels of the packed weights: columns x rows.
+fn weight_grid(transposed: bool) -> vec2<u32> {
+    let p = params;
+    let filters = select(p.out_channels, p.in_channels, transposed);
+    let inputs = select(p.in_channels, p.out_channels, transposed);
+    let taps = select(p.kernel * p.kernel, phase.row_taps * phase.column_taps, transposed);
+    return vec2<u32>(blocks(filters), 4u * blocks(inputs) * taps);
+}
+
+// Texel (q, r) of the packed weights.
+fn weight_texel(q: u32, r: u32, transposed: bool) -> vec4<f32> {
     let p = params;
     let filters = select(p.out_channels, p.in_channels, transposed);
     let inputs = select(p.in_channels, p.out_channels, transposed);
     let input_rows = 4u * blocks(inputs);
-    let columns = blocks(filters);
-    let taps = select(p.kernel * p.kernel, phase.row_taps * phase.column_taps, transposed);
-    if t >= columns * input_rows * taps {
-        return;
-    }
-    let q = t % columns;
-    let r = t / columns;
     let input = r % input_rows;
     var tap = r / input_rows;
     if transposed {
@@ -403,17 +424,52 @@ fn pack_weight_texel(t: u32, transposed: bool) {
             texel[l] = w[(o * p.in_channels + c) * p.kernel * p.kernel + tap];
         }
     }
-    textureStore(packed, vec2<u32>(q, r), texel);
+    return texel;
+}
+
+// Whether thread t has a texel (q, r) to pack, t = r * columns + q.
+fn pack_weights_at(t: u32, transposed: bool) -> bool {
+    let grid = weight_grid(transposed);
+    return t < grid.x * grid.y;
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn pack_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    pack_weight_texel(thread_index(gid, groups), false);
+    let t = thread_index(gid, groups);
+    let columns = weight_grid(false).x;
+    if pack_weights_at(t, false) {
+        textureStore(packed, vec2<u32>(t % columns, t / columns), weight_texel(t % columns, t / columns, false));
+    }
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn pack_weights_transposed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    pack_weight_texel(thread_index(gid, groups), true);
+    let t = thread_index(gid, groups);
+    let columns = weight_grid(true).x;
+    if pack_weights_at(t, true) {
+        textureStore(packed, vec2<u32>(t % columns, t / columns), weight_texel(t % columns, t / columns, true));
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn pack_weights_to_buffer(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = thread_index(gid, groups);
+    let columns = weight_grid(false).x;
+    if pack_weights_at(t, false) {
+        packed_texels[t] = weight_texel(t % columns, t / columns, false);
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn pack_weights_transposed_to_buffer(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let t = thread_index(gid, groups);
+    let columns = weight_grid(true).x;
+    if pack_weights_at(t, true) {
+        packed_texels[t] = weight_texel(t % columns, t / columns, true);
+    }
 }
 
 // y[n, o, :, :] += b[o]: the bias of the texture path, whose GEMM writes the plain sums.

@@ -4,7 +4,9 @@ use super::random;
 use super::table::{figure, ms, Table};
 use super::BenchConfig;
 use crate::gpu::{Gpu, Result};
-use crate::ops::conv2d::{self, Conv2dShape, ConvVariant};
+use crate::gpu::Dispatch;
+use crate::ops::conv2d::{self, Conv2dShape};
+use crate::ops::variants::{choose, Variant};
 
 /// ResNet-20's distinct convolutions (CIFAR, 32x32 input): the stem, the 3x3 convs of
 /// each stage, and the stride-2 transitions with their 1x1 projection shortcuts.
@@ -37,43 +39,41 @@ pub fn flops(s: &Conv2dShape) -> f64 {
     2.0 * (s.batch * s.output_height() * s.output_width() * s.out_channels * s.in_channels * s.kernel * s.kernel) as f64
 }
 
-/// GFLOP/s of each kernel per layer, with its share of the matmul ceiling.
+/// GFLOP/s of each kernel per layer and variant, with its share of the matmul ceiling;
+/// the variant `ops::variants::choose` selects is marked.
 pub fn measure(gpu: &Gpu, config: &BenchConfig, ceiling_gflops: f64) -> Result<Table> {
     let mut table = Table::new(
         format!("conv2d at ResNet-20 shapes, batch {}", config.batch),
         &["layer", "kernel", "variant", "ms", "GFLOP/s", "of ceiling"],
     );
     let mut rng = random::rng();
-    let selected = ConvVariant::for_gpu(gpu);
-    let other = match selected {
-        ConvVariant::Direct => ConvVariant::TextureGemm,
-        ConvVariant::TextureGemm => ConvVariant::Direct,
-    };
     for (name, s) in resnet20_layers(config.batch) {
         let x = random::tensor(gpu, &mut rng, &s.input_shape())?;
         let w = random::tensor(gpu, &mut rng, &s.weight_shape())?;
         let dy = random::tensor(gpu, &mut rng, &s.output_shape())?;
         let (y, dx, dw) = (gpu.zeros(&s.output_shape())?, gpu.zeros(&s.input_shape())?, gpu.zeros(&s.weight_shape())?);
-        // Both variants of the ops that have two, the selected one first.
-        let mut kernels = Vec::new();
-        for variant in [selected, other] {
-            let label =
-                if variant == selected { format!("**{variant:?}** (selected)") } else { format!("{variant:?}") };
-            kernels.push(("forward", label.clone(), conv2d::forward(gpu, variant, &s, &x, &w, None, &y)?));
-            kernels.push(("backward_input", label.clone(), conv2d::backward_input(gpu, variant, &s, &w, &dy, &dx)?));
-            kernels.push(("backward_weight", label, conv2d::backward_weight(gpu, variant, &s, &x, &dy, &dw)?));
-        }
-        for (kernel, variant, dispatches) in &kernels {
-            let seconds = gpu.time(&dispatches.iter().collect::<Vec<_>>(), config.repeats)?;
-            let gflops = flops(&s) / seconds / 1e9;
-            table.row(vec![
-                name.into(),
-                kernel.to_string(),
-                variant.clone(),
-                ms(seconds),
-                figure(gflops),
-                format!("{:.0} %", 100.0 * gflops / ceiling_gflops),
-            ]);
+        let variants = conv2d::applicable(gpu, &s);
+        let kernels: [(&str, &dyn Fn(Variant) -> Result<Vec<Dispatch>>); 3] = [
+            ("forward", &|v| conv2d::forward(gpu, v, &s, &x, &w, None, &y)),
+            ("backward_input", &|v| conv2d::backward_input(gpu, v, &s, &w, &dy, &dx)),
+            ("backward_weight", &|v| conv2d::backward_weight(gpu, v, &s, &x, &dy, &dw)),
+        ];
+        for (kernel, build) in kernels {
+            let selected = choose(gpu, &format!("conv2d {kernel} {s}"), &variants, build)?;
+            for &variant in &variants {
+                let seconds = gpu.time(&build(variant)?.iter().collect::<Vec<_>>(), config.repeats)?;
+                let gflops = flops(&s) / seconds / 1e9;
+                let label =
+                    if variant == selected { format!("**{}** (selected)", variant.name()) } else { variant.name() };
+                table.row(vec![
+                    name.into(),
+                    kernel.to_string(),
+                    label,
+                    ms(seconds),
+                    figure(gflops),
+                    format!("{:.0} %", 100.0 * gflops / ceiling_gflops),
+                ]);
+            }
         }
     }
     Ok(table)

@@ -78,7 +78,7 @@ pub fn run(gpu: &Gpu, config: &BenchConfig, mut progress: impl FnMut(&str)) -> R
     }
     if config.runs(Section::Steps) {
         progress("training steps");
-        tables.push(steps::measure(gpu, config)?);
+        tables.extend(steps::measure(gpu, config)?);
     }
     if config.runs(Section::Inference) {
         progress("inference: backbone and PANN");
@@ -88,7 +88,21 @@ pub fn run(gpu: &Gpu, config: &BenchConfig, mut progress: impl FnMut(&str)) -> R
         progress("memory");
         tables.push(memory::measure(gpu)?);
     }
+    tables.push(chosen_variants(gpu));
     Ok(Report { tables })
+}
+
+/// The variant every op and shape measured above ran with (`--kernels`).
+fn chosen_variants(gpu: &Gpu) -> Table {
+    let mut table = Table::new(format!("Kernel variants chosen ({:?})", gpu.kernel_choice()), &["op and shape", "variant"]);
+    for (op, variant) in gpu.chosen_variants() {
+        table.row(vec![op, variant]);
+    }
+    let cache = gpu.kernel_cache_path().map_or("no cache folder".into(), |path| path.display().to_string());
+    table.notes.push(format!(
+        "Auto: the fastest variant, timed at the first use of each shape on this adapter, cached in {cache}."
+    ));
+    table
 }
 
 impl Report {

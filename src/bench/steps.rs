@@ -23,8 +23,16 @@ pub fn trainer(gpu: &Gpu, kind: ModelKind, input: ModelInput) -> Result<Trainer<
     Trainer::new(gpu, network, &sgd, 0.0, 0)
 }
 
-pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
+/// Kernels in the profile table: the rest are summed into one row.
+const PROFILED_KERNELS: usize = 12;
+
+/// The step table, and where each model's step time goes by kernel (with timestamps).
+pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Vec<Table>> {
     let batch = config.batch;
+    let mut profile = Table::new(
+        format!("Where a training step's kernel time goes, batch {batch}"),
+        &["model", "kernel", "dispatches", "ms", "share"],
+    );
     let mut table = Table::new(
         format!("Training step (Trainer::train_step), batch {batch}"),
         &["model", "input", "step ms", "min-max ms", "images/s", "dispatches", "kernel ms (sum)", "outside kernels"],
@@ -57,9 +65,12 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
         let times = (0..config.step_repeats).map(|_| step()).collect::<Result<Vec<_>>>()?;
         let seconds = median(&times);
         let (fastest, slowest) = times.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+        if let Some(times) = &kernel_times {
+            profile_rows(&mut profile, name, times);
+        }
         let (dispatches, kernel_ms, outside) = match &kernel_times {
             Some(times) => {
-                let sum: f64 = times.iter().sum();
+                let sum: f64 = times.iter().map(|(_, seconds)| seconds).sum();
                 (times.len().to_string(), ms(sum), format!("{:.0} %", 100.0 * (1.0 - sum / seconds).max(0.0)))
             }
             None => ("n/a".into(), "n/a".into(), "n/a (no timestamps)".into()),
@@ -81,5 +92,35 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
          each timed alone by GPU timestamps; outside kernels = 1 - kernel sum / step time."
             .into(),
     );
-    Ok(table)
+    if profile.rows.is_empty() {
+        return Ok(vec![table]);
+    }
+    profile.notes.push(format!(
+        "Each step's dispatches timed alone by GPU timestamps, summed by kernel (shader::entry); the \
+         {PROFILED_KERNELS} largest per model, the rest in one row."
+    ));
+    Ok(vec![table, profile])
+}
+
+/// One row per kernel of `times` (the largest first), the rest summed into one.
+fn profile_rows(profile: &mut Table, model: &str, times: &[(String, f64)]) {
+    let mut by_kernel: Vec<(&str, usize, f64)> = Vec::new();
+    for (kernel, seconds) in times {
+        match by_kernel.iter_mut().find(|(name, ..)| name == kernel) {
+            Some((_, count, sum)) => (*count, *sum) = (*count + 1, *sum + seconds),
+            None => by_kernel.push((kernel, 1, *seconds)),
+        }
+    }
+    by_kernel.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let total: f64 = by_kernel.iter().map(|(.., seconds)| seconds).sum();
+    let rest = by_kernel.split_off(PROFILED_KERNELS.min(by_kernel.len()));
+    let rest_row = (!rest.is_empty()).then(|| {
+        let label = format!("{} others", rest.len());
+        (label, rest.iter().map(|(_, count, _)| count).sum(), rest.iter().map(|(.., s)| s).sum())
+    });
+    let rows = by_kernel.into_iter().map(|(kernel, count, seconds)| (kernel.to_string(), count, seconds));
+    for (kernel, count, seconds) in rows.chain(rest_row) {
+        let share = format!("{:.0} %", 100.0 * seconds / total);
+        profile.row(vec![model.into(), kernel, count.to_string(), ms(seconds), share]);
+    }
 }

@@ -11,7 +11,7 @@ mod train;
 
 use clap::{Parser, Subcommand};
 
-use crate::gpu::{GpuOptions, ADAPTER_ENV};
+use crate::gpu::{GpuOptions, KernelChoice, ADAPTER_ENV, KERNELS_ENV};
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +24,13 @@ pub struct Cli {
     /// (default: the best one, discrete GPU first).
     #[arg(long, global = true, env = ADAPTER_ENV)]
     pub adapter: Option<String>,
+
+    /// Kernel variants for ops that have several (convolutions, linear layers): `auto`
+    /// times each at the first use of a shape on this adapter and keeps the fastest,
+    /// cached on disk (in $STURDY_CACHE_DIR, else $XDG_CACHE_HOME/sturdy or ~/.cache/sturdy);
+    /// the others force one family everywhere it applies (direct where it does not).
+    #[arg(long, global = true, env = KERNELS_ENV, value_enum, default_value_t)]
+    pub kernels: KernelChoice,
 
     #[command(subcommand)]
     pub command: Command,
@@ -47,7 +54,7 @@ pub enum Command {
 
 impl Cli {
     pub fn gpu_options(&self) -> GpuOptions {
-        GpuOptions { adapter: self.adapter.clone() }
+        GpuOptions { adapter: self.adapter.clone(), kernels: self.kernels }
     }
 }
 

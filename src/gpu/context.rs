@@ -2,8 +2,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::autotune::{Autotune, KernelChoice, KERNELS_ENV};
 use super::kernel::{Kernel, KernelKey};
-use super::texture::ScratchKey;
+use super::texels::{ScratchKey, Texels};
 use super::{GpuError, Result};
 
 /// Environment variable that picks an adapter, like `--adapter`.
@@ -12,15 +13,20 @@ pub const ADAPTER_ENV: &str = "STURDY_ADAPTER";
 /// How to choose the adapter: an index into `sturdy devices`' list, or a
 /// case-insensitive part of the adapter's name. `None` takes the best one
 /// (discrete GPU, then integrated, then virtual, then CPU).
+/// `kernels` forces a family of kernel variants (default: the fastest, measured).
 #[derive(Clone, Debug, Default)]
 pub struct GpuOptions {
     pub adapter: Option<String>,
+    pub kernels: KernelChoice,
 }
 
 impl GpuOptions {
-    /// Options from the `STURDY_ADAPTER` environment variable.
+    /// Options from the `STURDY_ADAPTER` and `STURDY_KERNELS` environment variables (an
+    /// unknown kernel family reads as the default).
     pub fn from_env() -> Self {
-        GpuOptions { adapter: std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty()) }
+        let var = |name| std::env::var(name).ok().filter(|s| !s.is_empty());
+        let kernels = var(KERNELS_ENV).and_then(|name| clap::ValueEnum::from_str(&name, true).ok());
+        GpuOptions { adapter: var(ADAPTER_ENV), kernels: kernels.unwrap_or_default() }
     }
 }
 
@@ -40,9 +46,10 @@ pub struct Gpu {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub(super) kernels: Mutex<HashMap<KernelKey, Arc<Kernel>>>,
-    pub(super) scratch_textures: Mutex<HashMap<ScratchKey, wgpu::Texture>>,
+    pub(super) scratch_texels: Mutex<HashMap<ScratchKey, Texels>>,
     pub(super) buffers_created: AtomicU64,
     pub(super) bytes_allocated: AtomicU64,
+    pub(super) autotune: Autotune,
     failure: Arc<Mutex<Option<GpuError>>>,
 }
 
@@ -134,15 +141,17 @@ impl Gpu {
         device.set_device_lost_callback(move |reason, message| {
             sink.lock().unwrap().get_or_insert(GpuError::DeviceLost(format!("{reason:?}: {message}")));
         });
+        let autotune = Autotune::new(options.kernels, &info);
         Ok(Gpu {
             device,
             queue,
             info,
             limits,
             kernels: Mutex::new(HashMap::new()),
-            scratch_textures: Mutex::new(HashMap::new()),
+            scratch_texels: Mutex::new(HashMap::new()),
             buffers_created: AtomicU64::new(0),
             bytes_allocated: AtomicU64::new(0),
+            autotune,
             failure,
         })
     }

@@ -1,6 +1,7 @@
 //! The GPU runtime: adapter selection, tensors, compiled kernels and command recording.
 //! Ops state their shader, bindings and dispatch size; everything else lives here.
 
+mod autotune;
 mod context;
 mod error;
 mod kernel;
@@ -8,15 +9,17 @@ mod recorder;
 pub mod reflect;
 pub mod shaders;
 mod tensor;
-mod texture;
+mod texels;
 mod timing;
 mod uniform;
 
+pub use autotune::{KernelChoice, CACHE_ENV, KERNELS_ENV};
 pub use context::{choose_adapter, list_adapters, AdapterSummary, Gpu, GpuOptions, ADAPTER_ENV};
 pub use error::GpuError;
 pub use kernel::{Bindable, Dispatch, Kernel, Resource};
 pub use recorder::Recorder;
 pub use tensor::Tensor;
+pub use texels::{TexelStorage, Texels};
 pub use timing::median;
 pub use uniform::{HostLayout, Layout, Leaf, Scalar, Uniform, UniformBuffer, UniformMirror};
 

@@ -9,8 +9,8 @@ pub struct Recorder<'g> {
     gpu: &'g Gpu,
     encoder: wgpu::CommandEncoder,
     pass: Option<wgpu::ComputePass<'static>>,
-    /// The timestamps of a timed recorder and how many dispatches it has recorded.
-    timer: Option<(Timestamps, usize)>,
+    /// The timestamps of a timed recorder and the kernel of each dispatch it has recorded.
+    timer: Option<(Timestamps, Vec<String>)>,
 }
 
 impl<'g> Recorder<'g> {
@@ -28,20 +28,20 @@ impl<'g> Recorder<'g> {
             return Err(GpuError::Device(format!("{} has no TIMESTAMP_QUERY", gpu.adapter_name())));
         }
         let encoder = gpu.device.create_command_encoder(&Default::default());
-        Ok(Recorder { gpu, encoder, pass: None, timer: Some((Timestamps::new(gpu, capacity)?, 0)) })
+        Ok(Recorder { gpu, encoder, pass: None, timer: Some((Timestamps::new(gpu, capacity)?, Vec::new())) })
     }
 
     pub fn record(&mut self, dispatch: &Dispatch) {
         match &mut self.timer {
             None => dispatch.record(self.pass.as_mut().expect("pass is open until submit")),
-            Some((timestamps, recorded)) => {
-                assert!(*recorded < timestamps.passes(), "a timed recorder holds {} dispatches", timestamps.passes());
+            Some((timestamps, kernels)) => {
+                assert!(kernels.len() < timestamps.passes(), "a timed recorder holds {} dispatches", timestamps.passes());
                 let mut pass = self.encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some(dispatch.kernel().name()),
-                    timestamp_writes: Some(timestamps.pass_writes(*recorded)),
+                    timestamp_writes: Some(timestamps.pass_writes(kernels.len())),
                 });
                 dispatch.record(&mut pass);
-                *recorded += 1;
+                kernels.push(dispatch.kernel().name().to_string());
             }
         }
     }
@@ -55,24 +55,27 @@ impl<'g> Recorder<'g> {
     /// Ends the pass and submits; does not wait for the GPU.
     pub fn submit(mut self) -> Result<()> {
         drop(self.pass.take());
-        if let Some((timestamps, recorded)) = &self.timer {
-            timestamps.resolve(&mut self.encoder, *recorded);
+        if let Some((timestamps, kernels)) = &self.timer {
+            timestamps.resolve(&mut self.encoder, kernels.len());
         }
         self.gpu.queue.submit([self.encoder.finish()]);
         self.gpu.check()
     }
 
-    /// Submits, waits, and returns the GPU seconds of each recorded dispatch in order
-    /// (empty for a recorder that is not [`timed`](Self::timed)).
-    pub fn submit_timed(mut self) -> Result<Vec<f64>> {
+    /// Submits, waits, and returns each recorded dispatch's kernel name and GPU seconds,
+    /// in order (empty for a recorder that is not [`timed`](Self::timed)).
+    pub fn submit_timed(mut self) -> Result<Vec<(String, f64)>> {
         let gpu = self.gpu;
         let timer = self.timer.take();
-        if let Some((timestamps, recorded)) = &timer {
-            timestamps.resolve(&mut self.encoder, *recorded);
+        if let Some((timestamps, kernels)) = &timer {
+            timestamps.resolve(&mut self.encoder, kernels.len());
         }
         self.submit()?;
         match timer {
-            Some((timestamps, recorded)) => timestamps.read(gpu, recorded),
+            Some((timestamps, kernels)) => {
+                let seconds = timestamps.read(gpu, kernels.len())?;
+                Ok(kernels.into_iter().zip(seconds).collect())
+            }
             None => Ok(Vec::new()),
         }
     }

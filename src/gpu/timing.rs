@@ -150,6 +150,6 @@ impl Gpu {
         }
         let mut recorder = Recorder::timed(self, dispatches.len())?;
         recorder.record_all(dispatches.iter().copied());
-        recorder.submit_timed().map(Some)
+        Ok(Some(recorder.submit_timed()?.into_iter().map(|(_, seconds)| seconds).collect()))
     }
 }

@@ -4,7 +4,8 @@ use super::describe::per_image_chw;
 use super::param::kaiming_normal;
 use super::{Activation, Layer, Mode, Op, Param, Purpose};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result};
-use crate::ops::conv2d::{self, Conv2dShape, ConvVariant};
+use crate::ops::conv2d::{self, Conv2dShape};
+use crate::ops::variants::choose;
 
 /// Convolution without bias (batch norm follows it in every model here).
 pub struct Conv2d {
@@ -43,14 +44,19 @@ impl Conv2d {
         let init = kaiming_normal(rng, weight_shape.iter().product(), fan_in);
         let weight = Param::new(gpu, format!("{name}.weight"), &weight_shape, &init, false, purpose)?;
         let output = Activation::new(gpu, &shape.output_shape(), purpose)?;
-        let variant = ConvVariant::for_layer(gpu, &shape);
-        let forward = conv2d::forward(gpu, variant, &shape, &input.value, &weight.value, None, &output.value)?;
+        let variants = conv2d::applicable(gpu, &shape);
+        let key = |op: &str| format!("conv2d {op} {shape}");
+        let (x, w, y) = (&input.value, &weight.value, &output.value);
+        let forward_with = |v| conv2d::forward(gpu, v, &shape, x, w, None, y);
+        let forward = forward_with(choose(gpu, &key("forward"), &variants, forward_with)?)?;
         let mut backward = Vec::new();
         if purpose == Purpose::Training {
             let dy = output.grad();
-            backward = conv2d::backward_weight(gpu, variant, &shape, &input.value, dy, weight.grad())?;
-            if let Some(input_grad) = &input.grad {
-                backward.extend(conv2d::backward_input(gpu, variant, &shape, &weight.value, dy, input_grad)?);
+            let weight_with = |v| conv2d::backward_weight(gpu, v, &shape, x, dy, weight.grad());
+            backward = weight_with(choose(gpu, &key("backward_weight"), &variants, weight_with)?)?;
+            if let Some(dx) = &input.grad {
+                let input_with = |v| conv2d::backward_input(gpu, v, &shape, w, dy, dx);
+                backward.extend(input_with(choose(gpu, &key("backward_input"), &variants, input_with)?)?);
             }
         }
         Ok(Conv2d { name: name.into(), shape, weight, output, forward, backward })

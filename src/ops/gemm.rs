@@ -1,11 +1,45 @@
-//! C = A B over texture operands (`shaders/gemm.wgsl`), the register-blocked loop of CPU
-//! adapters. Index maps say where each operand's texels lie, so the same kernel computes
-//! the plain matrix product ([`super::matmul`]) and the convolutions as implicit GEMMs
-//! over packed images ([`super::conv2d`]).
+//! C = A B over packed operands (`shaders/gemm.wgsl`). Index maps say where each
+//! operand's texels lie, so the same kernels compute the plain matrix product
+//! ([`super::matmul`]), the linear layer ([`super::linear`]) and the convolutions as
+//! implicit GEMMs over packed images ([`super::conv2d`]). Two loaders ([`Loader`]):
+//! textures with a register block per invocation (CPU adapters), or storage buffers
+//! staged through workgroup memory in tiles (GPUs). Callers build layouts in texel
+//! coordinates (x, y); [`dispatch`] flattens them for buffer operands.
 
-use crate::gpu::{shader_constant, Bindable, Dispatch, Gpu, Result, Tensor};
+use crate::gpu::{shader_constant, Bindable, Dispatch, Gpu, GpuError, Result, Tensor, TexelStorage, Texels};
 
 use super::dim;
+
+/// How the GEMM reads its operands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Loader {
+    /// rgba32float textures, a ROWS x COLS block of C per invocation.
+    Texture,
+    /// Storage buffers of texels through workgroup memory: tiles of 8 x `thread_rows`
+    /// rows and 8 x (64 / `thread_rows`) columns (`thread_rows` 8 or 16).
+    Tiled { thread_rows: usize },
+}
+
+impl Loader {
+    /// Every loader, the tile shapes a measurement chooses between included.
+    pub const ALL: [Loader; 3] = [Loader::Texture, Loader::Tiled { thread_rows: 8 }, Loader::Tiled { thread_rows: 16 }];
+
+    /// Where this loader's operands lie.
+    pub fn storage(self) -> TexelStorage {
+        match self {
+            Loader::Texture => TexelStorage::Texture,
+            Loader::Tiled { .. } => TexelStorage::Buffer,
+        }
+    }
+
+    /// "texture", or "tiled 64x64" (rows x columns of a tile).
+    pub fn name(self) -> String {
+        match self {
+            Loader::Texture => "texture".into(),
+            Loader::Tiled { thread_rows } => format!("tiled {}x{}", 8 * thread_rows, 8 * (64 / thread_rows)),
+        }
+    }
+}
 
 /// Rows and columns of C per invocation: the wide block ROWS x COLS of shaders/gemm.wgsl,
 /// and the narrow one (WIDE = false: twice the rows, half the columns) that the shader
@@ -58,6 +92,20 @@ impl TexelMap {
     /// i to i * (x, y).
     pub fn linear(x: usize, y: usize) -> TexelMap {
         TexelMap::new([WHOLE; 3], [[x, y], [0; 2], [0; 2], [0; 2]])
+    }
+
+    /// The same map onto texel indices of a buffer `width` texels wide: (x, y) to
+    /// (x + y * width, 0).
+    fn flattened(self, width: usize) -> TexelMap {
+        let flat = |[x, y]: [i32; 2]| [x + y * width as i32, 0];
+        TexelMap {
+            origin: flat(self.origin),
+            c0: flat(self.c0),
+            c1: flat(self.c1),
+            c2: flat(self.c2),
+            c3: flat(self.c3),
+            ..self
+        }
     }
 }
 
@@ -155,6 +203,19 @@ impl GemmLayout {
         let a = [TexelMap::linear(0, 1), TexelMap::linear(1, 0)];
         GemmLayout::new(m, n, k4, a, [IndexMap::linear(n), IndexMap::linear(1)])
     }
+
+    /// The layout for operands in buffers of texels, A `a_width` and B `b_width` wide.
+    fn flattened(&self, a_width: usize, b_width: usize) -> GemmLayout {
+        let [x, y] = self.b_row_step;
+        GemmLayout {
+            a_rows: self.a_rows.flattened(a_width),
+            a_depth: self.a_depth.flattened(a_width),
+            b_cols: self.b_cols.flattened(b_width),
+            b_depth: self.b_depth.flattened(b_width),
+            b_row_step: [x + y * b_width as i32, 0],
+            ..*self
+        }
+    }
 }
 
 /// Invocations a split-K product aims for: enough for every SIMD lane of a many-core CPU.
@@ -170,7 +231,7 @@ crate::uniform! {
     }
 }
 
-/// Blocks of C, and whether they are the wide ones.
+/// Blocks of C a texture invocation computes, and whether they are the wide ones.
 fn blocks(layout: &GemmLayout) -> Result<(usize, bool)> {
     let [wide_block, narrow_block] = block_shapes()?;
     let wide = layout.n as usize > narrow_block[1];
@@ -178,16 +239,37 @@ fn blocks(layout: &GemmLayout) -> Result<(usize, bool)> {
     Ok(((layout.m as usize).div_ceil(rows) * (layout.n as usize).div_ceil(columns), wide))
 }
 
-/// The dispatch computing C (a buffer of f32 the maps index) from textures `a` and `b`,
-/// each chunk of `layout` into its own part of `c`.
-pub fn dispatch(gpu: &Gpu, layout: &GemmLayout, a: &wgpu::Texture, b: &wgpu::Texture, c: &Tensor) -> Result<Dispatch> {
-    let (blocks, wide) = blocks(layout)?;
-    let kernel = gpu.kernel("gemm", "gemm", &[("WIDE", f64::from(u8::from(wide)))])?;
-    let invocations = blocks * (layout.steps as usize).div_ceil(layout.chunk_steps.max(1) as usize).max(1);
-    let params = gpu.uniform(layout);
-    let (a_view, b_view) = (a.create_view(&Default::default()), b.create_view(&Default::default()));
-    let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("a", &a_view), ("b", &b_view), ("c", c)];
-    gpu.dispatch(&kernel, bindings, kernel.grid_1d(invocations))
+/// Tiles of C a tiled workgroup computes.
+fn tiles(layout: &GemmLayout, thread_rows: usize) -> Result<usize> {
+    let workgroup = shader_constant("gemm", "WORKGROUP")?;
+    let [rows, columns] = [8 * thread_rows, 8 * (workgroup / thread_rows)];
+    Ok((layout.m as usize).div_ceil(rows) * (layout.n as usize).div_ceil(columns))
+}
+
+/// The dispatch computing C (a buffer of f32 the maps index) from `a` and `b` with
+/// `loader` (whose storage they must have), each chunk of `layout` into its own part of `c`.
+pub fn dispatch(gpu: &Gpu, loader: Loader, layout: &GemmLayout, a: &Texels, b: &Texels, c: &Tensor) -> Result<Dispatch> {
+    if [a, b].iter().any(|texels| texels.storage() != loader.storage()) {
+        return Err(GpuError::shape(format!("gemm: the {} loader reads {:?} operands", loader.name(), loader.storage())));
+    }
+    let chunks = (layout.steps as usize).div_ceil(layout.chunk_steps.max(1) as usize).max(1);
+    match loader {
+        Loader::Texture => {
+            let (blocks, wide) = blocks(layout)?;
+            let kernel = gpu.kernel("gemm", "gemm", &[("WIDE", f64::from(u8::from(wide)))])?;
+            let params = gpu.uniform(layout);
+            let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("a", a), ("b", b), ("c", c)];
+            gpu.dispatch(&kernel, bindings, kernel.grid_1d(blocks * chunks))
+        }
+        Loader::Tiled { thread_rows } => {
+            let kernel = gpu.kernel("gemm", "gemm_tiled", &[("THREAD_ROWS", thread_rows as f64)])?;
+            let params = gpu.uniform(&layout.flattened(a.width(), b.width()));
+            let bindings: &[(&str, &dyn Bindable)] =
+                &[("params", &params), ("a_texels", a), ("b_texels", b), ("c", c)];
+            let workgroup = kernel.workgroup_size()[0] as usize;
+            gpu.dispatch(&kernel, bindings, kernel.grid_1d(tiles(layout, thread_rows)? * chunks * workgroup))
+        }
+    }
 }
 
 /// C for products with few blocks of C but a long reduction (a weight gradient sums over
@@ -195,19 +277,23 @@ pub fn dispatch(gpu: &Gpu, layout: &GemmLayout, a: &wgpu::Texture, b: &wgpu::Tex
 /// scratch buffer, then added into `c` ([C's elements]). Two dispatches.
 pub fn split_k(
     gpu: &Gpu,
+    loader: Loader,
     layout: &GemmLayout,
-    a: &wgpu::Texture,
-    b: &wgpu::Texture,
+    a: &Texels,
+    b: &Texels,
     c: &Tensor,
 ) -> Result<Vec<Dispatch>> {
-    let (blocks, _) = blocks(layout)?;
+    let blocks = match loader {
+        Loader::Texture => blocks(layout)?.0,
+        Loader::Tiled { thread_rows } => tiles(layout, thread_rows)? * shader_constant("gemm", "WORKGROUP")?,
+    };
     let steps = layout.steps as usize;
     let chunks = SPLIT_INVOCATIONS.div_ceil(blocks).min(steps.div_ceil(MIN_CHUNK_STEPS)).max(1);
     let chunk_steps = steps.div_ceil(chunks);
     let chunks = steps.div_ceil(chunk_steps);
     let split = GemmLayout { chunk_steps: dim(chunk_steps), chunk_stride: dim(c.len()), ..*layout };
     let partial_sums = gpu.zeros(&[chunks, c.len()])?;
-    let product = dispatch(gpu, &split, a, b, &partial_sums)?;
+    let product = dispatch(gpu, loader, &split, a, b, &partial_sums)?;
     let kernel = gpu.kernel("gemm", "sum_chunks", &[])?;
     let uniform = gpu.uniform(&Chunks { elements: dim(c.len()), count: dim(chunks) });
     let bindings: &[(&str, &dyn Bindable)] = &[("chunks", &uniform), ("partial_sums", &partial_sums), ("total", c)];

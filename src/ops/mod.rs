@@ -18,6 +18,7 @@ pub mod poly_relu;
 pub mod pool;
 pub mod relu;
 pub mod sgd;
+pub mod variants;
 
 use crate::gpu::{Gpu, GpuError, Result, Tensor, UniformBuffer, UniformMirror};
 
@@ -37,7 +38,6 @@ pub fn uniform_mirrors() -> Vec<UniformMirror> {
         UniformMirror::of::<gemm::Chunks>("gemm", "chunks"),
         UniformMirror::of::<linear::Params>("linear", "params"),
         UniformMirror::of::<loss::Params>("loss", "params"),
-        UniformMirror::of::<matmul::Params>("matmul", "params"),
         UniformMirror::of::<mixup::Params>("mixup", "params"),
         UniformMirror::of::<noisy_relu::Params>("noisy_relu", "params"),
         UniformMirror::of::<poly_relu::Params>("poly_relu", "params"),

@@ -1,6 +1,7 @@
-//! The texture path of conv2d for CPU adapters: each convolution is an implicit GEMM
-//! (`shaders/gemm.wgsl`) over images packed into textures by `pack_images` and weights
-//! packed by `pack_weights` (`shaders/conv2d.wgsl`), so that every load is a texel load.
+//! The GEMM path of conv2d: each convolution is an implicit GEMM (`shaders/gemm.wgsl`)
+//! over images packed by `pack_images` and weights packed by `pack_weights`
+//! (`shaders/conv2d.wgsl`) into grids of texels, so that every load is a texel of four
+//! channels. The grids lie where the GEMM's loader reads them: textures or buffers.
 //!
 //! forward: C[m = (n, oh, ow), o] = sum over (kh, kw, c) of x_packed[n, c, oh S + kh, ow S + kw]
 //! w[o, c, kh, kw], with x packed with P rows and columns of zeros around every plane.
@@ -13,9 +14,20 @@
 //! reduced in parallel (`gemm::split_k`); dy is packed with four positions per texel.
 
 use super::{params, Conv2dShape};
-use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor};
+use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor, TexelStorage, Texels};
 use crate::ops::dim;
-use crate::ops::gemm::{self, GemmLayout, IndexMap, TexelMap, WHOLE};
+use crate::ops::gemm::{self, GemmLayout, IndexMap, Loader, TexelMap, WHOLE};
+
+/// A pack kernel's entry points: the one storing into a texture, the one into a buffer.
+type PackEntries = [&'static str; 2];
+
+/// The entry of `entries` for `storage`, and the name of the binding it stores into.
+fn pack_entry([texture, buffer]: PackEntries, storage: TexelStorage) -> (&'static str, &'static str) {
+    match storage {
+        TexelStorage::Texture => (texture, "packed"),
+        TexelStorage::Buffer => (buffer, "packed_texels"),
+    }
+}
 
 crate::uniform! {
     /// The uniform block `Packing` of shaders/conv2d.wgsl (field order matters).
@@ -37,21 +49,23 @@ crate::uniform! {
     }
 }
 
-/// The dispatch running `entry` to pack `source` as `packing` says, and the texture.
+/// The dispatch packing `source` as `packing` says into scratch texels of `storage`, and
+/// the texels.
 fn pack(
     gpu: &Gpu,
-    (entry, role): (&'static str, &'static str),
+    storage: TexelStorage,
+    (entries, role): (PackEntries, &'static str),
     packing: &Packing,
     [width, height]: [usize; 2],
     source: &Tensor,
-) -> Result<(Dispatch, wgpu::Texture)> {
-    let texture = gpu.scratch_texture(role, width, height)?;
+) -> Result<(Dispatch, Texels)> {
+    let texels = gpu.scratch_texels(storage, role, width, height)?;
+    let (entry, packed) = pack_entry(entries, storage);
     let kernel = gpu.kernel("conv2d", entry, &[])?;
     let uniform = gpu.uniform(packing);
-    let view = texture.create_view(&Default::default());
-    let bindings: &[(&str, &dyn Bindable)] = &[("packing", &uniform), ("source", source), ("packed", &view)];
+    let bindings: &[(&str, &dyn Bindable)] = &[("packing", &uniform), ("source", source), (packed, &texels)];
     let dispatch = gpu.dispatch_1d(&kernel, bindings, width * height)?;
-    Ok((dispatch, texture))
+    Ok((dispatch, texels))
 }
 
 /// The error for a tensor too large for the adapter's textures.
@@ -103,9 +117,10 @@ impl PackedImages {
         Ok(PackedImages { packing, texture_size })
     }
 
-    /// The dispatch packing `source` into the scratch texture, and the texture.
-    fn pack(&self, gpu: &Gpu, source: &Tensor) -> Result<(Dispatch, wgpu::Texture)> {
-        pack(gpu, ("pack_images", "conv2d images"), &self.packing, self.texture_size, source)
+    /// The dispatch packing `source` into scratch texels, and the texels.
+    fn pack(&self, gpu: &Gpu, storage: TexelStorage, source: &Tensor) -> Result<(Dispatch, Texels)> {
+        let entries = (["pack_images", "pack_images_to_buffer"], "conv2d images");
+        pack(gpu, storage, entries, &self.packing, self.texture_size, source)
     }
 
     /// Output positions (n, row, column index) of `rows x columns` images, reading the
@@ -162,8 +177,9 @@ impl PackedPositions {
         Ok(PackedPositions { packing, texture_size })
     }
 
-    fn pack(&self, gpu: &Gpu, source: &Tensor) -> Result<(Dispatch, wgpu::Texture)> {
-        pack(gpu, ("pack_positions", "conv2d positions"), &self.packing, self.texture_size, source)
+    fn pack(&self, gpu: &Gpu, storage: TexelStorage, source: &Tensor) -> Result<(Dispatch, Texels)> {
+        let entries = (["pack_positions", "pack_positions_to_buffer"], "conv2d positions");
+        pack(gpu, storage, entries, &self.packing, self.texture_size, source)
     }
 
     /// Channel o's first texel.
@@ -190,21 +206,22 @@ crate::uniform! {
     }
 }
 
-/// The dispatch packing w as the GEMM's B, and the texture: for forward, or (`phase`
+/// The dispatch packing w as the GEMM's B, and the texels: for forward, or (`phase`
 /// given) for that phase of backward_input.
 fn pack_weights(
     gpu: &Gpu,
+    storage: TexelStorage,
     shape: &Conv2dShape,
     w: &Tensor,
     phase: Option<[Taps; 2]>,
-) -> Result<(Dispatch, wgpu::Texture)> {
+) -> Result<(Dispatch, Texels)> {
     let (filters, inputs, taps) = match phase {
         None => (shape.out_channels, shape.in_channels, shape.kernel * shape.kernel),
         Some([rows, columns]) => (shape.in_channels, shape.out_channels, rows.count * columns.count),
     };
     // A phase without taps packs nothing, but its GEMM (which writes zeros) needs a texture.
     let [width, height] = [filters.div_ceil(4), (4 * inputs.div_ceil(4) * taps).max(1)];
-    let texture = gpu.scratch_texture("conv2d weights", width, height)?;
+    let texels = gpu.scratch_texels(storage, "conv2d weights", width, height)?;
     let [rows, columns] = phase.unwrap_or_default();
     let taps = PhaseTaps {
         row_first: dim(rows.first),
@@ -212,14 +229,17 @@ fn pack_weights(
         column_first: dim(columns.first),
         column_taps: dim(columns.count),
     };
-    let entry = if phase.is_some() { "pack_weights_transposed" } else { "pack_weights" };
+    let entries = match phase {
+        None => ["pack_weights", "pack_weights_to_buffer"],
+        Some(_) => ["pack_weights_transposed", "pack_weights_transposed_to_buffer"],
+    };
+    let (entry, packed) = pack_entry(entries, storage);
     let kernel = gpu.kernel("conv2d", entry, &[])?;
     let (uniform, phase_uniform) = (params(gpu, shape), gpu.uniform(&taps));
-    let view = texture.create_view(&Default::default());
     let bindings: &[(&str, &dyn Bindable)] =
-        &[("params", &uniform), ("w", w), ("packed", &view), ("phase", &phase_uniform)];
+        &[("params", &uniform), ("w", w), (packed, &texels), ("phase", &phase_uniform)];
     let dispatch = gpu.dispatch_1d(&kernel, bindings, width * height)?;
-    Ok((dispatch, texture))
+    Ok((dispatch, texels))
 }
 
 /// One phase a (of S) along one axis of backward_input: the input rows ih = a + S i,
@@ -255,18 +275,34 @@ fn input_images(gpu: &Gpu, s: &Conv2dShape) -> Result<PackedImages> {
     PackedImages::new(gpu, s.input_shape(), tile, s.padding)
 }
 
-/// Whether every texture the three ops pack fits the adapter's texture size.
-pub fn fits(gpu: &Gpu, s: &Conv2dShape) -> bool {
-    input_images(gpu, s).is_ok()
-        && PhasePlan::new(s).packed(gpu, s).is_ok()
-        && PackedPositions::new(gpu, s.output_shape()).is_ok()
+/// Whether every grid the three ops pack fits the adapter's texture size (the layouts
+/// are laid out within it for either storage) and, in buffers, its binding size.
+pub fn fits(gpu: &Gpu, s: &Conv2dShape, loader: Loader) -> bool {
+    let sizes = [
+        input_images(gpu, s).map(|p| p.texture_size),
+        PhasePlan::new(s).packed(gpu, s).map(|p| p.texture_size),
+        PackedPositions::new(gpu, s.output_shape()).map(|p| p.texture_size),
+    ];
+    let binding = gpu.limits.max_storage_buffer_binding_size as usize;
+    sizes.iter().all(|size| match (size, loader.storage()) {
+        (Ok(_), TexelStorage::Texture) => true,
+        (Ok([width, height]), TexelStorage::Buffer) => width * height * 16 <= binding,
+        (Err(_), _) => false,
+    })
 }
 
 /// y = conv(x, w) (the bias, if any, is the caller's).
-pub fn forward(gpu: &Gpu, s: &Conv2dShape, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
+pub fn forward(
+    gpu: &Gpu,
+    loader: Loader,
+    s: &Conv2dShape,
+    x: &Tensor,
+    w: &Tensor,
+    y: &Tensor,
+) -> Result<Vec<Dispatch>> {
     let images = input_images(gpu, s)?;
-    let (pack_x, a) = images.pack(gpu, x)?;
-    let (pack_w, b) = pack_weights(gpu, s, w, None)?;
+    let (pack_x, a) = images.pack(gpu, loader.storage(), x)?;
+    let (pack_w, b) = pack_weights(gpu, loader.storage(), s, w, None)?;
     let [rows, columns] = [s.output_height(), s.output_width()];
     let plane = rows * columns;
     let layout = GemmLayout::new(
@@ -276,7 +312,7 @@ pub fn forward(gpu: &Gpu, s: &Conv2dShape, x: &Tensor, w: &Tensor, y: &Tensor) -
         [images.positions([rows, columns], s.stride, s.stride), images.taps(s.kernel)],
         [IndexMap::new([columns, rows, WHOLE], [1, columns, s.out_channels * plane, 0]), IndexMap::linear(plane)],
     );
-    Ok(vec![pack_x, pack_w, gemm::dispatch(gpu, &layout, &a, &b, y)?])
+    Ok(vec![pack_x, pack_w, gemm::dispatch(gpu, loader, &layout, &a, &b, y)?])
 }
 
 /// backward_input's phases along both axes, and how dy is packed for all of them.
@@ -309,15 +345,22 @@ impl PhasePlan {
 }
 
 /// dx from dy, phase by phase (see the module documentation).
-pub fn backward_input(gpu: &Gpu, s: &Conv2dShape, w: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
+pub fn backward_input(
+    gpu: &Gpu,
+    loader: Loader,
+    s: &Conv2dShape,
+    w: &Tensor,
+    dy: &Tensor,
+    dx: &Tensor,
+) -> Result<Vec<Dispatch>> {
     let plan = PhasePlan::new(s);
     let images = plan.packed(gpu, s)?;
-    let (pack_dy, a) = images.pack(gpu, dy)?;
+    let (pack_dy, a) = images.pack(gpu, loader.storage(), dy)?;
     let mut dispatches = vec![pack_dy];
     let plane = s.height * s.width;
     for rows in plan.rows.iter().filter(|t| t.rows > 0) {
         for columns in plan.columns.iter().filter(|t| t.rows > 0) {
-            let (pack_w, b) = pack_weights(gpu, s, w, Some([*rows, *columns]))?;
+            let (pack_w, b) = pack_weights(gpu, loader.storage(), s, w, Some([*rows, *columns]))?;
             if rows.count * columns.count > 0 {
                 dispatches.push(pack_w);
             }
@@ -334,18 +377,25 @@ pub fn backward_input(gpu: &Gpu, s: &Conv2dShape, w: &Tensor, dy: &Tensor, dx: &
                 [positions.with_origin([origin(columns), origin(rows)]), images.taps(columns.count)],
                 [dx_positions.with_origin(rows.phase * s.width + columns.phase), IndexMap::linear(plane)],
             );
-            dispatches.push(gemm::dispatch(gpu, &layout, &a, &b, dx)?);
+            dispatches.push(gemm::dispatch(gpu, loader, &layout, &a, &b, dx)?);
         }
     }
     Ok(dispatches)
 }
 
 /// dw from x and dy, summed over the batch and all output positions.
-pub fn backward_weight(gpu: &Gpu, s: &Conv2dShape, x: &Tensor, dy: &Tensor, dw: &Tensor) -> Result<Vec<Dispatch>> {
+pub fn backward_weight(
+    gpu: &Gpu,
+    loader: Loader,
+    s: &Conv2dShape,
+    x: &Tensor,
+    dy: &Tensor,
+    dw: &Tensor,
+) -> Result<Vec<Dispatch>> {
     let images = input_images(gpu, s)?;
-    let (pack_x, b) = images.pack(gpu, x)?;
+    let (pack_x, b) = images.pack(gpu, loader.storage(), x)?;
     let positions = PackedPositions::new(gpu, s.output_shape())?;
-    let (pack_dy, a) = positions.pack(gpu, dy)?;
+    let (pack_dy, a) = positions.pack(gpu, loader.storage(), dy)?;
     let kk = s.kernel * s.kernel;
     let channel_rows = 4 * s.in_channels.div_ceil(4);
     let quads = s.output_width().div_ceil(4);
@@ -366,6 +416,6 @@ pub fn backward_weight(gpu: &Gpu, s: &Conv2dShape, x: &Tensor, dy: &Tensor, dw: 
         )
     };
     let mut dispatches = vec![pack_x, pack_dy];
-    dispatches.extend(gemm::split_k(gpu, &layout, &a, &b, dw)?);
+    dispatches.extend(gemm::split_k(gpu, loader, &layout, &a, &b, dw)?);
     Ok(dispatches)
 }

@@ -4,43 +4,25 @@
 //! `OH = (H + 2P - K) / S + 1` (likewise OW). The backward kernels overwrite their
 //! gradient outputs; they never accumulate into them.
 //!
-//! Two implementations, chosen per adapter by [`ConvVariant::for_gpu`] (the same test as
-//! the matrix product's): direct kernels reading storage buffers (GPUs), and implicit GEMMs
-//! over packed textures (CPU adapters; [`implicit_gemm`]). Each op returns the dispatches
-//! to record, in order.
+//! Variants ([`Variant`], chosen per op and shape by `ops::variants::choose`): direct
+//! kernels reading storage buffers, and implicit GEMMs over packed grids of texels with
+//! either GEMM loader ([`implicit_gemm`]). Each op returns the dispatches to record, in order.
 
 pub(crate) mod implicit_gemm;
 
 use crate::gpu::{shader_constant, Bindable, Dispatch, Gpu, GpuError, Kernel, Result, Tensor, UniformBuffer};
 
+use super::variants::Variant;
 use super::{dim, expect_shape};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConvVariant {
-    /// One kernel per op over storage buffers, a block of channels per thread.
-    Direct,
-    /// Pack into textures, then the texture GEMM (the bias gradient stays direct).
-    TextureGemm,
-}
-
-impl ConvVariant {
-    /// The texture GEMM where the adapter prefers texture loads ([`Gpu::prefers_texture_loads`]).
-    pub fn for_gpu(gpu: &Gpu) -> ConvVariant {
-        if gpu.prefers_texture_loads() {
-            ConvVariant::TextureGemm
-        } else {
-            ConvVariant::Direct
-        }
-    }
-
-    /// [`for_gpu`](Self::for_gpu), but Direct for a layer whose packed textures would
-    /// exceed the adapter's texture size (very wide images or batches).
-    pub fn for_layer(gpu: &Gpu, shape: &Conv2dShape) -> ConvVariant {
-        match ConvVariant::for_gpu(gpu) {
-            ConvVariant::TextureGemm if !implicit_gemm::fits(gpu, shape) => ConvVariant::Direct,
-            variant => variant,
-        }
-    }
+/// The variants that apply to `shape`: the direct kernels, then each GEMM loader whose
+/// packed grids fit the adapter's limits.
+pub fn applicable(gpu: &Gpu, shape: &Conv2dShape) -> Vec<Variant> {
+    let fits = |variant: &Variant| match variant {
+        Variant::Direct => true,
+        Variant::Gemm(loader) => implicit_gemm::fits(gpu, shape, *loader),
+    };
+    Variant::all().into_iter().filter(fits).collect()
 }
 
 /// Blocks of `channels` that the direct kernels' threads compute, BLOCK channels each
@@ -69,6 +51,14 @@ pub struct Conv2dShape {
     pub stride: usize,
     /// P: zero rows and columns added on every side of the input.
     pub padding: usize,
+}
+
+impl std::fmt::Display for Conv2dShape {
+    /// The shape as a cache key and in tables: "N128 16->32 32x32 k3 s2 p1".
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let Conv2dShape { batch, in_channels, out_channels, height, width, kernel, stride, padding } = self;
+        write!(f, "N{batch} {in_channels}->{out_channels} {height}x{width} k{kernel} s{stride} p{padding}")
+    }
 }
 
 impl Conv2dShape {
@@ -182,7 +172,7 @@ fn check(op: &str, shape: &Conv2dShape, tensors: &[(&str, &Tensor)]) -> Result<(
 /// y = conv(x, w) + b, with b optional (absent for a convolution followed by batch norm).
 pub fn forward(
     gpu: &Gpu,
-    variant: ConvVariant,
+    variant: Variant,
     shape: &Conv2dShape,
     x: &Tensor,
     w: &Tensor,
@@ -199,14 +189,14 @@ pub fn forward(
     bindings.extend(b.map(|b| ("b", b as &dyn Bindable)));
     let output_elements = shape.output_shape().iter().product();
     match variant {
-        ConvVariant::Direct => {
+        Variant::Direct => {
             let entry = if b.is_some() { "forward_bias" } else { "forward" };
             let kernel = gpu.kernel("conv2d", entry, &[])?;
             let threads = output_elements / shape.out_channels * channel_blocks(shape.out_channels)?;
             Ok(vec![gpu.dispatch_1d(&kernel, &bindings, threads)?])
         }
-        ConvVariant::TextureGemm => {
-            let mut dispatches = implicit_gemm::forward(gpu, shape, x, w, y)?;
+        Variant::Gemm(loader) => {
+            let mut dispatches = implicit_gemm::forward(gpu, loader, shape, x, w, y)?;
             if b.is_some() {
                 let kernel = gpu.kernel("conv2d", "add_bias", &[])?;
                 dispatches.push(gpu.dispatch_1d(&kernel, &bindings, output_elements)?);
@@ -219,7 +209,7 @@ pub fn forward(
 /// dx = dL/dx given dy = dL/dy; overwrites dx.
 pub fn backward_input(
     gpu: &Gpu,
-    variant: ConvVariant,
+    variant: Variant,
     shape: &Conv2dShape,
     w: &Tensor,
     dy: &Tensor,
@@ -228,18 +218,18 @@ pub fn backward_input(
     let op = "conv2d backward_input";
     check(op, shape, &[("w", w), ("dy", dy), ("dx", dx)])?;
     match variant {
-        ConvVariant::Direct => {
+        Variant::Direct => {
             let threads = shape.batch * channel_blocks(shape.in_channels)? * shape.height * shape.width;
             Ok(vec![direct(gpu, shape, "backward_input", &[("w", w), ("dy", dy), ("dx", dx)], |_| threads)?])
         }
-        ConvVariant::TextureGemm => implicit_gemm::backward_input(gpu, shape, w, dy, dx),
+        Variant::Gemm(loader) => implicit_gemm::backward_input(gpu, loader, shape, w, dy, dx),
     }
 }
 
 /// dw = dL/dw given dy = dL/dy, summed over the batch and all output positions; overwrites dw.
 pub fn backward_weight(
     gpu: &Gpu,
-    variant: ConvVariant,
+    variant: Variant,
     shape: &Conv2dShape,
     x: &Tensor,
     dy: &Tensor,
@@ -248,14 +238,14 @@ pub fn backward_weight(
     let op = "conv2d backward_weight";
     check(op, shape, &[("x", x), ("dy", dy), ("dw", dw)])?;
     match variant {
-        ConvVariant::Direct => {
+        Variant::Direct => {
             let workgroups = weight_gradient_workgroups(shape)?;
             let tensors = [("x", x), ("dy", dy), ("dw", dw)];
             Ok(vec![direct(gpu, shape, "backward_weight", &tensors, |kernel| {
                 workgroups * kernel.workgroup_size()[0] as usize
             })?])
         }
-        ConvVariant::TextureGemm => implicit_gemm::backward_weight(gpu, shape, x, dy, dw),
+        Variant::Gemm(loader) => implicit_gemm::backward_weight(gpu, loader, shape, x, dy, dw),
     }
 }
 

@@ -1,0 +1,152 @@
+//! Kernel variants chosen by measurement. At the first use of an op's shape on an adapter
+//! the op times each variant that applies and keeps the fastest, here: in memory, and in a
+//! cache file per adapter and driver (`kernels-<hash>.json` in the user's cache folder),
+//! stamped with the build of the shaders it was measured with. A damaged file, or one
+//! from another build, is ignored and rewritten; a cache that cannot be written costs
+//! only a measurement in the next process. Processes sharing the cache measure under a
+//! lock and read each other's results, so they all use the same variants (and a resumed
+//! run computes what an uninterrupted one would). `--kernels` (`STURDY_KERNELS`) forces a
+//! family of variants instead.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::{shaders, Gpu, Result};
+
+/// Environment variable that forces a family of kernel variants, like `--kernels`.
+pub const KERNELS_ENV: &str = "STURDY_KERNELS";
+/// Environment variable naming the folder of the measurement cache (default: the
+/// user's cache folder, `$XDG_CACHE_HOME/sturdy` or `~/.cache/sturdy`).
+pub const CACHE_ENV: &str = "STURDY_CACHE_DIR";
+
+/// Which kernel variants ops use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum KernelChoice {
+    /// The fastest, measured at the first use of each shape and cached on disk.
+    #[default]
+    Auto,
+    /// GEMMs reading textures (the fastest on CPU adapters such as lavapipe).
+    Texture,
+    /// GEMMs reading storage buffers through workgroup-memory tiles (GPUs).
+    Tiled,
+    /// One kernel per op over storage buffers: the reference and fallback.
+    Direct,
+}
+
+/// The cache file's content.
+#[derive(Default, Serialize, Deserialize)]
+struct CacheFile {
+    adapter: String,
+    build: String,
+    /// Op and shape to the name of the fastest variant.
+    fastest: BTreeMap<String, String>,
+}
+
+/// The choices of one device: what is forced, and what was measured.
+pub(super) struct Autotune {
+    choice: KernelChoice,
+    path: Option<PathBuf>,
+    adapter: String,
+    build: String,
+    fastest: Mutex<BTreeMap<String, String>>,
+    /// The variant each op and shape of this process uses.
+    chosen: Mutex<BTreeMap<String, String>>,
+}
+
+/// FNV-1a: a hash that stays the same across Rust versions, for file names and stamps.
+fn fnv1a(parts: &[&str]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in parts.iter().flat_map(|part| part.bytes().chain([0])) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+fn cache_dir() -> Option<PathBuf> {
+    let from_env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    from_env(CACHE_ENV)
+        .or_else(|| from_env("XDG_CACHE_HOME").map(|dir| dir.join("sturdy")))
+        .or_else(|| from_env("HOME").map(|home| home.join(".cache").join("sturdy")))
+}
+
+impl Autotune {
+    pub(super) fn new(choice: KernelChoice, info: &wgpu::AdapterInfo) -> Autotune {
+        let adapter = format!("{} | {:?} | {} {} | {:x}", info.name, info.backend, info.driver, info.driver_info, info.device);
+        let sources: Vec<&str> = shaders::SHADER_SOURCES.iter().map(|(_, source)| *source).collect();
+        let build = fnv1a(&[&[env!("CARGO_PKG_VERSION")], &sources[..]].concat());
+        let path = cache_dir().map(|dir| dir.join(format!("kernels-{}.json", fnv1a(&[&adapter]))));
+        Autotune { choice, path, adapter, build, fastest: Mutex::default(), chosen: Mutex::default() }
+    }
+
+    /// The cache file's choices, if it is readable and of this adapter and build.
+    fn read_file(&self, path: &Path) -> Option<BTreeMap<String, String>> {
+        let file: CacheFile = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+        (file.adapter == self.adapter && file.build == self.build).then_some(file.fastest)
+    }
+
+    /// The fastest variant for `key`: known, read from the cache file, or measured by
+    /// `measure` and added to it. The measurement runs under the cache's lock, so that
+    /// concurrent processes measure each shape once and agree.
+    fn fastest_or_measure(&self, key: &str, measure: impl FnOnce() -> Result<String>) -> Result<String> {
+        if let Some(known) = self.fastest.lock().unwrap().get(key) {
+            return Ok(known.clone());
+        }
+        let Some(path) = &self.path else { return measure() };
+        let _lock = lock_beside(path);
+        let mut on_disk = self.read_file(path).unwrap_or_default();
+        if let Some(known) = on_disk.get(key) {
+            let known = known.clone();
+            self.fastest.lock().unwrap().append(&mut on_disk);
+            return Ok(known);
+        }
+        let fastest = measure()?;
+        on_disk.insert(key.to_string(), fastest.clone());
+        let file = CacheFile { adapter: self.adapter.clone(), build: self.build.clone(), fastest: on_disk };
+        let bytes = serde_json::to_vec_pretty(&file).expect("the cache serialises");
+        // A cache that cannot be written is only a measurement to repeat.
+        let _ = crate::atomic::write_file(path, &bytes);
+        self.fastest.lock().unwrap().extend(file.fastest);
+        Ok(fastest)
+    }
+}
+
+/// An exclusive lock on a file beside `path` (its folder created), held until dropped;
+/// None where the folder cannot be made or locked (then nothing is shared).
+fn lock_beside(path: &Path) -> Option<std::fs::File> {
+    std::fs::create_dir_all(path.parent()?).ok()?;
+    let lock = path.with_extension("lock");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(lock).ok()?;
+    file.lock().ok()?;
+    Some(file)
+}
+
+impl Gpu {
+    /// What `--kernels` asked for.
+    pub fn kernel_choice(&self) -> KernelChoice {
+        self.autotune.choice
+    }
+
+    /// The variant measured fastest for `key` (an op and its shape), measuring it with
+    /// `measure` (which returns the variant's name) when no process has yet.
+    pub fn fastest_or_measure(&self, key: &str, measure: impl FnOnce() -> Result<String>) -> Result<String> {
+        self.autotune.fastest_or_measure(key, measure)
+    }
+
+    /// Records that `key` uses `variant`.
+    pub fn record_choice(&self, key: &str, variant: &str) {
+        self.autotune.chosen.lock().unwrap().insert(key.to_string(), variant.to_string());
+    }
+
+    /// The variant of every op and shape this process has used: (op and shape, variant).
+    pub fn chosen_variants(&self) -> Vec<(String, String)> {
+        self.autotune.chosen.lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// Where the measurement cache lives, if anywhere.
+    pub fn kernel_cache_path(&self) -> Option<&std::path::Path> {
+        self.autotune.path.as_deref()
+    }
+}

@@ -1,0 +1,153 @@
+//! Grids of texels (four f32 each), the packed operands of the GEMMs: in a rgba32float
+//! texture, read with `textureLoad` (CPU adapters gather those across SIMD lanes), or in a
+//! storage buffer, texel (x, y) at index y * width + x (GPUs stage those through workgroup
+//! memory). Filled by the host ([`Gpu::write_texels`]) or by pack kernels.
+
+use super::kernel::{Bindable, Resource};
+use super::{Gpu, GpuError, Result, Tensor};
+
+/// Bytes of one texel: four f32.
+const TEXEL_BYTES: u64 = 16;
+
+/// Where a grid of texels is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TexelStorage {
+    Texture,
+    Buffer,
+}
+
+/// A width x height grid of texels. Cloning shares the memory.
+#[derive(Clone)]
+pub struct Texels {
+    width: usize,
+    height: usize,
+    memory: TexelMemory,
+}
+
+#[derive(Clone)]
+enum TexelMemory {
+    Texture { texture: wgpu::Texture, view: wgpu::TextureView },
+    Buffer(Tensor),
+}
+
+/// A scratch grid's storage, role and size.
+pub(super) type ScratchKey = (TexelStorage, &'static str, usize, usize);
+
+impl Texels {
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    pub fn storage(&self) -> TexelStorage {
+        match self.memory {
+            TexelMemory::Texture { .. } => TexelStorage::Texture,
+            TexelMemory::Buffer(_) => TexelStorage::Buffer,
+        }
+    }
+}
+
+impl Bindable for Texels {
+    fn resource(&self) -> Resource<'_> {
+        match &self.memory {
+            TexelMemory::Texture { view, .. } => Resource::Texture(view),
+            TexelMemory::Buffer(tensor) => Resource::Buffer(tensor.buffer()),
+        }
+    }
+}
+
+impl Gpu {
+    /// A zero-filled `width` x `height` grid of texels stored as `storage` says.
+    pub fn texels(&self, storage: TexelStorage, width: usize, height: usize) -> Result<Texels> {
+        let memory = match storage {
+            TexelStorage::Texture => {
+                let texture = self.texture(width, height)?;
+                TexelMemory::Texture { view: texture.create_view(&Default::default()), texture }
+            }
+            TexelStorage::Buffer => {
+                let limit = self.limits.max_storage_buffer_binding_size as u64;
+                if width == 0 || height == 0 || (width * height) as u64 * TEXEL_BYTES > limit {
+                    return Err(GpuError::shape(format!(
+                        "{width} x {height} texels in a storage buffer are outside this adapter's 1..={limit} \
+                         bytes per binding (max_storage_buffer_binding_size)"
+                    )));
+                }
+                TexelMemory::Buffer(self.zeros(&[width * height * 4])?)
+            }
+        };
+        Ok(Texels { width, height, memory })
+    }
+
+    fn texture(&self, width: usize, height: usize) -> Result<wgpu::Texture> {
+        let limit = self.limits.max_texture_dimension_2d as usize;
+        if width == 0 || height == 0 || width > limit || height > limit {
+            return Err(GpuError::shape(format!(
+                "a {width} x {height} texture is outside this adapter's 1..={limit} texels per dimension \
+                 (max_texture_dimension_2d)"
+            )));
+        }
+        self.count_allocation(width as u64 * height as u64 * TEXEL_BYTES);
+        Ok(self.device.create_texture(&wgpu::TextureDescriptor {
+            label: None,
+            size: wgpu::Extent3d { width: width as u32, height: height as u32, depth_or_array_layers: 1 },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING
+                | wgpu::TextureUsages::STORAGE_BINDING
+                | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        }))
+    }
+
+    /// Texels that kernels fill and read within one op: the same ones for every request
+    /// of the same storage, `role` and size, so that all layers share them. That is safe
+    /// because dispatches run in recording order and each op fills them before reading.
+    pub fn scratch_texels(
+        &self,
+        storage: TexelStorage,
+        role: &'static str,
+        width: usize,
+        height: usize,
+    ) -> Result<Texels> {
+        let key = (storage, role, width, height);
+        if let Some(texels) = self.scratch_texels.lock().unwrap().get(&key) {
+            return Ok(texels.clone());
+        }
+        let texels = self.texels(storage, width, height)?;
+        self.scratch_texels.lock().unwrap().insert(key, texels.clone());
+        Ok(texels)
+    }
+
+    /// Overwrites a whole grid from row-major texels, four f32 each.
+    pub fn write_texels(&self, texels: &Texels, data: &[f32]) -> Result<()> {
+        let (width, height) = (texels.width, texels.height);
+        if data.len() != width * height * 4 {
+            return Err(GpuError::shape(format!(
+                "a {width} x {height} grid of texels holds {} f32, data has {}",
+                width * height * 4,
+                data.len()
+            )));
+        }
+        match &texels.memory {
+            TexelMemory::Buffer(tensor) => self.write(tensor, data),
+            TexelMemory::Texture { texture, .. } => {
+                self.queue.write_texture(
+                    texture.as_image_copy(),
+                    bytemuck::cast_slice(data),
+                    wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(width as u32 * TEXEL_BYTES as u32),
+                        rows_per_image: Some(height as u32),
+                    },
+                    texture.size(),
+                );
+                Ok(())
+            }
+        }
+    }
+}

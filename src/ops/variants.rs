@@ -1,0 +1,107 @@
+//! One mechanism for every op that has more than one implementation: the variants, and
+//! the choice between them. An op lists the variants that apply to a shape; [`choose`]
+//! returns the one `--kernels` forces, or else the fastest, timed at the first use of the
+//! shape on this adapter and then cached (see `gpu::autotune`).
+
+use std::time::Instant;
+
+use super::gemm::Loader;
+use crate::gpu::{Dispatch, Gpu, KernelChoice, Result};
+
+/// One way to compute an op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// The op's own kernels over storage buffers: the reference and fallback.
+    Direct,
+    /// Pack the operands, then the GEMM with this loader.
+    Gemm(Loader),
+}
+
+impl Variant {
+    /// Every variant, GEMM tile shapes included.
+    pub fn all() -> Vec<Variant> {
+        std::iter::once(Variant::Direct).chain(Loader::ALL.map(Variant::Gemm)).collect()
+    }
+
+    /// "direct", "texture" or "tiled 64x64".
+    pub fn name(self) -> String {
+        match self {
+            Variant::Direct => "direct".into(),
+            Variant::Gemm(loader) => loader.name(),
+        }
+    }
+
+    fn family(self) -> KernelChoice {
+        match self {
+            Variant::Direct => KernelChoice::Direct,
+            Variant::Gemm(Loader::Texture) => KernelChoice::Texture,
+            Variant::Gemm(Loader::Tiled { .. }) => KernelChoice::Tiled,
+        }
+    }
+}
+
+/// Wall time a measurement spends on one variant at least, and the runs it makes at
+/// most: a few milliseconds against timer and scheduling noise, without a slow variant
+/// costing more than a few runs.
+const MEASURE_SECONDS: f64 = 0.005;
+const MAX_RUNS: usize = 8;
+
+/// The fastest wall time of one run of `dispatches` (submitted and waited for), after an
+/// untimed run that pays for compilation and first touches of memory.
+pub fn time_dispatches(gpu: &Gpu, dispatches: &[Dispatch]) -> Result<f64> {
+    let run = || -> Result<f64> {
+        let start = Instant::now();
+        gpu.run(dispatches)?;
+        gpu.wait()?;
+        Ok(start.elapsed().as_secs_f64())
+    };
+    run()?;
+    let (mut fastest, mut spent, mut runs) = (f64::INFINITY, 0.0, 0);
+    while runs < 2 || (spent < MEASURE_SECONDS && runs < MAX_RUNS) {
+        let seconds = run()?;
+        (fastest, spent, runs) = (fastest.min(seconds), spent + seconds, runs + 1);
+    }
+    Ok(fastest)
+}
+
+/// The variant of `op` (its name and shape, e.g. "conv2d forward 16->16 32x32 ...") among
+/// `applicable` (in order of preference where `--kernels` forces a family none of them
+/// is in, Direct first if it applies): the forced family's first, or the fastest, with
+/// `build` giving each one's dispatches for the measurement.
+pub fn choose(
+    gpu: &Gpu,
+    op: &str,
+    applicable: &[Variant],
+    build: impl Fn(Variant) -> Result<Vec<Dispatch>>,
+) -> Result<Variant> {
+    let first = *applicable.first().expect("every op has a variant that applies");
+    let variant = match gpu.kernel_choice() {
+        KernelChoice::Auto if applicable.len() > 1 => {
+            let name = gpu.fastest_or_measure(op, || Ok(fastest(gpu, applicable, &build)?.name()))?;
+            // A name no variant has any more (the cache outlived a change) is measured again.
+            match applicable.iter().find(|v| v.name() == name) {
+                Some(variant) => *variant,
+                None => fastest(gpu, applicable, &build)?,
+            }
+        }
+        KernelChoice::Auto => first,
+        forced => {
+            let of_family = applicable.iter().find(|v| v.family() == forced);
+            let fallback = applicable.iter().find(|v| **v == Variant::Direct).unwrap_or(&first);
+            *of_family.unwrap_or(fallback)
+        }
+    };
+    gpu.record_choice(op, &variant.name());
+    Ok(variant)
+}
+
+fn fastest(gpu: &Gpu, applicable: &[Variant], build: &impl Fn(Variant) -> Result<Vec<Dispatch>>) -> Result<Variant> {
+    let mut best = (f64::INFINITY, applicable[0]);
+    for &variant in applicable {
+        let seconds = time_dispatches(gpu, &build(variant)?)?;
+        if seconds < best.0 {
+            best = (seconds, variant);
+        }
+    }
+    Ok(best.1)
+}
