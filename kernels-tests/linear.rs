@@ -1,11 +1,21 @@
+use sturdy::ops::variants::Variant;
 use sturdy::{ops, reference};
 
 use crate::harness::*;
 
 /// (x shape, out features): batch 1 and 5, odd widths, a 4-D x read flattened, a batch
-/// reduction longer than a workgroup, and widths above one workgroup.
+/// reduction longer than a workgroup, widths above one workgroup, and products larger than
+/// one tile of the tiled GEMM (128 x 32 and 64 x 64) in every direction.
 fn shapes() -> Vec<(Vec<usize>, usize)> {
-    vec![(vec![1, 7], 3), (vec![5, 7], 3), (vec![5, 1], 1), (vec![5, 3, 2, 2], 5), (vec![130, 5], 4), (vec![3, 67], 65)]
+    vec![
+        (vec![1, 7], 3),
+        (vec![5, 7], 3),
+        (vec![5, 1], 1),
+        (vec![5, 3, 2, 2], 5),
+        (vec![130, 5], 4),
+        (vec![3, 67], 65),
+        (vec![131, 70], 67),
+    ]
 }
 
 fn norm(v: &[f64]) -> f64 {
@@ -27,8 +37,8 @@ fn abs(v: &[f64]) -> Vec<f64> {
 
 #[test]
 fn forward_and_backward_match_reference() {
-    for (x_shape, out_features) in shapes() {
-        let mut case = Case::new(format!("linear x {x_shape:?} out {out_features}"));
+    for ((x_shape, out_features), variant) in shapes().into_iter().flat_map(|s| Variant::all().into_iter().map(move |v| (s.clone(), v))) {
+        let mut case = Case::new(format!("linear {} x {x_shape:?} out {out_features}", variant.name()));
         let (batch, in_features) = (x_shape[0], x_shape[1..].iter().product::<usize>());
         let (x, x_ref) = case.tensor(&x_shape, -1.0, 1.0);
         let (w, w_ref) = case.tensor(&[out_features, in_features], -1.0, 1.0);
@@ -36,10 +46,10 @@ fn forward_and_backward_match_reference() {
         let (dy, dy_ref) = case.tensor(&[batch, out_features], -1.0, 1.0);
         let (y, dx) = (poisoned(&[batch, out_features]), poisoned(&x_shape));
         let (dw, db) = (poisoned(&[out_features, in_features]), poisoned(&[out_features]));
-        let forward = ops::linear::forward(gpu(), &x, &w, &b, &y).unwrap();
-        let backward_input = ops::linear::backward_input(gpu(), &w, &dy, &dx).unwrap();
-        let [backward_weight, backward_bias] = ops::linear::backward_params(gpu(), &x, &dy, &dw, &db).unwrap();
-        gpu().run([&forward, &backward_input, &backward_weight, &backward_bias]).unwrap();
+        let forward = ops::linear::forward(gpu(), variant, &x, &w, &b, &y).unwrap();
+        let backward_input = ops::linear::backward_input(gpu(), variant, &w, &dy, &dx).unwrap();
+        let backward_params = ops::linear::backward_params(gpu(), variant, &x, &dy, &dw, &db).unwrap();
+        gpu().run(forward.iter().chain(&backward_input).chain(&backward_params)).unwrap();
 
         let expected = reference::linear::forward(&x_ref, &w_ref, &b_ref, in_features);
         let magnitude = reference::linear::forward(&abs(&x_ref), &abs(&w_ref), &abs(&b_ref), in_features);
@@ -65,17 +75,18 @@ fn forward_and_backward_match_reference() {
 /// gradient with respect to x, w and b.
 #[test]
 fn backward_matches_finite_differences() {
-    for (x_shape, out_features) in [(vec![1, 7], 3), (vec![5, 7], 3), (vec![5, 3, 2, 2], 2)] {
-        let mut case = Case::new(format!("linear gradient x {x_shape:?} out {out_features}"));
+    let shapes = [(vec![1, 7], 3), (vec![5, 7], 3), (vec![5, 3, 2, 2], 2)];
+    for ((x_shape, out_features), variant) in shapes.into_iter().flat_map(|s| Variant::all().into_iter().map(move |v| (s.clone(), v))) {
+        let mut case = Case::new(format!("linear gradient {} x {x_shape:?} out {out_features}", variant.name()));
         let (batch, in_features) = (x_shape[0], x_shape[1..].iter().product::<usize>());
         let (x, x_ref) = case.tensor(&x_shape, -1.0, 1.0);
         let (w, w_ref) = case.tensor(&[out_features, in_features], -1.0, 1.0);
         let (_, b_ref) = case.uniform(out_features, -1.0, 1.0);
         let (r, r_ref) = case.tensor(&[batch, out_features], -1.0, 1.0);
         let (dx, dw, db) = (poisoned(&x_shape), poisoned(&[out_features, in_features]), poisoned(&[out_features]));
-        let backward_input = ops::linear::backward_input(gpu(), &w, &r, &dx).unwrap();
-        let [backward_weight, backward_bias] = ops::linear::backward_params(gpu(), &x, &r, &dw, &db).unwrap();
-        gpu().run([&backward_input, &backward_weight, &backward_bias]).unwrap();
+        let backward_input = ops::linear::backward_input(gpu(), variant, &w, &r, &dx).unwrap();
+        let backward_params = ops::linear::backward_params(gpu(), variant, &x, &r, &dw, &db).unwrap();
+        gpu().run(backward_input.iter().chain(&backward_params)).unwrap();
 
         let loss = |x: &[f64], w: &[f64], b: &[f64]| dot(&reference::linear::forward(x, w, b, in_features), &r_ref);
         // L is linear in each argument, so central differences have no truncation error;
@@ -106,28 +117,28 @@ fn mismatched_shapes_are_rejected() {
         assert!(needles.iter().all(|n| error.contains(n)), "{error}");
     };
     expect_error(
-        ops::linear::forward(gpu(), &zeros(&[5, 6]), &w, &b, &y).map(|_| ()),
+        ops::linear::forward(gpu(), Variant::Direct, &zeros(&[5, 6]), &w, &b, &y).map(|_| ()),
         &["linear forward", "x", "[5, 6]", "[N, 7]"],
     );
     expect_error(
-        ops::linear::forward(gpu(), &x, &zeros(&[3, 7, 1]), &b, &y).map(|_| ()),
+        ops::linear::forward(gpu(), Variant::Direct, &x, &zeros(&[3, 7, 1]), &b, &y).map(|_| ()),
         &["linear forward", "w", "[out, in]"],
     );
     expect_error(
-        ops::linear::forward(gpu(), &x, &w, &zeros(&[4]), &y).map(|_| ()),
+        ops::linear::forward(gpu(), Variant::Direct, &x, &w, &zeros(&[4]), &y).map(|_| ()),
         &["linear forward", "b", "[4]", "[3]"],
     );
-    expect_error(ops::linear::forward(gpu(), &x, &w, &b, &zeros(&[5, 4])).map(|_| ()), &["y", "[5, 4]", "[5, 3]"]);
+    expect_error(ops::linear::forward(gpu(), Variant::Direct, &x, &w, &b, &zeros(&[5, 4])).map(|_| ()), &["y", "[5, 4]", "[5, 3]"]);
     expect_error(
-        ops::linear::backward_input(gpu(), &w, &zeros(&[4, 3]), &x).map(|_| ()),
+        ops::linear::backward_input(gpu(), Variant::Direct, &w, &zeros(&[4, 3]), &x).map(|_| ()),
         &["linear backward_input", "dy", "[4, 3]"],
     );
     expect_error(
-        ops::linear::backward_params(gpu(), &x, &y, &w, &zeros(&[7])).map(|_| ()),
+        ops::linear::backward_params(gpu(), Variant::Direct, &x, &y, &w, &zeros(&[7])).map(|_| ()),
         &["linear backward_params", "db", "[7]"],
     );
     expect_error(
-        ops::linear::backward_params(gpu(), &x, &y, &zeros(&[3, 8]), &b).map(|_| ()),
+        ops::linear::backward_params(gpu(), Variant::Direct, &x, &y, &zeros(&[3, 8]), &b).map(|_| ()),
         &["x", "[5, 7]", "[N, 8]"],
     );
 }

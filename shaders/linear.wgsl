@@ -3,8 +3,10 @@
 //   backward_input   dx[n, i] = sum_o dy[n, o] w[o, i]       (dx = dy W)
 //   backward_weight  dw[o, i] = sum_n dy[n, o] x[n, i]       (dw = dy^T x)
 //   backward_bias    db[o]    = sum_n dy[n, o]
-// One invocation per output element, each a plain loop over the reduced dimension, so
-// every size works (no tiling remainder). Gradients are written, not accumulated.
+// The direct kernels: one invocation per output element, each a plain loop over the
+// reduced dimension, so every size works (no tiling remainder). Gradients are written,
+// not accumulated. The GEMM variants (src/ops/linear.rs) compute the products with
+// shaders/gemm.wgsl and add the bias with `add_bias`.
 
 struct Params {
     batch: u32,
@@ -81,4 +83,13 @@ fn backward_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
         sum += dy[n * params.out_features + o];
     }
     db[o] = sum;
+}
+
+// y[n, o] += b[o]: the bias of the GEMM variants, whose product writes the plain sums.
+@compute @workgroup_size(WORKGROUP)
+fn add_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let index = thread_index(gid, groups);
+    if index < params.batch * params.out_features {
+        y[index] += b[index % params.out_features];
+    }
 }

@@ -3,12 +3,13 @@
 use super::random;
 use super::table::{figure, ms, Table};
 use super::BenchConfig;
-use crate::gpu::{Gpu, Result};
+use crate::gpu::{Dispatch, Gpu, Result};
 use crate::ops::linear;
+use crate::ops::variants::{choose, Variant};
 
 pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
     let batch = config.batch;
-    let mut table = Table::new(format!("linear, batch {batch}"), &["layer", "kernel", "ms", "GFLOP/s"]);
+    let mut table = Table::new(format!("linear, batch {batch}"), &["layer", "kernel", "variant", "ms", "GFLOP/s"]);
     let mut rng = random::rng();
     // ResNet-20's classifier, and a wide layer where the kernels have work to spread.
     for (name, in_features, out_features) in [("ResNet-20 fc 64->10", 64, 10), ("512->512", 512, 512)] {
@@ -19,18 +20,23 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
         let (y, dx) = (gpu.zeros(&[batch, out_features])?, gpu.zeros(&[batch, in_features])?);
         let (dw, db) = (gpu.zeros(&[out_features, in_features])?, gpu.zeros(&[out_features])?);
         let flops = 2.0 * (batch * in_features * out_features) as f64;
-        let forward = linear::forward(gpu, &x, &w, &b, &y)?;
-        let backward_input = linear::backward_input(gpu, &w, &dy, &dx)?;
-        let backward_params = linear::backward_params(gpu, &x, &dy, &dw, &db)?;
-        let kernels: [(&str, Vec<_>); 3] = [
-            ("forward", vec![&forward]),
-            ("backward_input", vec![&backward_input]),
-            ("backward_params (dw + db)", backward_params.iter().collect()),
+        let variants = linear::applicable(gpu, batch, in_features, out_features);
+        let kernels: [(&str, &dyn Fn(Variant) -> Result<Vec<Dispatch>>); 3] = [
+            ("forward", &|v| linear::forward(gpu, v, &x, &w, &b, &y)),
+            ("backward_input", &|v| linear::backward_input(gpu, v, &w, &dy, &dx)),
+            ("backward_params", &|v| linear::backward_params(gpu, v, &x, &dy, &dw, &db)),
         ];
-        for (kernel, dispatches) in kernels {
-            let seconds = gpu.time(&dispatches, config.repeats)?;
-            table.row(vec![name.into(), kernel.into(), ms(seconds), figure(flops / seconds / 1e9)]);
+        for (kernel, build) in kernels {
+            let op = format!("linear {kernel} N{batch} {in_features}->{out_features}");
+            let selected = choose(gpu, &op, &variants, build)?;
+            for &variant in &variants {
+                let seconds = gpu.time(&build(variant)?.iter().collect::<Vec<_>>(), config.repeats)?;
+                let label =
+                    if variant == selected { format!("**{}** (selected)", variant.name()) } else { variant.name() };
+                table.row(vec![name.into(), kernel.into(), label, ms(seconds), figure(flops / seconds / 1e9)]);
+            }
         }
     }
+    table.notes.push("backward_params: the weight gradient and the bias gradient (direct in every variant).".into());
     Ok(table)
 }

@@ -60,6 +60,19 @@ impl Bindable for Texels {
 }
 
 impl Gpu {
+    /// Whether a `width` x `height` grid fits this adapter's limits for `storage`.
+    pub fn texels_fit(&self, storage: TexelStorage, width: usize, height: usize) -> bool {
+        match storage {
+            TexelStorage::Texture => {
+                let limit = self.limits.max_texture_dimension_2d as usize;
+                width <= limit && height <= limit
+            }
+            TexelStorage::Buffer => {
+                (width * height) as u64 * TEXEL_BYTES <= self.limits.max_storage_buffer_binding_size as u64
+            }
+        }
+    }
+
     /// A zero-filled `width` x `height` grid of texels stored as `storage` says.
     pub fn texels(&self, storage: TexelStorage, width: usize, height: usize) -> Result<Texels> {
         let memory = match storage {
@@ -68,8 +81,8 @@ impl Gpu {
                 TexelMemory::Texture { view: texture.create_view(&Default::default()), texture }
             }
             TexelStorage::Buffer => {
-                let limit = self.limits.max_storage_buffer_binding_size as u64;
-                if width == 0 || height == 0 || (width * height) as u64 * TEXEL_BYTES > limit {
+                if width == 0 || height == 0 || !self.texels_fit(storage, width, height) {
+                    let limit = self.limits.max_storage_buffer_binding_size;
                     return Err(GpuError::shape(format!(
                         "{width} x {height} texels in a storage buffer are outside this adapter's 1..={limit} \
                          bytes per binding (max_storage_buffer_binding_size)"

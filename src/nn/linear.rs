@@ -4,6 +4,7 @@ use super::param::fan_in_uniform;
 use super::{Activation, Layer, Mode, Op, Param, Purpose};
 use crate::gpu::{Dispatch, Gpu, Recorder, Result};
 use crate::ops::linear;
+use crate::ops::variants::choose;
 
 /// Fully connected layer; reads an [N, ...] input flattened.
 pub struct Linear {
@@ -12,7 +13,7 @@ pub struct Linear {
     weight: Param,
     bias: Param,
     output: Activation,
-    forward: Dispatch,
+    forward: Vec<Dispatch>,
     backward: Vec<Dispatch>,
 }
 
@@ -33,13 +34,19 @@ impl Linear {
         let bias_init = fan_in_uniform(rng, out_features, in_features);
         let bias = Param::new(gpu, format!("{name}.bias"), &[out_features], &bias_init, false, purpose)?;
         let output = Activation::new(gpu, &[batch, out_features], purpose)?;
-        let forward = linear::forward(gpu, &input.value, &weight.value, &bias.value, &output.value)?;
+        let variants = linear::applicable(gpu, batch, in_features, out_features);
+        let key = |op: &str| format!("linear {op} N{batch} {in_features}->{out_features}");
+        let (x, w, y) = (&input.value, &weight.value, &output.value);
+        let forward_with = |v| linear::forward(gpu, v, x, w, &bias.value, y);
+        let forward = forward_with(choose(gpu, &key("forward"), &variants, forward_with)?)?;
         let mut backward = Vec::new();
         if purpose == Purpose::Training {
             let dy = output.grad();
-            backward.extend(linear::backward_params(gpu, &input.value, dy, weight.grad(), bias.grad())?);
-            if let Some(input_grad) = &input.grad {
-                backward.push(linear::backward_input(gpu, &weight.value, dy, input_grad)?);
+            let params_with = |v| linear::backward_params(gpu, v, x, dy, weight.grad(), bias.grad());
+            backward = params_with(choose(gpu, &key("backward_params"), &variants, params_with)?)?;
+            if let Some(dx) = &input.grad {
+                let input_with = |v| linear::backward_input(gpu, v, w, dy, dx);
+                backward.extend(input_with(choose(gpu, &key("backward_input"), &variants, input_with)?)?);
             }
         }
         Ok(Linear { name: name.into(), in_features, weight, bias, output, forward, backward })
@@ -52,7 +59,7 @@ impl Layer for Linear {
     }
 
     fn record_forward(&self, recorder: &mut Recorder, _mode: Mode) {
-        recorder.record(&self.forward);
+        recorder.record_all(&self.forward);
     }
 
     fn record_backward(&self, recorder: &mut Recorder) {

@@ -218,6 +218,100 @@ impl GemmLayout {
     }
 }
 
+crate::uniform! {
+    /// The uniform block `MatrixPacking` of shaders/gemm.wgsl.
+    pub(crate) struct MatrixPacking {
+        rows: u32,
+        columns: u32,
+        row_stride: u32,
+        column_stride: u32,
+        width: u32,
+        texels: u32,
+    }
+}
+
+/// A matrix to pack as a GEMM operand: `rows` x `columns` elements of a tensor, element
+/// (r, c) at r * strides[0] + c * strides[1] (a transposed read is a choice of strides).
+#[derive(Clone, Copy, Debug)]
+pub struct MatrixView {
+    pub rows: usize,
+    pub columns: usize,
+    pub strides: [usize; 2],
+}
+
+impl MatrixView {
+    /// A row-major `rows` x `columns` matrix.
+    pub fn rows(rows: usize, columns: usize) -> MatrixView {
+        MatrixView { rows, columns, strides: [columns, 1] }
+    }
+
+    /// The transpose of a row-major `columns` x `rows` matrix.
+    pub fn transposed(rows: usize, columns: usize) -> MatrixView {
+        MatrixView { rows, columns, strides: [1, rows] }
+    }
+}
+
+/// The dispatch packing `view` of `source` into scratch texels of `storage` (texel (q, r)
+/// = elements (r, 4q..4q+4), zeros beyond the matrix) with `height` texel rows (at least
+/// the matrix's rows: a B operand has whole texels of K), and the texels.
+pub fn pack_matrix(
+    gpu: &Gpu,
+    storage: TexelStorage,
+    role: &'static str,
+    source: &Tensor,
+    view: MatrixView,
+    height: usize,
+) -> Result<(Dispatch, Texels)> {
+    let width = view.columns.div_ceil(4);
+    let texels = gpu.scratch_texels(storage, role, width, height)?;
+    let (entry, packed) = match storage {
+        TexelStorage::Texture => ("pack_matrix", "packed"),
+        TexelStorage::Buffer => ("pack_matrix_to_buffer", "packed_texels"),
+    };
+    let kernel = gpu.kernel("gemm", entry, &[])?;
+    let uniform = gpu.uniform(&MatrixPacking {
+        rows: dim(view.rows),
+        columns: dim(view.columns),
+        row_stride: dim(view.strides[0]),
+        column_stride: dim(view.strides[1]),
+        width: dim(width),
+        texels: dim(width * height),
+    });
+    let bindings: &[(&str, &dyn Bindable)] = &[("matrix", &uniform), ("source", source), (packed, &texels)];
+    Ok((gpu.dispatch_1d(&kernel, bindings, width * height)?, texels))
+}
+
+/// C [M, N] = A [M, K] B [K, N] from two matrix views of tensors, packed with `loader`'s
+/// storage (roles name the scratch texels); split over K when `split` says.
+pub fn matrix_product(
+    gpu: &Gpu,
+    loader: Loader,
+    roles: [&'static str; 2],
+    (a, a_view): (&Tensor, MatrixView),
+    (b, b_view): (&Tensor, MatrixView),
+    c: &Tensor,
+    split: bool,
+) -> Result<Vec<Dispatch>> {
+    let k4 = a_view.columns.div_ceil(4);
+    let (pack_a, a_texels) = pack_matrix(gpu, loader.storage(), roles[0], a, a_view, a_view.rows)?;
+    let (pack_b, b_texels) = pack_matrix(gpu, loader.storage(), roles[1], b, b_view, 4 * k4)?;
+    let layout = GemmLayout::matrices(a_view.rows, k4, b_view.columns);
+    let mut dispatches = vec![pack_a, pack_b];
+    if split {
+        dispatches.extend(split_k(gpu, loader, &layout, &a_texels, &b_texels, c)?);
+    } else {
+        dispatches.push(dispatch(gpu, loader, &layout, &a_texels, &b_texels, c)?);
+    }
+    Ok(dispatches)
+}
+
+/// Whether `matrix_product`'s packed operands of the given views fit the adapter.
+pub fn matrices_fit(gpu: &Gpu, loader: Loader, a_view: MatrixView, b_view: MatrixView) -> bool {
+    let k4 = a_view.columns.div_ceil(4);
+    let grids = [[k4, a_view.rows], [b_view.columns.div_ceil(4), 4 * k4]];
+    grids.iter().all(|&[width, height]| gpu.texels_fit(loader.storage(), width, height))
+}
+
 /// Invocations a split-K product aims for: enough for every SIMD lane of a many-core CPU.
 const SPLIT_INVOCATIONS: usize = 1024;
 /// Steps a chunk keeps at least, so that its per-invocation set-up stays negligible.

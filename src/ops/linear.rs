@@ -2,10 +2,41 @@
 //! `x` is [N, in], or any [N, ...] whose trailing dimensions multiply to `in` (a
 //! feature map read flattened, e.g. [N, C, 1, 1] after global pooling); `dx` has the
 //! shape of `x`.
+//!
+//! Variants ([`Variant`], chosen per op and shape by `ops::variants::choose`): the direct
+//! kernels of `shaders/linear.wgsl`, or the products as GEMMs over packed matrices
+//! (`gemm::matrix_product`) with either loader. The bias gradient is always direct.
 
 use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor, UniformBuffer};
 
+use super::gemm::{matrices_fit, matrix_product, MatrixView};
+use super::variants::Variant;
 use super::{dim, expect_shape};
+
+/// The three products, as (A, B) views of the operands given batch N, in and out features:
+/// forward y = x W^T, backward_input dx = dy W, backward_weight dw = dy^T x.
+fn forward_views(n: usize, i: usize, o: usize) -> [MatrixView; 2] {
+    [MatrixView::rows(n, i), MatrixView::transposed(i, o)]
+}
+
+fn input_views(n: usize, i: usize, o: usize) -> [MatrixView; 2] {
+    [MatrixView::rows(n, o), MatrixView::rows(o, i)]
+}
+
+fn weight_views(n: usize, i: usize, o: usize) -> [MatrixView; 2] {
+    [MatrixView::transposed(o, n), MatrixView::rows(n, i)]
+}
+
+/// The variants that apply to a layer of `batch` x `in_features` -> `out_features`: the
+/// direct kernels, then each GEMM loader whose packed operands of all three products fit.
+pub fn applicable(gpu: &Gpu, batch: usize, in_features: usize, out_features: usize) -> Vec<Variant> {
+    let views = [forward_views, input_views, weight_views].map(|views| views(batch, in_features, out_features));
+    let fits = |variant: &Variant| match variant {
+        Variant::Direct => true,
+        Variant::Gemm(loader) => views.iter().all(|&[a, b]| matrices_fit(gpu, *loader, a, b)),
+    };
+    Variant::all().into_iter().filter(fits).collect()
+}
 
 crate::uniform! {
     pub(crate) struct Params {
@@ -38,40 +69,79 @@ fn params(gpu: &Gpu, (batch, in_features, out_features): (usize, usize, usize)) 
     gpu.uniform(&Params { batch: dim(batch), in_features: dim(in_features), out_features: dim(out_features) })
 }
 
+/// The direct kernel `entry` over `threads` invocations.
+fn direct(
+    gpu: &Gpu,
+    entry: &'static str,
+    dims: (usize, usize, usize),
+    tensors: &[(&str, &Tensor)],
+    threads: usize,
+) -> Result<Dispatch> {
+    let kernel = gpu.kernel("linear", entry, &[])?;
+    let params = params(gpu, dims);
+    let mut bindings: Vec<(&str, &dyn Bindable)> = vec![("params", &params)];
+    bindings.extend(tensors.iter().map(|&(name, tensor)| (name, tensor as &dyn Bindable)));
+    gpu.dispatch_1d(&kernel, &bindings, threads)
+}
+
 /// y[n, o] = b[o] + sum_i x[n, i] w[o, i]; y is [N, out].
-pub fn forward(gpu: &Gpu, x: &Tensor, w: &Tensor, b: &Tensor, y: &Tensor) -> Result<Dispatch> {
+pub fn forward(gpu: &Gpu, variant: Variant, x: &Tensor, w: &Tensor, b: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
     let op = "linear forward";
-    let (batch, in_features, out_features) = dims(op, x, w)?;
+    let dims @ (batch, in_features, out_features) = dims(op, x, w)?;
     expect_shape(op, "b", b, &[out_features])?;
     expect_shape(op, "y", y, &[batch, out_features])?;
-    let kernel = gpu.kernel("linear", "forward", &[])?;
-    let params = params(gpu, (batch, in_features, out_features));
-    let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("x", x), ("w", w), ("b", b), ("y", y)];
-    gpu.dispatch_1d(&kernel, bindings, batch * out_features)
+    let tensors = [("x", x), ("w", w), ("b", b), ("y", y)];
+    match variant {
+        Variant::Direct => Ok(vec![direct(gpu, "forward", dims, &tensors, batch * out_features)?]),
+        Variant::Gemm(loader) => {
+            let [a, bv] = forward_views(batch, in_features, out_features);
+            let mut dispatches = matrix_product(gpu, loader, ["linear a", "linear b"], (x, a), (w, bv), y, false)?;
+            dispatches.push(direct(gpu, "add_bias", dims, &tensors, batch * out_features)?);
+            Ok(dispatches)
+        }
+    }
 }
 
 /// dx = dy W: the gradient passed to the layer below.
-pub fn backward_input(gpu: &Gpu, w: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Dispatch> {
+pub fn backward_input(gpu: &Gpu, variant: Variant, w: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
     let op = "linear backward_input";
-    let (batch, in_features, out_features) = dims(op, dx, w)?;
+    let dims @ (batch, in_features, out_features) = dims(op, dx, w)?;
     expect_shape(op, "dy", dy, &[batch, out_features])?;
-    let kernel = gpu.kernel("linear", "backward_input", &[])?;
-    let params = params(gpu, (batch, in_features, out_features));
-    gpu.dispatch_1d(&kernel, &[("params", &params), ("w", w), ("dy", dy), ("dx", dx)], batch * in_features)
+    match variant {
+        Variant::Direct => {
+            let tensors = [("w", w), ("dy", dy), ("dx", dx)];
+            Ok(vec![direct(gpu, "backward_input", dims, &tensors, batch * in_features)?])
+        }
+        Variant::Gemm(loader) => {
+            let [a, b] = input_views(batch, in_features, out_features);
+            matrix_product(gpu, loader, ["linear a", "linear b"], (dy, a), (w, b), dx, false)
+        }
+    }
 }
 
 /// dw = dy^T x and db = sum over the batch of dy, both written (not accumulated).
-pub fn backward_params(gpu: &Gpu, x: &Tensor, dy: &Tensor, dw: &Tensor, db: &Tensor) -> Result<[Dispatch; 2]> {
+pub fn backward_params(
+    gpu: &Gpu,
+    variant: Variant,
+    x: &Tensor,
+    dy: &Tensor,
+    dw: &Tensor,
+    db: &Tensor,
+) -> Result<Vec<Dispatch>> {
     let op = "linear backward_params";
-    let (batch, in_features, out_features) = dims(op, x, dw)?;
+    let dims @ (batch, in_features, out_features) = dims(op, x, dw)?;
     expect_shape(op, "dy", dy, &[batch, out_features])?;
     expect_shape(op, "db", db, &[out_features])?;
-    let params = params(gpu, (batch, in_features, out_features));
-    let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("x", x), ("dy", dy), ("dw", dw), ("db", db)];
-    let weight = gpu.kernel("linear", "backward_weight", &[])?;
-    let bias = gpu.kernel("linear", "backward_bias", &[])?;
-    Ok([
-        gpu.dispatch_1d(&weight, bindings, out_features * in_features)?,
-        gpu.dispatch_1d(&bias, bindings, out_features)?,
-    ])
+    let mut dispatches = match variant {
+        Variant::Direct => {
+            let tensors = [("x", x), ("dy", dy), ("dw", dw)];
+            vec![direct(gpu, "backward_weight", dims, &tensors, out_features * in_features)?]
+        }
+        Variant::Gemm(loader) => {
+            let [a, b] = weight_views(batch, in_features, out_features);
+            matrix_product(gpu, loader, ["linear a", "linear b"], (dy, a), (x, b), dw, true)?
+        }
+    };
+    dispatches.push(direct(gpu, "backward_bias", dims, &[("dy", dy), ("db", db)], out_features)?);
+    Ok(dispatches)
 }

@@ -36,6 +36,7 @@ pub fn uniform_mirrors() -> Vec<UniformMirror> {
         UniformMirror::of::<fill::Params>("fill", "params"),
         UniformMirror::of::<gemm::GemmLayout>("gemm", "params"),
         UniformMirror::of::<gemm::Chunks>("gemm", "chunks"),
+        UniformMirror::of::<gemm::MatrixPacking>("gemm", "matrix"),
         UniformMirror::of::<linear::Params>("linear", "params"),
         UniformMirror::of::<loss::Params>("loss", "params"),
         UniformMirror::of::<mixup::Params>("mixup", "params"),

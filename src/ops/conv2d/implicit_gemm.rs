@@ -283,12 +283,7 @@ pub fn fits(gpu: &Gpu, s: &Conv2dShape, loader: Loader) -> bool {
         PhasePlan::new(s).packed(gpu, s).map(|p| p.texture_size),
         PackedPositions::new(gpu, s.output_shape()).map(|p| p.texture_size),
     ];
-    let binding = gpu.limits.max_storage_buffer_binding_size as usize;
-    sizes.iter().all(|size| match (size, loader.storage()) {
-        (Ok(_), TexelStorage::Texture) => true,
-        (Ok([width, height]), TexelStorage::Buffer) => width * height * 16 <= binding,
-        (Err(_), _) => false,
-    })
+    sizes.iter().all(|size| size.as_ref().is_ok_and(|&[width, height]| gpu.texels_fit(loader.storage(), width, height)))
 }
 
 /// y = conv(x, w) (the bias, if any, is the caller's).
