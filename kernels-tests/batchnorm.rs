@@ -209,7 +209,7 @@ const SHAPES: [(usize, usize, usize, usize); 5] =
 #[test]
 fn default_options_are_pytorchs() {
     let options = BatchNormOptions::default();
-    assert_eq!((options.momentum, options.eps), (0.1, 1e-5));
+    assert_eq!((options.momentum, options.eps, options.relu), (0.1, 1e-5, false));
 }
 
 /// Forward statistics, output and one running-statistics update, for centred inputs and
@@ -277,7 +277,7 @@ fn check_running(case: &Case, layer: &Layer, running: &Running) {
 /// batch's.
 #[test]
 fn running_statistics_after_two_steps() {
-    let options = BatchNormOptions { momentum: 0.3, eps: 1e-3 };
+    let options = BatchNormOptions { momentum: 0.3, eps: 1e-3, ..Default::default() };
     let (momentum, eps) = (options.momentum as f64, options.eps as f64);
     for (batch, channels, height, width) in [(5, 3, 7, 5), (3, 4, 1, 1)] {
         let shape = bn_shape(batch, channels, height, width);
@@ -394,6 +394,9 @@ fn backward_bounds(
     BackwardBounds { dx, dgamma, dbeta }
 }
 
+/// (dx, dgamma, dbeta) as read back.
+type Gradients = (Vec<f64>, Vec<f64>, Vec<f64>);
+
 /// Runs training forward then backward on the GPU with dy given; returns (dx, dgamma, dbeta).
 fn gpu_backward(
     shape: BatchNormShape,
@@ -401,13 +404,60 @@ fn gpu_backward(
     x: &Tensor,
     dy: &Tensor,
     layer: &Layer,
-) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+) -> Gradients {
+    gpu_backward_with(BatchNormOptions::default(), shape, dims, x, dy, layer).1
+}
+
+/// [`gpu_backward`] with `options`; also returns the forward's output.
+fn gpu_backward_with(
+    options: BatchNormOptions,
+    shape: BatchNormShape,
+    dims: &[usize],
+    x: &Tensor,
+    dy: &Tensor,
+    layer: &Layer,
+) -> (Vec<f64>, Gradients) {
     let y = poisoned(dims);
     let dx = poisoned(dims);
-    let mut dispatches = bn::forward_train(gpu(), shape, BatchNormOptions::default(), x, &layer.tensors(), &y).unwrap();
-    dispatches.extend(bn::backward(gpu(), shape, x, dy, &layer.tensors(), &dx).unwrap());
+    let mut dispatches = bn::forward_train(gpu(), shape, options, x, &layer.tensors(), &y).unwrap();
+    dispatches.extend(bn::backward(gpu(), shape, options, x, dy, &layer.tensors(), &dx).unwrap());
     run(&dispatches);
-    (read(&dx), read(&layer.dgamma), read(&layer.dbeta))
+    (read(&y), (read(&dx), read(&layer.dgamma), read(&layer.dbeta)))
+}
+
+/// The fused ReLU: forward writes relu(y), within y's bound (ReLU is 1-Lipschitz); backward
+/// is batch norm's backward fed dy where y > 0 and zero elsewhere, within that bound. The
+/// kernels decide y > 0 on their f32 y, so the inputs (fixed seeds) must keep every y
+/// farther from 0 than its error bound: checked, so a change of data cannot pass silently.
+#[test]
+fn fused_relu_matches_relu_of_the_reference() {
+    let options = BatchNormOptions { relu: true, ..Default::default() };
+    let eps = options.eps as f64;
+    for (batch, channels, height, width) in SHAPES.into_iter().filter(|s| s.0 * s.2 * s.3 > 2) {
+        let shape = bn_shape(batch, channels, height, width);
+        let mut case = Case::new(format!("batchnorm fused relu {shape:?}"));
+        let dims = dims(shape, height, width);
+        let (x, x_ref) = case.tensor(&dims, -1.0, 1.0);
+        let (dy, dy_ref) = case.tensor(&dims, -1.0, 1.0);
+        let layer = Layer::new(&mut case, channels);
+        let (relu_y, (dx, dgamma, dbeta)) = gpu_backward_with(options, shape, &dims, &x, &dy, &layer);
+
+        let model = StatsModel::new(shape, &x_ref, eps);
+        let (gamma, beta) = (&layer.gamma.1, &layer.beta.1);
+        let y_ref = reference::forward_train(shape, &x_ref, gamma, beta, eps);
+        let y_bounds = normalize_bounds(shape, &model, &x_ref, gamma, &y_ref);
+        let ambiguous = y_ref.iter().zip(&y_bounds).filter(|(y, b)| y.abs() <= SAFETY * **b).count();
+        assert_eq!(ambiguous, 0, "{}: {ambiguous} values of y within rounding of 0; pick other data", case.context());
+        let relu_ref: Vec<f64> = y_ref.iter().map(|y| y.max(0.0)).collect();
+        assert_close(&case, "relu(y)", &relu_y, &relu_ref, relative_bound(&y_bounds, &relu_ref));
+
+        let passed: Vec<f64> = dy_ref.iter().zip(&y_ref).map(|(g, y)| if *y > 0.0 { *g } else { 0.0 }).collect();
+        let grads = reference::backward(shape, &x_ref, &passed, gamma, &model.mean, &model.inv_std);
+        let bounds = backward_bounds(shape, &model, &x_ref, &passed, gamma, &grads);
+        assert_close(&case, "dx", &dx, &grads.dx, relative_bound(&bounds.dx, &grads.dx));
+        assert_close(&case, "dgamma", &dgamma, &grads.dgamma, relative_bound(&bounds.dgamma, &grads.dgamma));
+        assert_close(&case, "dbeta", &dbeta, &grads.dbeta, relative_bound(&bounds.dbeta, &grads.dbeta));
+    }
 }
 
 #[test]
@@ -507,7 +557,7 @@ fn bad_shapes_are_rejected() {
     assert!(error.contains("forward_inference") && error.contains("gamma"), "{error}");
 
     let wrong_dy = gpu().zeros(&[2, 4, 4, 5]).unwrap();
-    let error = message(bn::backward(gpu(), shape, &x, &wrong_dy, &layer.tensors(), &y));
+    let error = message(bn::backward(gpu(), shape, options, &x, &wrong_dy, &layer.tensors(), &y));
     assert!(error.contains("backward") && error.contains("dy has shape [2, 4, 4, 5]"), "{error}");
 
     // One value per channel has no unbiased variance: training refuses, inference works.

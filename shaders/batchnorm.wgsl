@@ -14,6 +14,10 @@
 //   `reduce`    one workgroup per channel: dbeta = sum(dy), dgamma = sum(dy * xhat).
 //   `input_grad` dx = gamma * inv_std / M * (M * dy - dbeta - xhat * dgamma).
 //
+// RELU (an override constant) fuses the ReLU that follows: the normalising kernels write
+// relu(y), and backward reads the ReLU's output gradient, passing it where the recomputed
+// y is positive. Either way each kernel makes one pass over its elements.
+//
 // Per-channel sums: each invocation of a channel's workgroup adds every WORKGROUP-th
 // value in turn (any M works), then a tree reduction in workgroup memory adds the
 // WORKGROUP partial sums; a value goes through at most ceil(M / WORKGROUP) + log2(WORKGROUP)
@@ -43,6 +47,8 @@ struct Params {
 @group(0) @binding(11) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(12) var<storage, read_write> dbeta: array<f32>;
 
+override RELU: bool = false;
+
 var<workgroup> partial_a: array<f32, WORKGROUP>;
 var<workgroup> partial_b: array<f32, WORKGROUP>;
 
@@ -68,6 +74,16 @@ fn tree_reduce(lane: u32) {
 
 fn channel_of(i: u32) -> u32 {
     return (i / params.spatial) % params.channels;
+}
+
+// The layer's output for normalised value y: relu(y) when the ReLU is fused.
+fn activate(y: f32) -> f32 {
+    return select(y, max(y, 0.0), RELU);
+}
+
+// The gradient at y given the output gradient g: zero where a fused ReLU cut y off.
+fn pass_gradient(g: f32, xhat: f32, c: u32) -> f32 {
+    return select(g, select(0.0, g, gamma[c] * xhat + beta[c] > 0.0), RELU);
 }
 
 // Dispatched with one workgroup per channel: workgroup_id.x = c.
@@ -114,7 +130,7 @@ fn normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let i = thread_index(gid, groups);
     if i < params.batch * params.channels * params.spatial {
         let c = channel_of(i);
-        y[i] = gamma[c] * ((x[i] - saved_mean[c]) * saved_inv_std[c]) + beta[c];
+        y[i] = activate(gamma[c] * ((x[i] - saved_mean[c]) * saved_inv_std[c]) + beta[c]);
     }
 }
 
@@ -124,7 +140,7 @@ fn normalize_running(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     if i < params.batch * params.channels * params.spatial {
         let c = channel_of(i);
         let inv_std = inverseSqrt(running_var[c] + params.eps);
-        y[i] = gamma[c] * ((x[i] - running_mean[c]) * inv_std) + beta[c];
+        y[i] = activate(gamma[c] * ((x[i] - running_mean[c]) * inv_std) + beta[c]);
     }
 }
 
@@ -138,9 +154,10 @@ fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     var sum_dy_xhat = 0.0;
     for (var j = lane; j < params.count; j += WORKGROUP) {
         let i = channel_index(c, j);
-        let g = dy[i];
+        let xhat = (x[i] - mean) * inv_std;
+        let g = pass_gradient(dy[i], xhat, c);
         sum_dy += g;
-        sum_dy_xhat += g * ((x[i] - mean) * inv_std);
+        sum_dy_xhat += g * xhat;
     }
     partial_a[lane] = sum_dy;
     partial_b[lane] = sum_dy_xhat;
@@ -159,6 +176,7 @@ fn input_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
         let m = f32(params.count);
         let inv_std = saved_inv_std[c];
         let xhat = (x[i] - saved_mean[c]) * inv_std;
-        dx[i] = (gamma[c] * inv_std / m) * (m * dy[i] - dbeta[c] - xhat * dgamma[c]);
+        let g = pass_gradient(dy[i], xhat, c);
+        dx[i] = (gamma[c] * inv_std / m) * (m * g - dbeta[c] - xhat * dgamma[c]);
     }
 }

@@ -4,9 +4,8 @@ use super::random;
 use super::table::{figure, ms, Table};
 use super::BenchConfig;
 use crate::gpu::{Gpu, Result};
-use crate::gpu::Dispatch;
 use crate::ops::conv2d::{self, Conv2dShape};
-use crate::ops::variants::{choose, Variant};
+use crate::ops::variants::{choose, Build};
 
 /// ResNet-20's distinct convolutions (CIFAR, 32x32 input): the stem, the 3x3 convs of
 /// each stage, and the stride-2 transitions with their 1x1 projection shortcuts.
@@ -53,7 +52,7 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig, ceiling_gflops: f64) -> Result<T
         let dy = random::tensor(gpu, &mut rng, &s.output_shape())?;
         let (y, dx, dw) = (gpu.zeros(&s.output_shape())?, gpu.zeros(&s.input_shape())?, gpu.zeros(&s.weight_shape())?);
         let variants = conv2d::applicable(gpu, &s);
-        let kernels: [(&str, &dyn Fn(Variant) -> Result<Vec<Dispatch>>); 3] = [
+        let kernels: [(&str, Build); 3] = [
             ("forward", &|v| conv2d::forward(gpu, v, &s, &x, &w, None, &y)),
             ("backward_input", &|v| conv2d::backward_input(gpu, v, &s, &w, &dy, &dx)),
             ("backward_weight", &|v| conv2d::backward_weight(gpu, v, &s, &x, &dy, &dw)),

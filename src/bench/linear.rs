@@ -3,9 +3,9 @@
 use super::random;
 use super::table::{figure, ms, Table};
 use super::BenchConfig;
-use crate::gpu::{Dispatch, Gpu, Result};
+use crate::gpu::{Gpu, Result};
 use crate::ops::linear;
-use crate::ops::variants::{choose, Variant};
+use crate::ops::variants::{choose, Build};
 
 pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
     let batch = config.batch;
@@ -21,7 +21,7 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
         let (dw, db) = (gpu.zeros(&[out_features, in_features])?, gpu.zeros(&[out_features])?);
         let flops = 2.0 * (batch * in_features * out_features) as f64;
         let variants = linear::applicable(gpu, batch, in_features, out_features);
-        let kernels: [(&str, &dyn Fn(Variant) -> Result<Vec<Dispatch>>); 3] = [
+        let kernels: [(&str, Build); 3] = [
             ("forward", &|v| linear::forward(gpu, v, &x, &w, &b, &y)),
             ("backward_input", &|v| linear::backward_input(gpu, v, &w, &dy, &dx)),
             ("backward_params", &|v| linear::backward_params(gpu, v, &x, &dy, &dw, &db)),

@@ -68,7 +68,7 @@ impl Gpu {
                 width <= limit && height <= limit
             }
             TexelStorage::Buffer => {
-                (width * height) as u64 * TEXEL_BYTES <= self.limits.max_storage_buffer_binding_size as u64
+                (width * height) as u64 * TEXEL_BYTES <= self.limits.max_storage_buffer_binding_size
             }
         }
     }

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::gpu::{Gpu, Result};
 use crate::nn::{
-    Activation, BatchNorm, Conv2d, ConvGeometry, GlobalAveragePool, Layer, Linear, Network, Site, SiteTables,
-    TrainActivation,
+    Activation, BatchNorm, BnRelu, Conv2d, ConvGeometry, GlobalAveragePool, Layer, Linear, Network, Site,
+    SiteTables, TrainActivation,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -109,8 +109,7 @@ fn conv_bn_relu(gpu: &Gpu, network: &mut Network, name: &str, channels: usize, r
     let bn = BatchNorm::new(gpu, &format!("{name}.bn"), conv.output(), None, purpose)?;
     let relu = Site::relu(gpu, &format!("{name}.relu"), bn.output(), &network.sites)?;
     network.push(conv);
-    network.push(bn);
-    network.push(relu);
+    network.push(BnRelu::new(gpu, bn, relu)?);
     Ok(())
 }
 

@@ -5,16 +5,30 @@ use crate::ops::batchnorm::{self, BatchNormOptions, BatchNormShape, BatchNormTen
 
 /// Batch normalisation over the channels of an NCHW (or NC) activation.
 pub struct BatchNorm {
+    core: Core,
+    output: Activation,
+    passes: Passes,
+}
+
+/// What every pass of the layer reads or writes, whatever it writes its output to.
+struct Core {
+    name: String,
+    shape: BatchNormShape,
+    input: Activation,
     gamma: Param,
     beta: Param,
     running_mean: Tensor,
     running_var: Tensor,
-    name: String,
-    eps: f32,
-    output: Activation,
-    train: Vec<Dispatch>,
-    eval: Dispatch,
-    backward: Vec<Dispatch>,
+    /// Saved mean and inverse standard deviation of a training layer.
+    saved: Option<(Tensor, Tensor)>,
+}
+
+/// The dispatches of a batch norm (training forward and backward empty for inference),
+/// on their own or with the ReLU after it fused in ([`BatchNorm::fused_relu`]).
+pub struct Passes {
+    pub train: Vec<Dispatch>,
+    pub eval: Dispatch,
+    pub backward: Vec<Dispatch>,
 }
 
 impl BatchNorm {
@@ -30,44 +44,69 @@ impl BatchNorm {
         let shape = input.shape();
         let bn_shape = BatchNormShape { batch: shape[0], channels: shape[1], spatial: shape[2..].iter().product() };
         let channels = [bn_shape.channels];
-        let gamma = Param::constant(gpu, format!("{name}.weight"), &channels, 1.0, true, purpose)?;
-        let beta = Param::constant(gpu, format!("{name}.bias"), &channels, 0.0, true, purpose)?;
-        let running_mean = gpu.zeros(&channels)?;
-        let running_var = gpu.upload(&channels, &vec![1.0f32; bn_shape.channels])?;
+        let core = Core {
+            name: name.into(),
+            shape: bn_shape,
+            input: Activation { value: input.value.clone(), grad: input.grad.clone() },
+            gamma: Param::constant(gpu, format!("{name}.weight"), &channels, 1.0, true, purpose)?,
+            beta: Param::constant(gpu, format!("{name}.bias"), &channels, 0.0, true, purpose)?,
+            running_mean: gpu.zeros(&channels)?,
+            running_var: gpu.upload(&channels, &vec![1.0f32; bn_shape.channels])?,
+            saved: match purpose {
+                Purpose::Training => Some((gpu.zeros(&channels)?, gpu.zeros(&channels)?)),
+                Purpose::Inference => None,
+            },
+        };
         let output = match shares_grad_with {
             Some(sibling) => Activation::sharing_grad(gpu, sibling)?,
             None => Activation::new(gpu, shape, purpose)?,
         };
-        let options = BatchNormOptions::default();
+        let passes = core.passes(gpu, BatchNormOptions::default(), &output)?;
+        Ok(BatchNorm { core, output, passes })
+    }
+
+    /// The passes with the ReLU whose output is `relu_output` fused in: they write it
+    /// directly and take its gradient, instead of this layer's output.
+    pub fn fused_relu(&self, gpu: &Gpu, relu_output: &Activation) -> Result<Passes> {
+        self.core.passes(gpu, BatchNormOptions { relu: true, ..Default::default() }, relu_output)
+    }
+}
+
+impl Core {
+    /// The passes writing `output` and reading its gradient.
+    fn passes(&self, gpu: &Gpu, options: BatchNormOptions, output: &Activation) -> Result<Passes> {
+        let (shape, x) = (self.shape, &self.input.value);
         // Inference binds only gamma, beta and the running statistics: these stand in,
         // unread, for the saved-for-backward and gradient tensors.
         let running = BatchNormTensors {
-            gamma: &gamma.value,
-            beta: &beta.value,
-            running_mean: &running_mean,
-            running_var: &running_var,
-            saved_mean: &running_mean,
-            saved_inv_std: &running_var,
-            dgamma: &gamma.value,
-            dbeta: &beta.value,
+            gamma: &self.gamma.value,
+            beta: &self.beta.value,
+            running_mean: &self.running_mean,
+            running_var: &self.running_var,
+            saved_mean: &self.running_mean,
+            saved_inv_std: &self.running_var,
+            dgamma: &self.gamma.value,
+            dbeta: &self.beta.value,
         };
-        let eval = batchnorm::forward_inference(gpu, bn_shape, options, &input.value, &running, &output.value)?;
-        let (mut train, mut backward) = (Vec::new(), Vec::new());
-        if purpose == Purpose::Training {
-            let input_grad = input.input_grad(name)?;
-            let (saved_mean, saved_inv_std) = (gpu.zeros(&channels)?, gpu.zeros(&channels)?);
-            let tensors = BatchNormTensors {
-                saved_mean: &saved_mean,
-                saved_inv_std: &saved_inv_std,
-                dgamma: gamma.grad(),
-                dbeta: beta.grad(),
-                ..running
-            };
-            train = batchnorm::forward_train(gpu, bn_shape, options, &input.value, &tensors, &output.value)?;
-            backward = batchnorm::backward(gpu, bn_shape, &input.value, output.grad(), &tensors, input_grad)?;
+        let eval = batchnorm::forward_inference(gpu, shape, options, x, &running, &output.value)?;
+        let Some((saved_mean, saved_inv_std)) = &self.saved else {
+            return Ok(Passes { train: Vec::new(), eval, backward: Vec::new() });
+        };
+        let input_grad = self.input.input_grad(&self.name)?;
+        let tensors =
+            BatchNormTensors { saved_mean, saved_inv_std, dgamma: self.gamma.grad(), dbeta: self.beta.grad(), ..running };
+        let train = batchnorm::forward_train(gpu, shape, options, x, &tensors, &output.value)?;
+        let backward = batchnorm::backward(gpu, shape, options, x, output.grad(), &tensors, input_grad)?;
+        Ok(Passes { train, eval, backward })
+    }
+}
+
+impl Passes {
+    pub fn record_forward(&self, recorder: &mut Recorder, mode: Mode) {
+        match mode {
+            Mode::Train => recorder.record_all(&self.train),
+            Mode::Eval | Mode::Calibrate | Mode::Pann => recorder.record(&self.eval),
         }
-        let (name, eps) = (name.into(), options.eps);
-        Ok(BatchNorm { gamma, beta, running_mean, running_var, name, eps, output, train, eval, backward })
     }
 }
 
@@ -77,36 +116,35 @@ impl Layer for BatchNorm {
     }
 
     fn record_forward(&self, recorder: &mut Recorder, mode: Mode) {
-        match mode {
-            Mode::Train => recorder.record_all(&self.train),
-            Mode::Eval | Mode::Calibrate | Mode::Pann => recorder.record(&self.eval),
-        }
+        self.passes.record_forward(recorder, mode);
     }
 
     fn record_backward(&self, recorder: &mut Recorder) {
-        recorder.record_all(&self.backward);
+        recorder.record_all(&self.passes.backward);
     }
 
     fn params(&self) -> Vec<&Param> {
-        vec![&self.gamma, &self.beta]
+        vec![&self.core.gamma, &self.core.beta]
     }
 
     fn state(&self) -> Vec<(String, &Tensor)> {
+        let name = &self.core.name;
         vec![
-            (format!("{}.running_mean", self.name), &self.running_mean),
-            (format!("{}.running_var", self.name), &self.running_var),
+            (format!("{name}.running_mean"), &self.core.running_mean),
+            (format!("{name}.running_var"), &self.core.running_var),
         ]
     }
 
     fn describe(&self, input: &str) -> Vec<Op> {
+        let core = &self.core;
         vec![Op::BatchNorm {
-            name: self.name.clone(),
+            name: core.name.clone(),
             input: input.into(),
-            weight: self.gamma.name.clone(),
-            bias: self.beta.name.clone(),
-            running_mean: format!("{}.running_mean", self.name),
-            running_var: format!("{}.running_var", self.name),
-            eps: self.eps,
+            weight: core.gamma.name.clone(),
+            bias: core.beta.name.clone(),
+            running_mean: format!("{}.running_mean", core.name),
+            running_var: format!("{}.running_var", core.name),
+            eps: BatchNormOptions::default().eps,
             shape: per_image(self.output.shape()),
         }]
     }

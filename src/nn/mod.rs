@@ -5,6 +5,7 @@
 //! its buffers.
 
 mod batchnorm;
+mod bn_relu;
 mod conv2d;
 pub mod describe;
 mod linear;
@@ -15,6 +16,7 @@ mod residual;
 mod site;
 
 pub use batchnorm::BatchNorm;
+pub use bn_relu::BnRelu;
 pub use conv2d::{Conv2d, ConvGeometry};
 pub use describe::Op;
 pub use linear::Linear;

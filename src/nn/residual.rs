@@ -2,21 +2,24 @@ use rand::Rng;
 
 use super::conv2d::ConvGeometry;
 use super::describe::per_image;
-use super::{Activation, BatchNorm, Conv2d, Layer, Mode, Op, Param, Purpose, Site, SiteTables};
+use super::{Activation, BatchNorm, BnRelu, Conv2d, Layer, Mode, Op, Param, Purpose, Site, SiteTables};
 use crate::gpu::{Dispatch, Gpu, Recorder, Result, Tensor};
 use crate::ops::add;
 
 /// He et al.'s basic block: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), with a
-/// 1x1 strided conv + batch norm shortcut when the shape changes (option B).
+/// 1x1 strided conv + batch norm shortcut when the shape changes (option B). Where relu2
+/// computes the exact function (training with exact ReLUs, evaluation) the sum and relu2
+/// run as one pass, and bn1 and relu1 too (`BnRelu`).
 pub struct BasicBlock {
     name: String,
     conv1: Conv2d,
-    bn1: BatchNorm,
-    relu1: Site,
+    bn1_relu1: BnRelu,
     conv2: Conv2d,
     bn2: BatchNorm,
     shortcut: Option<(Conv2d, BatchNorm)>,
     sum: Dispatch,
+    /// The sum and relu2 in one pass, writing relu2's output.
+    sum_relu: Dispatch,
     /// The residual sum relu2 reads (its gradient is bn2's output gradient).
     sum_value: Activation,
     relu2: Site,
@@ -45,7 +48,8 @@ impl BasicBlock {
         let conv1 = Conv2d::new(gpu, &format!("{name}.conv1"), &main_input, conv3x3(stride), purpose, rng)?;
         let bn1 = BatchNorm::new(gpu, &format!("{name}.bn1"), conv1.output(), None, purpose)?;
         let relu1 = Site::relu(gpu, &format!("{name}.relu1"), bn1.output(), tables)?;
-        let conv2 = Conv2d::new(gpu, &format!("{name}.conv2"), relu1.output(), conv3x3(1), purpose, rng)?;
+        let bn1_relu1 = BnRelu::new(gpu, bn1, relu1)?;
+        let conv2 = Conv2d::new(gpu, &format!("{name}.conv2"), bn1_relu1.output(), conv3x3(1), purpose, rng)?;
         let bn2 = BatchNorm::new(gpu, &format!("{name}.bn2"), conv2.output(), None, purpose)?;
         // The residual sum's gradient is bn2's output gradient.
         let sum_grad = bn2.output();
@@ -63,6 +67,7 @@ impl BasicBlock {
         let sum_input = Activation::sharing_grad(gpu, sum_grad)?;
         let sum = add::forward(gpu, &bn2.output().value, shortcut_value, &sum_input.value)?;
         let relu2 = Site::relu(gpu, &format!("{name}.relu2"), &sum_input, tables)?;
+        let sum_relu = add::forward_relu(gpu, &bn2.output().value, shortcut_value, &relu2.output().value)?;
         // Only a training network has gradients to merge.
         let merge_grads = match &shortcut_grad {
             Some(shortcut_grad) => Some(add::forward(gpu, main_input.grad(), shortcut_grad, input.input_grad(name)?)?),
@@ -71,12 +76,12 @@ impl BasicBlock {
         Ok(BasicBlock {
             name: name.into(),
             conv1,
-            bn1,
-            relu1,
+            bn1_relu1,
             conv2,
             bn2,
             shortcut,
             sum,
+            sum_relu,
             sum_value: sum_input,
             relu2,
             merge_grads,
@@ -84,7 +89,7 @@ impl BasicBlock {
     }
 
     fn layers(&self) -> Vec<&dyn Layer> {
-        let mut layers: Vec<&dyn Layer> = vec![&self.conv1, &self.bn1, &self.relu1, &self.conv2, &self.bn2];
+        let mut layers: Vec<&dyn Layer> = vec![&self.conv1, &self.bn1_relu1, &self.conv2, &self.bn2];
         if let Some((conv, bn)) = &self.shortcut {
             layers.extend([conv as &dyn Layer, bn as &dyn Layer]);
         }
@@ -101,8 +106,12 @@ impl Layer for BasicBlock {
         for layer in self.layers() {
             layer.record_forward(recorder, mode);
         }
-        recorder.record(&self.sum);
-        self.relu2.record_forward(recorder, mode);
+        if mode == Mode::Eval || (mode == Mode::Train && self.relu2.trains_exact()) {
+            recorder.record(&self.sum_relu);
+        } else {
+            recorder.record(&self.sum);
+            self.relu2.record_forward(recorder, mode);
+        }
     }
 
     fn record_backward(&self, recorder: &mut Recorder) {
@@ -122,13 +131,15 @@ impl Layer for BasicBlock {
     }
 
     fn activations(&self) -> Vec<&Activation> {
-        let mut activations: Vec<&Activation> = self.layers().into_iter().map(|l| l.output()).collect();
+        let mut activations: Vec<&Activation> = self.layers().into_iter().flat_map(|l| l.activations()).collect();
         activations.extend([&self.sum_value, self.relu2.output()]);
         activations
     }
 
     fn sites(&self) -> Vec<&Site> {
-        vec![&self.relu1, &self.relu2]
+        let mut sites = self.bn1_relu1.sites();
+        sites.push(&self.relu2);
+        sites
     }
 
     /// conv1, bn1, relu1, conv2, bn2, [shortcut conv, shortcut bn], add, relu2.
@@ -142,7 +153,7 @@ impl Layer for BasicBlock {
             }
             value
         };
-        let main = chain(&[&self.conv1, &self.bn1, &self.relu1, &self.conv2, &self.bn2], input, &mut ops);
+        let main = chain(&[&self.conv1, &self.bn1_relu1, &self.conv2, &self.bn2], input, &mut ops);
         let shortcut = match &self.shortcut {
             Some((conv, bn)) => chain(&[conv, bn], input, &mut ops),
             None => input.to_string(),

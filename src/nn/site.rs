@@ -290,7 +290,9 @@ fn relu_training(
     let Some(dx) = &input.grad else { return Ok((perturb, Vec::new())) };
     let dy = output.grad();
     let backward = match training.activation {
-        TrainActivation::Exact => relu::backward(gpu, x, dy, dx)?,
+        // y > 0 exactly where x > 0: reading the output lets a fused forward (BnRelu, a
+        // residual sum with its ReLU) skip writing the input.
+        TrainActivation::Exact => relu::backward(gpu, y, dy, dx)?,
         TrainActivation::Poly { .. } => poly_relu::backward(gpu, coefficients, &tables.max_abs, index, x, dy, dx)?,
         TrainActivation::Noise { config, bound } => {
             let bound = if bound.is_some() { &training.fixed_noise_bounds } else { &tables.max_abs };
@@ -299,6 +301,13 @@ fn relu_training(
         }
     };
     Ok((perturb, vec![backward]))
+}
+
+impl Site {
+    /// Whether training mode computes the exact function (no noise, no polynomial).
+    pub fn trains_exact(&self) -> bool {
+        self.perturb.is_empty()
+    }
 }
 
 impl Layer for Site {

@@ -48,11 +48,21 @@ pub struct BatchNormOptions {
     /// Added to the variance before the square root, so constant channels do not divide
     /// by zero. Default 1e-5, PyTorch's.
     pub eps: f32,
+    /// Whether the ReLU after the layer is fused into it: forward writes relu(y), backward
+    /// takes the ReLU's output gradient. Default false.
+    pub relu: bool,
 }
 
 impl Default for BatchNormOptions {
     fn default() -> Self {
-        BatchNormOptions { momentum: 0.1, eps: 1e-5 }
+        BatchNormOptions { momentum: 0.1, eps: 1e-5, relu: false }
+    }
+}
+
+impl BatchNormOptions {
+    /// The override constants of the kernels that normalise or pass gradients.
+    fn constants(&self) -> [(&'static str, f64); 1] {
+        [("RELU", f64::from(u8::from(self.relu)))]
     }
 }
 
@@ -187,7 +197,7 @@ pub fn forward_train(
     let params = params(gpu, shape, options);
     bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("y", y)]);
     let stats = gpu.kernel("batchnorm", "stats", &[])?;
-    let normalize = gpu.kernel("batchnorm", "normalize", &[])?;
+    let normalize = gpu.kernel("batchnorm", "normalize", &options.constants())?;
     Ok(vec![
         gpu.dispatch(&stats, &bindings, [dim(shape.channels), 1, 1])?,
         gpu.dispatch_1d(&normalize, &bindings, shape.len())?,
@@ -211,7 +221,7 @@ pub fn forward_inference(
     let mut bindings = layer.bindings(OP, shape, &["gamma", "beta", "running_mean", "running_var"])?;
     let params = params(gpu, shape, options);
     bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("y", y)]);
-    let kernel = gpu.kernel("batchnorm", "normalize_running", &[])?;
+    let kernel = gpu.kernel("batchnorm", "normalize_running", &options.constants())?;
     gpu.dispatch_1d(&kernel, &bindings, shape.len())
 }
 
@@ -219,9 +229,12 @@ pub fn forward_inference(
 /// two dispatches, per-channel sums then the input gradient, to record in order. Writes
 /// dbeta = sum(dy), dgamma = sum(dy * xhat) and
 /// dx = gamma * inv_std / M * (M * dy - dbeta - xhat * dgamma), xhat = (x - mean) * inv_std.
+/// With `options.relu`, `dy` is the fused ReLU's output gradient, zeroed where
+/// gamma * xhat + beta is not positive before use.
 pub fn backward(
     gpu: &Gpu,
     shape: BatchNormShape,
+    options: BatchNormOptions,
     x: &Tensor,
     dy: &Tensor,
     layer: &BatchNormTensors,
@@ -232,12 +245,12 @@ pub fn backward(
     expect_activation(OP, "x", x, shape)?;
     expect_activation(OP, "dy", dy, shape)?;
     expect_activation(OP, "dx", dx, shape)?;
-    let mut bindings = layer.bindings(OP, shape, &["gamma", "saved_mean", "saved_inv_std", "dgamma", "dbeta"])?;
-    // Only the M = batch * spatial in the parameter block matters to backward.
-    let params = params(gpu, shape, BatchNormOptions::default());
+    let names = ["gamma", "beta", "saved_mean", "saved_inv_std", "dgamma", "dbeta"];
+    let mut bindings = layer.bindings(OP, shape, &names)?;
+    let params = params(gpu, shape, options);
     bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("dy", dy), ("dx", dx)]);
-    let reduce = gpu.kernel("batchnorm", "reduce", &[])?;
-    let input_grad = gpu.kernel("batchnorm", "input_grad", &[])?;
+    let reduce = gpu.kernel("batchnorm", "reduce", &options.constants())?;
+    let input_grad = gpu.kernel("batchnorm", "input_grad", &options.constants())?;
     Ok(vec![
         gpu.dispatch(&reduce, &bindings, [dim(shape.channels), 1, 1])?,
         gpu.dispatch_1d(&input_grad, &bindings, shape.len())?,

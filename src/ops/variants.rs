@@ -40,6 +40,9 @@ impl Variant {
     }
 }
 
+/// What builds an op's dispatches for a given variant.
+pub type Build<'a> = &'a dyn Fn(Variant) -> Result<Vec<Dispatch>>;
+
 /// Wall time a measurement spends on one variant at least, and the runs it makes at
 /// most: a few milliseconds against timer and scheduling noise, without a slow variant
 /// costing more than a few runs.
