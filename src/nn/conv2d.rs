@@ -5,7 +5,7 @@ use super::param::kaiming_normal;
 use super::{Activation, Layer, Mode, Op, Param, Purpose};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result};
 use crate::ops::conv2d::{self, Conv2dShape};
-use crate::ops::variants::choose;
+use crate::ops::variants::{choose, Variant};
 
 /// Convolution without bias (batch norm follows it in every model here).
 pub struct Conv2d {
@@ -44,23 +44,44 @@ impl Conv2d {
         let init = kaiming_normal(rng, weight_shape.iter().product(), fan_in);
         let weight = Param::new(gpu, format!("{name}.weight"), &weight_shape, &init, false, purpose)?;
         let output = Activation::new(gpu, &shape.output_shape(), purpose)?;
-        let variants = conv2d::applicable(gpu, &shape);
-        let key = |op: &str| format!("conv2d {op} {shape}");
-        let (x, w, y) = (&input.value, &weight.value, &output.value);
-        let forward_with = |v| conv2d::forward(gpu, v, &shape, x, w, None, y);
-        let forward = forward_with(choose(gpu, &key("forward"), &variants, forward_with)?)?;
-        let mut backward = Vec::new();
-        if purpose == Purpose::Training {
-            let dy = output.grad();
-            let weight_with = |v| conv2d::backward_weight(gpu, v, &shape, x, dy, weight.grad());
-            backward = weight_with(choose(gpu, &key("backward_weight"), &variants, weight_with)?)?;
-            if let Some(dx) = &input.grad {
-                let input_with = |v| conv2d::backward_input(gpu, v, &shape, w, dy, dx);
-                backward.extend(input_with(choose(gpu, &key("backward_input"), &variants, input_with)?)?);
-            }
-        }
+        let (forward, backward) = passes(gpu, &shape, input, &weight, &output, purpose)?;
         Ok(Conv2d { name: name.into(), shape, weight, output, forward, backward })
     }
+}
+
+/// The forward dispatches and (training) the backward ones, each op with the variant
+/// `choose` picks for it; forward keeps x packed when backward_weight uses the same loader.
+fn passes(
+    gpu: &Gpu,
+    shape: &Conv2dShape,
+    input: &Activation,
+    weight: &Param,
+    output: &Activation,
+    purpose: Purpose,
+) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
+    let variants = conv2d::applicable(gpu, shape);
+    let key = |op: &str| format!("conv2d {op} {shape}");
+    let (x, w, y) = (&input.value, &weight.value, &output.value);
+    let forward_with = |v| conv2d::forward(gpu, v, shape, x, w, None, y);
+    let forward_variant = choose(gpu, &key("forward"), &variants, forward_with)?;
+    if purpose == Purpose::Inference {
+        return Ok((forward_with(forward_variant)?, Vec::new()));
+    }
+    let (dy, dw) = (output.grad(), weight.grad());
+    let weight_with = |v| conv2d::backward_weight(gpu, v, shape, x, dy, dw);
+    let (forward, mut backward) = match (forward_variant, choose(gpu, &key("backward_weight"), &variants, weight_with)?) {
+        // The same loader: backward_weight reads the x that forward packed.
+        (Variant::Gemm(loader), Variant::Gemm(weight_loader)) if loader == weight_loader => {
+            let (forward, packed_x) = conv2d::forward_keeping_input(gpu, loader, shape, x, w, y)?;
+            (forward, conv2d::backward_weight_packed(gpu, loader, shape, &packed_x, dy, dw)?)
+        }
+        (_, weight_variant) => (forward_with(forward_variant)?, weight_with(weight_variant)?),
+    };
+    if let Some(dx) = &input.grad {
+        let input_with = |v| conv2d::backward_input(gpu, v, shape, w, dy, dx);
+        backward.extend(input_with(choose(gpu, &key("backward_input"), &variants, input_with)?)?);
+    }
+    Ok((forward, backward))
 }
 
 impl Layer for Conv2d {
