@@ -298,11 +298,7 @@ pub fn forward(
     w: &Tensor,
     y: &Tensor,
 ) -> Result<Vec<Dispatch>> {
-    let images = input_images(gpu, s)?;
-    let (pack_x, a) = images.pack(gpu, loader.storage(), x)?;
-    let mut dispatches = vec![pack_x];
-    dispatches.extend(forward_packed(gpu, loader, s, &images, &a, w, y)?);
-    Ok(dispatches)
+    Ok(forward_packing(gpu, loader, s, x, w, y, false)?.0)
 }
 
 /// [`forward`], keeping x packed in texels of its own for [`backward_weight_packed`]
@@ -315,8 +311,22 @@ pub fn forward_keeping_input(
     w: &Tensor,
     y: &Tensor,
 ) -> Result<(Vec<Dispatch>, Texels)> {
+    forward_packing(gpu, loader, s, x, w, y, true)
+}
+
+/// Packs x (into scratch, or with `keep` into texels of its own), then the forward GEMM.
+fn forward_packing(
+    gpu: &Gpu,
+    loader: Loader,
+    s: &Conv2dShape,
+    x: &Tensor,
+    w: &Tensor,
+    y: &Tensor,
+    keep: bool,
+) -> Result<(Vec<Dispatch>, Texels)> {
     let images = input_images(gpu, s)?;
-    let (pack_x, a) = images.pack_kept(gpu, loader.storage(), x)?;
+    let pack = if keep { PackedImages::pack_kept } else { PackedImages::pack };
+    let (pack_x, a) = pack(&images, gpu, loader.storage(), x)?;
     let mut dispatches = vec![pack_x];
     dispatches.extend(forward_packed(gpu, loader, s, &images, &a, w, y)?);
     Ok((dispatches, a))
