@@ -329,3 +329,27 @@ fn backward_weight_reads_the_input_forward_kept() {
         assert_close(&case, "y", &read(&y), &expected_y, bound(terms, &magnitude_y, &expected_y));
     }
 }
+
+/// `--kernels` forces a family where it applies and falls back to the direct kernels where
+/// it does not (a layer too wide for textures); the choice is recorded for `sturdy bench`.
+#[test]
+fn a_forced_family_applies_where_it_fits() {
+    use sturdy::gpu::{Gpu, GpuOptions, KernelChoice};
+    use sturdy::ops::variants::choose;
+    let limit = gpu().limits.max_texture_dimension_2d as usize;
+    let small = conv(2, 3, 4, 7, 5, 3, 2, 1);
+    let wide = conv(1, 1, 1, 1, limit + 1, 1, 1, 0);
+    let unused = |_| -> sturdy::gpu::Result<Vec<sturdy::gpu::Dispatch>> { panic!("a forced family measures nothing") };
+    for (kernels, expected_small) in [
+        (KernelChoice::Texture, Variant::Gemm(Loader::Texture)),
+        (KernelChoice::Tiled, Variant::Gemm(Loader::Tiled { thread_rows: 8 })),
+        (KernelChoice::Direct, Variant::Direct),
+    ] {
+        let forced = Gpu::new(&GpuOptions { kernels, ..GpuOptions::from_env() }).unwrap();
+        let pick = |s: &Conv2dShape| choose(&forced, &format!("test {s}"), &conv2d::applicable(&forced, s), unused);
+        assert_eq!(pick(&small).unwrap(), expected_small, "{kernels:?}");
+        assert_eq!(pick(&wide).unwrap(), Variant::Direct, "{kernels:?} on a layer too wide for textures");
+        let chosen = forced.chosen_variants();
+        assert!(chosen.iter().any(|(op, v)| op == &format!("test {small}") && *v == expected_small.name()), "{chosen:?}");
+    }
+}
