@@ -55,10 +55,10 @@ fn time_dispatches(gpu: &Gpu, dispatches: &[Dispatch]) -> Result<f64> {
     Ok(start.elapsed().as_secs_f64())
 }
 
-/// The variant of `op` (its name and shape, e.g. "conv2d forward 16->16 32x32 ...") among
-/// `applicable` (in order of preference where `--kernels` forces a family none of them
-/// is in, Direct first if it applies): the forced family's first, or the fastest, with
-/// `build` giving each one's dispatches for the measurement.
+/// The variant of `op` (its name and shape, e.g. "conv2d forward N128 16->16 32x32 k3 s1
+/// p1") among `applicable`: where `--kernels` forces a family, its first variant here (the
+/// direct kernels where none of the family fits); else the fastest, timed with the
+/// dispatches `build` gives at the first use of `op` on this adapter, then cached.
 pub fn choose(
     gpu: &Gpu,
     op: &str,
