@@ -801,7 +801,9 @@ fn export_schema_violations_are_named() {
     assert_eq!(ReluExport::load(&path).unwrap().alpha, 9);
     use serde_json::json;
     for (field, value, expected) in [
-        ("/format", json!("sturdy-relu-poly/2"), "format is \"sturdy-relu-poly/2\""),
+        ("/format", json!("sturdy-relu-poly/1"), "format is \"sturdy-relu-poly/1\""),
+        ("/he/components/0/chebyshev_openfhe/1", json!(7.0), "chebyshev_openfhe is not chebyshev"),
+        ("/he/components/0/degree", json!(5), "he components have degrees"),
         ("/alpha", json!(3), "alpha 3 is outside 4..=20"),
         ("/alpha", json!(21), "alpha 21 is outside 4..=20"),
         ("/components/0/degree", json!(8), "component 1: degree 8 must be odd"),

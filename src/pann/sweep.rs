@@ -35,7 +35,7 @@ pub struct SweepSettings {
     pub alphas: std::vec::Vec<u32>,
     /// Bounds are this times the largest |x| seen on training data (>= 1 keeps
     /// training-like inputs in range; test inputs beyond it are counted as overflows).
-    #[arg(long, default_value_t = 1.0, value_parser = positive)]
+    #[arg(long, default_value_t = calibrate::DEFAULT_MARGIN, value_parser = positive)]
     pub margin: f64,
     /// One bound per activation site (HE folds it into the preceding weights) instead
     /// of one for the network.

@@ -1,10 +1,10 @@
 //! Export of a ReLU approximation for an HE pipeline.
 //!
-//! Schema (JSON through serde), format tag `"sturdy-relu-poly/1"`:
+//! Schema (JSON through serde), format tag `"sturdy-relu-poly/2"`:
 //!
 //! ```text
 //! {
-//!   "format": "sturdy-relu-poly/1",
+//!   "format": "sturdy-relu-poly/2",
 //!   "alpha": 13,                   // precision: sup |error| <= 2^-alpha on u in [-1, 1]
 //!   "eps": 0.00157...,             // p_1 was fitted to sign on [-1, -eps] U [eps, 1]
 //!   "convention": "...",           // inputs are divided by B: ReLU(x) ~= x (1 + p(x / B)) / 2
@@ -23,7 +23,14 @@
 //!       "chebyshev": [c_0, ..., c_d],  // p_i(y) = sum_k c_k T_k(y / r) (even c_k = 0)
 //!       "power": [a_0, ..., a_d]       // p_i(y) = sum_k a_k y^k (in y, not t)
 //!     }
-//!   ]
+//!   ],
+//!   "he": {                        // the same composite for a CKKS evaluator (poly::he):
+//!     "formula": "ReLU(x) / B ~= u * q(u), u = x / B, ...",   // each q_j on [-1, 1]
+//!     "convention": "...",         // chebyshev: full c_0; chebyshev_openfhe: c_0 doubled
+//!     "components": [ { "degree": 15, "chebyshev": [...], "chebyshev_openfhe": [...],
+//!                       "power": [...] } ],   // power only where CKKS can use it
+//!     "power_omitted": "..."       // why, where some component has no power
+//!   }
 //! }
 //! ```
 //!
@@ -37,9 +44,10 @@ use serde::{Deserialize, Serialize};
 use super::composite::Component;
 use super::cost::ReluCost;
 use super::degrees::ALPHAS;
+use super::he::HeForm;
 use super::precision::ReluApprox;
 
-pub const FORMAT: &str = "sturdy-relu-poly/1";
+pub const FORMAT: &str = "sturdy-relu-poly/2";
 pub const CONVENTION: &str = "inputs are divided by B before p: ReLU(x) ~= x * (1 + p(x / B)) / 2";
 
 /// The largest component degree the Remez fit produces (see `remez::sign_minimax`).
@@ -73,6 +81,8 @@ pub struct ReluExport {
     pub nonscalar_mults: u32,
     pub total_degree: u64,
     pub components: Vec<ComponentExport>,
+    /// The same composite as an encrypted evaluator runs it (`poly::he`).
+    pub he: HeForm,
 }
 
 /// One component p_i of the composite.
@@ -102,6 +112,7 @@ impl From<&ReluApprox> for ReluExport {
             nonscalar_mults: cost.mults,
             total_degree: cost.total_degree,
             components: sign.components().iter().map(ComponentExport::from).collect(),
+            he: HeForm::from(sign),
         }
     }
 }
@@ -189,6 +200,7 @@ impl ReluExport {
             c.validate().map_err(|problem| format!("component {}: {problem}", i + 1))?;
         }
         let degrees: Vec<usize> = self.components.iter().map(|c| c.degree).collect();
+        self.he.validate(&degrees)?;
         let cost = ReluCost::of(&degrees);
         let claimed = (self.depth, self.nonscalar_mults, self.total_degree);
         if claimed != (cost.depth, cost.mults, cost.total_degree) {
