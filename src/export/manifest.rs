@@ -57,6 +57,9 @@
 //!   "polynomials": [ { ... } ],        // only with per-site alphas (--site-alphas): the
 //!                                      // polynomial of every other alpha a site has, the
 //!                                      // same objects; a site's is the one of its alpha
+//!   "he_cost": { "depth": 51, "rotations": 104, "plaintext_products": 1284,
+//!                "ciphertext_products": 616 },  // --he only: per image, for the packing of
+//!                                      // interop/openfhe/infer (export::he_cost)
 //!   "layers": [ ... ]                  // the inference graph, in evaluation order
 //! }
 //! ```
@@ -108,6 +111,7 @@ use crate::data::{DatasetKind, Normalization};
 use crate::models::ModelKind;
 use crate::nn::{Op, SiteKind};
 use crate::ops::poly_relu::max_pool_scales;
+use super::he_cost::NetworkCost;
 use crate::poly::export::ReluExport;
 
 pub const FORMAT: &str = "sturdy-pann-export/2";
@@ -131,6 +135,9 @@ pub struct Manifest {
     pub relu: ReluExport,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub polynomials: Vec<ReluExport>,
+    /// HE-ready exports: what `interop/openfhe/infer` pays per image (`export::he_cost`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub he_cost: Option<NetworkCost>,
     pub layers: Vec<Layer>,
 }
 

@@ -8,6 +8,7 @@ pub mod assignment;
 pub mod fold;
 pub mod forward;
 pub mod he;
+pub mod he_cost;
 pub mod load;
 pub mod manifest;
 pub mod run;

@@ -10,6 +10,7 @@ use anyhow::Context;
 use super::assignment::{self, Assignment};
 use super::fold::fold_network;
 use super::he::fold_bounds;
+use super::he_cost::network_cost;
 use super::manifest::{
     ActivationConvention, Calibration, InputSpec, Layer, Manifest, MaxPoolConvention, SiteBound, Source, FORMAT,
 };
@@ -97,7 +98,7 @@ pub fn export_run(gpu: &Gpu, dir: &Path, stem: &Path, options: &ExportOptions) -
     let batch = evaluator.batch_size();
     let calibration_images = (options.calibration_images.div_ceil(batch).max(1) * batch).min(datasets.train.len());
     let weights_file = with_suffix(stem, "safetensors");
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         format: FORMAT.into(),
         sturdy_version: env!("CARGO_PKG_VERSION").into(),
         source: Source {
@@ -121,8 +122,12 @@ pub fn export_run(gpu: &Gpu, dir: &Path, stem: &Path, options: &ExportOptions) -
         sites,
         relu,
         polynomials,
+        he_cost: None,
         layers,
     };
+    if options.he {
+        manifest.he_cost = Some(network_cost(&manifest)?);
+    }
     Ok(Export { manifest, weights })
 }
 

@@ -14,6 +14,10 @@
 //!   "depth": 14,                   // multiplicative depth, incl. the product with x
 //!   "nonscalar_mults": 25,         // odd BSGS count (see poly::cost), incl. that product
 //!   "total_degree": 6975,
+//!   "costs": {                     // per evaluator, on the he form, product with u included
+//!     "depth_optimal": { "depth": 14, "products": ... },   // poly::cost::EvaluatorCosts
+//!     "openfhe": { "depth": 17, "products": ... }          // EvalChebyshevSeries on [-1, 1]
+//!   },
 //!   "components": [                // p = components[k-1] o ... o components[0]
 //!     {
 //!       "degree": 15,
@@ -42,7 +46,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::composite::Component;
-use super::cost::ReluCost;
+use super::cost::{EvaluatorCosts, ReluCost};
 use super::degrees::ALPHAS;
 use super::he::HeForm;
 use super::precision::ReluApprox;
@@ -80,6 +84,8 @@ pub struct ReluExport {
     pub depth: u32,
     pub nonscalar_mults: u32,
     pub total_degree: u64,
+    /// Depth and ciphertext products per evaluator, on the `he` form.
+    pub costs: EvaluatorCosts,
     pub components: Vec<ComponentExport>,
     /// The same composite as an encrypted evaluator runs it (`poly::he`).
     pub he: HeForm,
@@ -111,6 +117,7 @@ impl From<&ReluApprox> for ReluExport {
             depth: cost.depth,
             nonscalar_mults: cost.mults,
             total_degree: cost.total_degree,
+            costs: EvaluatorCosts::of(&sign.degrees()),
             components: sign.components().iter().map(ComponentExport::from).collect(),
             he: HeForm::from(sign),
         }
@@ -203,6 +210,9 @@ impl ReluExport {
         self.he.validate(&degrees)?;
         let cost = ReluCost::of(&degrees);
         let claimed = (self.depth, self.nonscalar_mults, self.total_degree);
+        if self.costs != EvaluatorCosts::of(&degrees) {
+            return Err(format!("costs are {:?}, but degrees {degrees:?} give {:?}", self.costs, EvaluatorCosts::of(&degrees)));
+        }
         if claimed != (cost.depth, cost.mults, cost.total_degree) {
             return Err(format!(
                 "depth, nonscalar_mults, total_degree are {claimed:?}, but degrees {degrees:?} give {:?}",

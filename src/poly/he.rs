@@ -91,6 +91,10 @@ impl From<&CompositeSign> for HeForm {
 }
 
 impl HeForm {
+    pub fn degrees(&self) -> Vec<usize> {
+        self.components.iter().map(|c| c.degree).collect()
+    }
+
     /// q(u), from the Chebyshev coefficients (f64 Clenshaw).
     pub fn q(&self, u: f64) -> f64 {
         self.components.iter().fold(u, |t, c| clenshaw(&c.chebyshev, t))
