@@ -751,8 +751,8 @@ const EXPORT_FIELDS: [&str; 16] = [
     "/measured_error",
     "/measured_log2_error",
     "/sign_error",
-    "/depth",
-    "/nonscalar_mults",
+    "/costs/openfhe/depth",
+    "/costs/depth_optimal/products",
     "/total_degree",
     "/components",
     "/components/0/degree",
@@ -812,7 +812,8 @@ fn export_schema_violations_are_named() {
         ("/components/0/chebyshev/2", json!(0.5), "expected 0 (p is odd)"),
         ("/components/0/radius", json!(-1.0), "radius -1 must be finite and > 0"),
         ("/components", json!([]), "0 components"),
-        ("/depth", json!(99), "but degrees"),
+        ("/costs/openfhe/depth", json!(99), "but degrees"),
+        ("/total_degree", json!(99), "total_degree is 99"),
         ("/eps", json!(1.5), "eps 1.5 must lie in (0, 1)"),
     ] {
         let mut bad = valid.clone();

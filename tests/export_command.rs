@@ -277,7 +277,7 @@ fn a_mixed_alpha_export_evaluates_each_site_with_its_own_polynomial() {
     for site in &manifest.sites {
         let polynomial = manifest.site_polynomials().unwrap()[site.index as usize];
         assert_eq!(polynomial.alpha, site.alpha, "{site:?}");
-        assert_eq!(site.cost, (polynomial.nonscalar_mults as usize * site.evaluations) as f64, "{site:?}");
+        assert_eq!(site.cost, (polynomial.costs.openfhe.products as usize * site.evaluations) as f64, "{site:?}");
     }
 
     let (batch, gpu_logits, image_len) = gpu_pann_logits(&run_dir, &manifest, 32);

@@ -48,12 +48,13 @@
 //!   ],                                 // max_abs: of the site's input; alpha: the
 //!                                      // precision of the site's polynomial; evaluations
 //!                                      // of it per image (one per ReLU input, three per
-//!                                      // max pooling output); cost: its non-scalar
-//!                                      // multiplications per image (nonscalar_mults x
-//!                                      // evaluations)
+//!                                      // max pooling output); cost: its ciphertext
+//!                                      // products per image under OpenFHE
+//!                                      // (costs.openfhe.products x evaluations)
 //!   "relu": { ... },                   // the polynomial p for the export's alpha: poly::export's
-//!                                      // "sturdy-relu-poly/1" object (alpha, components
-//!                                      // with Chebyshev and power coefficients, depth, ...)
+//!                                      // "sturdy-relu-poly/2" object (alpha, components
+//!                                      // with Chebyshev and power coefficients, the he
+//!                                      // form, costs per evaluator, ...)
 //!   "polynomials": [ { ... } ],        // only with per-site alphas (--site-alphas): the
 //!                                      // polynomial of every other alpha a site has, the
 //!                                      // same objects; a site's is the one of its alpha
@@ -241,11 +242,11 @@ pub struct SiteBound {
     pub max_abs: f32,
     pub bound: f32,
     pub kind: SiteKind,
-    /// Precision of the site's polynomial (its depth and multiplications are the
-    /// polynomial's `depth` and `nonscalar_mults`).
+    /// Precision of the site's polynomial (its depth and products per evaluator are the
+    /// polynomial's `costs`).
     pub alpha: u32,
     /// Evaluations of the polynomial per image (`pann::pricing::evaluations`).
     pub evaluations: usize,
-    /// Non-scalar multiplications per image: `nonscalar_mults` x `evaluations`.
+    /// Ciphertext products per image under OpenFHE: `costs.openfhe.products` x `evaluations`.
     pub cost: f64,
 }

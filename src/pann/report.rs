@@ -13,7 +13,10 @@ fn percent(value: f64) -> String {
 
 /// One aligned table per checkpoint; the cheapest alpha within tolerance is marked `<=`.
 pub fn table(sweeps: &[CheckpointSweep]) -> String {
-    let mut text = String::new();
+    let mut text = String::from(
+        "costs of one ReLU: depth and products under OpenFHE's EvalChebyshevSeries (HE-ready form); \
+         opt.: a depth-optimal schedule\n",
+    );
     for sweep in sweeps {
         let _ =
             writeln!(text, "{}: backbone accuracy {}%", sweep.checkpoint.display(), percent(sweep.backbone_accuracy));
@@ -23,7 +26,7 @@ pub fn table(sweeps: &[CheckpointSweep]) -> String {
         }
         let _ = writeln!(
             text,
-            "{:>5} {:>9} {:>9} {:>10} {:>10} {:>10} {:>6} {:>6} {:>9} {:>10}",
+            "{:>5} {:>9} {:>9} {:>10} {:>10} {:>10} {:>6} {:>8} {:>9} {:>8} {:>9} {:>10}",
             "alpha",
             "accuracy%",
             "no-clamp%",
@@ -31,7 +34,9 @@ pub fn table(sweeps: &[CheckpointSweep]) -> String {
             "overflows",
             "ovf.images",
             "depth",
-            "mults",
+            "products",
+            "opt.depth",
+            "opt.prod",
             "rel.cost",
             "log2 error"
         );
@@ -40,7 +45,7 @@ pub fn table(sweeps: &[CheckpointSweep]) -> String {
                 if sweep.cheapest_within_tolerance == Some(row.alpha) { " <= cheapest within tolerance" } else { "" };
             let _ = writeln!(
                 text,
-                "{:>5} {:>9} {:>9} {:>10} {:>10} {:>10} {:>6} {:>6} {:>9.2} {:>10.2}{mark}",
+                "{:>5} {:>9} {:>9} {:>10} {:>10} {:>10} {:>6} {:>8} {:>9} {:>8} {:>9.2} {:>10.2}{mark}",
                 row.alpha,
                 percent(row.accuracy),
                 percent(row.no_clamp_accuracy),
@@ -49,6 +54,8 @@ pub fn table(sweeps: &[CheckpointSweep]) -> String {
                 row.overflowing_images,
                 row.depth,
                 row.mults,
+                row.depth_optimal.depth,
+                row.depth_optimal.products,
                 row.relative_cost,
                 row.log2_error
             );
@@ -147,14 +154,14 @@ fn bounds_summary(sweep: &CheckpointSweep) -> String {
 
 pub fn csv(sweeps: &[CheckpointSweep]) -> String {
     let mut text = String::from(
-        "checkpoint,alpha,accuracy,no_clamp_accuracy,agreement,overflows,overflowing_images,depth,mults,relative_cost,\
-         log2_error,backbone_accuracy\n",
+        "checkpoint,alpha,accuracy,no_clamp_accuracy,agreement,overflows,overflowing_images,openfhe_depth,\
+         openfhe_products,depth_optimal_depth,depth_optimal_products,relative_cost,log2_error,backbone_accuracy\n",
     );
     for sweep in sweeps {
         for r in &sweep.rows {
             let _ = writeln!(
                 text,
-                "{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 sweep.checkpoint.display(),
                 r.alpha,
                 r.accuracy,
@@ -164,6 +171,8 @@ pub fn csv(sweeps: &[CheckpointSweep]) -> String {
                 r.overflowing_images,
                 r.depth,
                 r.mults,
+                r.depth_optimal.depth,
+                r.depth_optimal.products,
                 r.relative_cost,
                 r.log2_error,
                 sweep.backbone_accuracy

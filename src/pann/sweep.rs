@@ -16,7 +16,7 @@ use crate::allowed::{positive, unit_interval, Allowed};
 use crate::evaluation::{Evaluation, Evaluator, TrainedRun};
 use crate::gpu::{Gpu, MIB};
 use crate::nn::Mode;
-use crate::poly::cost::ReluCost;
+use crate::poly::cost::{EvaluatorCost, EvaluatorCosts};
 use crate::poly::degrees::ALPHAS;
 use crate::poly::ReluApprox;
 use crate::settings::{defaults, Problems};
@@ -127,8 +127,13 @@ pub struct AlphaRow {
     pub overflows: u64,
     /// Test images with at least one overflow.
     pub overflowing_images: u64,
+    /// Levels and ciphertext products of one ReLU under OpenFHE's `EvalChebyshevSeries` on
+    /// the HE-ready form (`poly::cost::EvaluatorCosts::openfhe`).
     pub depth: u32,
     pub mults: u32,
+    /// The same for a depth-optimal schedule: fewer levels, more products.
+    pub depth_optimal: EvaluatorCost,
+    /// `mults` over those at alpha 13.
     pub relative_cost: f64,
     pub log2_error: f64,
 }
@@ -206,8 +211,8 @@ impl Shortfall {
 
 fn row(alpha: u32, pann: &PannEvaluation, backbone: &Evaluation, labels: &[u32]) -> anyhow::Result<AlphaRow> {
     let approx = ReluApprox::get(alpha)?;
-    let cost = ReluCost::of(&approx.sign().degrees());
-    let reference = ReluCost::of(&ReluApprox::get(REFERENCE_ALPHA)?.sign().degrees());
+    let costs = EvaluatorCosts::of(&approx.sign().degrees());
+    let reference = EvaluatorCosts::of(&ReluApprox::get(REFERENCE_ALPHA)?.sign().degrees()).openfhe;
     Ok(AlphaRow {
         alpha,
         accuracy: pann.clamped.accuracy(),
@@ -215,9 +220,10 @@ fn row(alpha: u32, pann: &PannEvaluation, backbone: &Evaluation, labels: &[u32])
         agreement: pann.clamped.agreement(backbone),
         overflows: pann.overflows,
         overflowing_images: pann.overflowing_images() as u64,
-        depth: cost.depth,
-        mults: cost.mults,
-        relative_cost: cost.relative_to(&reference),
+        depth: costs.openfhe.depth,
+        mults: costs.openfhe.products,
+        depth_optimal: costs.depth_optimal,
+        relative_cost: costs.openfhe.products as f64 / reference.products as f64,
         log2_error: approx.measured_log2_error(),
     })
 }

@@ -17,9 +17,10 @@
 //! mults(d) = min over l of (l - 1) + (k/2 - 1) + (m - l) + ceil((d + 1) / k) - 1.
 //! The ReLU adds one product for x * (1 + p).
 //!
-//! Relative cost of one ReLU at precision alpha: its total non-scalar multiplications
-//! divided by those at alpha = 13 (the precision of Lee et al.'s encrypted ResNet-20).
-//! In CKKS a ciphertext product (relinearisation) dominates; scalar work is ignored.
+//! This is the model the degree search ([`super::degrees`]) minimises, depth first. No
+//! evaluator reaches both its depth and its multiplications (the BSGS block
+//! combinations are scalar products, which cost a level in CKKS): what evaluators pay is
+//! [`EvaluatorCosts`], which is what sturdy reports.
 
 /// Multiplicative depth of one component of odd degree `degree`.
 pub fn component_depth(degree: usize) -> u32 {
@@ -123,11 +124,6 @@ impl ReluCost {
             total_degree: degrees.iter().map(|&d| d as u64).product(),
         }
     }
-
-    /// Multiplications relative to `reference` (alpha = 13 by convention).
-    pub fn relative_to(&self, reference: &ReluCost) -> f64 {
-        f64::from(self.mults) / f64::from(reference.mults)
-    }
 }
 
 #[cfg(test)]
@@ -179,6 +175,5 @@ mod tests {
         assert_eq!(c.depth, 4 + 4 + 5 + 1);
         assert_eq!(c.mults, 7 + 7 + 10 + 1);
         assert_eq!(c.total_degree, 15 * 15 * 27);
-        assert_eq!(c.relative_to(&c), 1.0);
     }
 }

@@ -11,8 +11,6 @@
 //!   "measured_error": 9.6e-5,      // measured sup |u (1 + p(u)) / 2 - ReLU(u)|, u in [-1, 1]
 //!   "measured_log2_error": -13.35,
 //!   "sign_error": 1.1e-4,          // sup |p(u) - sign(u)| on eps <= |u| <= 1 (Remez)
-//!   "depth": 14,                   // multiplicative depth, incl. the product with x
-//!   "nonscalar_mults": 25,         // odd BSGS count (see poly::cost), incl. that product
 //!   "total_degree": 6975,
 //!   "costs": {                     // per evaluator, on the he form, product with u included
 //!     "depth_optimal": { "depth": 14, "products": ... },   // poly::cost::EvaluatorCosts
@@ -81,8 +79,6 @@ pub struct ReluExport {
     pub measured_error: f64,
     pub measured_log2_error: f64,
     pub sign_error: f64,
-    pub depth: u32,
-    pub nonscalar_mults: u32,
     pub total_degree: u64,
     /// Depth and ciphertext products per evaluator, on the `he` form.
     pub costs: EvaluatorCosts,
@@ -114,8 +110,6 @@ impl From<&ReluApprox> for ReluExport {
             measured_error: r.measured_error(),
             measured_log2_error: r.measured_log2_error(),
             sign_error: sign.sign_error(),
-            depth: cost.depth,
-            nonscalar_mults: cost.mults,
             total_degree: cost.total_degree,
             costs: EvaluatorCosts::of(&sign.degrees()),
             components: sign.components().iter().map(ComponentExport::from).collect(),
@@ -208,16 +202,13 @@ impl ReluExport {
         }
         let degrees: Vec<usize> = self.components.iter().map(|c| c.degree).collect();
         self.he.validate(&degrees)?;
-        let cost = ReluCost::of(&degrees);
-        let claimed = (self.depth, self.nonscalar_mults, self.total_degree);
-        if self.costs != EvaluatorCosts::of(&degrees) {
-            return Err(format!("costs are {:?}, but degrees {degrees:?} give {:?}", self.costs, EvaluatorCosts::of(&degrees)));
+        let costs = EvaluatorCosts::of(&degrees);
+        if self.costs != costs {
+            return Err(format!("costs are {:?}, but degrees {degrees:?} give {costs:?}", self.costs));
         }
-        if claimed != (cost.depth, cost.mults, cost.total_degree) {
-            return Err(format!(
-                "depth, nonscalar_mults, total_degree are {claimed:?}, but degrees {degrees:?} give {:?}",
-                (cost.depth, cost.mults, cost.total_degree)
-            ));
+        let total_degree = ReluCost::of(&degrees).total_degree;
+        if self.total_degree != total_degree {
+            return Err(format!("total_degree is {}, but degrees {degrees:?} give {total_degree}", self.total_degree));
         }
         Ok(())
     }
@@ -245,7 +236,7 @@ mod tests {
         // serde_json writes shortest round-trip decimals, but without its
         // `float_roundtrip` feature it parses them to within a couple of ulps only.
         let close = |a: f64, b: f64| (a - b).abs() <= 4.0 * f64::EPSILON * a.abs();
-        assert_eq!((back.alpha, back.depth, back.nonscalar_mults), (13, 14, e.nonscalar_mults));
+        assert_eq!((back.alpha, back.costs, back.total_degree), (13, e.costs, e.total_degree));
         assert_eq!(back.format, FORMAT);
         assert!(close(back.eps, e.eps) && close(back.measured_error, e.measured_error));
         assert_eq!(back.components.len(), e.components.len());
