@@ -294,23 +294,26 @@ def main():
     runner = Runner(manifest, weights, args)
     print(f"ring 2^{runner.ring_log2()}, depth {runner.depth}, {len(runner.rotations_needed())} rotation keys: "
           f"{time.time() - start:.1f} s for keys", flush=True)
-    worst, agree, seconds, measured_depth = 0.0, 0, [], 0
+    worst, agree, seconds, cpu, measured_depth = 0.0, 0, [], [], 0
     for index, image in enumerate(inputs):
         runner.counts, runner.seconds = dict.fromkeys(runner.counts, 0), {}
-        start = time.time()
+        start, start_cpu = time.time(), time.process_time()
         logits, levels = runner.infer(image)
         seconds.append(time.time() - start)
+        cpu.append(time.process_time() - start_cpu)
         measured_depth = max(measured_depth, levels)
         difference = float(np.max(np.abs(logits - expected[index])))
         same = int(np.argmax(logits)) == int(np.argmax(expected[index]))
         worst, agree = max(worst, difference), agree + same
         print(f"image {index} (label {labels[index]}): max logit diff {difference:.2e}, class {int(np.argmax(logits))} "
-              f"{'=' if same else '!='} sturdy's {int(np.argmax(expected[index]))}, {seconds[-1]:.1f} s, "
+              f"{'=' if same else '!='} sturdy's {int(np.argmax(expected[index]))}, {seconds[-1]:.1f} s "
+              f"(CPU {cpu[-1]:.1f} s), "
               f"levels {levels} (" + ", ".join(f"{op} {s:.1f} s" for op, s in runner.seconds.items()) + ")", flush=True)
     counted = dict(runner.counts, depth=measured_depth)
     stated = {key: manifest["he_cost"][key] for key in counted}
     print(f"counted per image: {counted}; the export states {stated}" + ("" if counted == stated else " (MISMATCH)"))
     n = len(inputs)
+    print(f"CPU time: {sum(cpu) / n:.1f} s/image (the wall time below counts what other processes took)")
     print(f"{n} images: max logit diff {worst:.2e}, agreement {agree}/{n}, {sum(seconds) / n:.1f} s/image, "
           f"ring 2^{runner.ring_log2()}, depth {runner.depth}")
 
