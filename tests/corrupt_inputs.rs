@@ -751,8 +751,8 @@ const EXPORT_FIELDS: [&str; 16] = [
     "/measured_error",
     "/measured_log2_error",
     "/sign_error",
-    "/depth",
-    "/nonscalar_mults",
+    "/costs/openfhe/depth",
+    "/costs/depth_optimal/products",
     "/total_degree",
     "/components",
     "/components/0/degree",
@@ -801,7 +801,9 @@ fn export_schema_violations_are_named() {
     assert_eq!(ReluExport::load(&path).unwrap().alpha, 9);
     use serde_json::json;
     for (field, value, expected) in [
-        ("/format", json!("sturdy-relu-poly/2"), "format is \"sturdy-relu-poly/2\""),
+        ("/format", json!("sturdy-relu-poly/1"), "format is \"sturdy-relu-poly/1\""),
+        ("/he/components/0/chebyshev_openfhe/1", json!(7.0), "chebyshev_openfhe is not chebyshev"),
+        ("/he/components/0/degree", json!(5), "he components have degrees"),
         ("/alpha", json!(3), "alpha 3 is outside 4..=20"),
         ("/alpha", json!(21), "alpha 21 is outside 4..=20"),
         ("/components/0/degree", json!(8), "component 1: degree 8 must be odd"),
@@ -810,7 +812,8 @@ fn export_schema_violations_are_named() {
         ("/components/0/chebyshev/2", json!(0.5), "expected 0 (p is odd)"),
         ("/components/0/radius", json!(-1.0), "radius -1 must be finite and > 0"),
         ("/components", json!([]), "0 components"),
-        ("/depth", json!(99), "but degrees"),
+        ("/costs/openfhe/depth", json!(99), "but degrees"),
+        ("/total_degree", json!(99), "total_degree is 99"),
         ("/eps", json!(1.5), "eps 1.5 must lie in (0, 1)"),
     ] {
         let mut bad = valid.clone();

@@ -14,11 +14,12 @@ use sturdy::data::synthetic::{write_fashion_mnist_like, ScratchDir};
 use sturdy::data::{Batch, BatchPlan, Dataset, EpochBatches, Normalization};
 use sturdy::evaluation::TrainedRun;
 use sturdy::export::forward::{CpuNetwork, SiteFunction};
-use sturdy::export::manifest::{Manifest, FORMAT};
+use sturdy::export::manifest::{Layer, Manifest, FORMAT};
 use sturdy::export::run::with_suffix;
 use sturdy::gpu::{Gpu, GpuOptions};
 use sturdy::nn::describe::INPUT;
 use sturdy::nn::{Mode, Op, SiteKind};
+use sturdy::pann::calibrate::DEFAULT_MARGIN;
 use sturdy::pann::Pann;
 use sturdy::reference::loss::argmax;
 use sturdy::train::config::CHECKPOINT_FILE;
@@ -41,7 +42,9 @@ fn check_layers(manifest: &Manifest, weights: &Checkpoint) {
     let mut values: HashMap<String, Vec<usize>> = HashMap::from([(INPUT.to_string(), manifest.input.shape.to_vec())]);
     let mut named = BTreeSet::new();
     let mut relus = 0;
-    for op in &manifest.layers {
+    for layer in &manifest.layers {
+        let op = &layer.op;
+        assert_eq!(layer.input_scales, None, "{}: a plain export scales no input", op.name());
         let input = values[op.inputs()[0]].clone();
         let output = match op {
             Op::Conv2d { name, weight, bias, input_shape, output_shape, kernel, stride, padding, .. } => {
@@ -87,7 +90,7 @@ fn check_layers(manifest: &Manifest, weights: &Checkpoint) {
         };
         values.insert(op.name().to_string(), output);
     }
-    assert_eq!(values[manifest.layers.last().unwrap().name()], vec![manifest.classes]);
+    assert_eq!(values[manifest.layers.last().unwrap().op.name()], vec![manifest.classes]);
     assert_eq!(relus, manifest.sites.len(), "one relu op per site");
     let stored: BTreeSet<String> = weights.tensors.iter().map(|t| t.name.clone()).collect();
     assert_eq!(stored, named, "the safetensors holds exactly the tensors the layers read");
@@ -166,7 +169,8 @@ fn exported_network_is_consistent_and_reproduces_the_backbone() {
     }
     let site_names: Vec<&str> = manifest.sites.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(site_names, ["stem.relu", "block0.relu1", "block0.relu2", "block1.relu1", "block1.relu2"]);
-    assert!(manifest.sites.iter().all(|s| s.bound > 0.0 && s.bound == s.max_abs), "per-site, margin 1");
+    let margin = DEFAULT_MARGIN;
+    assert!(manifest.sites.iter().all(|s| s.bound > 0.0 && s.bound == (s.max_abs as f64 * margin) as f32), "per-site");
     check_layers(&manifest, &weights);
 
     // The GPU backbone, and the GPU PANN with the export's bounds and polynomial.
@@ -183,7 +187,8 @@ fn exported_network_is_consistent_and_reproduces_the_backbone() {
     // The export on the CPU in f64, and the unfolded graph from the checkpoint.
     let exported = CpuNetwork::new(&manifest.layers, &weights);
     let checkpoint = Checkpoint::load(&run_dir.join(CHECKPOINT_FILE)).unwrap();
-    let unfolded = CpuNetwork::new(&run.network.describe(), &checkpoint);
+    let unfolded_layers: Vec<Layer> = run.network.describe().into_iter().map(Layer::from).collect();
+    let unfolded = CpuNetwork::new(&unfolded_layers, &checkpoint);
     let (mut cpu_backbone, mut cpu_pann) = (Vec::new(), Vec::new());
     for image in test_images(&datasets.test, normalization) {
         let logits = exported.forward(&image, SiteFunction::Exact).unwrap();
@@ -217,8 +222,8 @@ fn vgg_export_evaluates_its_max_poolings_as_the_gpu_pann_does() {
     let pools: Vec<u32> = manifest.sites.iter().filter(|s| s.kind == SiteKind::Max2x2).map(|s| s.index).collect();
     assert_eq!(pools, [2, 5, 8], "{:?}", manifest.sites);
     assert!(manifest.sites.iter().enumerate().all(|(i, s)| s.index as usize == i && s.bound > 0.0));
-    for op in &manifest.layers {
-        if let Op::MaxPool2x2 { name, site_index, bound, .. } = op {
+    for layer in &manifest.layers {
+        if let Op::MaxPool2x2 { name, site_index, bound, .. } = &layer.op {
             let site = &manifest.sites[*site_index as usize];
             assert_eq!((&site.name, *bound), (name, Some(site.bound)));
         }
@@ -272,7 +277,7 @@ fn a_mixed_alpha_export_evaluates_each_site_with_its_own_polynomial() {
     for site in &manifest.sites {
         let polynomial = manifest.site_polynomials().unwrap()[site.index as usize];
         assert_eq!(polynomial.alpha, site.alpha, "{site:?}");
-        assert_eq!(site.cost, (polynomial.nonscalar_mults as usize * site.evaluations) as f64, "{site:?}");
+        assert_eq!(site.cost, (polynomial.costs.openfhe.products as usize * site.evaluations) as f64, "{site:?}");
     }
 
     let (batch, gpu_logits, image_len) = gpu_pann_logits(&run_dir, &manifest, 32);

@@ -60,12 +60,32 @@ fn sweep_recovers_the_backbone_at_high_precision_and_counts_overflows() {
     // Calibrated on training images: test images stay in range (margin 1 may let a few out).
     assert!(calibrated.bounds.iter().all(|(_, b)| *b > 0.0));
     assert_eq!(calibrated.cheapest_within_tolerance, Some(20), "{calibrated:?}");
+    for row in &calibrated.rows {
+        // No-clamp: the clamped PANN's correct images less those with an overflow. 256 test
+        // images in whole batches of 32: no padding row counts, so an overflowing image
+        // has at least one overflowing element and none is counted without one.
+        let lost = row.overflowing_images as f64 / 256.0;
+        assert!(row.no_clamp_accuracy <= row.accuracy && row.no_clamp_accuracy >= row.accuracy - lost, "{row:?}");
+        assert!(row.overflowing_images <= row.overflows && (row.overflows == 0) == (row.overflowing_images == 0));
+    }
 
     let forced = sweep(&run, &scratch.path().join("forced"), &["--bound", "0.01"]);
     assert!(forced.rows.iter().all(|r| r.overflows > 0), "a bound of 0.01 overflowed nowhere: {forced:?}");
     assert!(forced.bounds.iter().all(|(_, b)| *b == 0.01));
+    // Under encryption every image is lost, whatever the clamped PANN predicts.
+    assert!(forced.rows.iter().all(|r| r.overflowing_images == 256 && r.no_clamp_accuracy == 0.0), "{forced:?}");
+    assert_eq!(forced.cheapest_within_tolerance, None);
+    let shortfall = forced.shortfall.as_ref().expect("test inputs beyond 0.01 are reported");
+    assert!(shortfall.flag == "--bound" && shortfall.suggested >= 0.01 * shortfall.ratio, "{shortfall:?}");
     let table = std::fs::read_to_string(scratch.path().join("forced").join("sweep.txt")).unwrap();
     assert!(table.contains("bound B = 0.0100 at all"), "the table must report the bound used: {table}");
+    assert!(table.contains(&format!("--bound {}", shortfall.suggested)), "the table names the bound needed: {table}");
+
+    // The bound it names keeps the backbone's test inputs in range, and at alpha 20
+    // (errors of 2^-20 B) the PANN's too: no image is lost to an overflow.
+    let suggested = shortfall.suggested.to_string();
+    let fixed = sweep(&run, &scratch.path().join("fixed"), &["--bound", &suggested]);
+    assert!(fixed.shortfall.is_none() && fixed.rows[1].overflowing_images == 0, "{fixed:?}");
 }
 
 const TOLERANCE: f64 = 0.03;

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::poly::cost::ReluCost;
+use crate::pann::sweep::REFERENCE_ALPHA;
+use crate::poly::cost::{EvaluatorCosts, ReluCost};
 use crate::poly::degrees::ALPHAS;
 use crate::poly::export::ReluExport;
 use crate::poly::ReluApprox;
@@ -16,7 +17,7 @@ use crate::poly::ReluApprox;
 /// x / B in [-1, 1] (measured, not only estimated).
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_long_help = "Examples:\n  \
-    sturdy approx --alpha 13                 degrees, depth, mults, error, coefficients\n  \
+    sturdy approx --alpha 13                 degrees, costs per evaluator, error, coefficients\n  \
     sturdy approx --table                    all alphas 4..=20 side by side\n  \
     sturdy approx --alpha 9 --json relu9.json   export for an HE pipeline")]
 pub struct ApproxArgs {
@@ -24,8 +25,9 @@ pub struct ApproxArgs {
     #[arg(long, value_parser = parse_alpha, allow_negative_numbers = true)]
     pub alpha: Option<u32>,
 
-    /// Print every alpha side by side: degrees, depth, multiplications, relative cost
-    /// (multiplications / those at alpha = 13) and measured log2 error.
+    /// Print every alpha side by side: degrees, depth and ciphertext products of a
+    /// depth-optimal schedule and of OpenFHE, relative cost (OpenFHE's products / those at
+    /// alpha = 13) and measured log2 error.
     #[arg(long)]
     pub table: bool,
 
@@ -63,22 +65,33 @@ pub fn run(args: &ApproxArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// OpenFHE's ciphertext products of one ReLU at `alpha` over those at [`REFERENCE_ALPHA`].
+fn relative_cost(costs: &EvaluatorCosts) -> anyhow::Result<f64> {
+    let reference = EvaluatorCosts::of(&ReluApprox::get(REFERENCE_ALPHA)?.sign().degrees()).openfhe;
+    Ok(costs.openfhe.products as f64 / reference.products as f64)
+}
+
 fn table() -> anyhow::Result<String> {
-    let reference = ReluCost::of(&ReluApprox::get(13)?.sign().degrees());
-    let mut out = format!(
-        "{:>5}  {:<22} {:>5} {:>5} {:>8} {:>10} {:>9}\n",
-        "alpha", "degrees", "depth", "mults", "rel.cost", "eps", "log2 err"
+    let mut out = String::from(
+        "one ReLU: depth and ciphertext products of a depth-optimal schedule and of OpenFHE's \
+         EvalChebyshevSeries (HE-ready form); rel.cost: OpenFHE's products over alpha 13's\n",
+    );
+    out += &format!(
+        "{:>5}  {:<22} {:>9} {:>8} {:>10} {:>9} {:>8} {:>10} {:>9}\n",
+        "alpha", "degrees", "opt.depth", "opt.prod", "ofhe.depth", "ofhe.prod", "rel.cost", "eps", "log2 err"
     );
     for alpha in ALPHAS {
         let relu = ReluApprox::get(alpha)?;
         let degrees = relu.sign().degrees();
-        let cost = ReluCost::of(&degrees);
+        let costs = EvaluatorCosts::of(&degrees);
         out += &format!(
-            "{alpha:>5}  {:<22} {:>5} {:>5} {:>8.2} {:>10.3e} {:>9.2}\n",
+            "{alpha:>5}  {:<22} {:>9} {:>8} {:>10} {:>9} {:>8.2} {:>10.3e} {:>9.2}\n",
             format!("{degrees:?}"),
-            cost.depth,
-            cost.mults,
-            cost.relative_to(&reference),
+            costs.depth_optimal.depth,
+            costs.depth_optimal.products,
+            costs.openfhe.depth,
+            costs.openfhe.products,
+            relative_cost(&costs)?,
             relu.sign().eps(),
             relu.measured_log2_error()
         );
@@ -88,17 +101,21 @@ fn table() -> anyhow::Result<String> {
 
 fn describe(relu: &ReluApprox) -> anyhow::Result<String> {
     let sign = relu.sign();
-    let cost = ReluCost::of(&sign.degrees());
-    let reference = ReluCost::of(&ReluApprox::get(13)?.sign().degrees());
+    let costs = EvaluatorCosts::of(&sign.degrees());
+    let (optimal, openfhe) = (costs.depth_optimal, costs.openfhe);
     let mut out = format!(
-        "alpha {}: degrees {:?}, depth {}, non-scalar mults {} ({:.2}x alpha 13), total degree {}\n\
+        "alpha {}: degrees {:?}, total degree {}\n\
+         depth-optimal: depth {}, {} ciphertext products; OpenFHE EvalChebyshevSeries (HE-ready form): depth {}, \
+         {} products ({:.2}x alpha 13)\n\
          eps {:.6e}, sign error {:.3e}, measured ReLU error 2^{:.2} (target 2^-{})\n",
         relu.alpha(),
         sign.degrees(),
-        cost.depth,
-        cost.mults,
-        cost.relative_to(&reference),
-        cost.total_degree,
+        ReluCost::of(&sign.degrees()).total_degree,
+        optimal.depth,
+        optimal.products,
+        openfhe.depth,
+        openfhe.products,
+        relative_cost(&costs)?,
         sign.eps(),
         sign.sign_error(),
         relu.measured_log2_error(),
@@ -156,7 +173,7 @@ mod tests {
     #[test]
     fn table_lists_every_alpha() {
         let t = table().unwrap();
-        assert_eq!(t.lines().count(), 1 + ALPHAS.count());
-        assert!(t.lines().nth(10).unwrap().contains("1.00"), "alpha 13 has relative cost 1");
+        assert_eq!(t.lines().count(), 2 + ALPHAS.count());
+        assert!(t.lines().nth(11).unwrap().contains("1.00"), "alpha 13 has relative cost 1");
     }
 }

@@ -6,6 +6,7 @@ use crate::allowed::positive;
 use crate::export::assignment;
 use crate::export::run::{export_run, write, ExportOptions};
 use crate::gpu::{Gpu, GpuOptions};
+use crate::pann::calibrate::DEFAULT_MARGIN;
 use crate::poly::degrees::ALPHAS;
 
 /// A trained backbone for an HE or MPC pipeline: batch norm folded into the
@@ -30,11 +31,16 @@ pub struct ExportArgs {
     #[arg(long)]
     pub per_site: bool,
     /// Bounds are this times the largest |x| seen on training data.
-    #[arg(long, default_value_t = 1.0, value_parser = positive)]
+    #[arg(long, default_value_t = DEFAULT_MARGIN, value_parser = positive)]
     pub margin: f64,
     /// Training images run through the backbone to calibrate the bounds.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
     pub calibration_images: u64,
+    /// The HE-ready layout: every site's 1/B and the ReLU's 1/2 folded into the weights
+    /// (each site receives x / B and returns ReLU(x) / B), each polynomial component on
+    /// [-1, 1]; what `interop/openfhe/infer` runs.
+    #[arg(long)]
+    pub he: bool,
     /// Output path without extension: writes FILE_STEM.safetensors and FILE_STEM.json.
     #[arg(long, value_name = "FILE_STEM")]
     pub out: PathBuf,
@@ -50,6 +56,7 @@ pub fn run(args: &ExportArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
         per_site: args.per_site,
         margin: args.margin,
         calibration_images: args.calibration_images as usize,
+        he: args.he,
     };
     let export = export_run(&gpu, &args.checkpoint, &args.out, &options)?;
     let [weights, manifest] = write(&args.out, &export)?;

@@ -83,6 +83,18 @@ impl<'a> Evaluator<'a> {
 
     /// Every image of `data` in `mode`.
     pub fn evaluate(&self, data: &Arc<Dataset>, normalization: &Normalization, mode: Mode) -> Result<Evaluation> {
+        self.evaluate_inspecting(data, normalization, mode, |_| Ok(()))
+    }
+
+    /// [`Evaluator::evaluate`], calling `inspect` after each batch with the number of its
+    /// real rows, while the network still holds that batch's values.
+    pub fn evaluate_inspecting(
+        &self,
+        data: &Arc<Dataset>,
+        normalization: &Normalization,
+        mode: Mode,
+        mut inspect: impl FnMut(usize) -> Result<()>,
+    ) -> Result<Evaluation> {
         let logits = &self.network.logits().value;
         let classes = logits.shape()[1];
         let mut predictions = Vec::with_capacity(data.len());
@@ -91,7 +103,7 @@ impl<'a> Evaluator<'a> {
         self.run(batches.prefetch(), mode, |real| {
             let values = self.gpu.download::<f32>(logits)?;
             predictions.extend(values.chunks(classes).take(real).map(|row| argmax(row) as u32));
-            Ok(())
+            inspect(real)
         })?;
         Ok(Evaluation { totals: self.take_totals()?, predictions })
     }

@@ -4,6 +4,7 @@
 //! training run opened for inference ([`trained_run`]).
 
 pub mod evaluator;
+pub mod predictions;
 pub mod scoring;
 pub mod trained_run;
 

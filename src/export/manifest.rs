@@ -1,11 +1,13 @@
 //! `FILE_STEM.json`: everything about an exported PANN except the weights, which are
 //! in `FILE_STEM.safetensors` beside it.
 //!
-//! Schema (JSON through serde), format tag `"sturdy-pann-export/1"`:
+//! Schema (JSON through serde), format tag `"sturdy-pann-export/2"` (version 2 added the
+//! HE-ready layout, `input_scales`, `calibration.requested_images` and the polynomials'
+//! `he` form; a reader refuses other versions):
 //!
 //! ```text
 //! {
-//!   "format": "sturdy-pann-export/1",
+//!   "format": "sturdy-pann-export/2",
 //!   "sturdy_version": "0.1.0",
 //!   "source": { "run": "runs/fm", "epochs": 30, "model": "resnet20", "width": 1.0,
 //!               "dataset": "fashion-mnist" },
@@ -22,7 +24,10 @@
 //!     "formula": "ReLU(x) ~= x * (1 + p(x / B)) / 2",
 //!     "inputs_divided_by_bound": true, // each site evaluates p at x / B, its own B
 //!     "bounds_folded_into_weights": false  // the weights are not rescaled by 1 / B
-//!   },
+//!   },                                 // --he: formula "ReLU(x) / B ~= u * q(u), u = x / B, ...",
+//!                                      // bounds_folded_into_weights true: each site
+//!                                      // receives u = x / B and returns u q(u) = ReLU(x) / B,
+//!                                      // q from `relu.he` (export::he, poly::he)
 //!   "max_pool": {                      // how a PANN evaluates a max_pool2x2 site
 //!     "formula": "max(a, b) ~= ((a + b) + d * p(d / D)) / 2, d = a - b",
 //!     "window": "max(max(x00, x01; D1), max(x10, x11; D1); D2)",  // see below
@@ -31,7 +36,9 @@
 //!   "calibration": {                   // how the bounds B were chosen
 //!     "per_site": true,                // one B per site (false: all sites share the largest)
 //!     "margin": 1.0,                   // B = margin * max |x| seen at the site (global: at any site)
-//!     "images": 5000                   // training images run through the backbone (eval mode)
+//!     "images": 5056,                  // training images run through the backbone (eval mode):
+//!                                      // whole batches, the request rounded up
+//!     "requested_images": 5000
 //!   },
 //!   "sites": [                         // every site (ReLUs and max poolings), in
 //!                                      // site-index order: sites[i].index == i
@@ -41,20 +48,28 @@
 //!   ],                                 // max_abs: of the site's input; alpha: the
 //!                                      // precision of the site's polynomial; evaluations
 //!                                      // of it per image (one per ReLU input, three per
-//!                                      // max pooling output); cost: its non-scalar
-//!                                      // multiplications per image (nonscalar_mults x
-//!                                      // evaluations)
+//!                                      // max pooling output); cost: its ciphertext
+//!                                      // products per image under OpenFHE
+//!                                      // (costs.openfhe.products x evaluations)
 //!   "relu": { ... },                   // the polynomial p for the export's alpha: poly::export's
-//!                                      // "sturdy-relu-poly/1" object (alpha, components
-//!                                      // with Chebyshev and power coefficients, depth, ...)
+//!                                      // "sturdy-relu-poly/2" object (alpha, components
+//!                                      // with Chebyshev and power coefficients, the he
+//!                                      // form, costs per evaluator, ...)
 //!   "polynomials": [ { ... } ],        // only with per-site alphas (--site-alphas): the
 //!                                      // polynomial of every other alpha a site has, the
 //!                                      // same objects; a site's is the one of its alpha
+//!   "he_cost": { "depth": 51, "rotations": 104, "plaintext_products": 1284,
+//!                "ciphertext_products": 616 },  // --he only: per image, for the packing of
+//!                                      // interop/openfhe/infer (export::he_cost)
 //!   "layers": [ ... ]                  // the inference graph, in evaluation order
 //! }
 //! ```
 //!
 //! `layers` is a list of ops (`nn::Op`, tagged by `"op"`), batch norm already folded away.
+//! In the HE-ready layout an op may carry `"input_scales": [s_0, ...]`: it computes its
+//! function of s_0 x input_0, ...: `[1.0, s]` on a residual sum whose identity shortcut
+//! comes in another ReLU's units, `[H W]` on the global average pooling, which therefore
+//! sums.
 //! Every op's output is a value named by its `"name"`; `"input"`/`"inputs"` name earlier
 //! outputs or `"input"`, the normalised image. Shapes are per image, without the batch:
 //!
@@ -97,9 +112,10 @@ use crate::data::{DatasetKind, Normalization};
 use crate::models::ModelKind;
 use crate::nn::{Op, SiteKind};
 use crate::ops::poly_relu::max_pool_scales;
+use super::he_cost::NetworkCost;
 use crate::poly::export::ReluExport;
 
-pub const FORMAT: &str = "sturdy-pann-export/1";
+pub const FORMAT: &str = "sturdy-pann-export/2";
 pub const FORMULA: &str = "ReLU(x) ~= x * (1 + p(x / B)) / 2";
 pub const MAX_FORMULA: &str = "max(a, b) ~= ((a + b) + d * p(d / D)) / 2, d = a - b";
 pub const MAX_WINDOW: &str = "max(max(x00, x01; D1), max(x10, x11; D1); D2)";
@@ -120,7 +136,26 @@ pub struct Manifest {
     pub relu: ReluExport,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub polynomials: Vec<ReluExport>,
-    pub layers: Vec<Op>,
+    /// HE-ready exports: what `interop/openfhe/infer` pays per image (`export::he_cost`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub he_cost: Option<NetworkCost>,
+    pub layers: Vec<Layer>,
+}
+
+/// One op of the inference graph (`nn::Op`, its fields inline), and in an HE-ready export
+/// the scalars its inputs are multiplied by first (module doc).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Layer {
+    #[serde(flatten)]
+    pub op: Op,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_scales: Option<Vec<f64>>,
+}
+
+impl From<Op> for Layer {
+    fn from(op: Op) -> Self {
+        Layer { op, input_scales: None }
+    }
 }
 
 impl Manifest {
@@ -163,13 +198,11 @@ pub struct ActivationConvention {
     pub bounds_folded_into_weights: bool,
 }
 
-impl Default for ActivationConvention {
-    fn default() -> Self {
-        ActivationConvention {
-            formula: FORMULA.into(),
-            inputs_divided_by_bound: true,
-            bounds_folded_into_weights: false,
-        }
+impl ActivationConvention {
+    /// The plain layout (sites divide by B), or the HE-ready one (`export::he`).
+    pub fn new(bounds_folded_into_weights: bool) -> Self {
+        let formula = if bounds_folded_into_weights { crate::poly::he::FORMULA } else { FORMULA };
+        ActivationConvention { formula: formula.into(), inputs_divided_by_bound: true, bounds_folded_into_weights }
     }
 }
 
@@ -196,7 +229,10 @@ impl Default for MaxPoolConvention {
 pub struct Calibration {
     pub per_site: bool,
     pub margin: f64,
+    /// Training images run: whole batches, so `requested_images` rounded up to the batch
+    /// size (and at most the training set).
     pub images: usize,
+    pub requested_images: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -206,11 +242,11 @@ pub struct SiteBound {
     pub max_abs: f32,
     pub bound: f32,
     pub kind: SiteKind,
-    /// Precision of the site's polynomial (its depth and multiplications are the
-    /// polynomial's `depth` and `nonscalar_mults`).
+    /// Precision of the site's polynomial (its depth and products per evaluator are the
+    /// polynomial's `costs`).
     pub alpha: u32,
     /// Evaluations of the polynomial per image (`pann::pricing::evaluations`).
     pub evaluations: usize,
-    /// Non-scalar multiplications per image: `nonscalar_mults` x `evaluations`.
+    /// Ciphertext products per image under OpenFHE: `costs.openfhe.products` x `evaluations`.
     pub cost: f64,
 }

@@ -9,8 +9,10 @@ use anyhow::Context;
 
 use super::assignment::{self, Assignment};
 use super::fold::fold_network;
+use super::he::fold_bounds;
+use super::he_cost::network_cost;
 use super::manifest::{
-    ActivationConvention, Calibration, InputSpec, Manifest, MaxPoolConvention, SiteBound, Source, FORMAT,
+    ActivationConvention, Calibration, InputSpec, Layer, Manifest, MaxPoolConvention, SiteBound, Source, FORMAT,
 };
 use crate::checkpoint::Checkpoint;
 use crate::evaluation::TrainedRun;
@@ -35,6 +37,8 @@ pub struct ExportOptions {
     pub margin: f64,
     /// Training images used for calibration.
     pub calibration_images: usize,
+    /// The HE-ready layout (`export::he`): bounds and the ReLU's 1/2 folded into the weights.
+    pub he: bool,
 }
 
 /// An export in memory: the manifest and the folded weights it names.
@@ -77,11 +81,15 @@ pub fn export_run(gpu: &Gpu, dir: &Path, stem: &Path, options: &ExportOptions) -
 
     let checkpoint_path = dir.join(CHECKPOINT_FILE);
     let checkpoint = Checkpoint::load(&checkpoint_path)?;
-    let (mut layers, mut weights) = fold_network(&run.network.describe(), &checkpoint, &checkpoint_path)?;
-    for op in &mut layers {
+    let (mut ops, mut weights) = fold_network(&run.network.describe(), &checkpoint, &checkpoint_path)?;
+    for op in &mut ops {
         if let Op::Relu { site_index, bound, .. } | Op::MaxPool2x2 { site_index, bound, .. } = op {
             *bound = Some(bounds[*site_index as usize]);
         }
+    }
+    let mut layers: Vec<Layer> = ops.into_iter().map(Layer::from).collect();
+    if options.he {
+        layers = fold_bounds(&layers, &mut weights, &bounds)?;
     }
     let relu = ReluExport::from(ReluApprox::get(options.alpha)?);
     weights.metadata.insert("format".into(), FORMAT.into());
@@ -90,7 +98,7 @@ pub fn export_run(gpu: &Gpu, dir: &Path, stem: &Path, options: &ExportOptions) -
     let batch = evaluator.batch_size();
     let calibration_images = (options.calibration_images.div_ceil(batch).max(1) * batch).min(datasets.train.len());
     let weights_file = with_suffix(stem, "safetensors");
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         format: FORMAT.into(),
         sturdy_version: env!("CARGO_PKG_VERSION").into(),
         source: Source {
@@ -103,14 +111,23 @@ pub fn export_run(gpu: &Gpu, dir: &Path, stem: &Path, options: &ExportOptions) -
         weights: weights_file.file_name().context("the output stem has no file name")?.to_string_lossy().into(),
         input: InputSpec { shape: datasets.train.shape(), normalization: normalization.clone() },
         classes: datasets.train.classes,
-        activation: ActivationConvention::default(),
+        activation: ActivationConvention::new(options.he),
         max_pool: MaxPoolConvention::default(),
-        calibration: Calibration { per_site: options.per_site, margin: options.margin, images: calibration_images },
+        calibration: Calibration {
+            per_site: options.per_site,
+            margin: options.margin,
+            images: calibration_images,
+            requested_images: options.calibration_images,
+        },
         sites,
         relu,
         polynomials,
+        he_cost: None,
         layers,
     };
+    if options.he {
+        manifest.he_cost = Some(network_cost(&manifest)?);
+    }
     Ok(Export { manifest, weights })
 }
 

@@ -2,6 +2,7 @@
 //! ReLU and max by its polynomial of precision alpha and measure what is lost.
 
 pub mod calibrate;
+pub mod no_clamp;
 pub mod per_site;
 pub mod pricing;
 pub mod report;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::no_clamp;
 use super::pricing::{site_evaluations, SiteCost};
 use super::Pann;
 use crate::data::{Dataset, Normalization};
@@ -104,12 +105,14 @@ struct Descent<'a, 'e> {
 }
 
 impl Descent<'_, '_> {
-    /// Validation accuracy of the PANN with `alphas`: one pass.
+    /// Validation accuracy of the PANN with `alphas` as encryption gets it (no clamping):
+    /// one pass.
     fn accuracy(&mut self, alphas: &[u32]) -> anyhow::Result<f64> {
         self.pann.set_alphas(alphas)?;
         self.passes += 1;
-        let options = self.options;
-        Ok(self.evaluator.evaluate(options.validation, options.normalization, Mode::Pann)?.accuracy())
+        let (validation, normalization) = (self.options.validation, self.options.normalization);
+        let pass = no_clamp::evaluate(self.pann, self.evaluator, validation, normalization)?;
+        Ok(pass.no_clamp_accuracy(&validation.labels))
     }
 
     fn cost(&self, alphas: &[u32]) -> anyhow::Result<f64> {

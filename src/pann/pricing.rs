@@ -5,18 +5,19 @@
 use serde::{Deserialize, Serialize};
 
 use crate::nn::{Layer, Site, SiteKind};
-use crate::poly::cost::ReluCost;
+use crate::poly::cost::EvaluatorCosts;
 use crate::poly::ReluApprox;
 
 /// How a site's cost is counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SiteCost {
-    /// Non-scalar multiplications of one evaluation of the polynomial (`poly::cost`) times
-    /// the site's evaluations per image ([`evaluations`]): the ciphertext products of a
-    /// packing with one value per slot.
+    /// Ciphertext products of one evaluation of the polynomial by OpenFHE's
+    /// `EvalChebyshevSeries` on the HE-ready form (`poly::cost::EvaluatorCosts`) times the
+    /// site's evaluations per image ([`evaluations`]): the products of a packing with one
+    /// value per slot.
     Mults,
-    /// Multiplicative depth of the site's polynomial (levels consumed), whatever its size:
+    /// Levels OpenFHE's evaluation of the site's polynomial consumes, whatever its size:
     /// every site of these models lies on one path, so the sum is the network's depth.
     Depth,
 }
@@ -39,9 +40,9 @@ pub fn site_evaluations(site: &Site) -> usize {
 impl SiteCost {
     /// The cost of a site of `evaluations` polynomial evaluations per image at `alpha`.
     pub fn of(self, alpha: u32, evaluations: usize) -> anyhow::Result<f64> {
-        let cost = ReluCost::of(&ReluApprox::get(alpha)?.sign().degrees());
+        let cost = EvaluatorCosts::of(&ReluApprox::get(alpha)?.sign().degrees()).openfhe;
         Ok(match self {
-            SiteCost::Mults => cost.mults as f64 * evaluations as f64,
+            SiteCost::Mults => cost.products as f64 * evaluations as f64,
             SiteCost::Depth => cost.depth as f64,
         })
     }
@@ -68,9 +69,9 @@ mod tests {
 
     #[test]
     fn sites_are_priced_by_size_or_by_depth() {
-        // Alpha 7: degrees 7, 7: 4 + 4 + 1 multiplications, depth 3 + 3 + 1.
-        assert_eq!(SiteCost::Mults.of(7, 10).unwrap(), 90.0);
-        assert_eq!(SiteCost::Depth.of(7, 10).unwrap(), 7.0);
+        // Alpha 7: degrees 7, 7: OpenFHE's 5 + 5 + 1 products, 4 + 4 + 1 levels.
+        assert_eq!(SiteCost::Mults.of(7, 10).unwrap(), 110.0);
+        assert_eq!(SiteCost::Depth.of(7, 10).unwrap(), 9.0);
         assert_eq!(evaluations(SiteKind::Max2x2, 4), 12);
     }
 
@@ -78,8 +79,8 @@ mod tests {
     fn a_step_down_is_the_next_cheaper_alpha() {
         assert_eq!(SiteCost::Mults.step_down(8, ALPHAS).unwrap(), Some(7));
         assert_eq!(SiteCost::Mults.step_down(4, ALPHAS).unwrap(), None);
-        // 16 (27 mults) is cheaper than 15 (31) and 14 (28): its step down is 13 (25).
-        assert_eq!(SiteCost::Mults.step_down(16, ALPHAS).unwrap(), Some(13));
+        // 16 (32 products) is cheaper than 15 (34) but not 14 (31): its step down is 14.
+        assert_eq!(SiteCost::Mults.step_down(16, ALPHAS).unwrap(), Some(14));
         assert_eq!(SiteCost::Depth.step_down(16, ALPHAS).unwrap(), Some(15));
     }
 }

@@ -13,28 +13,49 @@ fn percent(value: f64) -> String {
 
 /// One aligned table per checkpoint; the cheapest alpha within tolerance is marked `<=`.
 pub fn table(sweeps: &[CheckpointSweep]) -> String {
-    let mut text = String::new();
+    let mut text = String::from(
+        "costs of one ReLU: depth and products under OpenFHE's EvalChebyshevSeries (HE-ready form); \
+         opt.: a depth-optimal schedule\n",
+    );
     for sweep in sweeps {
         let _ =
             writeln!(text, "{}: backbone accuracy {}%", sweep.checkpoint.display(), percent(sweep.backbone_accuracy));
         let _ = writeln!(text, "{}", bounds_summary(sweep));
+        if let Some(shortfall) = &sweep.shortfall {
+            let _ = writeln!(text, "{}", shortfall.warning());
+        }
         let _ = writeln!(
             text,
-            "{:>5} {:>9} {:>10} {:>10} {:>6} {:>6} {:>9} {:>10}",
-            "alpha", "accuracy%", "agreement%", "overflows", "depth", "mults", "rel.cost", "log2 error"
+            "{:>5} {:>9} {:>9} {:>10} {:>10} {:>10} {:>6} {:>8} {:>9} {:>8} {:>9} {:>10}",
+            "alpha",
+            "accuracy%",
+            "no-clamp%",
+            "agreement%",
+            "overflows",
+            "ovf.images",
+            "depth",
+            "products",
+            "opt.depth",
+            "opt.prod",
+            "rel.cost",
+            "log2 error"
         );
         for row in &sweep.rows {
             let mark =
                 if sweep.cheapest_within_tolerance == Some(row.alpha) { " <= cheapest within tolerance" } else { "" };
             let _ = writeln!(
                 text,
-                "{:>5} {:>9} {:>10} {:>10} {:>6} {:>6} {:>9.2} {:>10.2}{mark}",
+                "{:>5} {:>9} {:>9} {:>10} {:>10} {:>10} {:>6} {:>8} {:>9} {:>8} {:>9.2} {:>10.2}{mark}",
                 row.alpha,
                 percent(row.accuracy),
+                percent(row.no_clamp_accuracy),
                 percent(row.agreement),
                 row.overflows,
+                row.overflowing_images,
                 row.depth,
                 row.mults,
+                row.depth_optimal.depth,
+                row.depth_optimal.products,
                 row.relative_cost,
                 row.log2_error
             );
@@ -63,7 +84,7 @@ fn per_site_table(sweep: &CheckpointSweep, result: &PerSiteResult) -> String {
     let _ = writeln!(
         text,
         "  cost {:.0} against {:.0} uniform ({:.1}% cheaper); validation {}% (backbone {}%), test {}% (uniform {}%), \
-         agreement {}%, overflows {}",
+         test no-clamp {}%, agreement {}%, overflows {} in {} images",
         search.cost,
         search.uniform_cost,
         100.0 * (1.0 - search.cost / search.uniform_cost),
@@ -71,8 +92,10 @@ fn per_site_table(sweep: &CheckpointSweep, result: &PerSiteResult) -> String {
         percent(search.validation_backbone_accuracy),
         percent(result.test_accuracy),
         uniform_test.map_or_else(|| "-".into(), |r| percent(r.accuracy)),
+        percent(result.test_no_clamp_accuracy),
         percent(result.test_agreement),
-        result.test_overflows
+        result.test_overflows,
+        result.test_overflowing_images
     );
     let _ = writeln!(
         text,
@@ -131,20 +154,25 @@ fn bounds_summary(sweep: &CheckpointSweep) -> String {
 
 pub fn csv(sweeps: &[CheckpointSweep]) -> String {
     let mut text = String::from(
-        "checkpoint,alpha,accuracy,agreement,overflows,depth,mults,relative_cost,log2_error,backbone_accuracy\n",
+        "checkpoint,alpha,accuracy,no_clamp_accuracy,agreement,overflows,overflowing_images,openfhe_depth,\
+         openfhe_products,depth_optimal_depth,depth_optimal_products,relative_cost,log2_error,backbone_accuracy\n",
     );
     for sweep in sweeps {
         for r in &sweep.rows {
             let _ = writeln!(
                 text,
-                "{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 sweep.checkpoint.display(),
                 r.alpha,
                 r.accuracy,
+                r.no_clamp_accuracy,
                 r.agreement,
                 r.overflows,
+                r.overflowing_images,
                 r.depth,
                 r.mults,
+                r.depth_optimal.depth,
+                r.depth_optimal.products,
                 r.relative_cost,
                 r.log2_error,
                 sweep.backbone_accuracy

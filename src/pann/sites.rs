@@ -3,23 +3,29 @@
 //! and the overflows counted against them. The sweep and the export go through this, not
 //! through the network's site tables.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 
 use crate::data::{BatchPlan, Dataset, EpochBatches, Normalization};
 use crate::evaluation::Evaluator;
-use crate::gpu::Gpu;
-use crate::nn::{Mode, Network, Site, MAX_SITES};
+use crate::gpu::{Gpu, Tensor};
+use crate::nn::describe::INPUT;
+use crate::nn::{Mode, Network, Op, Site, MAX_SITES};
 use crate::poly::ReluApprox;
 
 pub struct Pann<'e> {
     evaluator: &'e Evaluator<'e>,
+    /// What the GPU tables hold, for the checks made on the CPU: each site's B and alpha.
+    bounds: RefCell<Vec<f32>>,
+    alphas: RefCell<Vec<u32>>,
 }
 
 impl<'e> Pann<'e> {
     pub fn new(evaluator: &'e Evaluator<'e>) -> Pann<'e> {
-        Pann { evaluator }
+        Pann { evaluator, bounds: RefCell::default(), alphas: RefCell::default() }
     }
 
     fn gpu(&self) -> &Gpu {
@@ -37,7 +43,9 @@ impl<'e> Pann<'e> {
 
     /// Every site approximates with the polynomial of precision `alpha` in PANN mode.
     pub fn set_alpha(&self, alpha: u32) -> anyhow::Result<()> {
-        Ok(self.network().sites.coefficients.write(self.gpu(), ReluApprox::get(alpha)?)?)
+        self.network().sites.coefficients.write(self.gpu(), ReluApprox::get(alpha)?)?;
+        *self.alphas.borrow_mut() = vec![alpha; self.network().sites.count()];
+        Ok(())
     }
 
     /// Site i approximates with the polynomial of precision `alphas[i]` in PANN mode (one
@@ -48,7 +56,41 @@ impl<'e> Pann<'e> {
             bail!("{} alphas for {} sites", alphas.len(), tables.count());
         }
         let approxes = alphas.iter().map(|&alpha| ReluApprox::get(alpha)).collect::<Result<Vec<_>, _>>()?;
-        Ok(tables.coefficients.write_each(self.gpu(), &approxes)?)
+        tables.coefficients.write_each(self.gpu(), &approxes)?;
+        *self.alphas.borrow_mut() = alphas.to_vec();
+        Ok(())
+    }
+
+    /// Each site's alpha, in index order (empty until set).
+    pub fn alphas(&self) -> Vec<u32> {
+        self.alphas.borrow().clone()
+    }
+
+    /// Each site's bound B, in index order (empty until set).
+    pub fn bounds(&self) -> Vec<f32> {
+        self.bounds.borrow().clone()
+    }
+
+    /// Each site's input, in index order, holding the last batch evaluated. The network
+    /// lists its values twice in the same order, layer by layer: as the ops of `describe`
+    /// and as the tensors of `activations` (after the input); a site's op names the value
+    /// it reads.
+    pub fn site_inputs(&self) -> anyhow::Result<Vec<&Tensor>> {
+        let network = self.network();
+        let (ops, activations) = (network.describe(), network.activations());
+        if activations.len() != ops.len() + 1 {
+            bail!("the network describes {} ops but holds {} values besides its input", ops.len(), activations.len() - 1);
+        }
+        let names = std::iter::once(INPUT).chain(ops.iter().map(Op::name));
+        let values: HashMap<&str, &Tensor> = names.zip(activations.iter().map(|a| &a.value)).collect();
+        let mut inputs = vec![None; network.sites.count()];
+        for op in &ops {
+            if let Op::Relu { input, site_index, .. } | Op::MaxPool2x2 { input, site_index, .. } = op {
+                let value = values.get(input.as_str()).with_context(|| format!("{} reads no value {input}", op.name()))?;
+                inputs[*site_index as usize] = Some(*value);
+            }
+        }
+        inputs.into_iter().enumerate().map(|(i, t)| t.with_context(|| format!("site {i} has no op"))).collect()
     }
 
     /// B of each site, in index order.
@@ -59,7 +101,9 @@ impl<'e> Pann<'e> {
         }
         // Unused entries: any positive bound keeps the kernels from dividing by zero.
         let padded: Vec<f32> = bounds.iter().copied().chain(std::iter::repeat(1.0)).take(MAX_SITES).collect();
-        Ok(self.gpu().write(&tables.bounds, &padded)?)
+        self.gpu().write(&tables.bounds, &padded)?;
+        *self.bounds.borrow_mut() = bounds.to_vec();
+        Ok(())
     }
 
     /// Max |x| of every site's input over (up to) the first `images` images of `data`
@@ -90,8 +134,13 @@ impl<'e> Pann<'e> {
     }
 
     /// Each site's PANN-mode overflows since the last reset, in index order.
-    pub fn overflows(&self) -> anyhow::Result<Vec<u32>> {
+    pub fn overflows(&self) -> crate::gpu::Result<Vec<u32>> {
         let counters = self.network().overflow_counters();
         counters.iter().map(|counter| Ok(self.gpu().download::<u32>(counter)?[0])).collect()
+    }
+
+    /// The sum of [`Pann::overflows`].
+    pub fn total_overflows(&self) -> crate::gpu::Result<u64> {
+        Ok(self.overflows()?.iter().map(|&n| n as u64).sum())
     }
 }

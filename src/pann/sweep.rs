@@ -8,6 +8,7 @@ use anyhow::bail;
 use clap::builder::RangedU64ValueParser;
 use serde::{Deserialize, Serialize};
 
+use super::no_clamp::{self, PannEvaluation};
 use super::per_site::{search, Search, SearchOptions};
 use super::pricing::SiteCost;
 use super::{calibrate, Pann};
@@ -15,7 +16,7 @@ use crate::allowed::{positive, unit_interval, Allowed};
 use crate::evaluation::{Evaluation, Evaluator, TrainedRun};
 use crate::gpu::{Gpu, MIB};
 use crate::nn::Mode;
-use crate::poly::cost::ReluCost;
+use crate::poly::cost::{EvaluatorCost, EvaluatorCosts};
 use crate::poly::degrees::ALPHAS;
 use crate::poly::ReluApprox;
 use crate::settings::{defaults, Problems};
@@ -34,7 +35,7 @@ pub struct SweepSettings {
     pub alphas: std::vec::Vec<u32>,
     /// Bounds are this times the largest |x| seen on training data (>= 1 keeps
     /// training-like inputs in range; test inputs beyond it are counted as overflows).
-    #[arg(long, default_value_t = 1.0, value_parser = positive)]
+    #[arg(long, default_value_t = calibrate::DEFAULT_MARGIN, value_parser = positive)]
     pub margin: f64,
     /// One bound per activation site (HE folds it into the preceding weights) instead
     /// of one for the network.
@@ -114,14 +115,25 @@ fn parse_alphas(text: &str) -> Result<Vec<u32>, String> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlphaRow {
     pub alpha: u32,
+    /// Accuracy of the GPU's PANN, which clamps inputs beyond a site's bound.
     pub accuracy: f64,
-    /// Share of test images where the PANN predicts what the backbone predicts.
+    /// What encryption gets: an image with any overflow counts as a failure
+    /// (`no_clamp`).
+    pub no_clamp_accuracy: f64,
+    /// Share of test images where the (clamped) PANN predicts what the backbone predicts.
     pub agreement: f64,
     /// Activations outside their site's bound (and max-pooling window differences outside
     /// theirs), over the whole test set.
     pub overflows: u64,
+    /// Test images with at least one overflow.
+    pub overflowing_images: u64,
+    /// Levels and ciphertext products of one ReLU under OpenFHE's `EvalChebyshevSeries` on
+    /// the HE-ready form (`poly::cost::EvaluatorCosts::openfhe`).
     pub depth: u32,
     pub mults: u32,
+    /// The same for a depth-optimal schedule: fewer levels, more products.
+    pub depth_optimal: EvaluatorCost,
+    /// `mults` over those at alpha 13.
     pub relative_cost: f64,
     pub log2_error: f64,
 }
@@ -133,8 +145,12 @@ pub struct CheckpointSweep {
     /// (site name, bound B) for every site: activation sites and max poolings.
     pub bounds: Vec<(String, f32)>,
     pub rows: Vec<AlphaRow>,
-    /// The smallest alpha whose accuracy is within the tolerance of the backbone's.
+    /// The cheapest alpha whose no-clamp accuracy is within the tolerance of the backbone's.
     pub cheapest_within_tolerance: Option<u32>,
+    /// Where the backbone's test inputs exceed the bounds, the worst site and the margin
+    /// that would have avoided it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shortfall: Option<Shortfall>,
     /// The per-site search (`--per-site-alpha`) and its assignment's test figures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_site: Option<PerSiteResult>,
@@ -148,22 +164,66 @@ pub struct PerSiteResult {
     /// is smaller than the two together).
     pub calibration_overlap: usize,
     pub test_accuracy: f64,
+    pub test_no_clamp_accuracy: f64,
     pub test_agreement: f64,
     pub test_overflows: u64,
+    pub test_overflowing_images: u64,
 }
 
-fn row(alpha: u32, accuracy: f64, agreement: f64, overflows: u64) -> anyhow::Result<AlphaRow> {
+/// The backbone's test inputs beyond the bounds (evaluation mode, exact sites).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Shortfall {
+    /// The site whose test inputs exceed its bound the most, and by how much (max |x| / B).
+    pub site: String,
+    pub ratio: f64,
+    /// The `--margin` (or, with `--bound`, the bound) that keeps every site's test inputs
+    /// within bounds: the one used times `ratio`, rounded up to the hundredth.
+    pub suggested: f64,
+    pub flag: String,
+}
+
+impl Shortfall {
+    /// None where every test input lies within its site's bound.
+    fn find(names: &[String], test_max_abs: &[f32], bounds: &[f32], options: &SweepSettings) -> Option<Shortfall> {
+        let ratios = test_max_abs.iter().zip(bounds).map(|(&m, &b)| m as f64 / b as f64);
+        let (worst, ratio) = ratios.enumerate().max_by(|a, b| a.1.total_cmp(&b.1))?;
+        let (used, flag) = match options.bound {
+            Some(bound) => (bound, "--bound"),
+            None => (options.margin, "--margin"),
+        };
+        (ratio > 1.0).then(|| Shortfall {
+            site: names[worst].clone(),
+            ratio,
+            suggested: (used * ratio * 100.0).ceil() / 100.0,
+            flag: flag.into(),
+        })
+    }
+
+    /// The warning the reports print.
+    pub fn warning(&self) -> String {
+        format!(
+            "warning: test inputs reach {:.3} B at {}; encryption cannot clamp them: {} {} would have kept the \
+             backbone's test inputs within bounds",
+            self.ratio, self.site, self.flag, self.suggested
+        )
+    }
+}
+
+fn row(alpha: u32, pann: &PannEvaluation, backbone: &Evaluation, labels: &[u32]) -> anyhow::Result<AlphaRow> {
     let approx = ReluApprox::get(alpha)?;
-    let cost = ReluCost::of(&approx.sign().degrees());
-    let reference = ReluCost::of(&ReluApprox::get(REFERENCE_ALPHA)?.sign().degrees());
+    let costs = EvaluatorCosts::of(&approx.sign().degrees());
+    let reference = EvaluatorCosts::of(&ReluApprox::get(REFERENCE_ALPHA)?.sign().degrees()).openfhe;
     Ok(AlphaRow {
         alpha,
-        accuracy,
-        agreement,
-        overflows,
-        depth: cost.depth,
-        mults: cost.mults,
-        relative_cost: cost.relative_to(&reference),
+        accuracy: pann.clamped.accuracy(),
+        no_clamp_accuracy: pann.no_clamp_accuracy(labels),
+        agreement: pann.clamped.agreement(backbone),
+        overflows: pann.overflows,
+        overflowing_images: pann.overflowing_images() as u64,
+        depth: costs.openfhe.depth,
+        mults: costs.openfhe.products,
+        depth_optimal: costs.depth_optimal,
+        relative_cost: costs.openfhe.products as f64 / reference.products as f64,
         log2_error: approx.measured_log2_error(),
     })
 }
@@ -182,13 +242,17 @@ pub fn sweep_checkpoint(gpu: &Gpu, dir: &Path, options: &SweepSettings) -> anyho
     };
     pann.set_bounds(&bounds)?;
     let backbone = evaluator.evaluate(test, normalization, Mode::Eval)?;
+    let names: Vec<String> = pann.sites().iter().map(|site| site.name.clone()).collect();
+    let test_max_abs = pann.calibrate(test, normalization, test.len())?;
+    let shortfall = Shortfall::find(&names, &test_max_abs, &bounds, options);
+    if let Some(shortfall) = &shortfall {
+        eprintln!("{}: {}", dir.display(), shortfall.warning());
+    }
     let mut rows = Vec::new();
     for &alpha in &options.alphas {
         pann.set_alpha(alpha)?;
-        pann.reset_overflows()?;
-        let approximated = evaluator.evaluate(test, normalization, Mode::Pann)?;
-        let overflows = pann.overflows()?.iter().map(|&n| n as u64).sum();
-        rows.push(row(alpha, approximated.accuracy(), approximated.agreement(&backbone), overflows)?);
+        let approximated = no_clamp::evaluate(&pann, &evaluator, test, normalization)?;
+        rows.push(row(alpha, &approximated, &backbone, &test.labels)?);
     }
     // The uniform rows above are the test set's only reading before the search, and the
     // search is not given it: selection sees the validation split alone.
@@ -200,15 +264,16 @@ pub fn sweep_checkpoint(gpu: &Gpu, dir: &Path, options: &SweepSettings) -> anyho
     eprintln!("{}: GPU memory {allocated:.2} MiB", dir.display());
     let cheapest_within_tolerance = rows
         .iter()
-        .filter(|r| r.accuracy >= backbone.accuracy() - options.tolerance)
+        .filter(|r| r.no_clamp_accuracy >= backbone.accuracy() - options.tolerance)
         .min_by(|a, b| a.mults.cmp(&b.mults).then(a.alpha.cmp(&b.alpha)))
         .map(|r| r.alpha);
     Ok(CheckpointSweep {
         checkpoint: dir.to_path_buf(),
         backbone_accuracy: backbone.accuracy(),
-        bounds: pann.sites().iter().map(|site| site.name.clone()).zip(bounds).collect(),
+        bounds: names.into_iter().zip(bounds).collect(),
         rows,
         cheapest_within_tolerance,
+        shortfall,
         per_site,
     })
 }
@@ -242,15 +307,15 @@ fn per_site(
         max_probes: options.max_probes,
     };
     let search = search(pann, evaluator, &search_options)?;
-    pann.reset_overflows()?;
-    let test = evaluator.evaluate(&run.datasets.test, normalization, Mode::Pann)?;
-    let test_overflows = pann.overflows()?.iter().map(|&n| n as u64).sum();
+    let test = no_clamp::evaluate(pann, evaluator, &run.datasets.test, normalization)?;
     Ok(PerSiteResult {
         search,
         calibration_overlap,
-        test_accuracy: test.accuracy(),
-        test_agreement: test.agreement(backbone),
-        test_overflows,
+        test_accuracy: test.clamped.accuracy(),
+        test_no_clamp_accuracy: test.no_clamp_accuracy(&run.datasets.test.labels),
+        test_agreement: test.clamped.agreement(backbone),
+        test_overflows: test.overflows,
+        test_overflowing_images: test.overflowing_images() as u64,
     })
 }
 

@@ -1,19 +1,21 @@
 //! Export of a ReLU approximation for an HE pipeline.
 //!
-//! Schema (JSON through serde), format tag `"sturdy-relu-poly/1"`:
+//! Schema (JSON through serde), format tag `"sturdy-relu-poly/2"`:
 //!
 //! ```text
 //! {
-//!   "format": "sturdy-relu-poly/1",
+//!   "format": "sturdy-relu-poly/2",
 //!   "alpha": 13,                   // precision: sup |error| <= 2^-alpha on u in [-1, 1]
 //!   "eps": 0.00157...,             // p_1 was fitted to sign on [-1, -eps] U [eps, 1]
 //!   "convention": "...",           // inputs are divided by B: ReLU(x) ~= x (1 + p(x / B)) / 2
 //!   "measured_error": 9.6e-5,      // measured sup |u (1 + p(u)) / 2 - ReLU(u)|, u in [-1, 1]
 //!   "measured_log2_error": -13.35,
 //!   "sign_error": 1.1e-4,          // sup |p(u) - sign(u)| on eps <= |u| <= 1 (Remez)
-//!   "depth": 14,                   // multiplicative depth, incl. the product with x
-//!   "nonscalar_mults": 25,         // odd BSGS count (see poly::cost), incl. that product
 //!   "total_degree": 6975,
+//!   "costs": {                     // per evaluator, on the he form, product with u included
+//!     "depth_optimal": { "depth": 14, "products": ... },   // poly::cost::EvaluatorCosts
+//!     "openfhe": { "depth": 17, "products": ... }          // EvalChebyshevSeries on [-1, 1]
+//!   },
 //!   "components": [                // p = components[k-1] o ... o components[0]
 //!     {
 //!       "degree": 15,
@@ -23,7 +25,14 @@
 //!       "chebyshev": [c_0, ..., c_d],  // p_i(y) = sum_k c_k T_k(y / r) (even c_k = 0)
 //!       "power": [a_0, ..., a_d]       // p_i(y) = sum_k a_k y^k (in y, not t)
 //!     }
-//!   ]
+//!   ],
+//!   "he": {                        // the same composite for a CKKS evaluator (poly::he):
+//!     "formula": "ReLU(x) / B ~= u * q(u), u = x / B, ...",   // each q_j on [-1, 1]
+//!     "convention": "...",         // chebyshev: full c_0; chebyshev_openfhe: c_0 doubled
+//!     "components": [ { "degree": 15, "chebyshev": [...], "chebyshev_openfhe": [...],
+//!                       "power": [...] } ],   // power only where CKKS can use it
+//!     "power_omitted": "..."       // why, where some component has no power
+//!   }
 //! }
 //! ```
 //!
@@ -35,11 +44,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::composite::Component;
-use super::cost::ReluCost;
+use super::cost::{EvaluatorCosts, ReluCost};
 use super::degrees::ALPHAS;
+use super::he::HeForm;
 use super::precision::ReluApprox;
 
-pub const FORMAT: &str = "sturdy-relu-poly/1";
+pub const FORMAT: &str = "sturdy-relu-poly/2";
 pub const CONVENTION: &str = "inputs are divided by B before p: ReLU(x) ~= x * (1 + p(x / B)) / 2";
 
 /// The largest component degree the Remez fit produces (see `remez::sign_minimax`).
@@ -69,10 +79,12 @@ pub struct ReluExport {
     pub measured_error: f64,
     pub measured_log2_error: f64,
     pub sign_error: f64,
-    pub depth: u32,
-    pub nonscalar_mults: u32,
     pub total_degree: u64,
+    /// Depth and ciphertext products per evaluator, on the `he` form.
+    pub costs: EvaluatorCosts,
     pub components: Vec<ComponentExport>,
+    /// The same composite as an encrypted evaluator runs it (`poly::he`).
+    pub he: HeForm,
 }
 
 /// One component p_i of the composite.
@@ -98,10 +110,10 @@ impl From<&ReluApprox> for ReluExport {
             measured_error: r.measured_error(),
             measured_log2_error: r.measured_log2_error(),
             sign_error: sign.sign_error(),
-            depth: cost.depth,
-            nonscalar_mults: cost.mults,
             total_degree: cost.total_degree,
+            costs: EvaluatorCosts::of(&sign.degrees()),
             components: sign.components().iter().map(ComponentExport::from).collect(),
+            he: HeForm::from(sign),
         }
     }
 }
@@ -189,13 +201,14 @@ impl ReluExport {
             c.validate().map_err(|problem| format!("component {}: {problem}", i + 1))?;
         }
         let degrees: Vec<usize> = self.components.iter().map(|c| c.degree).collect();
-        let cost = ReluCost::of(&degrees);
-        let claimed = (self.depth, self.nonscalar_mults, self.total_degree);
-        if claimed != (cost.depth, cost.mults, cost.total_degree) {
-            return Err(format!(
-                "depth, nonscalar_mults, total_degree are {claimed:?}, but degrees {degrees:?} give {:?}",
-                (cost.depth, cost.mults, cost.total_degree)
-            ));
+        self.he.validate(&degrees)?;
+        let costs = EvaluatorCosts::of(&degrees);
+        if self.costs != costs {
+            return Err(format!("costs are {:?}, but degrees {degrees:?} give {costs:?}", self.costs));
+        }
+        let total_degree = ReluCost::of(&degrees).total_degree;
+        if self.total_degree != total_degree {
+            return Err(format!("total_degree is {}, but degrees {degrees:?} give {total_degree}", self.total_degree));
         }
         Ok(())
     }
@@ -223,7 +236,7 @@ mod tests {
         // serde_json writes shortest round-trip decimals, but without its
         // `float_roundtrip` feature it parses them to within a couple of ulps only.
         let close = |a: f64, b: f64| (a - b).abs() <= 4.0 * f64::EPSILON * a.abs();
-        assert_eq!((back.alpha, back.depth, back.nonscalar_mults), (13, 14, e.nonscalar_mults));
+        assert_eq!((back.alpha, back.costs, back.total_degree), (13, e.costs, e.total_degree));
         assert_eq!(back.format, FORMAT);
         assert!(close(back.eps, e.eps) && close(back.measured_error, e.measured_error));
         assert_eq!(back.components.len(), e.components.len());

@@ -15,6 +15,7 @@ pub mod composite;
 pub mod cost;
 pub mod degrees;
 pub mod export;
+pub mod he;
 pub mod max;
 pub mod precision;
 pub mod remez;

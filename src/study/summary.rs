@@ -327,6 +327,7 @@ pub fn svg(summary: &Summary) -> String {
                 bounds: Vec::new(),
                 rows,
                 cheapest_within_tolerance: row.cheapest_within_tolerance,
+                shortfall: None,
                 per_site: None,
             }
         })
