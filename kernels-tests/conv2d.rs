@@ -305,9 +305,9 @@ fn layers_too_wide_for_textures_take_other_variants() {
     assert_eq!(conv2d::applicable(gpu(), &wide), [Variant::Direct]);
 }
 
-/// A forward that keeps its packed x, then another layer of the same shape packing its own
-/// x into the shared scratch, then the first layer's backward_weight from the kept x: the
-/// weight gradient is the first layer's, for both GEMM loaders.
+/// A forward (with bias) that keeps its packed x, then another layer of the same shape
+/// packing its own x into the shared scratch, then the first layer's backward_weight from
+/// the kept x: the output and the weight gradient are the first layer's, for both loaders.
 #[test]
 fn backward_weight_reads_the_input_forward_kept() {
     let s = conv(2, 5, 20, 6, 5, 3, 1, 1);
@@ -316,16 +316,17 @@ fn backward_weight_reads_the_input_forward_kept() {
         let (first, other) = (Inputs::new(&mut case, &s), Inputs::new(&mut case, &s));
         let (y, other_y, dw) = (poisoned(&s.output_shape()), poisoned(&s.output_shape()), poisoned(&s.weight_shape()));
         let (mut dispatches, packed_x) =
-            conv2d::forward_keeping_input(gpu(), loader, &s, &first.x.0, &first.w.0, &y).unwrap();
+            conv2d::forward_keeping_input(gpu(), loader, &s, &first.x.0, &first.w.0, Some(&first.b.0), &y).unwrap();
         dispatches.extend(conv2d::forward(gpu(), Variant::Gemm(loader), &s, &other.x.0, &other.w.0, None, &other_y).unwrap());
         dispatches.extend(conv2d::backward_weight_packed(gpu(), loader, &s, &packed_x, &first.dy.0, &dw).unwrap());
         gpu().run(&dispatches).unwrap();
         let expected = reference::backward_weight(&s, &first.x.1, &first.dy.1);
         let magnitude = reference::backward_weight(&s, &abs(&first.x.1), &abs(&first.dy.1));
         assert_close(&case, "dw", &read(&dw), &expected, bound(output_positions(&s), &magnitude, &expected));
-        let expected_y = reference::forward(&s, &first.x.1, &first.w.1, None);
-        let magnitude_y = reference::forward(&s, &abs(&first.x.1), &abs(&first.w.1), None);
-        let terms = s.in_channels * s.kernel * s.kernel;
+        let expected_y = reference::forward(&s, &first.x.1, &first.w.1, Some(&first.b.1));
+        let abs_b = abs(&first.b.1);
+        let magnitude_y = reference::forward(&s, &abs(&first.x.1), &abs(&first.w.1), Some(&abs_b));
+        let terms = s.in_channels * s.kernel * s.kernel + 1;
         assert_close(&case, "y", &read(&y), &expected_y, bound(terms, &magnitude_y, &expected_y));
     }
 }

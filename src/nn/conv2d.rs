@@ -72,7 +72,7 @@ fn passes(
     let (forward, mut backward) = match (forward_variant, choose(gpu, &key("backward_weight"), &variants, weight_with)?) {
         // The same loader: backward_weight reads the x that forward packed.
         (Variant::Gemm(loader), Variant::Gemm(weight_loader)) if loader == weight_loader => {
-            let (forward, packed_x) = conv2d::forward_keeping_input(gpu, loader, shape, x, w, y)?;
+            let (forward, packed_x) = conv2d::forward_keeping_input(gpu, loader, shape, x, w, None, y)?;
             (forward, conv2d::backward_weight_packed(gpu, loader, shape, &packed_x, dy, dw)?)
         }
         (_, weight_variant) => (forward_with(forward_variant)?, weight_with(weight_variant)?),

@@ -180,45 +180,55 @@ pub fn forward(
     b: Option<&Tensor>,
     y: &Tensor,
 ) -> Result<Vec<Dispatch>> {
-    let op = "conv2d forward";
-    check(op, shape, &[("x", x), ("w", w), ("y", y)])?;
-    if let Some(b) = b {
-        check(op, shape, &[("b", b)])?;
-    }
-    let params = params(gpu, shape);
-    let mut bindings: Vec<(&str, &dyn Bindable)> = vec![("params", &params), ("x", x), ("w", w), ("y", y)];
-    bindings.extend(b.map(|b| ("b", b as &dyn Bindable)));
-    let output_elements = shape.output_shape().iter().product();
+    check_forward(shape, x, w, b, y)?;
     match variant {
         Variant::Direct => {
             let entry = if b.is_some() { "forward_bias" } else { "forward" };
             let kernel = gpu.kernel("conv2d", entry, &[])?;
-            let threads = output_elements / shape.out_channels * channel_blocks(shape.out_channels)?;
+            let params = params(gpu, shape);
+            let mut bindings: Vec<(&str, &dyn Bindable)> = vec![("params", &params), ("x", x), ("w", w), ("y", y)];
+            bindings.extend(b.map(|b| ("b", b as &dyn Bindable)));
+            let threads = shape.output_shape().iter().product::<usize>() / shape.out_channels
+                * channel_blocks(shape.out_channels)?;
             Ok(vec![gpu.dispatch_1d(&kernel, &bindings, threads)?])
         }
         Variant::Gemm(loader) => {
             let mut dispatches = implicit_gemm::forward(gpu, loader, shape, x, w, y)?;
-            if b.is_some() {
-                let kernel = gpu.kernel("conv2d", "add_bias", &[])?;
-                dispatches.push(gpu.dispatch_1d(&kernel, &bindings, output_elements)?);
-            }
+            dispatches.extend(b.map(|b| add_bias(gpu, shape, b, y)).transpose()?);
             Ok(dispatches)
         }
     }
 }
 
-/// [`forward`] without bias through the GEMM with `loader`, keeping x packed in texels of
-/// its own for [`backward_weight_packed`] with the same loader, which then packs nothing.
+fn check_forward(shape: &Conv2dShape, x: &Tensor, w: &Tensor, b: Option<&Tensor>, y: &Tensor) -> Result<()> {
+    let op = "conv2d forward";
+    check(op, shape, &[("x", x), ("w", w), ("y", y)])?;
+    b.map_or(Ok(()), |b| check(op, shape, &[("b", b)]))
+}
+
+/// y[n, o, :, :] += b[o], after a GEMM that wrote the plain sums.
+fn add_bias(gpu: &Gpu, shape: &Conv2dShape, b: &Tensor, y: &Tensor) -> Result<Dispatch> {
+    let kernel = gpu.kernel("conv2d", "add_bias", &[])?;
+    let params = params(gpu, shape);
+    let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("b", b), ("y", y)];
+    gpu.dispatch_1d(&kernel, bindings, shape.output_shape().iter().product())
+}
+
+/// [`forward`] through the GEMM with `loader`, keeping x packed in texels of its own for
+/// [`backward_weight_packed`] with the same loader, which then packs nothing.
 pub fn forward_keeping_input(
     gpu: &Gpu,
     loader: Loader,
     shape: &Conv2dShape,
     x: &Tensor,
     w: &Tensor,
+    b: Option<&Tensor>,
     y: &Tensor,
 ) -> Result<(Vec<Dispatch>, Texels)> {
-    check("conv2d forward", shape, &[("x", x), ("w", w), ("y", y)])?;
-    implicit_gemm::forward_keeping_input(gpu, loader, shape, x, w, y)
+    check_forward(shape, x, w, b, y)?;
+    let (mut dispatches, packed_x) = implicit_gemm::forward_keeping_input(gpu, loader, shape, x, w, y)?;
+    dispatches.extend(b.map(|b| add_bias(gpu, shape, b, y)).transpose()?);
+    Ok((dispatches, packed_x))
 }
 
 /// [`backward_weight`] through the GEMM with `loader`, from x as [`forward_keeping_input`]
