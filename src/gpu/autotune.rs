@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,8 @@ pub(super) struct Autotune {
     fastest: Mutex<BTreeMap<String, String>>,
     /// The variant each op and shape of this process uses.
     chosen: Mutex<BTreeMap<String, String>>,
+    /// Whether this process has said that it measures (once, before the first measurement).
+    announced: AtomicBool,
 }
 
 /// FNV-1a: a hash that stays the same across Rust versions, for file names and stamps.
@@ -78,7 +81,15 @@ impl Autotune {
         let sources: Vec<&str> = shaders::SHADER_SOURCES.iter().map(|(_, source)| *source).collect();
         let build = fnv1a(&[&[env!("CARGO_PKG_VERSION")], &sources[..]].concat());
         let path = cache_dir().map(|dir| dir.join(format!("kernels-{}.json", fnv1a(&[&adapter]))));
-        Autotune { choice, path, adapter, build, fastest: Mutex::default(), chosen: Mutex::default() }
+        Autotune {
+            choice,
+            path,
+            adapter,
+            build,
+            fastest: Mutex::default(),
+            chosen: Mutex::default(),
+            announced: Default::default(),
+        }
     }
 
     /// The cache file's choices, if it is readable and of this adapter and build.
@@ -94,7 +105,10 @@ impl Autotune {
         if let Some(known) = self.fastest.lock().unwrap().get(key) {
             return Ok(known.clone());
         }
-        let Some(path) = &self.path else { return measure() };
+        let Some(path) = &self.path else {
+            self.announce(None);
+            return measure();
+        };
         let _lock = lock_beside(path);
         let mut on_disk = self.read_file(path).unwrap_or_default();
         if let Some(known) = on_disk.get(key) {
@@ -102,6 +116,7 @@ impl Autotune {
             self.fastest.lock().unwrap().append(&mut on_disk);
             return Ok(known);
         }
+        self.announce(Some(path));
         let fastest = measure()?;
         on_disk.insert(key.to_string(), fastest.clone());
         let file = CacheFile { adapter: self.adapter.clone(), build: self.build.clone(), fastest: on_disk };
@@ -110,6 +125,17 @@ impl Autotune {
         let _ = crate::atomic::write_file(path, &bytes);
         self.fastest.lock().unwrap().extend(file.fastest);
         Ok(fastest)
+    }
+}
+
+impl Autotune {
+    /// One line on stderr before this process's first measurement: a first run on a new
+    /// adapter pauses (about a minute for ResNet-20 on lavapipe) and should say why.
+    fn announce(&self, cache: Option<&Path>) {
+        if !self.announced.swap(true, Ordering::Relaxed) {
+            let cached = cache.map_or("no cache folder: set STURDY_CACHE_DIR".into(), |p| format!("cached in {}", p.display()));
+            eprintln!("timing kernel variants at their first use on this adapter ({cached}; --kernels skips it)");
+        }
     }
 }
 
