@@ -398,13 +398,7 @@ fn backward_bounds(
 type Gradients = (Vec<f64>, Vec<f64>, Vec<f64>);
 
 /// Runs training forward then backward on the GPU with dy given; returns (dx, dgamma, dbeta).
-fn gpu_backward(
-    shape: BatchNormShape,
-    dims: &[usize],
-    x: &Tensor,
-    dy: &Tensor,
-    layer: &Layer,
-) -> Gradients {
+fn gpu_backward(shape: BatchNormShape, dims: &[usize], x: &Tensor, dy: &Tensor, layer: &Layer) -> Gradients {
     gpu_backward_with(BatchNormOptions::default(), shape, dims, x, dy, layer).1
 }
 

@@ -260,23 +260,14 @@ fn mismatched_shapes_are_rejected() {
         conv2d::forward(gpu(), TEXTURE, &s, &zeros(&[2, 3, 5, 7]), &w, None, &y),
         &["conv2d forward", "x", "[2, 3, 7, 5]"],
     );
-    expect_error(
-        conv2d::forward(gpu(), TEXTURE, &s, &x, &zeros(&[4, 3, 1, 1]), None, &y),
-        &["w", "[4, 3, 3, 3]"],
-    );
+    expect_error(conv2d::forward(gpu(), TEXTURE, &s, &x, &zeros(&[4, 3, 1, 1]), None, &y), &["w", "[4, 3, 3, 3]"]);
     expect_error(conv2d::forward(gpu(), TEXTURE, &s, &x, &w, Some(&zeros(&[3])), &y), &["b", "[4]"]);
-    expect_error(
-        conv2d::forward(gpu(), TEXTURE, &s, &x, &w, None, &zeros(&[2, 4, 7, 5])),
-        &["y", "[2, 4, 4, 3]"],
-    );
+    expect_error(conv2d::forward(gpu(), TEXTURE, &s, &x, &w, None, &zeros(&[2, 4, 7, 5])), &["y", "[2, 4, 4, 3]"]);
     expect_error(
         conv2d::backward_input(gpu(), TEXTURE, &s, &w, &y, &zeros(&[2, 3, 7, 6])),
         &["conv2d backward_input", "dx", "[2, 3, 7, 5]"],
     );
-    expect_error(
-        conv2d::backward_input(gpu(), TEXTURE, &s, &w, &zeros(&[2, 4, 3, 4]), &x),
-        &["dy", "[2, 4, 4, 3]"],
-    );
+    expect_error(conv2d::backward_input(gpu(), TEXTURE, &s, &w, &zeros(&[2, 4, 3, 4]), &x), &["dy", "[2, 4, 4, 3]"]);
     expect_error(
         conv2d::backward_weight(gpu(), TEXTURE, &s, &x, &y, &zeros(&[3, 4, 3, 3])),
         &["conv2d backward_weight", "dw", "[4, 3, 3, 3]"],
@@ -317,7 +308,8 @@ fn backward_weight_reads_the_input_forward_kept() {
         let (y, other_y, dw) = (poisoned(&s.output_shape()), poisoned(&s.output_shape()), poisoned(&s.weight_shape()));
         let (mut dispatches, packed_x) =
             conv2d::forward_keeping_input(gpu(), loader, &s, &first.x.0, &first.w.0, Some(&first.b.0), &y).unwrap();
-        dispatches.extend(conv2d::forward(gpu(), Variant::Gemm(loader), &s, &other.x.0, &other.w.0, None, &other_y).unwrap());
+        dispatches
+            .extend(conv2d::forward(gpu(), Variant::Gemm(loader), &s, &other.x.0, &other.w.0, None, &other_y).unwrap());
         dispatches.extend(conv2d::backward_weight_packed(gpu(), loader, &s, &packed_x, &first.dy.0, &dw).unwrap());
         gpu().run(&dispatches).unwrap();
         let expected = reference::backward_weight(&s, &first.x.1, &first.dy.1);
@@ -351,6 +343,9 @@ fn a_forced_family_applies_where_it_fits() {
         assert_eq!(pick(&small).unwrap(), expected_small, "{kernels:?}");
         assert_eq!(pick(&wide).unwrap(), Variant::Direct, "{kernels:?} on a layer too wide for textures");
         let chosen = forced.chosen_variants();
-        assert!(chosen.iter().any(|(op, v)| op == &format!("test {small}") && *v == expected_small.name()), "{chosen:?}");
+        assert!(
+            chosen.iter().any(|(op, v)| op == &format!("test {small}") && *v == expected_small.name()),
+            "{chosen:?}"
+        );
     }
 }

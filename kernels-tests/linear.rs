@@ -37,7 +37,9 @@ fn abs(v: &[f64]) -> Vec<f64> {
 
 #[test]
 fn forward_and_backward_match_reference() {
-    for ((x_shape, out_features), variant) in shapes().into_iter().flat_map(|s| Variant::all().into_iter().map(move |v| (s.clone(), v))) {
+    for ((x_shape, out_features), variant) in
+        shapes().into_iter().flat_map(|s| Variant::all().into_iter().map(move |v| (s.clone(), v)))
+    {
         let mut case = Case::new(format!("linear {} x {x_shape:?} out {out_features}", variant.name()));
         let (batch, in_features) = (x_shape[0], x_shape[1..].iter().product::<usize>());
         let (x, x_ref) = case.tensor(&x_shape, -1.0, 1.0);
@@ -76,7 +78,9 @@ fn forward_and_backward_match_reference() {
 #[test]
 fn backward_matches_finite_differences() {
     let shapes = [(vec![1, 7], 3), (vec![5, 7], 3), (vec![5, 3, 2, 2], 2)];
-    for ((x_shape, out_features), variant) in shapes.into_iter().flat_map(|s| Variant::all().into_iter().map(move |v| (s.clone(), v))) {
+    for ((x_shape, out_features), variant) in
+        shapes.into_iter().flat_map(|s| Variant::all().into_iter().map(move |v| (s.clone(), v)))
+    {
         let mut case = Case::new(format!("linear gradient {} x {x_shape:?} out {out_features}", variant.name()));
         let (batch, in_features) = (x_shape[0], x_shape[1..].iter().product::<usize>());
         let (x, x_ref) = case.tensor(&x_shape, -1.0, 1.0);
@@ -128,7 +132,10 @@ fn mismatched_shapes_are_rejected() {
         ops::linear::forward(gpu(), Variant::Direct, &x, &w, &zeros(&[4]), &y).map(|_| ()),
         &["linear forward", "b", "[4]", "[3]"],
     );
-    expect_error(ops::linear::forward(gpu(), Variant::Direct, &x, &w, &b, &zeros(&[5, 4])).map(|_| ()), &["y", "[5, 4]", "[5, 3]"]);
+    expect_error(
+        ops::linear::forward(gpu(), Variant::Direct, &x, &w, &b, &zeros(&[5, 4])).map(|_| ()),
+        &["y", "[5, 4]", "[5, 3]"],
+    );
     expect_error(
         ops::linear::backward_input(gpu(), Variant::Direct, &w, &zeros(&[4, 3]), &x).map(|_| ()),
         &["linear backward_input", "dy", "[4, 3]"],

@@ -4,7 +4,6 @@ use sturdy::reference;
 
 use crate::harness::*;
 
-
 /// Odd sizes around the blocks (texture: 8 rows x 32 columns, 16 x 16 for N <= 16, K in 4s; tiled: 64 x 64
 /// and 128 x 32, K in 16s): single elements, partial blocks on every side, and more than one block.
 fn shapes() -> Vec<MatmulShape> {

@@ -23,7 +23,11 @@ fn train(data: &Path, out: &Path, kernels: &str, cache: &Path) -> Vec<f64> {
         .stderr(Stdio::piped())
         .output()
         .unwrap();
-    assert!(output.status.success(), "sturdy train --kernels {kernels} failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "sturdy train --kernels {kernels} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     read_records(&out.join("metrics.jsonl")).unwrap().iter().map(|r| r.train_loss).collect()
 }
 
@@ -58,7 +62,10 @@ fn every_forced_family_trains_like_the_direct_kernels() {
         let losses = train(&data, &scratch.path().join(family), family, &cache);
         for (epoch, (loss, reference)) in losses.iter().zip(&direct).enumerate() {
             let error = (loss - reference).abs() / reference.abs();
-            assert!(error <= BOUND, "{family}, epoch {epoch}: loss {loss} against direct {reference} ({error:e} > {BOUND:e})");
+            assert!(
+                error <= BOUND,
+                "{family}, epoch {epoch}: loss {loss} against direct {reference} ({error:e} > {BOUND:e})"
+            );
         }
     }
     assert!(!cache.exists(), "a forced family measures nothing, so it writes no cache");

@@ -94,7 +94,8 @@ pub fn run(gpu: &Gpu, config: &BenchConfig, mut progress: impl FnMut(&str)) -> R
 
 /// The variant every op and shape measured above ran with (`--kernels`).
 fn chosen_variants(gpu: &Gpu) -> Table {
-    let mut table = Table::new(format!("Kernel variants chosen ({:?})", gpu.kernel_choice()), &["op and shape", "variant"]);
+    let mut table =
+        Table::new(format!("Kernel variants chosen ({:?})", gpu.kernel_choice()), &["op and shape", "variant"]);
     for (op, variant) in gpu.chosen_variants() {
         table.row(vec![op, variant]);
     }

@@ -77,7 +77,8 @@ fn cache_dir() -> Option<PathBuf> {
 
 impl Autotune {
     pub(super) fn new(choice: KernelChoice, info: &wgpu::AdapterInfo) -> Autotune {
-        let adapter = format!("{} | {:?} | {} {} | {:x}", info.name, info.backend, info.driver, info.driver_info, info.device);
+        let adapter =
+            format!("{} | {:?} | {} {} | {:x}", info.name, info.backend, info.driver, info.driver_info, info.device);
         let sources: Vec<&str> = shaders::SHADER_SOURCES.iter().map(|(_, source)| *source).collect();
         let build = fnv1a(&[&[env!("CARGO_PKG_VERSION")], &sources[..]].concat());
         let path = cache_dir().map(|dir| dir.join(format!("kernels-{}.json", fnv1a(&[&adapter]))));
@@ -133,7 +134,8 @@ impl Autotune {
     /// adapter pauses (about a minute for ResNet-20 on lavapipe) and should say why.
     fn announce(&self, cache: Option<&Path>) {
         if !self.announced.swap(true, Ordering::Relaxed) {
-            let cached = cache.map_or("no cache folder: set STURDY_CACHE_DIR".into(), |p| format!("cached in {}", p.display()));
+            let cached =
+                cache.map_or("no cache folder: set STURDY_CACHE_DIR".into(), |p| format!("cached in {}", p.display()));
             eprintln!("timing kernel variants at their first use on this adapter ({cached}; --kernels skips it)");
         }
     }

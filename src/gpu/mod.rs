@@ -14,7 +14,9 @@ mod timing;
 mod uniform;
 
 pub use autotune::{KernelChoice, CACHE_ENV, KERNELS_ENV};
-pub use context::{choose_adapter, list_adapters, unfused_from_env, AdapterSummary, Gpu, GpuOptions, ADAPTER_ENV, FUSE_ENV};
+pub use context::{
+    choose_adapter, list_adapters, unfused_from_env, AdapterSummary, Gpu, GpuOptions, ADAPTER_ENV, FUSE_ENV,
+};
 pub use error::GpuError;
 pub use kernel::{Bindable, Dispatch, Kernel, Resource, Traffic};
 pub use recorder::{Recorder, TimedDispatch};

@@ -44,7 +44,11 @@ impl<'g> Recorder<'g> {
         match &mut self.timer {
             None => dispatch.record(self.pass.as_mut().expect("pass is open until submit")),
             Some((timestamps, kernels)) => {
-                assert!(kernels.len() < timestamps.passes(), "a timed recorder holds {} dispatches", timestamps.passes());
+                assert!(
+                    kernels.len() < timestamps.passes(),
+                    "a timed recorder holds {} dispatches",
+                    timestamps.passes()
+                );
                 let mut pass = self.encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some(dispatch.kernel().name()),
                     timestamp_writes: Some(timestamps.pass_writes(kernels.len())),

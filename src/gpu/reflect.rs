@@ -71,7 +71,8 @@ pub fn entry_point(shader: &str, entry: &str, constants: &[(&str, f64)]) -> Resu
             naga::AddressSpace::Uniform => Some(layout(&module, var.ty)?),
             _ => None,
         };
-        let (reads, writes) = (uses[handle].contains(naga::valid::GlobalUse::READ), uses[handle].contains(naga::valid::GlobalUse::WRITE));
+        let (reads, writes) =
+            (uses[handle].contains(naga::valid::GlobalUse::READ), uses[handle].contains(naga::valid::GlobalUse::WRITE));
         bindings.push(BindingInfo { name, binding: binding.binding, uniform, reads, writes });
     }
     bindings.sort_unstable_by_key(|b| b.binding);

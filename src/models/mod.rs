@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::gpu::{Gpu, Result};
 use crate::nn::{
-    Activation, BatchNorm, BnRelu, Conv2d, ConvGeometry, GlobalAveragePool, Layer, Linear, Network, Site,
-    SiteTables, TrainActivation,
+    Activation, BatchNorm, BnRelu, Conv2d, ConvGeometry, GlobalAveragePool, Layer, Linear, Network, Site, SiteTables,
+    TrainActivation,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

@@ -93,8 +93,13 @@ impl Core {
             return Ok(Passes { train: Vec::new(), eval, backward: Vec::new() });
         };
         let input_grad = self.input.input_grad(&self.name)?;
-        let tensors =
-            BatchNormTensors { saved_mean, saved_inv_std, dgamma: self.gamma.grad(), dbeta: self.beta.grad(), ..running };
+        let tensors = BatchNormTensors {
+            saved_mean,
+            saved_inv_std,
+            dgamma: self.gamma.grad(),
+            dbeta: self.beta.grad(),
+            ..running
+        };
         let train = batchnorm::forward_train(gpu, shape, options, x, &tensors, &output.value)?;
         let backward = batchnorm::backward(gpu, shape, options, x, output.grad(), &tensors, input_grad)?;
         Ok(Passes { train, eval, backward })

@@ -69,7 +69,8 @@ fn passes(
     }
     let (dy, dw) = (output.grad(), weight.grad());
     let weight_with = |v| conv2d::backward_weight(gpu, v, shape, x, dy, dw);
-    let (forward, mut backward) = match (forward_variant, choose(gpu, &key("backward_weight"), &variants, weight_with)?) {
+    let (forward, mut backward) = match (forward_variant, choose(gpu, &key("backward_weight"), &variants, weight_with)?)
+    {
         // The same loader: backward_weight reads the x that forward packed.
         (Variant::Gemm(loader), Variant::Gemm(weight_loader)) if loader == weight_loader => {
             let (forward, packed_x) = conv2d::forward_keeping_input(gpu, loader, shape, x, w, None, y)?;

@@ -342,9 +342,20 @@ fn tiles(layout: &GemmLayout, thread_rows: usize) -> Result<usize> {
 
 /// The dispatch computing C (a buffer of f32 the maps index) from `a` and `b` with
 /// `loader` (whose storage they must have), each chunk of `layout` into its own part of `c`.
-pub fn dispatch(gpu: &Gpu, loader: Loader, layout: &GemmLayout, a: &Texels, b: &Texels, c: &Tensor) -> Result<Dispatch> {
+pub fn dispatch(
+    gpu: &Gpu,
+    loader: Loader,
+    layout: &GemmLayout,
+    a: &Texels,
+    b: &Texels,
+    c: &Tensor,
+) -> Result<Dispatch> {
     if [a, b].iter().any(|texels| texels.storage() != loader.storage()) {
-        return Err(GpuError::shape(format!("gemm: the {} loader reads {:?} operands", loader.name(), loader.storage())));
+        return Err(GpuError::shape(format!(
+            "gemm: the {} loader reads {:?} operands",
+            loader.name(),
+            loader.storage()
+        )));
     }
     let chunks = (layout.steps as usize).div_ceil(layout.chunk_steps.max(1) as usize).max(1);
     match loader {
@@ -358,8 +369,7 @@ pub fn dispatch(gpu: &Gpu, loader: Loader, layout: &GemmLayout, a: &Texels, b: &
         Loader::Tiled { thread_rows } => {
             let kernel = gpu.kernel("gemm", "gemm_tiled", &[("THREAD_ROWS", thread_rows as f64)])?;
             let params = gpu.uniform(&layout.flattened(a.width(), b.width()));
-            let bindings: &[(&str, &dyn Bindable)] =
-                &[("params", &params), ("a_texels", a), ("b_texels", b), ("c", c)];
+            let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("a_texels", a), ("b_texels", b), ("c", c)];
             let workgroup = kernel.workgroup_size()[0] as usize;
             gpu.dispatch(&kernel, bindings, kernel.grid_1d(tiles(layout, thread_rows)? * chunks * workgroup))
         }
