@@ -19,3 +19,4 @@ mod relu;
 mod runtime;
 mod sgd;
 mod shaders;
+mod shortcut;

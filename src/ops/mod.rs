@@ -18,6 +18,7 @@ pub mod poly_relu;
 pub mod pool;
 pub mod relu;
 pub mod sgd;
+pub mod shortcut;
 pub mod variants;
 
 use crate::gpu::{Gpu, GpuError, Result, Tensor, UniformBuffer, UniformMirror};
@@ -45,6 +46,7 @@ pub fn uniform_mirrors() -> Vec<UniformMirror> {
         UniformMirror::of::<pool::Params>("pool", "params"),
         UniformMirror::of::<Length>("relu", "params"),
         UniformMirror::of::<sgd::Params>("sgd", "params"),
+        UniformMirror::of::<shortcut::Params>("shortcut", "params"),
     ]
 }
 

@@ -14,3 +14,4 @@ pub mod poly_relu;
 pub mod pool;
 pub mod relu;
 pub mod sgd;
+pub mod shortcut;
