@@ -72,7 +72,8 @@ fn check_layers(manifest: &Manifest, weights: &Checkpoint) {
                 assert_eq!(&input, input_shape);
                 vec![input_shape[0]]
             }
-            Op::MaxPool2x2 { input_shape, output_shape, .. } => {
+            Op::MaxPool2x2 { input_shape, output_shape, .. }
+            | Op::ZeroPadShortcut { input_shape, output_shape, .. } => {
                 assert_eq!(&input, input_shape);
                 output_shape.to_vec()
             }
@@ -250,6 +251,54 @@ fn vgg_export_evaluates_its_max_poolings_as_the_gpu_pann_does() {
         }
     }
     eprintln!("VGG export vs GPU PANN (alpha {ALPHA}): largest logit difference {worst:.2e} of the logits' scale");
+}
+
+/// An option-A ResNet's shortcuts are ops of the export (no parameters, nothing folded),
+/// and the export's f64 forward pass computes the logits of the GPU PANN.
+#[test]
+fn resnet_option_a_export_evaluates_its_shortcuts_as_the_gpu_does() {
+    let scratch = ScratchDir::new("export-resnet-a");
+    let train = ["--model", "resnet20", "--shortcut", "a", "--width", "0.25", "--batch-size", "16", "--seed", "4"];
+    let (run_dir, manifest, weights) = train_and_export(&scratch, (64, 16), &train, &[], "resnet");
+    check_layers(&manifest, &weights);
+    let shortcuts: Vec<(&str, [usize; 3], [usize; 3])> = manifest
+        .layers
+        .iter()
+        .filter_map(|op| match op {
+            Op::ZeroPadShortcut { name, input_shape, output_shape, .. } => {
+                Some((name.as_str(), *input_shape, *output_shape))
+            }
+            _ => None,
+        })
+        .collect();
+    // Fashion-MNIST's 28x28 through the stride-2 stages: 28 -> 14 -> 7, 4 -> 8 -> 16 channels.
+    let expected =
+        [("stage2.block0.shortcut", [4, 28, 28], [8, 14, 14]), ("stage3.block0.shortcut", [8, 14, 14], [16, 7, 7])];
+    assert_eq!(shortcuts, expected);
+    assert!(weights.tensors.iter().all(|t| !t.name.contains("shortcut")), "option A has no shortcut tensors");
+
+    let (batch, gpu_logits, image_len) = gpu_pann_logits(&run_dir, &manifest, 16);
+    // As for the VGG below: a dot product of n terms in f32 is within n u of the exact one
+    // relative to the sum of its terms' magnitudes (u = 2^-24); the largest n here is
+    // 9 x 16 channels = 144, so each of the 20 weighted layers adds at most 144 u = 8.6e-6
+    // of its output scale, 1.7e-4 in all; Clenshaw in f32 keeps each of the 19 sites within
+    // 2^-18 of its output scale (7.2e-5), and the shortcuts copy values exactly. 1e-3 of the
+    // largest logit leaves the network a gain of 4 on that sum; a shortcut that dropped or
+    // misplaced a channel would move the logits by a good part of their scale.
+    let exported = CpuNetwork::new(&manifest.layers, &weights);
+    let mut worst = 0.0f64;
+    for (image, gpu_row) in batch.images.chunks(image_len).zip(gpu_logits.chunks(manifest.classes)) {
+        let image: Vec<f64> = image.iter().map(|&v| v as f64).collect();
+        let cpu_row = exported.forward(&image, SiteFunction::Poly(&manifest.relu)).unwrap();
+        let scale = cpu_row.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (&g, c) in gpu_row.iter().zip(&cpu_row) {
+            worst = worst.max((g as f64 - c).abs() / scale);
+            assert!((g as f64 - c).abs() <= 1e-3 * scale, "GPU PANN {g} vs exported f64 PANN {c}");
+        }
+    }
+    eprintln!(
+        "ResNet option-A export vs GPU PANN (alpha {ALPHA}): largest logit difference {worst:.2e} of the logits' scale"
+    );
 }
 
 /// An export with per-site alphas (`--site-alphas`, the others at `--alpha`) lists each

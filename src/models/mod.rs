@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::gpu::{Gpu, Result};
 use crate::nn::{
-    Activation, BatchNorm, BnRelu, Conv2d, ConvGeometry, GlobalAveragePool, Layer, Linear, Network, Site,
+    Activation, BatchNorm, BnRelu, Conv2d, ConvGeometry, GlobalAveragePool, Layer, Linear, Network, Shortcut, Site,
     SiteTables, TrainActivation,
 };
 
@@ -36,6 +36,20 @@ impl std::fmt::Display for ModelKind {
     }
 }
 
+/// An architecture: its kind and how the shortcuts of its residual blocks change shape
+/// (models without residual blocks have no shortcuts). A bare kind has the default shortcut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Model {
+    pub kind: ModelKind,
+    pub shortcut: Shortcut,
+}
+
+impl From<ModelKind> for Model {
+    fn from(kind: ModelKind) -> Model {
+        Model { kind, shortcut: Shortcut::default() }
+    }
+}
+
 /// What a model is built for: batch size, input image and class count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelInput {
@@ -58,30 +72,30 @@ pub fn scaled(channels: usize, width: f64) -> usize {
 /// Builds a model to train; `train` says what its ReLU sites compute in training mode.
 pub fn build(
     gpu: &Gpu,
-    kind: ModelKind,
+    model: impl Into<Model>,
     input: ModelInput,
     width: f64,
     train: TrainActivation,
     rng: &mut impl Rng,
 ) -> Result<Network> {
-    assemble(gpu, kind, input, width, Some(train), rng)
+    assemble(gpu, model.into(), input, width, Some(train), rng)
 }
 
 /// Builds a model for inference only: no gradients, optimiser state or backward pass
 /// (its weights, drawn from `rng`, are meant to be overwritten by a checkpoint).
 pub fn build_for_inference(
     gpu: &Gpu,
-    kind: ModelKind,
+    model: impl Into<Model>,
     input: ModelInput,
     width: f64,
     rng: &mut impl Rng,
 ) -> Result<Network> {
-    assemble(gpu, kind, input, width, None, rng)
+    assemble(gpu, model.into(), input, width, None, rng)
 }
 
 fn assemble(
     gpu: &Gpu,
-    kind: ModelKind,
+    model: Model,
     input: ModelInput,
     width: f64,
     train: Option<TrainActivation>,
@@ -89,14 +103,15 @@ fn assemble(
 ) -> Result<Network> {
     let image = Activation::input(gpu, &[input.batch, input.channels, input.height, input.width])?;
     let mut network = Network::new(image, SiteTables::new(gpu, train)?);
-    match kind {
-        ModelKind::Resnet20 => resnet::build(gpu, &mut network, 3, width, rng)?,
-        ModelKind::Resnet32 => resnet::build(gpu, &mut network, 5, width, rng)?,
-        ModelKind::Resnet44 => resnet::build(gpu, &mut network, 7, width, rng)?,
-        ModelKind::Resnet56 => resnet::build(gpu, &mut network, 9, width, rng)?,
-        ModelKind::Resnet110 => resnet::build(gpu, &mut network, 18, width, rng)?,
+    let shortcut = model.shortcut;
+    match model.kind {
+        ModelKind::Resnet20 => resnet::build(gpu, &mut network, 3, width, shortcut, rng)?,
+        ModelKind::Resnet32 => resnet::build(gpu, &mut network, 5, width, shortcut, rng)?,
+        ModelKind::Resnet44 => resnet::build(gpu, &mut network, 7, width, shortcut, rng)?,
+        ModelKind::Resnet56 => resnet::build(gpu, &mut network, 9, width, shortcut, rng)?,
+        ModelKind::Resnet110 => resnet::build(gpu, &mut network, 18, width, shortcut, rng)?,
         ModelKind::Vgg => vgg::build(gpu, &mut network, width, rng)?,
-        ModelKind::Smallcnn => small_cnn::build(gpu, &mut network, width, rng)?,
+        ModelKind::Smallcnn => small_cnn::build(gpu, &mut network, width, shortcut, rng)?,
     }
     classifier(gpu, &mut network, input.classes, rng).map(|()| network)
 }

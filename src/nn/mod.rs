@@ -13,6 +13,7 @@ mod network;
 mod param;
 mod pool;
 mod residual;
+mod shortcut;
 mod site;
 
 pub use batchnorm::BatchNorm;
@@ -23,7 +24,8 @@ pub use linear::Linear;
 pub use network::Network;
 pub use param::{Param, TrainingState};
 pub use pool::GlobalAveragePool;
-pub use residual::BasicBlock;
+pub use residual::{BasicBlock, BlockShape};
+pub use shortcut::{Shortcut, ZeroPadShortcut};
 pub use site::{Site, SiteKind, SiteTables, TrainActivation, MAX_SITES};
 
 use crate::gpu::{Gpu, GpuError, Recorder, Result, Tensor};

@@ -12,7 +12,7 @@ use super::SgdConfig;
 use crate::allowed::Allowed;
 use crate::data::{Augment, DatasetKind, Normalization};
 use crate::models::ModelKind;
-use crate::nn::TrainActivation;
+use crate::nn::{Shortcut, TrainActivation};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
@@ -22,6 +22,9 @@ pub struct RunConfig {
     pub train_limit: Option<usize>,
     pub test_limit: Option<usize>,
     pub model: ModelKind,
+    /// A run.json written before the setting existed reads as the option B it trained with.
+    #[serde(default = "Shortcut::before_the_setting")]
+    pub shortcut: Shortcut,
     pub width: f64,
     pub epochs: usize,
     pub batch_size: usize,

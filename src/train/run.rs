@@ -18,7 +18,7 @@ use crate::checkpoint::Checkpoint;
 use crate::data::{self, BatchPlan, Dataset, EpochBatches, Normalization};
 use crate::evaluation::{Evaluator, Totals};
 use crate::gpu::Gpu;
-use crate::models::{self, ModelInput};
+use crate::models::{self, Model, ModelInput};
 use crate::nn::{Mode, Network, Purpose};
 
 /// Steps between reads of the running loss: each read waits for the GPU, so not every step.
@@ -96,9 +96,10 @@ pub fn build_network(gpu: &Gpu, config: &RunConfig, train: &Dataset, purpose: Pu
     let [channels, height, width] = train.shape();
     let input = ModelInput { batch: config.batch_size, channels, height, width, classes: train.classes };
     let mut rng = StdRng::seed_from_u64(config.seed);
+    let model = Model { kind: config.model, shortcut: config.shortcut };
     Ok(match purpose {
-        Purpose::Training => models::build(gpu, config.model, input, config.width, config.activation, &mut rng)?,
-        Purpose::Inference => models::build_for_inference(gpu, config.model, input, config.width, &mut rng)?,
+        Purpose::Training => models::build(gpu, model, input, config.width, config.activation, &mut rng)?,
+        Purpose::Inference => models::build_for_inference(gpu, model, input, config.width, &mut rng)?,
     })
 }
 
