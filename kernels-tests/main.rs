@@ -7,6 +7,7 @@ mod add;
 mod batchnorm;
 mod calibrate;
 mod conv2d;
+mod dropout;
 mod fill;
 mod linear;
 mod loss;

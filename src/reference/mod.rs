@@ -5,6 +5,7 @@ pub mod add;
 pub mod batchnorm;
 pub mod calibrate;
 pub mod conv2d;
+pub mod dropout;
 pub mod linear;
 pub mod loss;
 pub mod matmul;
