@@ -1,17 +1,19 @@
 use rand::Rng;
 
 use super::describe::per_image_chw;
-use super::param::kaiming_normal;
+use super::param::{fan_in_uniform, kaiming_normal};
 use super::{Activation, Layer, Mode, Op, Param, Purpose};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result};
 use crate::ops::conv2d::{self, Conv2dShape};
 use crate::ops::variants::choose;
 
-/// Convolution without bias (batch norm follows it in every model here).
+/// Convolution, with a bias where the geometry asks for one (the VGGs of the prior work
+/// have one before their batch norms; the ResNets none).
 pub struct Conv2d {
     name: String,
     shape: Conv2dShape,
     weight: Param,
+    bias: Option<Param>,
     output: Activation,
     forward: Vec<Dispatch>,
     backward: Vec<Dispatch>,
@@ -22,6 +24,7 @@ pub struct ConvGeometry {
     pub kernel: usize,
     pub stride: usize,
     pub padding: usize,
+    pub bias: bool,
 }
 
 impl Conv2d {
@@ -36,30 +39,46 @@ impl Conv2d {
         let &[batch, in_channels, height, width] = input.shape() else {
             return Err(GpuError::shape(format!("{name}: conv2d input must be NCHW, got {:?}", input.shape())));
         };
-        let ConvGeometry { out_channels, kernel, stride, padding } = geometry;
+        let ConvGeometry { out_channels, kernel, stride, padding, bias } = geometry;
         let shape = Conv2dShape { batch, in_channels, out_channels, height, width, kernel, stride, padding };
         shape.check()?;
         let fan_in = in_channels * kernel * kernel;
         let weight_shape = shape.weight_shape();
         let init = kaiming_normal(rng, weight_shape.iter().product(), fan_in);
         let weight = Param::new(gpu, format!("{name}.weight"), &weight_shape, &init, false, purpose)?;
+        let bias = match bias {
+            // PyTorch's default for a convolution's bias.
+            true => Some(Param::new(
+                gpu,
+                format!("{name}.bias"),
+                &[out_channels],
+                &fan_in_uniform(rng, out_channels, fan_in),
+                false,
+                purpose,
+            )?),
+            false => None,
+        };
         let output = Activation::new(gpu, &shape.output_shape(), purpose)?;
         let variants = conv2d::applicable(gpu, &shape);
         let key = |op: &str| format!("conv2d {op} {shape}");
         let (x, w, y) = (&input.value, &weight.value, &output.value);
-        let forward_with = |v| conv2d::forward(gpu, v, &shape, x, w, None, y);
+        let b = bias.as_ref().map(|b| &b.value);
+        let forward_with = |v| conv2d::forward(gpu, v, &shape, x, w, b, y);
         let forward = forward_with(choose(gpu, &key("forward"), &variants, forward_with)?)?;
         let mut backward = Vec::new();
         if purpose == Purpose::Training {
             let dy = output.grad();
             let weight_with = |v| conv2d::backward_weight(gpu, v, &shape, x, dy, weight.grad());
             backward = weight_with(choose(gpu, &key("backward_weight"), &variants, weight_with)?)?;
+            if let Some(bias) = &bias {
+                backward.push(conv2d::backward_bias(gpu, &shape, dy, bias.grad())?);
+            }
             if let Some(dx) = &input.grad {
                 let input_with = |v| conv2d::backward_input(gpu, v, &shape, w, dy, dx);
                 backward.extend(input_with(choose(gpu, &key("backward_input"), &variants, input_with)?)?);
             }
         }
-        Ok(Conv2d { name: name.into(), shape, weight, output, forward, backward })
+        Ok(Conv2d { name: name.into(), shape, weight, bias, output, forward, backward })
     }
 }
 
@@ -77,7 +96,7 @@ impl Layer for Conv2d {
     }
 
     fn params(&self) -> Vec<&Param> {
-        vec![&self.weight]
+        std::iter::once(&self.weight).chain(&self.bias).collect()
     }
 
     fn describe(&self, input: &str) -> Vec<Op> {
@@ -85,7 +104,7 @@ impl Layer for Conv2d {
             name: self.name.clone(),
             input: input.into(),
             weight: self.weight.name.clone(),
-            bias: None,
+            bias: self.bias.as_ref().map(|b| b.name.clone()),
             input_shape: per_image_chw(&self.shape.input_shape()),
             output_shape: per_image_chw(&self.shape.output_shape()),
             kernel: self.shape.kernel,

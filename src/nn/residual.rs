@@ -59,7 +59,7 @@ fn projection(
         Shortcut::A => vec![Box::new(ZeroPadShortcut::new(gpu, &format!("{name}.shortcut"), input, sibling, purpose)?)],
         Shortcut::B => {
             let geometry =
-                ConvGeometry { out_channels: shape.out_channels, kernel: 1, stride: shape.stride, padding: 0 };
+                ConvGeometry { out_channels: shape.out_channels, kernel: 1, stride: shape.stride, padding: 0, bias: false };
             let conv = Conv2d::new(gpu, &format!("{name}.shortcut.conv"), input, geometry, purpose, rng)?;
             let bn = BatchNorm::new(gpu, &format!("{name}.shortcut.bn"), conv.output(), Some(sibling), purpose)?;
             vec![Box::new(conv), Box::new(bn)]
@@ -79,7 +79,7 @@ impl BasicBlock {
         let BlockShape { out_channels, stride, .. } = shape;
         let purpose = tables.purpose();
         let main_input = branch_view(gpu, input, purpose)?;
-        let conv3x3 = |stride| ConvGeometry { out_channels, kernel: 3, stride, padding: 1 };
+        let conv3x3 = |stride| ConvGeometry { out_channels, kernel: 3, stride, padding: 1, bias: false };
         let conv1 = Conv2d::new(gpu, &format!("{name}.conv1"), &main_input, conv3x3(stride), purpose, rng)?;
         let bn1 = BatchNorm::new(gpu, &format!("{name}.bn1"), conv1.output(), None, purpose)?;
         let relu1 = Site::relu(gpu, &format!("{name}.relu1"), bn1.output(), tables)?;
