@@ -650,6 +650,7 @@ fn sample_run() -> RunFile {
             recipe: Recipe::MixupNoise,
             mixup_alpha: 1.0,
             activation: TrainActivation::Noise { config: NoiseConfig::new(8), bound: Some(4.0) },
+            init_from: None,
         },
         normalization: Normalization { mean: vec![0.286], std: vec![0.353] },
     }

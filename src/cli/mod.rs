@@ -5,6 +5,7 @@ mod bench;
 mod devices;
 mod eval;
 mod export;
+mod import;
 mod study;
 mod sweep;
 mod train;
@@ -49,6 +50,7 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     Study(study::StudyArgs),
     Export(export::ExportArgs),
+    Import(import::ImportArgs),
     Bench(bench::BenchArgs),
 }
 
@@ -74,6 +76,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Sweep(args) => sweep::run(args, &cli.gpu_options()),
         Command::Study(args) => study::run(args, &cli.gpu_options()),
         Command::Export(args) => export::run(args, &cli.gpu_options()),
+        Command::Import(args) => import::run(args, &cli.gpu_options()),
         Command::Bench(args) => bench::run(args, &cli.gpu_options()),
     }
 }

@@ -9,3 +9,4 @@ pub mod fold;
 pub mod forward;
 pub mod manifest;
 pub mod run;
+pub mod torch;

@@ -121,6 +121,12 @@ pub struct TrainSettings {
     #[arg(long = "no-crop", action = ArgAction::SetTrue,
           value_parser = BoolValueParser::new().map(|off| if off { 0 } else { Augment::CIFAR.crop_padding }))]
     pub crop_padding: usize,
+    /// Start from the weights and running statistics of this run folder (a trained or
+    /// imported run of the same model, width and shortcut) with fresh optimiser state:
+    /// fine-tuning with any recipe.
+    #[arg(long, value_name = "RUN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
     /// Turn off random horizontal flips.
     #[arg(long = "no-flip", action = ArgAction::SetFalse)]
     pub flip: bool,
@@ -176,6 +182,7 @@ impl TrainSettings {
             recipe: self.recipe.recorded(),
             mixup_alpha: self.mixup_alpha.unwrap_or(recipe.mixup_alpha),
             activation,
+            init_from: self.init_from.clone(),
         }
     }
 
