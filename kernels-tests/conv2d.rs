@@ -97,7 +97,6 @@ impl Inputs {
     }
 }
 
-
 fn check_forward(s: &Conv2dShape, variant: Variant, with_bias: bool) {
     let mut case = Case::new(format!("conv2d forward {variant:?} {s:?} bias={with_bias}"));
     let t = Inputs::new(&mut case, s);
@@ -304,4 +303,53 @@ fn layers_too_wide_for_textures_take_other_variants() {
     // One image row wider than a texture: its packed planes cannot fit.
     let wide = conv(1, 1, 1, 1, limit + 1, 1, 1, 0);
     assert_eq!(conv2d::applicable(gpu(), &wide), [Variant::Direct]);
+}
+
+/// A forward that keeps its packed x, then another layer of the same shape packing its own
+/// x into the shared scratch, then the first layer's backward_weight from the kept x: the
+/// weight gradient is the first layer's, for both GEMM loaders.
+#[test]
+fn backward_weight_reads_the_input_forward_kept() {
+    let s = conv(2, 5, 20, 6, 5, 3, 1, 1);
+    for loader in Loader::ALL {
+        let mut case = Case::new(format!("conv2d kept input {} {s:?}", loader.name()));
+        let (first, other) = (Inputs::new(&mut case, &s), Inputs::new(&mut case, &s));
+        let (y, other_y, dw) = (poisoned(&s.output_shape()), poisoned(&s.output_shape()), poisoned(&s.weight_shape()));
+        let (mut dispatches, packed_x) =
+            conv2d::forward_keeping_input(gpu(), loader, &s, &first.x.0, &first.w.0, &y).unwrap();
+        dispatches.extend(conv2d::forward(gpu(), Variant::Gemm(loader), &s, &other.x.0, &other.w.0, None, &other_y).unwrap());
+        dispatches.extend(conv2d::backward_weight_packed(gpu(), loader, &s, &packed_x, &first.dy.0, &dw).unwrap());
+        gpu().run(&dispatches).unwrap();
+        let expected = reference::backward_weight(&s, &first.x.1, &first.dy.1);
+        let magnitude = reference::backward_weight(&s, &abs(&first.x.1), &abs(&first.dy.1));
+        assert_close(&case, "dw", &read(&dw), &expected, bound(output_positions(&s), &magnitude, &expected));
+        let expected_y = reference::forward(&s, &first.x.1, &first.w.1, None);
+        let magnitude_y = reference::forward(&s, &abs(&first.x.1), &abs(&first.w.1), None);
+        let terms = s.in_channels * s.kernel * s.kernel;
+        assert_close(&case, "y", &read(&y), &expected_y, bound(terms, &magnitude_y, &expected_y));
+    }
+}
+
+/// `--kernels` forces a family where it applies and falls back to the direct kernels where
+/// it does not (a layer too wide for textures); the choice is recorded for `sturdy bench`.
+#[test]
+fn a_forced_family_applies_where_it_fits() {
+    use sturdy::gpu::{Gpu, GpuOptions, KernelChoice};
+    use sturdy::ops::variants::choose;
+    let limit = gpu().limits.max_texture_dimension_2d as usize;
+    let small = conv(2, 3, 4, 7, 5, 3, 2, 1);
+    let wide = conv(1, 1, 1, 1, limit + 1, 1, 1, 0);
+    let unused = |_| -> sturdy::gpu::Result<Vec<sturdy::gpu::Dispatch>> { panic!("a forced family measures nothing") };
+    for (kernels, expected_small) in [
+        (KernelChoice::Texture, Variant::Gemm(Loader::Texture)),
+        (KernelChoice::Tiled, Variant::Gemm(Loader::Tiled { thread_rows: 8 })),
+        (KernelChoice::Direct, Variant::Direct),
+    ] {
+        let forced = Gpu::new(&GpuOptions { kernels, ..GpuOptions::from_env() }).unwrap();
+        let pick = |s: &Conv2dShape| choose(&forced, &format!("test {s}"), &conv2d::applicable(&forced, s), unused);
+        assert_eq!(pick(&small).unwrap(), expected_small, "{kernels:?}");
+        assert_eq!(pick(&wide).unwrap(), Variant::Direct, "{kernels:?} on a layer too wide for textures");
+        let chosen = forced.chosen_variants();
+        assert!(chosen.iter().any(|(op, v)| op == &format!("test {small}") && *v == expected_small.name()), "{chosen:?}");
+    }
 }

@@ -39,3 +39,32 @@ fn mismatched_shapes_are_rejected() {
     let error = ops::relu::forward(gpu(), &x, &y).err().expect("shape mismatch must fail");
     assert!(error.to_string().contains("[5, 4]"), "{error}");
 }
+
+/// The f16-storage probe computes ReLU exactly on halves (max is exact in any precision):
+/// the output is the input's half where positive, zero elsewhere, bit for bit. Odd lengths
+/// leave the last word's second half unused.
+#[test]
+fn f16_storage_forward_is_exact() {
+    if !gpu().has_f16() {
+        eprintln!("skipped: {} has no SHADER_F16", gpu().adapter_name());
+        return;
+    }
+    for len in [1, 2, 7, 130] {
+        let mut case = Case::new(format!("relu f16 storage {len}"));
+        let (values, _) = case.uniform(len, -1.0, 1.0);
+        let halves: Vec<half::f16> = values.iter().map(|&v| half::f16::from_f32(v)).collect();
+        let mut words = vec![0u32; len.div_ceil(2)];
+        for (i, h) in halves.iter().enumerate() {
+            words[i / 2] |= u32::from(h.to_bits()) << (16 * (i % 2));
+        }
+        let x = gpu().upload(&[words.len()], &words).unwrap();
+        let y = poisoned(&[words.len()]);
+        gpu().run([&ops::relu::forward_f16_storage(gpu(), &x, &y, len).unwrap()]).unwrap();
+        let out: Vec<u32> = gpu().download(&y).unwrap();
+        for (i, h) in halves.iter().enumerate() {
+            let got = half::f16::from_bits((out[i / 2] >> (16 * (i % 2))) as u16);
+            let want = if h.to_f32() > 0.0 { *h } else { half::f16::ZERO };
+            assert_eq!(got.to_bits(), want.to_bits(), "{}: element {i} of {h}", case.context());
+        }
+    }
+}

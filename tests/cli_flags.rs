@@ -1,5 +1,6 @@
-//! Every numeric flag of `sturdy train` and `sturdy approx` refuses an out-of-range value
-//! before any work starts: non-zero exit, and a message naming the flag and what is allowed.
+//! Every numeric flag of `sturdy train` and `sturdy approx`, and `--kernels`, refuses an
+//! out-of-range value before any work starts: non-zero exit, and a message naming the flag
+//! and what is allowed.
 
 use std::process::Command;
 
@@ -47,6 +48,16 @@ fn train_flags_out_of_range() {
     }
     let stderr = refused(&["train", "--nesterov", "--momentum", "0", "--out", "/nonexistent/sturdy-cli-flags"]);
     assert!(stderr.contains("--nesterov needs --momentum > 0"), "{stderr}");
+}
+
+#[test]
+fn unknown_kernel_family_is_refused_by_flag_and_by_environment() {
+    let stderr = refused(&["--kernels", "fast", "devices"]);
+    assert!(stderr.contains("--kernels") && stderr.contains("auto, texture, tiled, direct"), "{stderr}");
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_sturdy")).arg("devices").env("STURDY_KERNELS", "fast").output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("fast") && stderr.contains("tiled"), "{stderr}");
 }
 
 #[test]

@@ -94,10 +94,11 @@ if [[ -n "$threads" ]]; then
     torch_args+=(--threads "$threads")
 fi
 
-# images/s of both models from `sturdy bench --only steps` (its markdown table's images/s column).
+# images/s of both models from `sturdy bench --only steps` (the images/s column of the one
+# table that has one; other tables' headers reset it).
 sturdy_rates() {
     awk -F'|' '
-        /^\| model \|/ { for (i = 2; i < NF; i++) { h = $i; gsub(/^ +| +$/, "", h); if (h == "images/s") col = i } }
+        /^\| model \|/ { col = 0; for (i = 2; i < NF; i++) { h = $i; gsub(/^ +| +$/, "", h); if (h == "images/s") col = i } }
         col && /^\| ResNet-20 \|/ { r = $col; gsub(/ /, "", r) }
         col && /^\| small CNN \|/ { s = $col; gsub(/ /, "", s) }
         END { if (r == "" || s == "") exit 1; print r, s }

@@ -4,12 +4,14 @@
 use super::random;
 use super::table::{figure, ms, Table};
 use super::BenchConfig;
-use crate::gpu::{Dispatch, Gpu, Result};
+use crate::gpu::{Dispatch, Gpu, Result, Tensor};
 use crate::ops::batchnorm::{self, BatchNormOptions, BatchNormShape, BatchNormTensors};
 use crate::ops::poly_relu::{self, PolyCoefficients};
+use crate::ops::relu;
 use crate::poly::ReluApprox;
 
 const F32: f64 = 4.0;
+const F16: f64 = 2.0;
 
 fn row(
     table: &mut Table,
@@ -22,6 +24,22 @@ fn row(
     let seconds = gpu.time(dispatches, config.repeats)?;
     table.row(vec![name, ms(seconds), figure(bytes / seconds / 1e9)]);
     Ok(())
+}
+
+/// ReLU over f32 storage and over f16 storage (f32 arithmetic): what storing training
+/// activations in half precision would save, on adapters with SHADER_F16.
+fn f16_storage_rows(table: &mut Table, gpu: &Gpu, config: &BenchConfig, x: &Tensor, y: &Tensor) -> Result<()> {
+    let len = x.len();
+    let f32_relu = relu::forward(gpu, x, y)?;
+    row(table, gpu, config, "relu forward, f32 storage, 16ch 32x32".into(), &[&f32_relu], 2.0 * len as f64 * F32)?;
+    let name = "relu forward, f16 storage, 16ch 32x32".to_string();
+    if !gpu.has_f16() {
+        table.row(vec![name, "n/a (no SHADER_F16)".into(), "n/a".into()]);
+        return Ok(());
+    }
+    let (x_half, y_half) = (gpu.zeros(&[len.div_ceil(2)])?, gpu.zeros(&[len.div_ceil(2)])?);
+    let f16_relu = relu::forward_f16_storage(gpu, &x_half, &y_half, len)?;
+    row(table, gpu, config, name, &[&f16_relu], 2.0 * len as f64 * F16)
 }
 
 pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
@@ -74,6 +92,10 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
         let name = format!("poly_relu forward alpha {alpha} (degrees {degrees:?}) 16ch 32x32");
         row(&mut table, gpu, config, name, &[&forward], 2.0 * len as f64 * F32)?;
     }
-    table.notes.push("Bytes = elements read + elements written, 4 bytes each (x read twice by batch norm).".into());
+    f16_storage_rows(&mut table, gpu, config, &x, &y)?;
+    table.notes.push(
+        "Bytes = elements read + elements written, 4 bytes each (x read twice by batch norm), 2 for f16 storage."
+            .into(),
+    );
     Ok(table)
 }

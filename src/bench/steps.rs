@@ -7,7 +7,7 @@ use rand::Rng;
 use super::random;
 use super::table::{figure, ms, Table};
 use super::BenchConfig;
-use crate::gpu::{median, Gpu, Recorder, Result};
+use crate::gpu::{median, Gpu, Recorder, Result, TimedDispatch, MIB};
 use crate::models::{self, ModelInput, ModelKind};
 use crate::nn::TrainActivation;
 use crate::train::{SgdConfig, Trainer};
@@ -33,9 +33,20 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Vec<Table>> {
         format!("Where a training step's kernel time goes, batch {batch}"),
         &["model", "kernel", "dispatches", "ms", "share"],
     );
+    let fused = if gpu.fuses_passes() { "fused passes" } else { "unfused passes (STURDY_FUSE=off)" };
     let mut table = Table::new(
-        format!("Training step (Trainer::train_step), batch {batch}"),
-        &["model", "input", "step ms", "min-max ms", "images/s", "dispatches", "kernel ms (sum)", "outside kernels"],
+        format!("Training step (Trainer::train_step), batch {batch}, {fused}"),
+        &[
+            "model",
+            "input",
+            "step ms",
+            "min-max ms",
+            "images/s",
+            "dispatches",
+            "kernel ms (sum)",
+            "outside kernels",
+            "MiB read / written",
+        ],
     );
     let cifar = ModelInput { batch, channels: 3, height: 32, width: 32, classes: 10 };
     let mnist = ModelInput { batch, channels: 1, height: 28, width: 28, classes: 10 };
@@ -68,12 +79,19 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Vec<Table>> {
         if let Some(times) = &kernel_times {
             profile_rows(&mut profile, name, times);
         }
-        let (dispatches, kernel_ms, outside) = match &kernel_times {
+        let (dispatches, kernel_ms, outside, traffic) = match &kernel_times {
             Some(times) => {
-                let sum: f64 = times.iter().map(|(_, seconds)| seconds).sum();
-                (times.len().to_string(), ms(sum), format!("{:.0} %", 100.0 * (1.0 - sum / seconds).max(0.0)))
+                let sum: f64 = times.iter().map(|timed| timed.seconds).sum();
+                let [read, written] = [|t: &TimedDispatch| t.traffic.read, |t: &TimedDispatch| t.traffic.written]
+                    .map(|bytes| times.iter().map(bytes).sum::<u64>() as f64 / MIB);
+                (
+                    times.len().to_string(),
+                    ms(sum),
+                    format!("{:.0} %", 100.0 * (1.0 - sum / seconds).max(0.0)),
+                    format!("{} / {}", figure(read), figure(written)),
+                )
             }
-            None => ("n/a".into(), "n/a".into(), "n/a (no timestamps)".into()),
+            None => ("n/a".into(), "n/a".into(), "n/a (no timestamps)".into(), "n/a".into()),
         };
         table.row(vec![
             name.into(),
@@ -84,12 +102,15 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Vec<Table>> {
             dispatches,
             kernel_ms,
             outside,
+            traffic,
         ]);
     }
     table.notes.push(
         "Step ms: median wall time of train_step plus the wait for the GPU, over the timed steps whose \
          fastest and slowest are min-max. Kernel ms: the step's dispatches \
-         each timed alone by GPU timestamps; outside kernels = 1 - kernel sum / step time."
+         each timed alone by GPU timestamps; outside kernels = 1 - kernel sum / step time. MiB read / \
+         written: the storage buffers and textures each dispatch binds and reads, or writes, summed \
+         over the step (what the step moves if each dispatch touches each binding once)."
             .into(),
     );
     if profile.rows.is_empty() {
@@ -103,9 +124,9 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Vec<Table>> {
 }
 
 /// One row per kernel of `times` (the largest first), the rest summed into one.
-fn profile_rows(profile: &mut Table, model: &str, times: &[(String, f64)]) {
+fn profile_rows(profile: &mut Table, model: &str, times: &[TimedDispatch]) {
     let mut by_kernel: Vec<(&str, usize, f64)> = Vec::new();
-    for (kernel, seconds) in times {
+    for TimedDispatch { kernel, seconds, .. } in times {
         match by_kernel.iter_mut().find(|(name, ..)| name == kernel) {
             Some((_, count, sum)) => (*count, *sum) = (*count + 1, *sum + seconds),
             None => by_kernel.push((kernel, 1, *seconds)),

@@ -56,7 +56,7 @@ pub enum Command {
 
 impl Cli {
     pub fn gpu_options(&self) -> GpuOptions {
-        GpuOptions { adapter: self.adapter.clone(), kernels: self.kernels }
+        GpuOptions { adapter: self.adapter.clone(), kernels: self.kernels, unfused: crate::gpu::unfused_from_env() }
     }
 }
 

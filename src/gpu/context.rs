@@ -13,11 +13,17 @@ pub const ADAPTER_ENV: &str = "STURDY_ADAPTER";
 /// How to choose the adapter: an index into `sturdy devices`' list, or a
 /// case-insensitive part of the adapter's name. `None` takes the best one
 /// (discrete GPU, then integrated, then virtual, then CPU).
-/// `kernels` forces a family of kernel variants (default: the fastest, measured).
+/// Environment variable that turns fused passes off (`STURDY_FUSE=off`), to measure what
+/// they save.
+pub const FUSE_ENV: &str = "STURDY_FUSE";
+
+/// `kernels` forces a family of kernel variants (default: the fastest, measured);
+/// `unfused` runs batch norm, residual sums and their ReLUs as separate passes.
 #[derive(Clone, Debug, Default)]
 pub struct GpuOptions {
     pub adapter: Option<String>,
     pub kernels: KernelChoice,
+    pub unfused: bool,
 }
 
 impl GpuOptions {
@@ -26,8 +32,13 @@ impl GpuOptions {
     pub fn from_env() -> Self {
         let var = |name| std::env::var(name).ok().filter(|s| !s.is_empty());
         let kernels = var(KERNELS_ENV).and_then(|name| clap::ValueEnum::from_str(&name, true).ok());
-        GpuOptions { adapter: var(ADAPTER_ENV), kernels: kernels.unwrap_or_default() }
+        GpuOptions { adapter: var(ADAPTER_ENV), kernels: kernels.unwrap_or_default(), unfused: unfused_from_env() }
     }
+}
+
+/// Whether `STURDY_FUSE` turns fused passes off ("off", "0" or "false").
+pub fn unfused_from_env() -> bool {
+    std::env::var(FUSE_ENV).is_ok_and(|value| ["off", "0", "false"].contains(&value.to_lowercase().as_str()))
 }
 
 /// What `sturdy devices` prints about one adapter.
@@ -50,6 +61,7 @@ pub struct Gpu {
     pub(super) buffers_created: AtomicU64,
     pub(super) bytes_allocated: AtomicU64,
     pub(super) autotune: Autotune,
+    fuses_passes: bool,
     failure: Arc<Mutex<Option<GpuError>>>,
 }
 
@@ -118,8 +130,9 @@ impl Gpu {
         let adapter = adapters.swap_remove(choose_adapter(&infos, options.adapter.as_deref())?);
         let info = adapter.get_info();
         let limits = adapter.limits();
-        // Timestamps only serve `sturdy bench` (see timing.rs); request them where offered.
-        let optional = wgpu::Features::TIMESTAMP_QUERY;
+        // Timestamps and f16 only serve `sturdy bench` (timing.rs; the f16-storage probe);
+        // request them where offered.
+        let optional = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16;
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("sturdy"),
             required_features: adapter.features() & optional,
@@ -152,6 +165,7 @@ impl Gpu {
             buffers_created: AtomicU64::new(0),
             bytes_allocated: AtomicU64::new(0),
             autotune,
+            fuses_passes: !options.unfused,
             failure,
         })
     }
@@ -189,6 +203,12 @@ impl Gpu {
     /// texture loads (shared/PANN.md, "Data and machines"). The one place that choice is made.
     pub fn prefers_texture_loads(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Whether layers fuse the passes that can be (batch norm or a residual sum with the
+    /// exact ReLU after it); off only to measure what fusion saves.
+    pub fn fuses_passes(&self) -> bool {
+        self.fuses_passes
     }
 
     /// A one-line description of the adapter for logs and benchmark records.

@@ -24,6 +24,16 @@ pub struct Dispatch {
     kernel: Arc<Kernel>,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
+    traffic: Traffic,
+}
+
+/// Bytes of the storage buffers and textures a dispatch binds that its kernel reads, and
+/// that it writes: what it moves through memory if it touches each binding once (uniforms
+/// aside).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub read: u64,
+    pub written: u64,
 }
 
 /// What a binding can be given: a storage buffer, a uniform buffer or a texture view.
@@ -36,11 +46,17 @@ pub enum Resource<'a> {
 /// Anything a kernel binds by name (see [`Gpu::dispatch`]).
 pub trait Bindable {
     fn resource(&self) -> Resource<'_>;
+    /// Bytes of memory behind it, for [`Traffic`] (0 for uniforms, which are not counted).
+    fn bytes(&self) -> u64;
 }
 
 impl Bindable for Tensor {
     fn resource(&self) -> Resource<'_> {
         Resource::Buffer(self.buffer())
+    }
+
+    fn bytes(&self) -> u64 {
+        self.buffer().size()
     }
 }
 
@@ -48,11 +64,9 @@ impl Bindable for UniformBuffer {
     fn resource(&self) -> Resource<'_> {
         Resource::Uniform(self)
     }
-}
 
-impl Bindable for wgpu::TextureView {
-    fn resource(&self) -> Resource<'_> {
-        Resource::Texture(self)
+    fn bytes(&self) -> u64 {
+        0
     }
 }
 
@@ -79,6 +93,10 @@ impl Kernel {
 impl Dispatch {
     pub fn kernel(&self) -> &Kernel {
         &self.kernel
+    }
+
+    pub fn traffic(&self) -> Traffic {
+        self.traffic
     }
 
     pub(super) fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
@@ -144,6 +162,7 @@ impl Gpu {
                 ),
             });
         }
+        let mut traffic = Traffic::default();
         let entries = reflection
             .bindings
             .iter()
@@ -151,6 +170,9 @@ impl Gpu {
                 let (_, bindable) = bindings.iter().find(|(name, _)| *name == info.name).ok_or_else(|| {
                     GpuError::MissingBinding { kernel: kernel.name.clone(), binding: info.name.clone() }
                 })?;
+                let bytes = bindable.bytes();
+                traffic.read += if info.reads { bytes } else { 0 };
+                traffic.written += if info.writes { bytes } else { 0 };
                 let resource = binding_resource(kernel, info, bindable.resource())?;
                 Ok(wgpu::BindGroupEntry { binding: info.binding, resource })
             })
@@ -164,7 +186,7 @@ impl Gpu {
         if let Some(error) = pollster::block_on(scope.pop()) {
             return Err(GpuError::Device(format!("binding buffers for {}: {error}", kernel.name)));
         }
-        Ok(Dispatch { kernel: kernel.clone(), bind_group, workgroups })
+        Ok(Dispatch { kernel: kernel.clone(), bind_group, workgroups, traffic })
     }
 
     /// Binds a kernel over a 1-D grid of `threads` invocations (see [`Kernel::grid_1d`]).

@@ -14,10 +14,10 @@ mod timing;
 mod uniform;
 
 pub use autotune::{KernelChoice, CACHE_ENV, KERNELS_ENV};
-pub use context::{choose_adapter, list_adapters, AdapterSummary, Gpu, GpuOptions, ADAPTER_ENV};
+pub use context::{choose_adapter, list_adapters, unfused_from_env, AdapterSummary, Gpu, GpuOptions, ADAPTER_ENV, FUSE_ENV};
 pub use error::GpuError;
-pub use kernel::{Bindable, Dispatch, Kernel, Resource};
-pub use recorder::Recorder;
+pub use kernel::{Bindable, Dispatch, Kernel, Resource, Traffic};
+pub use recorder::{Recorder, TimedDispatch};
 pub use tensor::Tensor;
 pub use texels::{TexelStorage, Texels};
 pub use timing::median;

@@ -1,5 +1,13 @@
 use super::timing::Timestamps;
-use super::{Dispatch, Gpu, GpuError, Result};
+use super::{Dispatch, Gpu, GpuError, Result, Traffic};
+
+/// One dispatch of a timed recording: its kernel, GPU seconds and memory traffic.
+#[derive(Clone, Debug)]
+pub struct TimedDispatch {
+    pub kernel: String,
+    pub seconds: f64,
+    pub traffic: Traffic,
+}
 
 /// Records dispatches into one compute pass of one command buffer, so a whole
 /// training step costs one submission (wgpu orders dependent dispatches in a pass).
@@ -9,8 +17,9 @@ pub struct Recorder<'g> {
     gpu: &'g Gpu,
     encoder: wgpu::CommandEncoder,
     pass: Option<wgpu::ComputePass<'static>>,
-    /// The timestamps of a timed recorder and the kernel of each dispatch it has recorded.
-    timer: Option<(Timestamps, Vec<String>)>,
+    /// The timestamps of a timed recorder and the kernel and traffic of each dispatch it
+    /// has recorded.
+    timer: Option<(Timestamps, Vec<(String, Traffic)>)>,
 }
 
 impl<'g> Recorder<'g> {
@@ -41,7 +50,7 @@ impl<'g> Recorder<'g> {
                     timestamp_writes: Some(timestamps.pass_writes(kernels.len())),
                 });
                 dispatch.record(&mut pass);
-                kernels.push(dispatch.kernel().name().to_string());
+                kernels.push((dispatch.kernel().name().to_string(), dispatch.traffic()));
             }
         }
     }
@@ -62,9 +71,9 @@ impl<'g> Recorder<'g> {
         self.gpu.check()
     }
 
-    /// Submits, waits, and returns each recorded dispatch's kernel name and GPU seconds,
-    /// in order (empty for a recorder that is not [`timed`](Self::timed)).
-    pub fn submit_timed(mut self) -> Result<Vec<(String, f64)>> {
+    /// Submits, waits, and returns each recorded dispatch's kernel, GPU seconds and
+    /// traffic, in order (empty for a recorder that is not [`timed`](Self::timed)).
+    pub fn submit_timed(mut self) -> Result<Vec<TimedDispatch>> {
         let gpu = self.gpu;
         let timer = self.timer.take();
         if let Some((timestamps, kernels)) = &timer {
@@ -74,7 +83,8 @@ impl<'g> Recorder<'g> {
         match timer {
             Some((timestamps, kernels)) => {
                 let seconds = timestamps.read(gpu, kernels.len())?;
-                Ok(kernels.into_iter().zip(seconds).collect())
+                let timed = kernels.into_iter().zip(seconds);
+                Ok(timed.map(|((kernel, traffic), seconds)| TimedDispatch { kernel, seconds, traffic }).collect())
             }
             None => Ok(Vec::new()),
         }

@@ -17,6 +17,9 @@ pub struct BindingInfo {
     pub binding: u32,
     /// The struct's layout for a `var<uniform>`; `None` for storage buffers and textures.
     pub uniform: Option<Layout>,
+    /// Whether the entry point reads it, and whether it writes it.
+    pub reads: bool,
+    pub writes: bool,
 }
 
 /// What the host must know to bind and launch one entry point.
@@ -68,7 +71,8 @@ pub fn entry_point(shader: &str, entry: &str, constants: &[(&str, f64)]) -> Resu
             naga::AddressSpace::Uniform => Some(layout(&module, var.ty)?),
             _ => None,
         };
-        bindings.push(BindingInfo { name, binding: binding.binding, uniform });
+        let (reads, writes) = (uses[handle].contains(naga::valid::GlobalUse::READ), uses[handle].contains(naga::valid::GlobalUse::WRITE));
+        bindings.push(BindingInfo { name, binding: binding.binding, uniform, reads, writes });
     }
     bindings.sort_unstable_by_key(|b| b.binding);
     Ok(EntryReflection { bindings, declared, workgroup_size: entry_point.workgroup_size })

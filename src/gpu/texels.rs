@@ -57,6 +57,10 @@ impl Bindable for Texels {
             TexelMemory::Buffer(tensor) => Resource::Buffer(tensor.buffer()),
         }
     }
+
+    fn bytes(&self) -> u64 {
+        (self.width * self.height) as u64 * TEXEL_BYTES
+    }
 }
 
 impl Gpu {

@@ -106,6 +106,11 @@ impl Gpu {
         self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
     }
 
+    /// Whether shaders may use f16 (SHADER_F16), as the f16-storage probe does.
+    pub fn has_f16(&self) -> bool {
+        self.device.features().contains(wgpu::Features::SHADER_F16)
+    }
+
     /// Median seconds of one run of `dispatches` (in order, in one compute pass) over
     /// `repeats` runs, after one untimed run that pays for shader compilation. With
     /// timestamps the runs are passes of one submission timed on the GPU; without, each
@@ -150,6 +155,6 @@ impl Gpu {
         }
         let mut recorder = Recorder::timed(self, dispatches.len())?;
         recorder.record_all(dispatches.iter().copied());
-        Ok(Some(recorder.submit_timed()?.into_iter().map(|(_, seconds)| seconds).collect()))
+        Ok(Some(recorder.submit_timed()?.into_iter().map(|timed| timed.seconds).collect()))
     }
 }

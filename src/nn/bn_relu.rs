@@ -11,6 +11,8 @@ pub struct BnRelu {
     bn: BatchNorm,
     relu: Site,
     fused: Passes,
+    /// Whether evaluation runs the fused passes (unless `Gpu::fuses_passes` says not).
+    fused_eval: bool,
     /// Whether training mode runs the fused passes (the site trains exact).
     fused_training: bool,
 }
@@ -19,12 +21,13 @@ impl BnRelu {
     /// Fuses `bn` with `relu`, the ReLU site that reads its output.
     pub fn new(gpu: &Gpu, bn: BatchNorm, relu: Site) -> Result<BnRelu> {
         let fused = bn.fused_relu(gpu, relu.output())?;
-        let fused_training = relu.trains_exact();
-        Ok(BnRelu { bn, relu, fused, fused_training })
+        let fused_eval = gpu.fuses_passes();
+        let fused_training = fused_eval && relu.trains_exact();
+        Ok(BnRelu { bn, relu, fused, fused_eval, fused_training })
     }
 
     fn fuses(&self, mode: Mode) -> bool {
-        mode == Mode::Eval || (mode == Mode::Train && self.fused_training)
+        (mode == Mode::Eval && self.fused_eval) || (mode == Mode::Train && self.fused_training)
     }
 }
 

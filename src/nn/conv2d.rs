@@ -5,7 +5,7 @@ use super::param::{fan_in_uniform, kaiming_normal};
 use super::{Activation, Layer, Mode, Op, Param, Purpose};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result};
 use crate::ops::conv2d::{self, Conv2dShape};
-use crate::ops::variants::choose;
+use crate::ops::variants::{choose, Variant};
 
 /// Convolution, with a bias where the geometry asks for one (the VGGs of the prior work
 /// have one before their batch norms; the ResNets none).
@@ -59,27 +59,50 @@ impl Conv2d {
             false => None,
         };
         let output = Activation::new(gpu, &shape.output_shape(), purpose)?;
-        let variants = conv2d::applicable(gpu, &shape);
-        let key = |op: &str| format!("conv2d {op} {shape}");
-        let (x, w, y) = (&input.value, &weight.value, &output.value);
-        let b = bias.as_ref().map(|b| &b.value);
-        let forward_with = |v| conv2d::forward(gpu, v, &shape, x, w, b, y);
-        let forward = forward_with(choose(gpu, &key("forward"), &variants, forward_with)?)?;
-        let mut backward = Vec::new();
-        if purpose == Purpose::Training {
-            let dy = output.grad();
-            let weight_with = |v| conv2d::backward_weight(gpu, v, &shape, x, dy, weight.grad());
-            backward = weight_with(choose(gpu, &key("backward_weight"), &variants, weight_with)?)?;
-            if let Some(bias) = &bias {
-                backward.push(conv2d::backward_bias(gpu, &shape, dy, bias.grad())?);
-            }
-            if let Some(dx) = &input.grad {
-                let input_with = |v| conv2d::backward_input(gpu, v, &shape, w, dy, dx);
-                backward.extend(input_with(choose(gpu, &key("backward_input"), &variants, input_with)?)?);
-            }
-        }
+        let (forward, backward) = passes(gpu, &shape, input, &weight, bias.as_ref(), &output, purpose)?;
         Ok(Conv2d { name: name.into(), shape, weight, bias, output, forward, backward })
     }
+}
+
+/// The forward dispatches and (training) the backward ones, each op with the variant
+/// `choose` picks for it; forward keeps x packed when backward_weight uses the same loader.
+fn passes(
+    gpu: &Gpu,
+    shape: &Conv2dShape,
+    input: &Activation,
+    weight: &Param,
+    bias: Option<&Param>,
+    output: &Activation,
+    purpose: Purpose,
+) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
+    let variants = conv2d::applicable(gpu, shape);
+    let key = |op: &str| format!("conv2d {op} {shape}");
+    let (x, w, y) = (&input.value, &weight.value, &output.value);
+    let b = bias.map(|b| &b.value);
+    let forward_with = |v| conv2d::forward(gpu, v, shape, x, w, b, y);
+    let forward_variant = choose(gpu, &key("forward"), &variants, forward_with)?;
+    if purpose == Purpose::Inference {
+        return Ok((forward_with(forward_variant)?, Vec::new()));
+    }
+    let (dy, dw) = (output.grad(), weight.grad());
+    let weight_with = |v| conv2d::backward_weight(gpu, v, shape, x, dy, dw);
+    let (forward, mut backward) = match (forward_variant, choose(gpu, &key("backward_weight"), &variants, weight_with)?) {
+        // The same loader: backward_weight reads the x that forward packed (a biased
+        // convolution adds its bias in conv2d::forward, which does not keep x).
+        (Variant::Gemm(loader), Variant::Gemm(weight_loader)) if loader == weight_loader && b.is_none() => {
+            let (forward, packed_x) = conv2d::forward_keeping_input(gpu, loader, shape, x, w, y)?;
+            (forward, conv2d::backward_weight_packed(gpu, loader, shape, &packed_x, dy, dw)?)
+        }
+        (_, weight_variant) => (forward_with(forward_variant)?, weight_with(weight_variant)?),
+    };
+    if let Some(bias) = bias {
+        backward.push(conv2d::backward_bias(gpu, shape, dy, bias.grad())?);
+    }
+    if let Some(dx) = &input.grad {
+        let input_with = |v| conv2d::backward_input(gpu, v, shape, w, dy, dx);
+        backward.extend(input_with(choose(gpu, &key("backward_input"), &variants, input_with)?)?);
+    }
+    Ok((forward, backward))
 }
 
 impl Layer for Conv2d {

@@ -22,8 +22,9 @@ pub struct BasicBlock {
     /// The shortcut's layers in order: none for the identity.
     shortcut: Vec<Box<dyn Layer>>,
     sum: Dispatch,
-    /// The sum and relu2 in one pass, writing relu2's output.
-    sum_relu: Dispatch,
+    /// The sum and relu2 in one pass, writing relu2's output; None where passes are not
+    /// fused (`Gpu::fuses_passes`).
+    sum_relu: Option<Dispatch>,
     /// The residual sum relu2 reads (its gradient is bn2's output gradient).
     sum_value: Activation,
     relu2: Site,
@@ -99,7 +100,10 @@ impl BasicBlock {
         let sum_input = Activation::sharing_grad(gpu, sum_grad)?;
         let sum = add::forward(gpu, &bn2.output().value, shortcut_value, &sum_input.value)?;
         let relu2 = Site::relu(gpu, &format!("{name}.relu2"), &sum_input, tables)?;
-        let sum_relu = add::forward_relu(gpu, &bn2.output().value, shortcut_value, &relu2.output().value)?;
+        let sum_relu = match gpu.fuses_passes() {
+            true => Some(add::forward_relu(gpu, &bn2.output().value, shortcut_value, &relu2.output().value)?),
+            false => None,
+        };
         // Only a training network has gradients to merge.
         let merge_grads = match &shortcut_grad {
             Some(shortcut_grad) => Some(add::forward(gpu, main_input.grad(), shortcut_grad, input.input_grad(name)?)?),
@@ -140,11 +144,14 @@ impl Layer for BasicBlock {
         for layer in self.layers() {
             layer.record_forward(recorder, mode);
         }
-        if mode == Mode::Eval || (mode == Mode::Train && self.relu2.trains_exact()) {
-            recorder.record(&self.sum_relu);
-        } else {
-            recorder.record(&self.sum);
-            self.relu2.record_forward(recorder, mode);
+        match &self.sum_relu {
+            Some(sum_relu) if mode == Mode::Eval || (mode == Mode::Train && self.relu2.trains_exact()) => {
+                recorder.record(sum_relu);
+            }
+            _ => {
+                recorder.record(&self.sum);
+                self.relu2.record_forward(recorder, mode);
+            }
         }
     }
 

@@ -47,6 +47,7 @@ pub fn uniform_mirrors() -> Vec<UniformMirror> {
         UniformMirror::of::<poly_relu::Params>("poly_relu", "params"),
         UniformMirror::of::<pool::Params>("pool", "params"),
         UniformMirror::of::<Length>("relu", "params"),
+        UniformMirror::of::<Length>("relu_f16", "params"),
         UniformMirror::of::<sgd::Params>("sgd", "params"),
         UniformMirror::of::<shortcut::Params>("shortcut", "params"),
     ]

@@ -43,34 +43,22 @@ impl Variant {
 /// What builds an op's dispatches for a given variant.
 pub type Build<'a> = &'a dyn Fn(Variant) -> Result<Vec<Dispatch>>;
 
-/// Wall time a measurement spends on one variant at least, and the runs it makes at
-/// most: a few milliseconds against timer and scheduling noise, without a slow variant
-/// costing more than a few runs.
-const MEASURE_SECONDS: f64 = 0.005;
-const MAX_RUNS: usize = 8;
+/// Rounds of a measurement: each round times every variant once, in turn, so that a
+/// load spike from other processes hits all of them alike and each keeps its fastest run.
+const ROUNDS: usize = 3;
 
-/// The fastest wall time of one run of `dispatches` (submitted and waited for), after an
-/// untimed run that pays for compilation and first touches of memory.
-pub fn time_dispatches(gpu: &Gpu, dispatches: &[Dispatch]) -> Result<f64> {
-    let run = || -> Result<f64> {
-        let start = Instant::now();
-        gpu.run(dispatches)?;
-        gpu.wait()?;
-        Ok(start.elapsed().as_secs_f64())
-    };
-    run()?;
-    let (mut fastest, mut spent, mut runs) = (f64::INFINITY, 0.0, 0);
-    while runs < 2 || (spent < MEASURE_SECONDS && runs < MAX_RUNS) {
-        let seconds = run()?;
-        (fastest, spent, runs) = (fastest.min(seconds), spent + seconds, runs + 1);
-    }
-    Ok(fastest)
+/// The wall time of one run of `dispatches`, submitted and waited for.
+fn time_dispatches(gpu: &Gpu, dispatches: &[Dispatch]) -> Result<f64> {
+    let start = Instant::now();
+    gpu.run(dispatches)?;
+    gpu.wait()?;
+    Ok(start.elapsed().as_secs_f64())
 }
 
-/// The variant of `op` (its name and shape, e.g. "conv2d forward 16->16 32x32 ...") among
-/// `applicable` (in order of preference where `--kernels` forces a family none of them
-/// is in, Direct first if it applies): the forced family's first, or the fastest, with
-/// `build` giving each one's dispatches for the measurement.
+/// The variant of `op` (its name and shape, e.g. "conv2d forward N128 16->16 32x32 k3 s1
+/// p1") among `applicable`: where `--kernels` forces a family, its first variant here (the
+/// direct kernels where none of the family fits); else the fastest, timed with the
+/// dispatches `build` gives at the first use of `op` on this adapter, then cached.
 pub fn choose(
     gpu: &Gpu,
     op: &str,
@@ -98,13 +86,19 @@ pub fn choose(
     Ok(variant)
 }
 
+/// The variant with the fastest run over [`ROUNDS`] alternating rounds, after an untimed
+/// run of each that pays for compilation and first touches of memory.
 fn fastest(gpu: &Gpu, applicable: &[Variant], build: &impl Fn(Variant) -> Result<Vec<Dispatch>>) -> Result<Variant> {
-    let mut best = (f64::INFINITY, applicable[0]);
-    for &variant in applicable {
-        let seconds = time_dispatches(gpu, &build(variant)?)?;
-        if seconds < best.0 {
-            best = (seconds, variant);
+    let dispatches = applicable.iter().map(|&variant| build(variant)).collect::<Result<Vec<_>>>()?;
+    for run in &dispatches {
+        time_dispatches(gpu, run)?;
+    }
+    let mut fastest = vec![f64::INFINITY; applicable.len()];
+    for _ in 0..ROUNDS {
+        for (best, run) in fastest.iter_mut().zip(&dispatches) {
+            *best = best.min(time_dispatches(gpu, run)?);
         }
     }
-    Ok(best.1)
+    let index = (0..applicable.len()).min_by(|&a, &b| fastest[a].total_cmp(&fastest[b])).expect("a variant applies");
+    Ok(applicable[index])
 }

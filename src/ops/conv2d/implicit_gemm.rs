@@ -49,24 +49,16 @@ crate::uniform! {
     }
 }
 
-/// The dispatch packing `source` as `packing` says into scratch texels of `storage`, and
-/// the texels.
-fn pack(
-    gpu: &Gpu,
-    storage: TexelStorage,
-    (entries, role): (PackEntries, &'static str),
-    packing: &Packing,
-    [width, height]: [usize; 2],
-    source: &Tensor,
-) -> Result<(Dispatch, Texels)> {
-    let texels = gpu.scratch_texels(storage, role, width, height)?;
-    let (entry, packed) = pack_entry(entries, storage);
+/// The dispatch packing `source` as `packing` says into `texels`.
+fn pack(gpu: &Gpu, entries: PackEntries, packing: &Packing, texels: &Texels, source: &Tensor) -> Result<Dispatch> {
+    let (entry, packed) = pack_entry(entries, texels.storage());
     let kernel = gpu.kernel("conv2d", entry, &[])?;
     let uniform = gpu.uniform(packing);
-    let bindings: &[(&str, &dyn Bindable)] = &[("packing", &uniform), ("source", source), (packed, &texels)];
-    let dispatch = gpu.dispatch_1d(&kernel, bindings, width * height)?;
-    Ok((dispatch, texels))
+    let bindings: &[(&str, &dyn Bindable)] = &[("packing", &uniform), ("source", source), (packed, texels)];
+    gpu.dispatch_1d(&kernel, bindings, texels.width() * texels.height())
 }
+
+const IMAGE_ENTRIES: PackEntries = ["pack_images", "pack_images_to_buffer"];
 
 /// The error for a tensor too large for the adapter's textures.
 fn too_large(what: &str, [batch, channels, height, width]: [usize; 4], limit: usize) -> GpuError {
@@ -119,8 +111,17 @@ impl PackedImages {
 
     /// The dispatch packing `source` into scratch texels, and the texels.
     fn pack(&self, gpu: &Gpu, storage: TexelStorage, source: &Tensor) -> Result<(Dispatch, Texels)> {
-        let entries = (["pack_images", "pack_images_to_buffer"], "conv2d images");
-        pack(gpu, storage, entries, &self.packing, self.texture_size, source)
+        let [width, height] = self.texture_size;
+        let texels = gpu.scratch_texels(storage, "conv2d images", width, height)?;
+        Ok((pack(gpu, IMAGE_ENTRIES, &self.packing, &texels, source)?, texels))
+    }
+
+    /// The dispatch packing `source` into texels of its own, which no other op overwrites,
+    /// and the texels.
+    fn pack_kept(&self, gpu: &Gpu, storage: TexelStorage, source: &Tensor) -> Result<(Dispatch, Texels)> {
+        let [width, height] = self.texture_size;
+        let texels = gpu.texels(storage, width, height)?;
+        Ok((pack(gpu, IMAGE_ENTRIES, &self.packing, &texels, source)?, texels))
     }
 
     /// Output positions (n, row, column index) of `rows x columns` images, reading the
@@ -178,8 +179,10 @@ impl PackedPositions {
     }
 
     fn pack(&self, gpu: &Gpu, storage: TexelStorage, source: &Tensor) -> Result<(Dispatch, Texels)> {
-        let entries = (["pack_positions", "pack_positions_to_buffer"], "conv2d positions");
-        pack(gpu, storage, entries, &self.packing, self.texture_size, source)
+        let [width, height] = self.texture_size;
+        let texels = gpu.scratch_texels(storage, "conv2d positions", width, height)?;
+        let entries = ["pack_positions", "pack_positions_to_buffer"];
+        Ok((pack(gpu, entries, &self.packing, &texels, source)?, texels))
     }
 
     /// Channel o's first texel.
@@ -295,8 +298,50 @@ pub fn forward(
     w: &Tensor,
     y: &Tensor,
 ) -> Result<Vec<Dispatch>> {
+    Ok(forward_packing(gpu, loader, s, x, w, y, false)?.0)
+}
+
+/// [`forward`], keeping x packed in texels of its own for [`backward_weight_packed`]
+/// (which then packs nothing): the dispatches and the texels.
+pub fn forward_keeping_input(
+    gpu: &Gpu,
+    loader: Loader,
+    s: &Conv2dShape,
+    x: &Tensor,
+    w: &Tensor,
+    y: &Tensor,
+) -> Result<(Vec<Dispatch>, Texels)> {
+    forward_packing(gpu, loader, s, x, w, y, true)
+}
+
+/// Packs x (into scratch, or with `keep` into texels of its own), then the forward GEMM.
+fn forward_packing(
+    gpu: &Gpu,
+    loader: Loader,
+    s: &Conv2dShape,
+    x: &Tensor,
+    w: &Tensor,
+    y: &Tensor,
+    keep: bool,
+) -> Result<(Vec<Dispatch>, Texels)> {
     let images = input_images(gpu, s)?;
-    let (pack_x, a) = images.pack(gpu, loader.storage(), x)?;
+    let pack = if keep { PackedImages::pack_kept } else { PackedImages::pack };
+    let (pack_x, a) = pack(&images, gpu, loader.storage(), x)?;
+    let mut dispatches = vec![pack_x];
+    dispatches.extend(forward_packed(gpu, loader, s, &images, &a, w, y)?);
+    Ok((dispatches, a))
+}
+
+/// The forward GEMM over x packed as `images` in `a`.
+fn forward_packed(
+    gpu: &Gpu,
+    loader: Loader,
+    s: &Conv2dShape,
+    images: &PackedImages,
+    a: &Texels,
+    w: &Tensor,
+    y: &Tensor,
+) -> Result<Vec<Dispatch>> {
     let (pack_w, b) = pack_weights(gpu, loader.storage(), s, w, None)?;
     let [rows, columns] = [s.output_height(), s.output_width()];
     let plane = rows * columns;
@@ -307,7 +352,7 @@ pub fn forward(
         [images.positions([rows, columns], s.stride, s.stride), images.taps(s.kernel)],
         [IndexMap::new([columns, rows, WHOLE], [1, columns, s.out_channels * plane, 0]), IndexMap::linear(plane)],
     );
-    Ok(vec![pack_x, pack_w, gemm::dispatch(gpu, loader, &layout, &a, &b, y)?])
+    Ok(vec![pack_w, gemm::dispatch(gpu, loader, &layout, a, &b, y)?])
 }
 
 /// backward_input's phases along both axes, and how dy is packed for all of them.
@@ -387,8 +432,22 @@ pub fn backward_weight(
     dy: &Tensor,
     dw: &Tensor,
 ) -> Result<Vec<Dispatch>> {
+    let (pack_x, b) = input_images(gpu, s)?.pack(gpu, loader.storage(), x)?;
+    let mut dispatches = vec![pack_x];
+    dispatches.extend(backward_weight_packed(gpu, loader, s, &b, dy, dw)?);
+    Ok(dispatches)
+}
+
+/// [`backward_weight`] from x as [`forward_keeping_input`] packed it into `b`.
+pub fn backward_weight_packed(
+    gpu: &Gpu,
+    loader: Loader,
+    s: &Conv2dShape,
+    b: &Texels,
+    dy: &Tensor,
+    dw: &Tensor,
+) -> Result<Vec<Dispatch>> {
     let images = input_images(gpu, s)?;
-    let (pack_x, b) = images.pack(gpu, loader.storage(), x)?;
     let positions = PackedPositions::new(gpu, s.output_shape())?;
     let (pack_dy, a) = positions.pack(gpu, loader.storage(), dy)?;
     let kk = s.kernel * s.kernel;
@@ -410,7 +469,7 @@ pub fn backward_weight(
             [IndexMap::linear(s.in_channels * kk), IndexMap::new([channel_rows, WHOLE, WHOLE], [kk, 1, 0, 0])],
         )
     };
-    let mut dispatches = vec![pack_x, pack_dy];
-    dispatches.extend(gemm::split_k(gpu, loader, &layout, &a, &b, dw)?);
+    let mut dispatches = vec![pack_dy];
+    dispatches.extend(gemm::split_k(gpu, loader, &layout, &a, b, dw)?);
     Ok(dispatches)
 }

@@ -10,8 +10,9 @@
 
 pub(crate) mod implicit_gemm;
 
-use crate::gpu::{shader_constant, Bindable, Dispatch, Gpu, GpuError, Kernel, Result, Tensor, UniformBuffer};
+use crate::gpu::{shader_constant, Bindable, Dispatch, Gpu, GpuError, Kernel, Result, Tensor, Texels, UniformBuffer};
 
+use super::gemm::Loader;
 use super::variants::Variant;
 use super::{dim, expect_shape};
 
@@ -204,6 +205,34 @@ pub fn forward(
             Ok(dispatches)
         }
     }
+}
+
+/// [`forward`] without bias through the GEMM with `loader`, keeping x packed in texels of
+/// its own for [`backward_weight_packed`] with the same loader, which then packs nothing.
+pub fn forward_keeping_input(
+    gpu: &Gpu,
+    loader: Loader,
+    shape: &Conv2dShape,
+    x: &Tensor,
+    w: &Tensor,
+    y: &Tensor,
+) -> Result<(Vec<Dispatch>, Texels)> {
+    check("conv2d forward", shape, &[("x", x), ("w", w), ("y", y)])?;
+    implicit_gemm::forward_keeping_input(gpu, loader, shape, x, w, y)
+}
+
+/// [`backward_weight`] through the GEMM with `loader`, from x as [`forward_keeping_input`]
+/// packed it.
+pub fn backward_weight_packed(
+    gpu: &Gpu,
+    loader: Loader,
+    shape: &Conv2dShape,
+    packed_x: &Texels,
+    dy: &Tensor,
+    dw: &Tensor,
+) -> Result<Vec<Dispatch>> {
+    check("conv2d backward_weight", shape, &[("dy", dy), ("dw", dw)])?;
+    implicit_gemm::backward_weight_packed(gpu, loader, shape, packed_x, dy, dw)
 }
 
 /// dx = dL/dx given dy = dL/dy; overwrites dx.
