@@ -55,24 +55,9 @@ const SQRT3: f32 = 1.7320508075688772;
 @group(0) @binding(8) var<storage, read_write> stream_bits: array<u32>;
 @group(0) @binding(9) var<storage, read_write> stream_units: array<f32>;
 
-// PCG hash (Jarzynski and Olano, "Hash Functions for GPU Rendering", JCGT 2020): one
-// LCG step then PCG's RXS-M-XS output permutation; a bijection of u32. u32 arithmetic
-// wraps in WGSL, as `wrapping_*` in the Rust copy.
-fn pcg_hash(v: u32) -> u32 {
-    let state = v * 747796405u + 2891336453u;
-    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-    return (word >> 22u) ^ word;
-}
-
-// The key of this (seed, step, site): nested hashes, one word at a time.
+// The key of this (seed, step, site) (`random_key` in shaders/common/random.wgsl).
 fn stream_key() -> u32 {
-    return pcg_hash(params.site + pcg_hash(counter[2] + pcg_hash(counter[1] + pcg_hash(counter[0]))));
-}
-
-// Random bits number `c` of the stream `key`. The counter is hashed before the key is
-// added, so two keys' streams are not shifted copies of each other.
-fn draw(key: u32, c: u32) -> u32 {
-    return pcg_hash(pcg_hash(c) + key);
+    return random_key(params.site, counter[0], counter[1], counter[2]);
 }
 
 // Uniform in (0, 1), symmetric about 1/2, never 0 (Box-Muller takes its log).

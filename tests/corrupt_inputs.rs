@@ -21,7 +21,7 @@ use sturdy::checkpoint::Checkpoint;
 use sturdy::data::synthetic::{self, CifarLayout, IdxCompression, ScratchDir};
 use sturdy::data::{cifar, idx, tiny_imagenet, Augment, Cifar100Labels, Dataset, DatasetKind, Normalization, Split};
 use sturdy::models::ModelKind;
-use sturdy::nn::TrainActivation;
+use sturdy::nn::{Shortcut, TrainActivation};
 use sturdy::ops::noisy_relu::NoiseConfig;
 use sturdy::poly::export::ReluExport;
 use sturdy::poly::ReluApprox;
@@ -635,6 +635,7 @@ fn sample_run() -> RunFile {
             train_limit: Some(320),
             test_limit: None,
             model: ModelKind::Smallcnn,
+            shortcut: Shortcut::A,
             width: 0.5,
             epochs: 2,
             batch_size: 32,
@@ -649,6 +650,7 @@ fn sample_run() -> RunFile {
             recipe: Recipe::MixupNoise,
             mixup_alpha: 1.0,
             activation: TrainActivation::Noise { config: NoiseConfig::new(8), bound: Some(4.0) },
+            init_from: None,
         },
         normalization: Normalization { mean: vec![0.286], std: vec![0.353] },
     }

@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use sturdy::checkpoint::Checkpoint;
-use sturdy::data::synthetic::{write_fashion_mnist_like, ScratchDir};
-use sturdy::data::{Batch, BatchPlan, Dataset, EpochBatches, Normalization};
+use sturdy::data::synthetic::{write_cifar10_like, write_fashion_mnist_like, CifarLayout, ScratchDir};
+use sturdy::data::{Batch, BatchPlan, Dataset, DatasetKind, EpochBatches, Normalization};
 use sturdy::evaluation::TrainedRun;
 use sturdy::export::forward::{CpuNetwork, SiteFunction};
 use sturdy::export::manifest::{Layer, Manifest, FORMAT};
@@ -41,7 +41,7 @@ fn check_layers(manifest: &Manifest, weights: &Checkpoint) {
     let shape_of = |name: &str| weights.tensors.iter().find(|t| t.name == name).map(|t| t.shape.clone());
     let mut values: HashMap<String, Vec<usize>> = HashMap::from([(INPUT.to_string(), manifest.input.shape.to_vec())]);
     let mut named = BTreeSet::new();
-    let mut relus = 0;
+    let mut site_ops = 0;
     for layer in &manifest.layers {
         let op = &layer.op;
         assert_eq!(layer.input_scales, None, "{}: a plain export scales no input", op.name());
@@ -64,7 +64,7 @@ fn check_layers(manifest: &Manifest, weights: &Checkpoint) {
                 assert_eq!((&site.name, site.index), (name, *site_index));
                 let bound = bound.unwrap_or_else(|| panic!("{name} has no bound"));
                 assert!(bound > 0.0 && bound == site.bound, "{name}: bound {bound}, site table {}", site.bound);
-                relus += 1;
+                site_ops += 1;
                 shape.clone()
             }
             Op::Add { name, inputs, shape } => {
@@ -75,7 +75,14 @@ fn check_layers(manifest: &Manifest, weights: &Checkpoint) {
                 assert_eq!(&input, input_shape);
                 vec![input_shape[0]]
             }
-            Op::MaxPool2x2 { input_shape, output_shape, .. } => {
+            Op::MaxPool2x2 { name, site_index, bound, input_shape, output_shape, .. } => {
+                assert_eq!(&input, input_shape);
+                assert_eq!(manifest.sites[*site_index as usize].name, *name);
+                assert!(bound.is_some_and(|b| b > 0.0), "{name} has no bound");
+                site_ops += 1;
+                output_shape.to_vec()
+            }
+            Op::ZeroPadShortcut { input_shape, output_shape, .. } => {
                 assert_eq!(&input, input_shape);
                 output_shape.to_vec()
             }
@@ -91,7 +98,7 @@ fn check_layers(manifest: &Manifest, weights: &Checkpoint) {
         values.insert(op.name().to_string(), output);
     }
     assert_eq!(values[manifest.layers.last().unwrap().op.name()], vec![manifest.classes]);
-    assert_eq!(relus, manifest.sites.len(), "one relu op per site");
+    assert_eq!(site_ops, manifest.sites.len(), "one relu or max pool op per site");
     let stored: BTreeSet<String> = weights.tensors.iter().map(|t| t.name.clone()).collect();
     assert_eq!(stored, named, "the safetensors holds exactly the tensors the layers read");
 }
@@ -107,22 +114,25 @@ fn agreement(a: &[u32], b: &[u32]) -> f64 {
     a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64
 }
 
-/// Trains a run with the binary on Fashion-MNIST-format files of `images` (training, test)
-/// images, with the `train` flags after the dataset's, into `scratch`/run, then exports
-/// it at `ALPHA` with the `export` flags after those to `scratch`/`stem`; returns the run
-/// folder and the export.
+/// Trains a run with the binary on `dataset`-format files (Fashion-MNIST or CIFAR-10) of
+/// `images` (training, test) images, with the `train` flags after the dataset's, into
+/// `scratch`/run, then exports it at `ALPHA` with the `export` flags after those to
+/// `scratch`/`stem`; returns the run folder and the export.
 fn train_and_export(
     scratch: &ScratchDir,
-    images: (usize, usize),
+    (dataset, images): (DatasetKind, (usize, usize)),
     train: &[&str],
     export: &[&str],
     stem: &str,
 ) -> (PathBuf, Manifest, Checkpoint) {
-    let data = scratch.path().join("fashion-mnist");
+    let data = scratch.path().join(dataset.name());
     std::fs::create_dir_all(&data).unwrap();
-    write_fashion_mnist_like(&data, images.0, images.1, 1).unwrap();
+    match dataset {
+        DatasetKind::Cifar10 => drop(write_cifar10_like(&data, images.0, images.1, 1, CifarLayout::Folder).unwrap()),
+        _ => drop(write_fashion_mnist_like(&data, images.0, images.1, 1).unwrap()),
+    }
     let run_dir = scratch.path().join("run");
-    let train_args = [&["train", "--dataset", "fashion-mnist", "--epochs", "1", "--lr", "0.05"], train].concat();
+    let train_args = [&["train", "--dataset", dataset.name(), "--epochs", "1", "--lr", "0.05"], train].concat();
     sturdy(&train_args, &[("--data-dir", &data), ("--out", &run_dir)]);
     let alpha = ALPHA.to_string();
     let stem = scratch.path().join(stem);
@@ -158,7 +168,8 @@ fn exported_network_is_consistent_and_reproduces_the_backbone() {
     let train = ["--model", "smallcnn", "--width", "0.5", "--batch-size", "32", "--seed", "7"];
     let export = ["--calibration-images", "320"];
     // A dot in the stem: the extensions are appended, not substituted.
-    let (run_dir, manifest, weights) = train_and_export(&scratch, (320, 200), &train, &export, "exports/net.a9");
+    let (run_dir, manifest, weights) =
+        train_and_export(&scratch, (DatasetKind::FashionMnist, (320, 200)), &train, &export, "exports/net.a9");
     assert_eq!((manifest.format.as_str(), manifest.weights.as_str()), (FORMAT, "net.a9.safetensors"));
     assert!(manifest.activation.inputs_divided_by_bound && manifest.calibration.per_site);
     assert_eq!(manifest.relu.alpha, ALPHA);
@@ -217,7 +228,8 @@ fn exported_network_is_consistent_and_reproduces_the_backbone() {
 fn vgg_export_evaluates_its_max_poolings_as_the_gpu_pann_does() {
     let scratch = ScratchDir::new("export-vgg");
     let train = ["--model", "vgg", "--width", "0.125", "--batch-size", "16", "--seed", "3"];
-    let (run_dir, manifest, weights) = train_and_export(&scratch, (64, 16), &train, &[], "vgg");
+    let (run_dir, manifest, weights) =
+        train_and_export(&scratch, (DatasetKind::FashionMnist, (64, 16)), &train, &[], "vgg");
 
     let pools: Vec<u32> = manifest.sites.iter().filter(|s| s.kind == SiteKind::Max2x2).map(|s| s.index).collect();
     assert_eq!(pools, [2, 5, 8], "{:?}", manifest.sites);
@@ -257,6 +269,101 @@ fn vgg_export_evaluates_its_max_poolings_as_the_gpu_pann_does() {
     eprintln!("VGG export vs GPU PANN (alpha {ALPHA}): largest logit difference {worst:.2e} of the logits' scale");
 }
 
+/// An option-A ResNet's shortcuts are ops of the export (no parameters, nothing folded),
+/// and the export's f64 forward pass computes the logits of the GPU PANN.
+#[test]
+fn resnet_option_a_export_evaluates_its_shortcuts_as_the_gpu_does() {
+    let scratch = ScratchDir::new("export-resnet-a");
+    let train = ["--model", "resnet20", "--shortcut", "a", "--width", "0.25", "--batch-size", "16", "--seed", "4"];
+    let (run_dir, manifest, weights) =
+        train_and_export(&scratch, (DatasetKind::FashionMnist, (64, 16)), &train, &[], "resnet");
+    check_layers(&manifest, &weights);
+    let shortcuts: Vec<(&str, [usize; 3], [usize; 3])> = manifest
+        .layers
+        .iter()
+        .filter_map(|op| match op {
+            Op::ZeroPadShortcut { name, input_shape, output_shape, .. } => {
+                Some((name.as_str(), *input_shape, *output_shape))
+            }
+            _ => None,
+        })
+        .collect();
+    // Fashion-MNIST's 28x28 through the stride-2 stages: 28 -> 14 -> 7, 4 -> 8 -> 16 channels.
+    let expected =
+        [("stage2.block0.shortcut", [4, 28, 28], [8, 14, 14]), ("stage3.block0.shortcut", [8, 14, 14], [16, 7, 7])];
+    assert_eq!(shortcuts, expected);
+    assert!(weights.tensors.iter().all(|t| !t.name.contains("shortcut")), "option A has no shortcut tensors");
+
+    let (batch, gpu_logits, image_len) = gpu_pann_logits(&run_dir, &manifest, 16);
+    // As for the VGG below: a dot product of n terms in f32 is within n u of the exact one
+    // relative to the sum of its terms' magnitudes (u = 2^-24); the largest n here is
+    // 9 x 16 channels = 144, so each of the 20 weighted layers adds at most 144 u = 8.6e-6
+    // of its output scale, 1.7e-4 in all; Clenshaw in f32 keeps each of the 19 sites within
+    // 2^-18 of its output scale (7.2e-5), and the shortcuts copy values exactly. 1e-3 of the
+    // largest logit leaves the network a gain of 4 on that sum; a shortcut that dropped or
+    // misplaced a channel would move the logits by a good part of their scale.
+    let exported = CpuNetwork::new(&manifest.layers, &weights);
+    let mut worst = 0.0f64;
+    for (image, gpu_row) in batch.images.chunks(image_len).zip(gpu_logits.chunks(manifest.classes)) {
+        let image: Vec<f64> = image.iter().map(|&v| v as f64).collect();
+        let cpu_row = exported.forward(&image, SiteFunction::Poly(&manifest.relu)).unwrap();
+        let scale = cpu_row.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (&g, c) in gpu_row.iter().zip(&cpu_row) {
+            worst = worst.max((g as f64 - c).abs() / scale);
+            assert!((g as f64 - c).abs() <= 1e-3 * scale, "GPU PANN {g} vs exported f64 PANN {c}");
+        }
+    }
+    eprintln!(
+        "ResNet option-A export vs GPU PANN (alpha {ALPHA}): largest logit difference {worst:.2e} of the logits' scale"
+    );
+}
+
+/// A VGG-BN (VGG-11 at a sixteenth of its width): its conv biases fold into the batch
+/// norms, its dropouts are not in the export (the identity in evaluation), its five
+/// poolings and the classifier's two ReLUs are sites, and the export's f64 forward pass
+/// computes the logits of the GPU PANN.
+#[test]
+fn vgg11_export_folds_its_conv_biases_and_evaluates_as_the_gpu_pann_does() {
+    let scratch = ScratchDir::new("export-vgg11");
+    let train = ["--model", "vgg11", "--width", "0.0625", "--batch-size", "16", "--seed", "2"];
+    let (run_dir, manifest, weights) =
+        train_and_export(&scratch, (DatasetKind::Cifar10, (64, 16)), &train, &[], "vgg11");
+    check_layers(&manifest, &weights);
+    let names: Vec<&str> = manifest.sites.iter().map(|s| s.name.as_str()).collect();
+    let expected_pools = ["stage1.pool", "stage2.pool", "stage3.pool", "stage4.pool", "stage5.pool"];
+    let pools: Vec<&str> = names.iter().copied().filter(|n| n.ends_with(".pool")).collect();
+    assert_eq!(pools, expected_pools);
+    assert_eq!(names.len(), 8 + 5 + 2, "eight conv ReLUs, five pools, two classifier ReLUs: {names:?}");
+    assert_eq!(&names[13..], ["linear1.relu", "linear2.relu"]);
+    let linears: Vec<(&str, usize, usize)> = manifest
+        .layers
+        .iter()
+        .filter_map(|op| match op {
+            Op::Linear { name, in_features, out_features, .. } => Some((name.as_str(), *in_features, *out_features)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(linears, [("linear1", 32, 32), ("linear2", 32, 32), ("linear3", 32, 10)]);
+
+    let (batch, gpu_logits, image_len) = gpu_pann_logits(&run_dir, &manifest, 16);
+    // As for the small VGG above: the largest dot product has 9 x 32 = 288 terms, each of
+    // the 11 weighted layers adds at most 288 u = 1.7e-5 of its output scale (1.9e-4 in
+    // all), the 15 sites' Clenshaw 2^-18 each (5.7e-5); 1e-3 of the largest logit leaves
+    // the network a gain of 4 on that sum.
+    let exported = CpuNetwork::new(&manifest.layers, &weights);
+    let mut worst = 0.0f64;
+    for (image, gpu_row) in batch.images.chunks(image_len).zip(gpu_logits.chunks(manifest.classes)) {
+        let image: Vec<f64> = image.iter().map(|&v| v as f64).collect();
+        let cpu_row = exported.forward(&image, SiteFunction::Poly(&manifest.relu)).unwrap();
+        let scale = cpu_row.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (&g, c) in gpu_row.iter().zip(&cpu_row) {
+            worst = worst.max((g as f64 - c).abs() / scale);
+            assert!((g as f64 - c).abs() <= 1e-3 * scale, "GPU PANN {g} vs exported f64 PANN {c}");
+        }
+    }
+    eprintln!("VGG-11 export vs GPU PANN (alpha {ALPHA}): largest logit difference {worst:.2e} of the logits' scale");
+}
+
 /// An export with per-site alphas (`--site-alphas`, the others at `--alpha`) lists each
 /// site's alpha and cost and the polynomials they need, and its f64 forward, each site
 /// with its own polynomial, computes the logits of the GPU PANN under the same
@@ -269,7 +376,8 @@ fn a_mixed_alpha_export_evaluates_each_site_with_its_own_polynomial() {
     std::fs::write(&file, r#"{ "stem.relu": 5, "block0.relu2": 13, "block1.relu2": 20 }"#).unwrap();
     let train = ["--model", "smallcnn", "--width", "0.5", "--batch-size", "32", "--seed", "7"];
     let export = ["--calibration-images", "320", "--site-alphas", file.to_str().unwrap()];
-    let (run_dir, manifest, weights) = train_and_export(&scratch, (320, 64), &train, &export, "mixed");
+    let (run_dir, manifest, weights) =
+        train_and_export(&scratch, (DatasetKind::FashionMnist, (320, 64)), &train, &export, "mixed");
     let alphas: Vec<u32> = manifest.sites.iter().map(|s| s.alpha).collect();
     assert_eq!(alphas, [5, ALPHA, 13, ALPHA, 20]);
     let listed: Vec<u32> = manifest.polynomials.iter().map(|p| p.alpha).collect();

@@ -1,13 +1,13 @@
-//! Proof the kernels train: a small residual CNN (conv-BN-ReLU stem, a stride-2
-//! residual block with a projection shortcut, global pooling, linear) learns a
+//! Proof the kernels train: a small residual CNN (conv-BN-ReLU stem, stride-2 residual
+//! blocks with option-A or option-B shortcuts, global pooling, linear) learns a
 //! synthetic, separable 4-class problem.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sturdy::evaluation::Evaluator;
 use sturdy::gpu::Gpu;
-use sturdy::models::{self, ModelInput, ModelKind};
-use sturdy::nn::{Mode, TrainActivation};
+use sturdy::models::{self, Model, ModelInput, ModelKind};
+use sturdy::nn::{Mode, Shortcut, TrainActivation};
 use sturdy::ops::noisy_relu::NoiseConfig;
 use sturdy::train::{SgdConfig, Trainer};
 
@@ -40,13 +40,14 @@ struct Outcome {
 }
 
 /// 80 steps of SGD on the synthetic problem, then accuracy on 8 fresh batches.
-fn train_synthetic(activation: TrainActivation, mixup_alpha: f64) -> Outcome {
+fn train_synthetic(shortcut: Shortcut, activation: TrainActivation, mixup_alpha: f64) -> Outcome {
     let seed: u64 = rand::rng().random();
-    let context = format!("{activation:?}, mixup {mixup_alpha}, seed {seed}");
+    let context = format!("shortcut {shortcut}, {activation:?}, mixup {mixup_alpha}, seed {seed}");
     let mut rng = StdRng::seed_from_u64(seed);
     let gpu = Gpu::from_env().unwrap();
     let input = ModelInput { batch: BATCH, channels: 1, height: SIDE, width: SIDE, classes: CLASSES };
-    let network = models::build(&gpu, ModelKind::Smallcnn, input, 0.5, activation, &mut rng).unwrap();
+    let model = Model { kind: ModelKind::Smallcnn, shortcut };
+    let network = models::build(&gpu, model, input, 0.5, activation, &mut rng).unwrap();
     let sgd = SgdConfig { momentum: 0.9, nesterov: false, weight_decay: 5e-4, decay_norm: false };
     let trainer = Trainer::new(&gpu, network, &sgd, mixup_alpha, seed).unwrap();
 
@@ -73,11 +74,13 @@ fn train_synthetic(activation: TrainActivation, mixup_alpha: f64) -> Outcome {
 
 #[test]
 fn small_residual_cnn_learns_a_separable_problem() {
-    let Outcome { context, losses, held_out_accuracy } = train_synthetic(TrainActivation::Exact, 0.0);
-    // Chance is ln 4 = 1.39; a working network ends far below it.
-    let (first, last) = (losses[0], *losses.last().unwrap());
-    assert!(last < first / 4.0, "{context}: loss fell only from {first} to {last}: {losses:?}");
-    assert!(held_out_accuracy >= 0.95, "{context}: held-out accuracy {held_out_accuracy} (losses {losses:?})");
+    for shortcut in [Shortcut::A, Shortcut::B] {
+        let Outcome { context, losses, held_out_accuracy } = train_synthetic(shortcut, TrainActivation::Exact, 0.0);
+        // Chance is ln 4 = 1.39; a working network ends far below it.
+        let (first, last) = (losses[0], *losses.last().unwrap());
+        assert!(last < first / 4.0, "{context}: loss fell only from {first} to {last}: {losses:?}");
+        assert!(held_out_accuracy >= 0.95, "{context}: held-out accuracy {held_out_accuracy} (losses {losses:?})");
+    }
 }
 
 /// The sturdiness recipes still learn: noise at a coarse target precision (alpha = 5,
@@ -88,7 +91,8 @@ fn noise_mixup_and_polynomial_training_learn_too() {
     let noisy = TrainActivation::Noise { config: NoiseConfig::new(5), bound: None };
     let fixed = TrainActivation::Noise { config: NoiseConfig::new(5), bound: Some(4.0) };
     for (activation, mixup_alpha) in [(noisy, 1.0), (fixed, 0.0), (TrainActivation::Poly { alpha: 7 }, 0.0)] {
-        let Outcome { context, losses, held_out_accuracy } = train_synthetic(activation, mixup_alpha);
+        let Outcome { context, losses, held_out_accuracy } =
+            train_synthetic(Shortcut::default(), activation, mixup_alpha);
         // Noise makes single blocks noisy: compare the mean of the last three. Mixup's
         // blended targets have an entropy floor (about 0.4 nats for Beta(1, 1) blends of
         // 4 classes) above the 0.69 that halving ln 4 asks for: ask a quarter less there.

@@ -167,7 +167,8 @@ class Runner:
         for layer in self.manifest["layers"]:
             op = layer
             inputs = op.get("inputs") or [op["input"]]
-            gap[op["name"]] = gap[inputs[0]] * (op["stride"] if op["op"] == "conv2d" else 1)
+            step = {"conv2d": op.get("stride", 1), "zero_pad_shortcut": 2}.get(op["op"], 1)
+            gap[op["name"]] = gap[inputs[0]] * step
         return gap
 
     def conv_offsets(self, layer, gap):
@@ -220,11 +221,24 @@ class Runner:
             out.append(self.cc.EvalMult(x, t))
         return out
 
+    def zero_pad_shortcut(self, layer, xs, gap_in):
+        """Option A: every other row and column (the same slots on a grid of twice the gap,
+        masked to it, the mask carrying input_scales) and zero channels on both sides (None:
+        no ciphertext)."""
+        (c, _, _), (c_out, ho, wo) = layer["input_shape"], layer["output_shape"]
+        scale = (layer.get("input_scales") or [1.0])[0]
+        grid = np.zeros(self.slots)
+        for i in range(ho):
+            for j in range(wo):
+                grid[self.slot(2 * gap_in, i, j)] = scale
+        before = (c_out - c) // 2
+        return [None] * before + [self.times_plain(x, grid) for x in xs] + [None] * (c_out - c - before)
+
     def add(self, layer, a, b):
         scales = layer.get("input_scales") or [1.0, 1.0]
-        a = [self.times_scalar(x, scales[0]) for x in a] if scales[0] != 1.0 else a
-        b = [self.times_scalar(x, scales[1]) for x in b] if scales[1] != 1.0 else b
-        return [self.cc.EvalAdd(x, y) for x, y in zip(a, b)]
+        scaled = lambda xs, s: [x if x is None or s == 1.0 else self.times_scalar(x, s) for x in xs]
+        a, b = scaled(a, scales[0]), scaled(b, scales[1])
+        return [y if x is None else x if y is None else self.cc.EvalAdd(x, y) for x, y in zip(a, b)]
 
     def pool(self, layer, xs):
         """The sum of each channel's slots, in slot 0 (the export folded the mean's 1 / (H W) away)."""
@@ -255,6 +269,8 @@ class Runner:
                 values[layer["name"]] = self.relu(layer, inputs[0])
             elif op == "add":
                 values[layer["name"]] = self.add(layer, *inputs)
+            elif op == "zero_pad_shortcut":
+                values[layer["name"]] = self.zero_pad_shortcut(layer, inputs[0], gap[layer["input"]])
             elif op == "global_average_pool":
                 values[layer["name"]] = self.pool(layer, inputs[0])
             elif op == "linear":

@@ -3,8 +3,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::allowed::positive;
-use crate::export::assignment;
 use crate::export::run::{export_run, write, ExportOptions};
+use crate::export::{assignment, torch};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::pann::calibrate::DEFAULT_MARGIN;
 use crate::poly::degrees::ALPHAS;
@@ -16,13 +16,18 @@ use crate::poly::degrees::ALPHAS;
 /// Example: `sturdy export --checkpoint runs/fm --alpha 9 --per-site --out exports/fm-a9`
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// Run folder written by `sturdy train --out`.
+    /// Run folder written by `sturdy train --out` or `sturdy import`.
     #[arg(long)]
     pub checkpoint: PathBuf,
+    /// he: the folded network and its polynomials (FILE_STEM.safetensors and .json);
+    /// torch: the weights under PyTorch's names (--out is the .safetensors file) for
+    /// interop/torch/sturdy_torch.py's `load_state_dict`.
+    #[arg(long, value_enum, default_value_t = ExportFormat::He)]
+    pub format: ExportFormat,
     /// Precision of the polynomial ReLU (error 2^-alpha on [-1, 1]), at every site that
-    /// --site-alphas does not name.
+    /// --site-alphas does not name (--format he only, which needs it).
     #[arg(long, value_parser = clap::value_parser!(u32).range(*ALPHAS.start() as i64..=*ALPHAS.end() as i64))]
-    pub alpha: u32,
+    pub alpha: Option<u32>,
     /// A JSON object of site names to alphas (`sturdy sweep --per-site-alpha` writes one
     /// per run: `<run>.site-alphas.json`): those sites get their own polynomial.
     #[arg(long, value_name = "FILE")]
@@ -46,11 +51,26 @@ pub struct ExportArgs {
     pub out: PathBuf,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    He,
+    Torch,
+}
+
 pub fn run(args: &ExportArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
     let gpu = Gpu::new(gpu_options)?;
+    let alpha = match (args.format, args.alpha) {
+        (ExportFormat::Torch, _) => {
+            crate::export::torch::state_dict::write(&args.out, torch::export_weights(&gpu, &args.checkpoint)?)?;
+            println!("exported {} to {} (PyTorch names)", args.checkpoint.display(), args.out.display());
+            return Ok(());
+        }
+        (ExportFormat::He, Some(alpha)) => alpha,
+        (ExportFormat::He, None) => anyhow::bail!("--format he needs --alpha (the precision of the polynomial ReLU)"),
+    };
     let site_alphas = args.site_alphas.as_deref().map(assignment::read).transpose()?.unwrap_or_default();
     let options = ExportOptions {
-        alpha: args.alpha,
+        alpha,
         site_alphas,
         site_alphas_origin: args.site_alphas.as_ref().map_or_else(String::new, |p| p.display().to_string()),
         per_site: args.per_site,

@@ -6,6 +6,7 @@ mod devices;
 mod eval;
 mod export;
 mod predict;
+mod import;
 mod study;
 mod sweep;
 mod train;
@@ -51,6 +52,7 @@ pub enum Command {
     Study(study::StudyArgs),
     Export(export::ExportArgs),
     Predict(predict::PredictArgs),
+    Import(import::ImportArgs),
     Bench(bench::BenchArgs),
 }
 
@@ -77,6 +79,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Study(args) => study::run(args, &cli.gpu_options()),
         Command::Export(args) => export::run(args, &cli.gpu_options()),
         Command::Predict(args) => predict::run(args),
+        Command::Import(args) => import::run(args, &cli.gpu_options()),
         Command::Bench(args) => bench::run(args, &cli.gpu_options()),
     }
 }

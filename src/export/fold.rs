@@ -1,7 +1,7 @@
 //! Batch norm folded into the convolution before it. In inference a batch norm is an
 //! affine map per channel, y = s (x - mean) + beta with s = gamma / sqrt(var + eps), so
-//! conv (no bias) then batch norm equals one convolution with
-//! W'[o] = s[o] W[o] and bias b'[o] = beta[o] - s[o] mean[o].
+//! conv (bias b, zero if none) then batch norm equals one convolution with
+//! W'[o] = s[o] W[o] and bias b'[o] = beta[o] + s[o] (b[o] - mean[o]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -18,14 +18,16 @@ pub struct BatchNormParams<'a> {
     pub eps: f64,
 }
 
-/// Folds `bn` into a bias-free convolution weight [O, C, K, K] (row-major, O = the
-/// batch norm's channels): returns (W', b'), in f64.
-pub fn fold_conv_bn(weight: &[f64], bn: &BatchNormParams) -> (Vec<f64>, Vec<f64>) {
+/// Folds `bn` into a convolution weight [O, C, K, K] (row-major, O = the batch norm's
+/// channels) and its bias (None: zero): returns (W', b'), in f64, with
+/// b'[o] = beta[o] + s[o] (b[o] - mean[o]).
+pub fn fold_conv_bn(weight: &[f64], conv_bias: Option<&[f64]>, bn: &BatchNormParams) -> (Vec<f64>, Vec<f64>) {
     let out_channels = bn.gamma.len();
     let per_filter = weight.len() / out_channels;
     let scale: Vec<f64> = (0..out_channels).map(|o| bn.gamma[o] / (bn.running_var[o] + bn.eps).sqrt()).collect();
     let folded = weight.iter().enumerate().map(|(i, w)| w * scale[i / per_filter]).collect();
-    let bias = (0..out_channels).map(|o| bn.beta[o] - bn.running_mean[o] * scale[o]).collect();
+    let shift = |o: usize| conv_bias.map_or(0.0, |b| b[o]) - bn.running_mean[o];
+    let bias = (0..out_channels).map(|o| bn.beta[o] + shift(o) * scale[o]).collect();
     (folded, bias)
 }
 
@@ -35,7 +37,7 @@ fn to_f64(data: &[f32]) -> Vec<f64> {
 
 /// The inference graph `ops` (with batch norms) and the checkpoint's tensors, as a graph
 /// without batch norms and the tensors it reads: each convolution followed by a batch
-/// norm gains a bias `<conv>.bias`, and what read the batch norm's output reads the
+/// norm gets the folded bias `<conv>.bias`, and what read the batch norm's output reads the
 /// convolution's. Folding is done in f64 and rounded once to f32. Optimiser state and
 /// running statistics are left out.
 pub fn fold_network(ops: &[Op], checkpoint: &Checkpoint, path: &Path) -> anyhow::Result<(Vec<Op>, Checkpoint)> {
@@ -52,11 +54,9 @@ pub fn fold_network(ops: &[Op], checkpoint: &Checkpoint, path: &Path) -> anyhow:
             continue;
         };
         let conv = folded_ops.iter_mut().find(|candidate| candidate.name() == input);
-        let Some(Op::Conv2d {
-            name: conv_name, weight: conv_weight, bias: conv_bias @ None, input_shape, kernel, ..
-        }) = conv
+        let Some(Op::Conv2d { name: conv_name, weight: conv_weight, bias: conv_bias, input_shape, kernel, .. }) = conv
         else {
-            anyhow::bail!("batch norm {name} does not follow a bias-free convolution: it cannot be folded");
+            anyhow::bail!("batch norm {name} does not follow a convolution: it cannot be folded");
         };
         if readers(input) != 1 {
             anyhow::bail!("{input} is read by more than batch norm {name}: folding it would change the others");
@@ -70,7 +70,8 @@ pub fn fold_network(ops: &[Op], checkpoint: &Checkpoint, path: &Path) -> anyhow:
         let (mean, var) = (tensor(running_mean, &channels)?, tensor(running_var, &channels)?);
         let params =
             BatchNormParams { gamma: &gamma, beta: &beta, running_mean: &mean, running_var: &var, eps: *eps as f64 };
-        let (w, b) = fold_conv_bn(&w, &params);
+        let b = conv_bias.as_deref().map(|b| tensor(b, &channels)).transpose()?;
+        let (w, b) = fold_conv_bn(&w, b.as_deref(), &params);
         let round = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
         folded.insert(conv_name.clone(), (round(w), round(b)));
         *conv_bias = Some(format!("{conv_name}.bias"));
@@ -86,11 +87,21 @@ pub fn fold_network(ops: &[Op], checkpoint: &Checkpoint, path: &Path) -> anyhow:
                         weights.push(weight.clone(), &weight_shape, w);
                         weights.push(bias.clone(), &[output_shape[0]], b);
                     }
-                    _ => weights.push(
-                        weight.clone(),
-                        &weight_shape,
-                        checkpoint.tensor(path, weight, &weight_shape)?.to_vec(),
-                    ),
+                    (_, bias) => {
+                        weights.push(
+                            weight.clone(),
+                            &weight_shape,
+                            checkpoint.tensor(path, weight, &weight_shape)?.to_vec(),
+                        );
+                        if let Some(bias) = bias {
+                            let bias_shape = [output_shape[0]];
+                            weights.push(
+                                bias.clone(),
+                                &bias_shape,
+                                checkpoint.tensor(path, bias, &bias_shape)?.to_vec(),
+                            );
+                        }
+                    }
                 }
             }
             Op::Linear { weight, bias, in_features, out_features, .. } => {
@@ -151,28 +162,37 @@ mod tests {
             let bn_shape =
                 BatchNormShape { batch: s.batch, channels: o, spatial: s.output_height() * s.output_width() };
 
-            let conv = reference::conv2d::forward(&s, &x, &w, None);
-            let expected = reference::batchnorm::forward_inference(bn_shape, &conv, &gamma, &beta, &mean, &var, eps);
-            let params = BatchNormParams { gamma: &gamma, beta: &beta, running_mean: &mean, running_var: &var, eps };
-            let (folded_w, folded_b) = fold_conv_bn(&w, &params);
-            let got = reference::conv2d::forward(&s, &x, &folded_w, Some(&folded_b));
+            // Without and with a convolution bias (the VGG-BNs have one).
+            for conv_bias in [None, Some(random(&mut rng, o, -1.0..1.0))] {
+                let conv = reference::conv2d::forward(&s, &x, &w, conv_bias.as_deref());
+                let expected =
+                    reference::batchnorm::forward_inference(bn_shape, &conv, &gamma, &beta, &mean, &var, eps);
+                let params =
+                    BatchNormParams { gamma: &gamma, beta: &beta, running_mean: &mean, running_var: &var, eps };
+                let (folded_w, folded_b) = fold_conv_bn(&w, conv_bias.as_deref(), &params);
+                let got = reference::conv2d::forward(&s, &x, &folded_w, Some(&folded_b));
 
-            // Each side's error is below about (n + 6) u times the magnitude of the
-            // terms it adds, u = f64::EPSILON / 2: recursive summation of the n = C*K*K
-            // products plus a bias or mean costs (n + 1) u, and the scale
-            // s = gamma / sqrt(var + eps) (three roundings) and the products and shifts
-            // add a few u more, all relative to |s| (sum |w||x| + |mean|) + |beta|.
-            // The difference of the two sides: twice that.
-            let abs = |v: &[f64]| v.iter().map(|a| a.abs()).collect::<Vec<_>>();
-            let magnitude = reference::conv2d::forward(&s, &abs(&x), &abs(&w), None);
-            let n = (s.in_channels * kernel * kernel) as f64;
-            let plane = s.output_height() * s.output_width();
-            for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
-                let c = (i / plane) % o;
-                let scale = (gamma[c] / (var[c] + eps).sqrt()).abs();
-                let terms = scale * (magnitude[i] + mean[c].abs()) + beta[c].abs();
-                let tolerance = 2.0 * (n + 6.0) * (f64::EPSILON / 2.0) * terms;
-                assert!((g - e).abs() <= tolerance, "case {case}, output {i}: {g} vs {e} (tolerance {tolerance:e})");
+                // Each side's error is below about (n + 6) u times the magnitude of the
+                // terms it adds, u = f64::EPSILON / 2: recursive summation of the n = C*K*K
+                // products plus a bias or mean costs (n + 1) u, and the scale
+                // s = gamma / sqrt(var + eps) (three roundings) and the products and shifts
+                // add a few u more, all relative to |s| (sum |w||x| + |b| + |mean|) + |beta|.
+                // The difference of the two sides: twice that.
+                let abs = |v: &[f64]| v.iter().map(|a| a.abs()).collect::<Vec<_>>();
+                let magnitude = reference::conv2d::forward(&s, &abs(&x), &abs(&w), None);
+                let n = (s.in_channels * kernel * kernel) as f64;
+                let plane = s.output_height() * s.output_width();
+                for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+                    let c = (i / plane) % o;
+                    let scale = (gamma[c] / (var[c] + eps).sqrt()).abs();
+                    let b = conv_bias.as_ref().map_or(0.0, |b| b[c].abs());
+                    let terms = scale * (magnitude[i] + b + mean[c].abs()) + beta[c].abs();
+                    let tolerance = 2.0 * (n + 6.0) * (f64::EPSILON / 2.0) * terms;
+                    assert!(
+                        (g - e).abs() <= tolerance,
+                        "case {case}, output {i}: {g} vs {e} (tolerance {tolerance:e})"
+                    );
+                }
             }
         }
     }

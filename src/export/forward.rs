@@ -177,6 +177,9 @@ impl CpuNetwork {
                         }
                     }
                 }
+                Op::ZeroPadShortcut { input_shape: [c, h, w], output_shape, .. } => {
+                    reference::shortcut::forward([1, *c, *h, *w], output_shape[0], &input(0)?)
+                }
                 Op::Linear { weight, bias, in_features, .. } => {
                     reference::linear::forward(&input(0)?, self.tensor(weight)?, self.tensor(bias)?, *in_features)
                 }

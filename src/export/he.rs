@@ -9,7 +9,8 @@
 //! W s_in / s_out and b / s_out: for a convolution B_in / B_out, for the classifier
 //! B / (H W), the global average pooling becoming a sum. Where a value cannot carry the
 //! scale its reader needs (an identity shortcut: a ReLU's output into a residual sum), the
-//! reader multiplies it by `input_scales` (a scalar product off the critical path).
+//! reader multiplies it by `input_scales` (a scalar product off the critical path). An
+//! option-A shortcut (subsampling and zero channels) carries its reader's scale itself.
 //! Max pooling sites (VGG) have no HE-ready form yet.
 
 use std::collections::HashMap;
@@ -84,6 +85,12 @@ pub fn fold_bounds(layers: &[Layer], weights: &mut Checkpoint, bounds: &[f32]) -
             Op::Add { .. } => {
                 let scales = vec![input_scale(0)? / wanted, input_scale(1)? / wanted];
                 (wanted, scales.iter().any(|&s| s != 1.0).then_some(scales))
+            }
+            // Subsampling and zero channels take the scale their reader wants through
+            // `input_scales`, which the runner folds into the mask it multiplies by anyway.
+            Op::ZeroPadShortcut { .. } => {
+                let factor = input_scale(0)? / wanted;
+                (wanted, (factor != 1.0).then_some(vec![factor]))
             }
             Op::GlobalAveragePool { input_shape: [_, h, w], .. } => {
                 // The mean of the input times H W: the sum, whose 1 / (H W) the classifier takes.

@@ -14,6 +14,9 @@
 //! - global_average_pool (a sum in this layout): log2 of the grid's slots rounded up to a
 //!   power of two rotations per channel, adding the channel's slots into slot 0.
 //! - linear: a scalar product per weight; 1 level.
+//! - zero_pad_shortcut (option A): each input channel times the mask of the grid of twice
+//!   its gap, scaled by `input_scales` (one plaintext product; 1 level), zero channels as
+//!   no ciphertext at all.
 //!
 //! The depth is the longest path in levels: the multiplicative depth CKKS must provide.
 
@@ -73,6 +76,12 @@ pub fn network_cost(manifest: &Manifest) -> anyhow::Result<NetworkCost> {
                     depth = depth.max(input_level(i)? + u32::from(scaled(i)));
                 }
                 depth
+            }
+            // Every other row and column is the input on a grid of twice the gap, masked to
+            // it (one plaintext product per kept channel); added zero channels cost nothing.
+            Op::ZeroPadShortcut { input_shape, .. } => {
+                cost.plaintext_products += input_shape[0];
+                input_level(0)? + 1
             }
             Op::GlobalAveragePool { input_shape: [c, h, w], .. } => {
                 let summed = layer.input_scales.as_ref().is_some_and(|s| s[0] == (h * w) as f64);

@@ -26,7 +26,11 @@ fn tensors_read(op: &Op) -> Vec<(&str, Vec<usize>)> {
         Op::BatchNorm { weight, bias, running_mean, running_var, shape, .. } => {
             [weight, bias, running_mean, running_var].into_iter().map(|t| (t.as_str(), vec![shape[0]])).collect()
         }
-        Op::Relu { .. } | Op::Add { .. } | Op::GlobalAveragePool { .. } | Op::MaxPool2x2 { .. } => Vec::new(),
+        Op::Relu { .. }
+        | Op::Add { .. }
+        | Op::GlobalAveragePool { .. }
+        | Op::MaxPool2x2 { .. }
+        | Op::ZeroPadShortcut { .. } => Vec::new(),
     }
 }
 

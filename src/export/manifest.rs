@@ -88,6 +88,9 @@
 //! { "op": "max_pool2x2", "name": "stage1.pool", "input": "stage1.1.relu",
 //!   "input_shape": [64, 28, 28], "output_shape": [64, 14, 14],  // VGG only
 //!   "site_index": 2, "bound": 5.1 }             // B of this site (= sites[site_index].bound)
+//! { "op": "zero_pad_shortcut", "name": "block1.shortcut", "input": "block0.relu2",
+//!   "input_shape": [8, 14, 14], "output_shape": [16, 7, 7] }  // option A: x[c, 2i, 2j]
+//!                                               // in channel c + (C' - C) / 2, zeros elsewhere
 //! { "op": "linear", "name": "fc", "input": "pool", "weight": "fc.weight",
 //!   "bias": "fc.bias", "in_features": 16, "out_features": 10 }  // y = W x + b
 //! ```

@@ -12,3 +12,4 @@ pub mod he_cost;
 pub mod load;
 pub mod manifest;
 pub mod run;
+pub mod torch;

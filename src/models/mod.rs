@@ -1,5 +1,5 @@
-//! The model zoo: CIFAR ResNets, a VGG-style net and a small fast CNN, each for 32x32
-//! RGB or 28x28 grey inputs, with a width multiplier.
+//! The model zoo: CIFAR ResNets, VGG-BNs, a small VGG and a small fast CNN, for 32x32 RGB
+//! (the small ones also 28x28 grey) inputs, with a width multiplier.
 
 mod resnet;
 mod small_cnn;
@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::gpu::{Gpu, Result};
 use crate::nn::{
-    Activation, BatchNorm, BnRelu, Conv2d, ConvGeometry, GlobalAveragePool, Layer, Linear, Network, Site, SiteTables,
-    TrainActivation,
+    Activation, BatchNorm, BnRelu, Conv2d, ConvGeometry, GlobalAveragePool, Layer, Linear, Network, Shortcut, Site,
+    SiteTables, TrainActivation,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -22,8 +22,14 @@ pub enum ModelKind {
     Resnet44,
     Resnet56,
     Resnet110,
-    /// VGG-style: conv-BN-ReLU pairs with 2x2 max pooling.
+    /// A small VGG: conv-BN-ReLU pairs with 2x2 max pooling, a global-pooling classifier.
     Vgg,
+    /// VGG-11/13/16/19 with batch norm (configurations A, B, D, E), as the prior work's
+    /// `vgg_cifar10.py`: conv biases, five max poolings, a 512-512 classifier with dropout.
+    Vgg11,
+    Vgg13,
+    Vgg16,
+    Vgg19,
     /// Two residual blocks: quick runs on a CPU adapter.
     Smallcnn,
 }
@@ -33,6 +39,20 @@ impl std::fmt::Display for ModelKind {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         use clap::ValueEnum;
         f.write_str(self.to_possible_value().expect("no model is hidden").get_name())
+    }
+}
+
+/// An architecture: its kind and how the shortcuts of its residual blocks change shape
+/// (models without residual blocks have no shortcuts). A bare kind has the default shortcut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Model {
+    pub kind: ModelKind,
+    pub shortcut: Shortcut,
+}
+
+impl From<ModelKind> for Model {
+    fn from(kind: ModelKind) -> Model {
+        Model { kind, shortcut: Shortcut::default() }
     }
 }
 
@@ -58,30 +78,30 @@ pub fn scaled(channels: usize, width: f64) -> usize {
 /// Builds a model to train; `train` says what its ReLU sites compute in training mode.
 pub fn build(
     gpu: &Gpu,
-    kind: ModelKind,
+    model: impl Into<Model>,
     input: ModelInput,
     width: f64,
     train: TrainActivation,
     rng: &mut impl Rng,
 ) -> Result<Network> {
-    assemble(gpu, kind, input, width, Some(train), rng)
+    assemble(gpu, model.into(), input, width, Some(train), rng)
 }
 
 /// Builds a model for inference only: no gradients, optimiser state or backward pass
 /// (its weights, drawn from `rng`, are meant to be overwritten by a checkpoint).
 pub fn build_for_inference(
     gpu: &Gpu,
-    kind: ModelKind,
+    model: impl Into<Model>,
     input: ModelInput,
     width: f64,
     rng: &mut impl Rng,
 ) -> Result<Network> {
-    assemble(gpu, kind, input, width, None, rng)
+    assemble(gpu, model.into(), input, width, None, rng)
 }
 
 fn assemble(
     gpu: &Gpu,
-    kind: ModelKind,
+    model: Model,
     input: ModelInput,
     width: f64,
     train: Option<TrainActivation>,
@@ -89,21 +109,34 @@ fn assemble(
 ) -> Result<Network> {
     let image = Activation::input(gpu, &[input.batch, input.channels, input.height, input.width])?;
     let mut network = Network::new(image, SiteTables::new(gpu, train)?);
-    match kind {
-        ModelKind::Resnet20 => resnet::build(gpu, &mut network, 3, width, rng)?,
-        ModelKind::Resnet32 => resnet::build(gpu, &mut network, 5, width, rng)?,
-        ModelKind::Resnet44 => resnet::build(gpu, &mut network, 7, width, rng)?,
-        ModelKind::Resnet56 => resnet::build(gpu, &mut network, 9, width, rng)?,
-        ModelKind::Resnet110 => resnet::build(gpu, &mut network, 18, width, rng)?,
-        ModelKind::Vgg => vgg::build(gpu, &mut network, width, rng)?,
-        ModelKind::Smallcnn => small_cnn::build(gpu, &mut network, width, rng)?,
+    let (shortcut, classes, net) = (model.shortcut, input.classes, &mut network);
+    match model.kind {
+        ModelKind::Resnet20 => resnet::build(gpu, net, 3, width, shortcut, classes, rng)?,
+        ModelKind::Resnet32 => resnet::build(gpu, net, 5, width, shortcut, classes, rng)?,
+        ModelKind::Resnet44 => resnet::build(gpu, net, 7, width, shortcut, classes, rng)?,
+        ModelKind::Resnet56 => resnet::build(gpu, net, 9, width, shortcut, classes, rng)?,
+        ModelKind::Resnet110 => resnet::build(gpu, net, 18, width, shortcut, classes, rng)?,
+        ModelKind::Vgg => vgg::build_small(gpu, net, width, classes, rng)?,
+        ModelKind::Vgg11 => vgg::build_bn(gpu, net, vgg::VGG11, width, classes, rng)?,
+        ModelKind::Vgg13 => vgg::build_bn(gpu, net, vgg::VGG13, width, classes, rng)?,
+        ModelKind::Vgg16 => vgg::build_bn(gpu, net, vgg::VGG16, width, classes, rng)?,
+        ModelKind::Vgg19 => vgg::build_bn(gpu, net, vgg::VGG19, width, classes, rng)?,
+        ModelKind::Smallcnn => small_cnn::build(gpu, net, width, shortcut, classes, rng)?,
     }
-    classifier(gpu, &mut network, input.classes, rng).map(|()| network)
+    Ok(network)
 }
 
-/// conv 3x3 (stride 1, padding 1) -> batch norm -> ReLU site, named `{name}.conv` etc.
-fn conv_bn_relu(gpu: &Gpu, network: &mut Network, name: &str, channels: usize, rng: &mut impl Rng) -> Result<()> {
-    let geometry = ConvGeometry { out_channels: channels, kernel: 3, stride: 1, padding: 1 };
+/// conv 3x3 (stride 1, padding 1, with a bias if `bias`) -> batch norm -> ReLU site, named
+/// `{name}.conv` etc.
+fn conv_bn_relu(
+    gpu: &Gpu,
+    network: &mut Network,
+    name: &str,
+    channels: usize,
+    bias: bool,
+    rng: &mut impl Rng,
+) -> Result<()> {
+    let geometry = ConvGeometry { out_channels: channels, kernel: 3, stride: 1, padding: 1, bias };
     let purpose = network.purpose();
     let conv = Conv2d::new(gpu, &format!("{name}.conv"), network.last(), geometry, purpose, rng)?;
     let bn = BatchNorm::new(gpu, &format!("{name}.bn"), conv.output(), None, purpose)?;
@@ -113,7 +146,7 @@ fn conv_bn_relu(gpu: &Gpu, network: &mut Network, name: &str, channels: usize, r
     Ok(())
 }
 
-/// Global average pooling and the final linear layer.
+/// Global average pooling and the final linear layer: the classifier of the ResNets and the small models.
 fn classifier(gpu: &Gpu, network: &mut Network, classes: usize, rng: &mut impl Rng) -> Result<()> {
     let pool = GlobalAveragePool::new(gpu, "pool", network.last(), network.purpose())?;
     let fc = Linear::new(gpu, "fc", pool.output(), classes, network.purpose(), rng)?;

@@ -1,17 +1,19 @@
 use rand::Rng;
 
 use super::describe::per_image_chw;
-use super::param::kaiming_normal;
+use super::param::{fan_in_uniform, kaiming_normal};
 use super::{Activation, Layer, Mode, Op, Param, Purpose};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result};
 use crate::ops::conv2d::{self, Conv2dShape};
 use crate::ops::variants::{choose, Variant};
 
-/// Convolution without bias (batch norm follows it in every model here).
+/// Convolution, with a bias where the geometry asks for one (the VGGs of the prior work
+/// have one before their batch norms; the ResNets none).
 pub struct Conv2d {
     name: String,
     shape: Conv2dShape,
     weight: Param,
+    bias: Option<Param>,
     output: Activation,
     forward: Vec<Dispatch>,
     backward: Vec<Dispatch>,
@@ -22,6 +24,7 @@ pub struct ConvGeometry {
     pub kernel: usize,
     pub stride: usize,
     pub padding: usize,
+    pub bias: bool,
 }
 
 impl Conv2d {
@@ -36,16 +39,28 @@ impl Conv2d {
         let &[batch, in_channels, height, width] = input.shape() else {
             return Err(GpuError::shape(format!("{name}: conv2d input must be NCHW, got {:?}", input.shape())));
         };
-        let ConvGeometry { out_channels, kernel, stride, padding } = geometry;
+        let ConvGeometry { out_channels, kernel, stride, padding, bias } = geometry;
         let shape = Conv2dShape { batch, in_channels, out_channels, height, width, kernel, stride, padding };
         shape.check()?;
         let fan_in = in_channels * kernel * kernel;
         let weight_shape = shape.weight_shape();
         let init = kaiming_normal(rng, weight_shape.iter().product(), fan_in);
         let weight = Param::new(gpu, format!("{name}.weight"), &weight_shape, &init, false, purpose)?;
+        let bias = match bias {
+            // PyTorch's default for a convolution's bias.
+            true => Some(Param::new(
+                gpu,
+                format!("{name}.bias"),
+                &[out_channels],
+                &fan_in_uniform(rng, out_channels, fan_in),
+                false,
+                purpose,
+            )?),
+            false => None,
+        };
         let output = Activation::new(gpu, &shape.output_shape(), purpose)?;
-        let (forward, backward) = passes(gpu, &shape, input, &weight, &output, purpose)?;
-        Ok(Conv2d { name: name.into(), shape, weight, output, forward, backward })
+        let (forward, backward) = passes(gpu, &shape, input, &weight, bias.as_ref(), &output, purpose)?;
+        Ok(Conv2d { name: name.into(), shape, weight, bias, output, forward, backward })
     }
 }
 
@@ -56,13 +71,15 @@ fn passes(
     shape: &Conv2dShape,
     input: &Activation,
     weight: &Param,
+    bias: Option<&Param>,
     output: &Activation,
     purpose: Purpose,
 ) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
     let variants = conv2d::applicable(gpu, shape);
     let key = |op: &str| format!("conv2d {op} {shape}");
     let (x, w, y) = (&input.value, &weight.value, &output.value);
-    let forward_with = |v| conv2d::forward(gpu, v, shape, x, w, None, y);
+    let b = bias.map(|b| &b.value);
+    let forward_with = |v| conv2d::forward(gpu, v, shape, x, w, b, y);
     let forward_variant = choose(gpu, &key("forward"), &variants, forward_with)?;
     if purpose == Purpose::Inference {
         return Ok((forward_with(forward_variant)?, Vec::new()));
@@ -73,11 +90,14 @@ fn passes(
     {
         // The same loader: backward_weight reads the x that forward packed.
         (Variant::Gemm(loader), Variant::Gemm(weight_loader)) if loader == weight_loader => {
-            let (forward, packed_x) = conv2d::forward_keeping_input(gpu, loader, shape, x, w, None, y)?;
+            let (forward, packed_x) = conv2d::forward_keeping_input(gpu, loader, shape, x, w, b, y)?;
             (forward, conv2d::backward_weight_packed(gpu, loader, shape, &packed_x, dy, dw)?)
         }
         (_, weight_variant) => (forward_with(forward_variant)?, weight_with(weight_variant)?),
     };
+    if let Some(bias) = bias {
+        backward.push(conv2d::backward_bias(gpu, shape, dy, bias.grad())?);
+    }
     if let Some(dx) = &input.grad {
         let input_with = |v| conv2d::backward_input(gpu, v, shape, w, dy, dx);
         backward.extend(input_with(choose(gpu, &key("backward_input"), &variants, input_with)?)?);
@@ -99,7 +119,7 @@ impl Layer for Conv2d {
     }
 
     fn params(&self) -> Vec<&Param> {
-        vec![&self.weight]
+        std::iter::once(&self.weight).chain(&self.bias).collect()
     }
 
     fn describe(&self, input: &str) -> Vec<Op> {
@@ -107,7 +127,7 @@ impl Layer for Conv2d {
             name: self.name.clone(),
             input: input.into(),
             weight: self.weight.name.clone(),
-            bias: None,
+            bias: self.bias.as_ref().map(|b| b.name.clone()),
             input_shape: per_image_chw(&self.shape.input_shape()),
             output_shape: per_image_chw(&self.shape.output_shape()),
             kernel: self.shape.kernel,

@@ -66,6 +66,11 @@ pub enum Op {
         /// B, which bounds |x| of the pool's input: None until calibrated.
         bound: Option<f32>,
     },
+    /// The option-A residual shortcut: y[o, i, j] = x[o - before, 2i, 2j] where
+    /// 0 <= o - before < C, else 0, with before = (C' - C) / 2 (rounded down) zero channels
+    /// in front and the rest behind; output [C', ceil(H / 2), ceil(W / 2)]. PyTorch's
+    /// `F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, before, C' - C - before))`.
+    ZeroPadShortcut { name: String, input: String, input_shape: [usize; 3], output_shape: [usize; 3] },
     /// y = weight x + bias, x flattened row-major; weight [out_features, in_features].
     Linear { name: String, input: String, weight: String, bias: String, in_features: usize, out_features: usize },
 }
@@ -80,6 +85,7 @@ impl Op {
             | Op::Add { name, .. }
             | Op::GlobalAveragePool { name, .. }
             | Op::MaxPool2x2 { name, .. }
+            | Op::ZeroPadShortcut { name, .. }
             | Op::Linear { name, .. } => name,
         }
     }
@@ -93,6 +99,7 @@ impl Op {
             | Op::Relu { input, .. }
             | Op::GlobalAveragePool { input, .. }
             | Op::MaxPool2x2 { input, .. }
+            | Op::ZeroPadShortcut { input, .. }
             | Op::Linear { input, .. } => vec![input],
         }
     }
@@ -112,6 +119,7 @@ impl Op {
             | Op::Relu { input, .. }
             | Op::GlobalAveragePool { input, .. }
             | Op::MaxPool2x2 { input, .. }
+            | Op::ZeroPadShortcut { input, .. }
             | Op::Linear { input, .. } => apply(input),
         }
     }

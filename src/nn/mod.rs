@@ -8,22 +8,26 @@ mod batchnorm;
 mod bn_relu;
 mod conv2d;
 pub mod describe;
+mod dropout;
 mod linear;
 mod network;
 mod param;
 mod pool;
 mod residual;
+mod shortcut;
 mod site;
 
 pub use batchnorm::BatchNorm;
 pub use bn_relu::BnRelu;
 pub use conv2d::{Conv2d, ConvGeometry};
 pub use describe::Op;
+pub use dropout::Dropout;
 pub use linear::Linear;
 pub use network::Network;
 pub use param::{Param, TrainingState};
 pub use pool::GlobalAveragePool;
-pub use residual::BasicBlock;
+pub use residual::{BasicBlock, BlockShape};
+pub use shortcut::{Shortcut, ZeroPadShortcut};
 pub use site::{Site, SiteKind, SiteTables, TrainActivation, MAX_SITES};
 
 use crate::gpu::{Gpu, GpuError, Recorder, Result, Tensor};
@@ -119,6 +123,6 @@ pub trait Layer {
         Vec::new()
     }
     /// The ops this layer runs in evaluation mode, reading the value `input`; the last
-    /// op's output is the layer's output.
+    /// op's output is the layer's output (none for a layer that is the identity there).
     fn describe(&self, input: &str) -> Vec<Op>;
 }

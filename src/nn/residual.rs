@@ -2,12 +2,15 @@ use rand::Rng;
 
 use super::conv2d::ConvGeometry;
 use super::describe::per_image;
-use super::{Activation, BatchNorm, BnRelu, Conv2d, Layer, Mode, Op, Param, Purpose, Site, SiteTables};
+use super::{
+    Activation, BatchNorm, BnRelu, Conv2d, Layer, Mode, Op, Param, Purpose, Shortcut, Site, SiteTables, ZeroPadShortcut,
+};
 use crate::gpu::{Dispatch, Gpu, Recorder, Result, Tensor};
 use crate::ops::add;
 
-/// He et al.'s basic block: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), with a
-/// 1x1 strided conv + batch norm shortcut when the shape changes (option B). Where relu2
+/// He et al.'s basic block: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)). Where
+/// the shape changes the shortcut is the zero-padded subsampling (option A) or a 1x1
+/// strided conv + batch norm (option B); elsewhere it is the identity. Where relu2
 /// computes the exact function (training with exact ReLUs, evaluation) the sum and relu2
 /// run as one pass, and bn1 and relu1 too (`BnRelu`).
 pub struct BasicBlock {
@@ -16,7 +19,8 @@ pub struct BasicBlock {
     bn1_relu1: BnRelu,
     conv2: Conv2d,
     bn2: BatchNorm,
-    shortcut: Option<(Conv2d, BatchNorm)>,
+    /// The shortcut's layers in order: none for the identity.
+    shortcut: Vec<Box<dyn Layer>>,
     sum: Dispatch,
     /// The sum and relu2 in one pass, writing relu2's output; None where passes are not
     /// fused (`Gpu::fuses_passes`).
@@ -33,19 +37,50 @@ fn branch_view(gpu: &Gpu, input: &Activation, purpose: Purpose) -> Result<Activa
     Ok(Activation { value: input.value.clone(), ..Activation::new(gpu, input.shape(), purpose)? })
 }
 
+/// What a block is built from, besides its input.
+pub struct BlockShape {
+    pub out_channels: usize,
+    pub stride: usize,
+    /// The kind of shortcut where the shape changes.
+    pub shortcut: Shortcut,
+}
+
+/// The layers of a shortcut that changes shape, reading `input` (the block's input with a
+/// gradient of its own) and summed with `sibling` (whose gradient its output gradient is).
+fn projection(
+    gpu: &Gpu,
+    name: &str,
+    input: &Activation,
+    sibling: &Activation,
+    shape: &BlockShape,
+    purpose: Purpose,
+    rng: &mut impl Rng,
+) -> Result<Vec<Box<dyn Layer>>> {
+    Ok(match shape.shortcut {
+        Shortcut::A => vec![Box::new(ZeroPadShortcut::new(gpu, &format!("{name}.shortcut"), input, sibling, purpose)?)],
+        Shortcut::B => {
+            let geometry =
+                ConvGeometry { out_channels: shape.out_channels, kernel: 1, stride: shape.stride, padding: 0, bias: false };
+            let conv = Conv2d::new(gpu, &format!("{name}.shortcut.conv"), input, geometry, purpose, rng)?;
+            let bn = BatchNorm::new(gpu, &format!("{name}.shortcut.bn"), conv.output(), Some(sibling), purpose)?;
+            vec![Box::new(conv), Box::new(bn)]
+        }
+    })
+}
+
 impl BasicBlock {
     pub fn new(
         gpu: &Gpu,
         name: &str,
         input: &Activation,
-        out_channels: usize,
-        stride: usize,
+        shape: BlockShape,
         tables: &SiteTables,
         rng: &mut impl Rng,
     ) -> Result<BasicBlock> {
+        let BlockShape { out_channels, stride, .. } = shape;
         let purpose = tables.purpose();
         let main_input = branch_view(gpu, input, purpose)?;
-        let conv3x3 = |stride| ConvGeometry { out_channels, kernel: 3, stride, padding: 1 };
+        let conv3x3 = |stride| ConvGeometry { out_channels, kernel: 3, stride, padding: 1, bias: false };
         let conv1 = Conv2d::new(gpu, &format!("{name}.conv1"), &main_input, conv3x3(stride), purpose, rng)?;
         let bn1 = BatchNorm::new(gpu, &format!("{name}.bn1"), conv1.output(), None, purpose)?;
         let relu1 = Site::relu(gpu, &format!("{name}.relu1"), bn1.output(), tables)?;
@@ -54,17 +89,14 @@ impl BasicBlock {
         let bn2 = BatchNorm::new(gpu, &format!("{name}.bn2"), conv2.output(), None, purpose)?;
         // The residual sum's gradient is bn2's output gradient.
         let sum_grad = bn2.output();
-        let needs_projection = stride != 1 || input.shape()[1] != out_channels;
-        let (shortcut, shortcut_grad) = if needs_projection {
+        let changes_shape = stride != 1 || input.shape()[1] != out_channels;
+        let (shortcut, shortcut_grad) = if changes_shape {
             let shortcut_input = branch_view(gpu, input, purpose)?;
-            let geometry = ConvGeometry { out_channels, kernel: 1, stride, padding: 0 };
-            let conv = Conv2d::new(gpu, &format!("{name}.shortcut.conv"), &shortcut_input, geometry, purpose, rng)?;
-            let bn = BatchNorm::new(gpu, &format!("{name}.shortcut.bn"), conv.output(), Some(sum_grad), purpose)?;
-            (Some((conv, bn)), shortcut_input.grad)
+            (projection(gpu, name, &shortcut_input, sum_grad, &shape, purpose, rng)?, shortcut_input.grad)
         } else {
-            (None, sum_grad.grad.clone())
+            (Vec::new(), sum_grad.grad.clone())
         };
-        let shortcut_value = shortcut.as_ref().map_or(&input.value, |(_, bn)| &bn.output().value);
+        let shortcut_value = shortcut.last().map_or(&input.value, |layer| &layer.output().value);
         let sum_input = Activation::sharing_grad(gpu, sum_grad)?;
         let sum = add::forward(gpu, &bn2.output().value, shortcut_value, &sum_input.value)?;
         let relu2 = Site::relu(gpu, &format!("{name}.relu2"), &sum_input, tables)?;
@@ -92,11 +124,13 @@ impl BasicBlock {
         })
     }
 
+    fn main_path(&self) -> [&dyn Layer; 4] {
+        [&self.conv1, &self.bn1_relu1, &self.conv2, &self.bn2]
+    }
+
     fn layers(&self) -> Vec<&dyn Layer> {
-        let mut layers: Vec<&dyn Layer> = vec![&self.conv1, &self.bn1_relu1, &self.conv2, &self.bn2];
-        if let Some((conv, bn)) = &self.shortcut {
-            layers.extend([conv as &dyn Layer, bn as &dyn Layer]);
-        }
+        let mut layers = self.main_path().to_vec();
+        layers.extend(self.shortcut.iter().map(|layer| layer.as_ref()));
         layers
     }
 }
@@ -149,7 +183,7 @@ impl Layer for BasicBlock {
         sites
     }
 
-    /// conv1, bn1, relu1, conv2, bn2, [shortcut conv, shortcut bn], add, relu2.
+    /// conv1, bn1, relu1, conv2, bn2, [shortcut conv, shortcut bn | shortcut], add, relu2.
     fn describe(&self, input: &str) -> Vec<Op> {
         let mut ops = Vec::new();
         let chain = |layers: &[&dyn Layer], from: &str, ops: &mut Vec<Op>| {
@@ -160,11 +194,9 @@ impl Layer for BasicBlock {
             }
             value
         };
-        let main = chain(&[&self.conv1, &self.bn1_relu1, &self.conv2, &self.bn2], input, &mut ops);
-        let shortcut = match &self.shortcut {
-            Some((conv, bn)) => chain(&[conv, bn], input, &mut ops),
-            None => input.to_string(),
-        };
+        let main = chain(&self.main_path(), input, &mut ops);
+        let shortcut_layers: Vec<&dyn Layer> = self.shortcut.iter().map(|layer| layer.as_ref()).collect();
+        let shortcut = chain(&shortcut_layers, input, &mut ops);
         let add = format!("{}.add", self.name);
         ops.push(Op::Add {
             name: add.clone(),

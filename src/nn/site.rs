@@ -112,12 +112,10 @@ impl SiteTables {
         }
     }
 
-    /// The (seed, step) counter that noise training rewrites every step; None without noise.
-    pub fn noise_counter(&self) -> Option<&Tensor> {
-        self.training
-            .as_ref()
-            .filter(|t| matches!(t.activation, TrainActivation::Noise { .. }))
-            .map(|t| &t.noise_counter)
+    /// The (seed, step) counter that training rewrites every step, which noise and dropout
+    /// masks are drawn from; None in an inference network.
+    pub fn random_counter(&self) -> Option<&Tensor> {
+        self.training.as_ref().map(|t| &t.noise_counter)
     }
 
     pub fn count(&self) -> usize {

@@ -7,6 +7,7 @@ pub mod add;
 pub mod batchnorm;
 pub mod calibrate;
 pub mod conv2d;
+pub mod dropout;
 pub mod fill;
 pub mod gemm;
 pub mod linear;
@@ -18,6 +19,7 @@ pub mod poly_relu;
 pub mod pool;
 pub mod relu;
 pub mod sgd;
+pub mod shortcut;
 pub mod variants;
 
 use crate::gpu::{Gpu, GpuError, Result, Tensor, UniformBuffer, UniformMirror};
@@ -33,6 +35,7 @@ pub fn uniform_mirrors() -> Vec<UniformMirror> {
         UniformMirror::of::<conv2d::Params>("conv2d", "params"),
         UniformMirror::of::<conv2d::implicit_gemm::Packing>("conv2d", "packing"),
         UniformMirror::of::<conv2d::implicit_gemm::PhaseTaps>("conv2d", "phase"),
+        UniformMirror::of::<dropout::Params>("dropout", "params"),
         UniformMirror::of::<fill::Params>("fill", "params"),
         UniformMirror::of::<gemm::GemmLayout>("gemm", "params"),
         UniformMirror::of::<gemm::Chunks>("gemm", "chunks"),
@@ -46,6 +49,7 @@ pub fn uniform_mirrors() -> Vec<UniformMirror> {
         UniformMirror::of::<Length>("relu", "params"),
         UniformMirror::of::<Length>("relu_f16", "params"),
         UniformMirror::of::<sgd::Params>("sgd", "params"),
+        UniformMirror::of::<shortcut::Params>("shortcut", "params"),
     ]
 }
 

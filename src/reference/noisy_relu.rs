@@ -4,7 +4,7 @@
 
 use crate::ops::noisy_relu::{counter_words, Distribution, Form, NoiseConfig, Region};
 
-/// The PCG hash, as in shaders/noisy_relu.wgsl.
+/// The PCG hash, as in shaders/common/random.wgsl.
 pub fn pcg_hash(v: u32) -> u32 {
     let state = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
     let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277_803_737);

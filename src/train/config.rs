@@ -11,8 +11,8 @@ use super::schedule::{Schedule, ScheduleKind};
 use super::SgdConfig;
 use crate::allowed::Allowed;
 use crate::data::{Augment, DatasetKind, Normalization};
-use crate::models::ModelKind;
-use crate::nn::TrainActivation;
+use crate::models::{Model, ModelKind};
+use crate::nn::{Shortcut, TrainActivation};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
@@ -22,6 +22,9 @@ pub struct RunConfig {
     pub train_limit: Option<usize>,
     pub test_limit: Option<usize>,
     pub model: ModelKind,
+    /// A run.json written before the setting existed reads as the option B it trained with.
+    #[serde(default = "Shortcut::before_the_setting")]
+    pub shortcut: Shortcut,
     pub width: f64,
     pub epochs: usize,
     pub batch_size: usize,
@@ -39,6 +42,9 @@ pub struct RunConfig {
     pub mixup_alpha: f64,
     /// What the activation sites compute in training.
     pub activation: TrainActivation,
+    /// The run whose weights and running statistics training started from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
 }
 
 /// `run.json`: the configuration and the dataset's normalisation.
@@ -54,6 +60,11 @@ pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 
 impl RunConfig {
+    /// The architecture the run trains.
+    pub fn architecture(&self) -> Model {
+        Model { kind: self.model, shortcut: self.shortcut }
+    }
+
     /// The ranges `sturdy train` enforces on its flags, applied to a configuration read
     /// back from `run.json` (hand-edited or damaged): the error says which field and what
     /// is allowed.

@@ -25,7 +25,7 @@ use crate::nn::{Mode, Network, Purpose};
 const LOG_INTERVAL: usize = 20;
 
 /// Checkpoint metadata key: epochs finished when it was written.
-const EPOCH_KEY: &str = "epoch";
+pub(crate) const EPOCH_KEY: &str = "epoch";
 /// Checkpoint metadata keys of a run stopped inside an epoch: the steps of that epoch
 /// already taken, and their loss and accuracy sums (f64, printed to round-trip exactly).
 const EPOCH_STEP_KEY: &str = "epoch_step";
@@ -96,9 +96,10 @@ pub fn build_network(gpu: &Gpu, config: &RunConfig, train: &Dataset, purpose: Pu
     let [channels, height, width] = train.shape();
     let input = ModelInput { batch: config.batch_size, channels, height, width, classes: train.classes };
     let mut rng = StdRng::seed_from_u64(config.seed);
+    let model = config.architecture();
     Ok(match purpose {
-        Purpose::Training => models::build(gpu, config.model, input, config.width, config.activation, &mut rng)?,
-        Purpose::Inference => models::build_for_inference(gpu, config.model, input, config.width, &mut rng)?,
+        Purpose::Training => models::build(gpu, model, input, config.width, config.activation, &mut rng)?,
+        Purpose::Inference => models::build_for_inference(gpu, model, input, config.width, &mut rng)?,
     })
 }
 
@@ -145,7 +146,12 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
     let evaluator = Evaluator::new(gpu, &trainer.network)?;
     let (normalization, resume) = match saved {
         Some(run) => (run.normalization, restore(gpu, &trainer.network, out)?),
-        None => (start_run(config, &datasets.train, out)?, ResumePoint { epochs: 0, partial: None }),
+        None => {
+            if let Some(from) = &config.init_from {
+                initialize_from(gpu, &trainer.network, config, from)?;
+            }
+            (start_run(config, &datasets.train, out)?, ResumePoint { epochs: 0, partial: None })
+        }
     };
     let normalization = &normalization;
     let (finished, mut partial) = (resume.epochs, resume.partial);
@@ -242,6 +248,24 @@ fn save_checkpoint(
         }
     }
     Ok(checkpoint.save(&out.join(CHECKPOINT_FILE))?)
+}
+
+/// Loads the weights and running statistics of the run in `from` (`--init-from`), which
+/// must have the architecture and width of `config`.
+fn initialize_from(gpu: &Gpu, network: &Network, config: &RunConfig, from: &Path) -> anyhow::Result<()> {
+    let source = RunFile::load(from)?.config;
+    let describe = |c: &RunConfig| format!("{} of width {} with option-{} shortcuts", c.model, c.width, c.shortcut);
+    if (source.architecture(), source.width) != (config.architecture(), config.width) {
+        bail!(
+            "--init-from {} is a {}, this run a {}; nothing was trained.\n  Fix: pass its --model, --width and \
+             --shortcut, or start from a run of this architecture",
+            from.display(),
+            describe(&source),
+            describe(config)
+        );
+    }
+    let path = from.join(CHECKPOINT_FILE);
+    state::restore_weights(gpu, network, &Checkpoint::load(&path)?, &path)
 }
 
 /// Creates the run folder, which must not hold another run, and writes `run.json`.

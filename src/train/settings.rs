@@ -14,7 +14,7 @@ use super::{RunConfig, SgdConfig};
 use crate::allowed::{non_negative, positive, unit_interval, whole, whole_at_least, width, Allowed};
 use crate::data::{Augment, DatasetKind};
 use crate::models::{ModelKind, MAX_WIDTH};
-use crate::nn::TrainActivation;
+use crate::nn::{Shortcut, TrainActivation};
 use crate::ops::noisy_relu::{Distribution, Form, NoiseConfig, Region};
 use crate::poly::degrees::ALPHAS;
 use crate::settings::{defaults, Problems};
@@ -44,6 +44,10 @@ pub struct TrainSettings {
     /// Architecture.
     #[arg(long, value_enum, default_value = "smallcnn")]
     pub model: ModelKind,
+    /// How the residual blocks' shortcuts change shape: a (zero-padded subsampling, no
+    /// parameters: the published CIFAR ResNets) or b (1x1 convolution and batch norm).
+    #[arg(long, value_enum, default_value_t = Shortcut::default())]
+    pub shortcut: Shortcut,
     /// Channel multiplier applied to every layer, in (0, 16].
     #[arg(long, default_value_t = 1.0, value_parser = width, allow_negative_numbers = true)]
     pub width: f64,
@@ -117,6 +121,12 @@ pub struct TrainSettings {
     #[arg(long = "no-crop", action = ArgAction::SetTrue,
           value_parser = BoolValueParser::new().map(|off| if off { 0 } else { Augment::CIFAR.crop_padding }))]
     pub crop_padding: usize,
+    /// Start from the weights and running statistics of this run folder (a trained or
+    /// imported run of the same model, width and shortcut) with fresh optimiser state:
+    /// fine-tuning with any recipe.
+    #[arg(long, value_name = "RUN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
     /// Turn off random horizontal flips.
     #[arg(long = "no-flip", action = ArgAction::SetFalse)]
     pub flip: bool,
@@ -152,6 +162,7 @@ impl TrainSettings {
             train_limit: self.train_limit.map(|n| n as usize),
             test_limit: self.test_limit.map(|n| n as usize),
             model: self.model,
+            shortcut: self.shortcut,
             width: self.width,
             epochs: self.epochs as usize,
             batch_size: self.batch_size as usize,
@@ -171,6 +182,7 @@ impl TrainSettings {
             recipe: self.recipe.recorded(),
             mixup_alpha: self.mixup_alpha.unwrap_or(recipe.mixup_alpha),
             activation,
+            init_from: self.init_from.clone(),
         }
     }
 

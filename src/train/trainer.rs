@@ -88,7 +88,7 @@ impl<'g> Trainer<'g> {
         recorder.submit()
     }
 
-    /// Uploads a step's batch, learning rate, Mixup draw and noise position (the first
+    /// Uploads a step's batch, learning rate, Mixup draw and random-stream position (the first
     /// half of [`train_step`](Self::train_step)).
     pub fn prepare_train_step(&self, images: &[f32], labels: &[u32], lr: f32, step: u64) -> Result<()> {
         let input = self.mixup.as_ref().map_or(&self.network.input.value, |m| &m.images);
@@ -98,8 +98,8 @@ impl<'g> Trainer<'g> {
         if let Some(mixup) = &self.mixup {
             mixup.sampler.upload(self.gpu, step, &mixup.lambda, &mixup.perm)?;
         }
-        if let Some(counter) = self.network.sites.noise_counter() {
-            let step = u32::try_from(step).map_err(|_| GpuError::shape("noise step counter beyond 2^32 steps"))?;
+        if let Some(counter) = self.network.sites.random_counter() {
+            let step = u32::try_from(step).map_err(|_| GpuError::shape("random step counter beyond 2^32 steps"))?;
             noisy_relu::set_counter(self.gpu, counter, self.seed, step)?;
         }
         Ok(())
