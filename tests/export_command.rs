@@ -281,7 +281,7 @@ fn resnet_option_a_export_evaluates_its_shortcuts_as_the_gpu_does() {
     let shortcuts: Vec<(&str, [usize; 3], [usize; 3])> = manifest
         .layers
         .iter()
-        .filter_map(|op| match op {
+        .filter_map(|layer| match &layer.op {
             Op::ZeroPadShortcut { name, input_shape, output_shape, .. } => {
                 Some((name.as_str(), *input_shape, *output_shape))
             }
@@ -338,7 +338,7 @@ fn vgg11_export_folds_its_conv_biases_and_evaluates_as_the_gpu_pann_does() {
     let linears: Vec<(&str, usize, usize)> = manifest
         .layers
         .iter()
-        .filter_map(|op| match op {
+        .filter_map(|layer| match &layer.op {
             Op::Linear { name, in_features, out_features, .. } => Some((name.as_str(), *in_features, *out_features)),
             _ => None,
         })

@@ -92,7 +92,11 @@ fn the_he_ready_small_cnn_computes_the_plain_export_and_predict_writes_it() {
     let manifest = &export.manifest;
     let pool = manifest.layers.iter().find(|l| matches!(l.op, Op::GlobalAveragePool { .. })).unwrap();
     assert_eq!(pool.input_scales, Some(vec![49.0]), "the pooling sums; its 1/49 is in the classifier");
-    assert_eq!(manifest.layers.iter().filter(|l| l.input_scales.is_some()).count(), 1, "no identity shortcut");
+    // Besides the pooling only the option-A shortcuts carry scales (in the mask they multiply
+    // by): no residual sum rescales an input.
+    let scaled: Vec<&Op> = manifest.layers.iter().filter(|l| l.input_scales.is_some()).map(|l| &l.op).collect();
+    let shortcuts = scaled.iter().filter(|op| matches!(op, Op::ZeroPadShortcut { .. })).count();
+    assert_eq!((scaled.len(), shortcuts), (3, 2), "the pooling and the two blocks' option-A shortcuts: {scaled:?}");
     assert_eq!(manifest.calibration.requested_images, 128);
     let relu = &manifest.relu.he;
     assert_eq!(relu.components.last().unwrap().chebyshev[0], 0.5, "the last component is (1 + p_k) / 2");
