@@ -13,6 +13,7 @@ use rand::SeedableRng;
 use sturdy::checkpoint::Checkpoint;
 use sturdy::data::synthetic::{write_cifar10_like, CifarLayout, ScratchDir};
 use sturdy::export::forward::{CpuNetwork, SiteFunction};
+use sturdy::export::manifest::Layer;
 use sturdy::export::torch::state_dict;
 use sturdy::gpu::{Gpu, Recorder};
 use sturdy::models::{self, Model, ModelInput, ModelKind};
@@ -137,7 +138,8 @@ fn imported_weights_compute_pytorchs_logits() {
         // layout or statistic moves the logits by their own scale.
         assert_logits(&format!("{} on the GPU", case.name), &gpu_logits, &logits, 2e-3);
 
-        let cpu = CpuNetwork::new(&network.describe(), &checkpoint);
+        let layers: Vec<Layer> = network.describe().into_iter().map(Layer::from).collect();
+        let cpu = CpuNetwork::new(&layers, &checkpoint);
         let image_len = images.len() / 2;
         for (image, expected) in images.chunks(image_len).zip(logits.chunks(10)) {
             let image: Vec<f64> = image.iter().map(|&v| v as f64).collect();
