@@ -15,7 +15,9 @@ names (stem.conv.weight, stage1.block0.conv1.weight, ..., fc.bias):
   - stem: conv 3x3 (stride 1, padding 1, no bias) -> batch norm -> ReLU;
   - basic block: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), convs 3x3
     padding 1 without bias, conv1 carries the stride; where the shape changes the
-    shortcut is a 1x1 strided conv without bias + batch norm (option B);
+    shortcut is option A (sturdy's default, `--shortcut a`: every other row and column,
+    zero channels on both sides, no parameters) or option B (`--shortcut b`: a 1x1
+    strided conv without bias + batch norm);
   - resnet20: stem 16, three stages of 3 blocks (16, 32, 64 channels, stages 2
     and 3 start with stride 2), on 3x32x32;
   - smallcnn: stem 16, then two blocks of stride 2 (16 and 32 channels), on 1x28x28;
@@ -80,15 +82,29 @@ class Shortcut(nn.Module):
         return self.bn(self.conv(x))
 
 
+class PadShortcut(nn.Module):
+    """Option A: F.pad(x[:, :, ::2, ::2], ...) with (C' - C) / 2 zero channels in front, the rest behind."""
+
+    def __init__(self, in_channels, channels):
+        super().__init__()
+        self.before = (channels - in_channels) // 2
+        self.after = channels - in_channels - self.before
+
+    def forward(self, x):
+        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.before, self.after))
+
+
 class BasicBlock(nn.Module):
-    def __init__(self, in_channels, channels, stride):
+    def __init__(self, in_channels, channels, stride, shortcut):
         super().__init__()
         self.conv1 = conv(in_channels, channels, 3, stride)
         self.bn1 = nn.BatchNorm2d(channels)
         self.conv2 = conv(channels, channels, 3, 1)
         self.bn2 = nn.BatchNorm2d(channels)
         needs_projection = stride != 1 or in_channels != channels
-        self.shortcut = Shortcut(in_channels, channels, stride) if needs_projection else None
+        self.shortcut = None
+        if needs_projection:
+            self.shortcut = PadShortcut(in_channels, channels) if shortcut == "a" else Shortcut(in_channels, channels, stride)
 
     def forward(self, x):
         out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
@@ -117,7 +133,7 @@ class Network(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
-def resnet20(width=1.0):
+def resnet20(width=1.0, shortcut="a"):
     stem = scaled(16, width)
     net = Network(3, stem)
     channels_in = stem
@@ -127,19 +143,19 @@ def resnet20(width=1.0):
         channels = scaled(channels, width)
         for index in range(3):
             stride = 2 if stage > 0 and index == 0 else 1
-            net.add_block(holder, f"block{index}", BasicBlock(channels_in, channels, stride))
+            net.add_block(holder, f"block{index}", BasicBlock(channels_in, channels, stride, shortcut))
             channels_in = channels
     net.finish(channels_in)
     return net
 
 
-def smallcnn(width=1.0):
+def smallcnn(width=1.0, shortcut="a"):
     stem = scaled(16, width)
     net = Network(1, stem)
     channels_in = stem
     for index, channels in enumerate([16, 32]):
         channels = scaled(channels, width)
-        net.add_block(net, f"block{index}", BasicBlock(channels_in, channels, 2))
+        net.add_block(net, f"block{index}", BasicBlock(channels_in, channels, 2, shortcut))
         channels_in = channels
     net.finish(channels_in)
     return net
@@ -186,7 +202,7 @@ def step_timer(net, opt, images, labels, device, batch):
 
 def measure(name, device, args):
     torch.manual_seed(0x5EED)
-    net = BUILDERS[name](args.width).to(device).train()
+    net = BUILDERS[name](args.width, args.shortcut).to(device).train()
     opt = optimiser(net)
     images = torch.rand((args.batch,) + INPUTS[name]) * 2 - 1
     labels = torch.randint(0, CLASSES, (args.batch,))
@@ -212,14 +228,14 @@ def checkpoint_params(path):
 def check(models, args):
     """Prints each model's parameter count; compares with a sturdy checkpoint if given."""
     for name in models:
-        net = BUILDERS[name](args.width)
+        net = BUILDERS[name](args.width, args.shortcut)
         count = sum(p.numel() for p in net.parameters())
         print(f"{name} parameters {count} tensors {len(list(net.parameters()))} width {args.width:g}")
     if args.checkpoint is None:
         return 0
     if len(models) != 1:
         sys.exit("torch_step.py: --checkpoint needs one --model (resnet20 or smallcnn)")
-    ours = {n: tuple(p.shape) for n, p in BUILDERS[models[0]](args.width).named_parameters()}
+    ours = {n: tuple(p.shape) for n, p in BUILDERS[models[0]](args.width, args.shortcut).named_parameters()}
     theirs = checkpoint_params(args.checkpoint)
     count = sum(math.prod(shape) for shape in theirs.values())
     print(f"sturdy checkpoint parameters {count} tensors {len(theirs)}")
@@ -255,6 +271,7 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--model", choices=["all"] + list(BUILDERS), default="all")
     parser.add_argument("--width", type=float, default=1.0, help="channel multiplier, as sturdy's --width")
+    parser.add_argument("--shortcut", choices=["a", "b"], default="a", help="residual shortcuts, as sturdy's --shortcut")
     parser.add_argument("--check", action="store_true", help="print parameter counts instead of timing")
     parser.add_argument("--checkpoint", help="with --check: a sturdy checkpoint.safetensors to compare with")
     args = parser.parse_args()
