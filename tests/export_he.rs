@@ -122,7 +122,8 @@ fn the_he_ready_small_cnn_computes_the_plain_export_and_predict_writes_it() {
     let cifar = scratch.path().join("cifar10");
     std::fs::create_dir_all(&cifar).unwrap();
     sturdy::data::synthetic::write_cifar10_like(&cifar, 5, 5, 1, sturdy::data::synthetic::CifarLayout::Folder).unwrap();
-    let error = fail(&["predict", "--dataset", "cifar10"], &[("--export", &he), ("--data-dir", &cifar), ("--out", &csv)]);
+    let error =
+        fail(&["predict", "--dataset", "cifar10"], &[("--export", &he), ("--data-dir", &cifar), ("--out", &csv)]);
     assert!(error.contains("[3, 32, 32], the export expects [1, 28, 28]") && error.contains("--dataset"), "{error}");
 }
 
@@ -145,6 +146,9 @@ fn a_resnets_identity_shortcuts_are_scaled_into_the_sum() {
         let scales = layer.input_scales.as_deref().unwrap();
         // The quotient of two f32 bounds in f64, through JSON: serde_json's default float
         // parser may miss the nearest f64 by an ulp (2^-52 relative).
-        assert!(scales[0] == 1.0 && (scales[1] - expected).abs() <= 4.0 * f64::EPSILON * expected, "{name}: {scales:?}");
+        assert!(
+            scales[0] == 1.0 && (scales[1] - expected).abs() <= 4.0 * f64::EPSILON * expected,
+            "{name}: {scales:?}"
+        );
     }
 }

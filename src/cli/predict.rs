@@ -58,7 +58,12 @@ fn parse_split(text: &str) -> Result<Split, String> {
 }
 
 /// The normalised images (f64, [C, H, W] each) and labels of the first `limit` of a split.
-fn images(args: &PredictArgs, kind: DatasetKind, shape: [usize; 3], normalization: &data::Normalization) -> anyhow::Result<(Vec<Vec<f64>>, Vec<u32>)> {
+fn images(
+    args: &PredictArgs,
+    kind: DatasetKind,
+    shape: [usize; 3],
+    normalization: &data::Normalization,
+) -> anyhow::Result<(Vec<Vec<f64>>, Vec<u32>)> {
     let dir = data::resolve_data_dir(kind, args.data_dir.as_deref());
     let mut dataset = data::load(kind, &dir, args.split)?;
     if dataset.shape() != shape {

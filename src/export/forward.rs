@@ -115,7 +115,8 @@ impl CpuNetwork {
             let op = &layer.op;
             let input = |i: usize| -> anyhow::Result<Vec<f64>> {
                 let name = op.inputs()[i];
-                let value = values.get(name).with_context(|| format!("{} reads {name:?} before it is computed", op.name()))?;
+                let value =
+                    values.get(name).with_context(|| format!("{} reads {name:?} before it is computed", op.name()))?;
                 Ok(match layer.input_scales.as_ref().map(|s| s[i]) {
                     Some(scale) => value.iter().map(|v| v * scale).collect(),
                     None => value.clone(),
@@ -169,7 +170,8 @@ impl CpuNetwork {
                         Some(relu) => {
                             let (x, dims) = (input(0)?, [1, *c, *h, *w]);
                             let scales = max_pool_scales(calibrated(name, *bound)?);
-                            overflows += max_pool_overflow_count(ReluApprox::get(relu.alpha)?, scales, dims, &x) as usize;
+                            overflows +=
+                                max_pool_overflow_count(ReluApprox::get(relu.alpha)?, scales, dims, &x) as usize;
                             let sign = |u| relu.eval_sign(u);
                             reference::poly_relu::max_pool_forward_with(sign, scales, dims, &x)
                         }

@@ -48,7 +48,9 @@ pub fn load(stem: &Path) -> anyhow::Result<Export> {
     let manifest: Manifest =
         serde_json::from_value(format).with_context(|| format!("{} does not follow {FORMAT}", path.display()))?;
     for polynomial in std::iter::once(&manifest.relu).chain(&manifest.polynomials) {
-        polynomial.validate().map_err(|problem| anyhow::anyhow!("{}: alpha {}: {problem}", path.display(), polynomial.alpha))?;
+        polynomial
+            .validate()
+            .map_err(|problem| anyhow::anyhow!("{}: alpha {}: {problem}", path.display(), polynomial.alpha))?;
     }
     manifest.site_polynomials().with_context(|| path.display().to_string())?;
     let weights_path = stem.parent().unwrap_or(Path::new("")).join(&manifest.weights);
@@ -62,9 +64,9 @@ pub fn load(stem: &Path) -> anyhow::Result<Export> {
     let weights = Checkpoint::load(&weights_path)?;
     for layer in &manifest.layers {
         for (name, shape) in tensors_read(&layer.op) {
-            weights.tensor(&weights_path, name, &shape).with_context(|| {
-                format!("{} and its weights do not agree: export the run again", path.display())
-            })?;
+            weights
+                .tensor(&weights_path, name, &shape)
+                .with_context(|| format!("{} and its weights do not agree: export the run again", path.display()))?;
         }
     }
     Ok(Export { manifest, weights })

@@ -108,11 +108,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::he_cost::NetworkCost;
 use crate::data::{DatasetKind, Normalization};
 use crate::models::ModelKind;
 use crate::nn::{Op, SiteKind};
 use crate::ops::poly_relu::max_pool_scales;
-use super::he_cost::NetworkCost;
 use crate::poly::export::ReluExport;
 
 pub const FORMAT: &str = "sturdy-pann-export/2";

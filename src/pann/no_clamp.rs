@@ -53,7 +53,8 @@ pub fn evaluate(
     normalization: &Normalization,
 ) -> anyhow::Result<PannEvaluation> {
     let (bounds, inputs) = (pann.bounds(), pann.site_inputs()?);
-    let approxes = pann.alphas().iter().map(|&alpha| ReluApprox::get(alpha)).collect::<std::result::Result<Vec<_>, _>>()?;
+    let approxes =
+        pann.alphas().iter().map(|&alpha| ReluApprox::get(alpha)).collect::<std::result::Result<Vec<_>, _>>()?;
     if bounds.len() != inputs.len() || approxes.len() != inputs.len() {
         anyhow::bail!("the PANN's bounds and alphas must be set before it is evaluated");
     }

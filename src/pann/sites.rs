@@ -79,14 +79,19 @@ impl<'e> Pann<'e> {
         let network = self.network();
         let (ops, activations) = (network.describe(), network.activations());
         if activations.len() != ops.len() + 1 {
-            bail!("the network describes {} ops but holds {} values besides its input", ops.len(), activations.len() - 1);
+            bail!(
+                "the network describes {} ops but holds {} values besides its input",
+                ops.len(),
+                activations.len() - 1
+            );
         }
         let names = std::iter::once(INPUT).chain(ops.iter().map(Op::name));
         let values: HashMap<&str, &Tensor> = names.zip(activations.iter().map(|a| &a.value)).collect();
         let mut inputs = vec![None; network.sites.count()];
         for op in &ops {
             if let Op::Relu { input, site_index, .. } | Op::MaxPool2x2 { input, site_index, .. } = op {
-                let value = values.get(input.as_str()).with_context(|| format!("{} reads no value {input}", op.name()))?;
+                let value =
+                    values.get(input.as_str()).with_context(|| format!("{} reads no value {input}", op.name()))?;
                 inputs[*site_index as usize] = Some(*value);
             }
         }

@@ -164,7 +164,10 @@ mod tests {
         // the depth-optimal schedule 7 and 9 levels for 11 and 21 products.
         let (a7, a9) = (EvaluatorCosts::of(&[7, 7]), EvaluatorCosts::of(&[15, 15]));
         assert_eq!((a7.openfhe.depth, a9.openfhe.depth), (9, 11));
-        assert_eq!((a7.depth_optimal, a9.depth_optimal), (EvaluatorCost { depth: 7, products: 11 }, EvaluatorCost { depth: 9, products: 21 }));
+        assert_eq!(
+            (a7.depth_optimal, a9.depth_optimal),
+            (EvaluatorCost { depth: 7, products: 11 }, EvaluatorCost { depth: 9, products: 21 })
+        );
         // Paterson-Stockmeyer for degree 7: k = 3, m = 2: T_2, T_3 (2), T_6 (1), T_9 (1), one merge.
         assert_eq!(openfhe_component(7).products, 5);
     }

@@ -165,7 +165,8 @@ mod tests {
 
     #[test]
     fn power_coefficients_are_kept_only_where_ckks_can_use_them() {
-        let (low, high) = (HeForm::from(ReluApprox::get(7).unwrap().sign()), HeForm::from(ReluApprox::get(9).unwrap().sign()));
+        let (low, high) =
+            (HeForm::from(ReluApprox::get(7).unwrap().sign()), HeForm::from(ReluApprox::get(9).unwrap().sign()));
         assert!(low.power_omitted.is_none() && low.components.iter().all(|c| c.power.is_some()));
         assert!(high.power_omitted.as_deref().is_some_and(|r| r.contains("EvalPoly")), "{:?}", high.power_omitted);
         for c in &low.components {
