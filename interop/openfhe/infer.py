@@ -24,6 +24,8 @@ import time
 import numpy as np
 import openfhe as fhe
 
+import simulate
+
 FORMAT = "sturdy-pann-export/2"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -102,6 +104,19 @@ class Runner:
             raise Refusal(f"the export needs a level budget of {self.depth} (he_cost.depth: its alphas "
                           f"{sorted({s['alpha'] for s in manifest['sites']})}), --depth gives {budget}: "
                           f"pass --depth {self.depth} or more, or export a lower alpha")
+        self.cc = simulate.PlainContext(self.slots) if args.simulate else self.context(args, budget)
+        for feature in ("PKE", "KEYSWITCH", "LEVELEDSHE", "ADVANCEDSHE"):
+            self.cc.Enable(getattr(fhe.PKESchemeFeature, feature))
+        self.keys = self.cc.KeyGen()
+        self.cc.EvalMultKeyGen(self.keys.secretKey)
+        self.cc.EvalRotateKeyGen(self.keys.secretKey, sorted(self.rotations_needed()))
+        self.polynomials = {p["alpha"]: p["he"] for p in [manifest["relu"], *manifest.get("polynomials", [])]}
+        # OpenFHE's polynomial evaluation is opaque from Python: its ciphertext products are
+        # the export's figure (OpenFHE's own formula), not counted here; its levels are measured.
+        self.counts = {"rotations": 0, "plaintext_products": 0}
+        self.seconds = {}
+
+    def context(self, args, budget):
         params = fhe.CCParamsCKKSRNS()
         params.SetMultiplicativeDepth(budget)
         params.SetScalingModSize(args.scale_bits)
@@ -113,21 +128,11 @@ class Runner:
         else:
             params.SetSecurityLevel(fhe.SecurityLevel.HEStd_128_classic)
         try:
-            self.cc = fhe.GenCryptoContext(params)
+            return fhe.GenCryptoContext(params)
         except Exception as error:
             raise Refusal(f"OpenFHE cannot make 128-bit secure CKKS parameters for a level budget of {budget} "
                           f"at scale 2^{args.scale_bits} ({error}): export a lower alpha, lower --scale-bits, "
                           "or test with --insecure-small-ring") from error
-        for feature in ("PKE", "KEYSWITCH", "LEVELEDSHE", "ADVANCEDSHE"):
-            self.cc.Enable(getattr(fhe.PKESchemeFeature, feature))
-        self.keys = self.cc.KeyGen()
-        self.cc.EvalMultKeyGen(self.keys.secretKey)
-        self.cc.EvalRotateKeyGen(self.keys.secretKey, sorted(self.rotations_needed()))
-        self.polynomials = {p["alpha"]: p["he"] for p in [manifest["relu"], *manifest.get("polynomials", [])]}
-        # OpenFHE's polynomial evaluation is opaque from Python: its ciphertext products are
-        # the export's figure (OpenFHE's own formula), not counted here; its levels are measured.
-        self.counts = {"rotations": 0, "plaintext_products": 0}
-        self.seconds = {}
 
     def ring_log2(self):
         return self.cc.GetRingDimension().bit_length() - 1
@@ -277,6 +282,8 @@ def main():
     parser.add_argument("--images", type=int, default=1, help="test images to encrypt (default 1)")
     parser.add_argument("--insecure-small-ring", action="store_true",
                         help="the smallest ring that holds an image (no security: for tests)")
+    parser.add_argument("--simulate", action="store_true",
+                        help="run the schedule in the clear (numpy) instead of under CKKS: checks the packing")
     parser.add_argument("--depth", type=int, help="level budget (default: the export's he_cost.depth)")
     parser.add_argument("--scale-bits", type=int, default=50, help="CKKS scaling modulus bits (default 50)")
     parser.add_argument("--data-dir", help="the dataset's folder, passed to sturdy predict")
@@ -309,12 +316,13 @@ def main():
               f"{'=' if same else '!='} sturdy's {int(np.argmax(expected[index]))}, {seconds[-1]:.1f} s "
               f"(CPU {cpu[-1]:.1f} s), "
               f"levels {levels} (" + ", ".join(f"{op} {s:.1f} s" for op, s in runner.seconds.items()) + ")", flush=True)
-    counted = dict(runner.counts, depth=measured_depth)
+    counted = dict(runner.counts) if args.simulate else dict(runner.counts, depth=measured_depth)
     stated = {key: manifest["he_cost"][key] for key in counted}
     print(f"counted per image: {counted}; the export states {stated}" + ("" if counted == stated else " (MISMATCH)"))
     n = len(inputs)
     print(f"CPU time: {sum(cpu) / n:.1f} s/image (the wall time below counts what other processes took)")
-    print(f"{n} images: max logit diff {worst:.2e}, agreement {agree}/{n}, {sum(seconds) / n:.1f} s/image, "
+    print(f"{n} images{' (simulated, not encrypted)' if args.simulate else ''}: max logit diff {worst:.2e}, "
+          f"agreement {agree}/{n}, {sum(seconds) / n:.1f} s/image, "
           f"ring 2^{runner.ring_log2()}, depth {runner.depth}")
 
 
