@@ -105,6 +105,8 @@ class Runner:
                           f"{sorted({s['alpha'] for s in manifest['sites']})}), --depth gives {budget}: "
                           f"pass --depth {self.depth} or more, or export a lower alpha")
         self.cc = simulate.PlainContext(self.slots) if args.simulate else self.context(args, budget)
+        if not args.simulate:
+            self.check_memory(budget)
         for feature in ("PKE", "KEYSWITCH", "LEVELEDSHE", "ADVANCEDSHE"):
             self.cc.Enable(getattr(fhe.PKESchemeFeature, feature))
         self.keys = self.cc.KeyGen()
@@ -133,6 +135,24 @@ class Runner:
             raise Refusal(f"OpenFHE cannot make 128-bit secure CKKS parameters for a level budget of {budget} "
                           f"at scale 2^{args.scale_bits} ({error}): export a lower alpha, lower --scale-bits, "
                           "or test with --insecure-small-ring") from error
+
+    def check_memory(self, budget):
+        """Refuses parameters whose keys and ciphertexts would not fit in the memory free."""
+        ciphertext = 2 * (budget + 1) * self.cc.GetRingDimension() * 8
+        # Hybrid key switching with OpenFHE's default 3 digits: a key is about 4 ciphertexts.
+        keys = (len(self.rotations_needed()) + 1) * 4 * ciphertext
+        channels = max(layer.get("output_shape", layer.get("shape", [1]))[0] for layer in self.manifest["layers"])
+        need = keys + (4 * channels + 8) * ciphertext
+        try:
+            with open("/proc/meminfo") as f:
+                free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+        except (OSError, StopIteration):
+            return
+        if need > 0.8 * free:
+            raise Refusal(f"ring 2^{self.ring_log2()} at depth {budget} needs about {need / 2**30:.1f} GiB "
+                          f"({len(self.rotations_needed())} rotation keys of {4 * ciphertext / 2**20:.0f} MiB, "
+                          f"ciphertexts of {ciphertext / 2**20:.0f} MiB), and {free / 2**30:.1f} GiB are free: run it "
+                          "on a machine with more memory, export a lower alpha, or test with --insecure-small-ring")
 
     def ring_log2(self):
         return self.cc.GetRingDimension().bit_length() - 1
@@ -175,6 +195,14 @@ class Runner:
             gap[op["name"]] = gap[inputs[0]] * (op["stride"] if op["op"] == "conv2d" else 1)
         return gap
 
+    def last_uses(self):
+        """The layer after which each value is read no more (the logits: none)."""
+        last = {}
+        for layer in self.manifest["layers"]:
+            for name in layer.get("inputs") or [layer["input"]]:
+                last[name] = layer["name"]
+        return last
+
     def conv_offsets(self, layer, gap):
         k, p = layer["kernel"], layer["padding"]
         return {(dy, dx): gap * ((dy - p) * self.w0 + (dx - p)) for dy in range(k) for dx in range(k)}
@@ -203,17 +231,18 @@ class Runner:
     def conv2d(self, layer, xs, gap_in):
         weight, bias = self.weights[layer["weight"]], self.weights[layer["bias"]]
         offsets = self.conv_offsets(layer, gap_in)
-        shifted = {(c, tap): x if off == 0 else self.rotate(x, off)
-                   for c, x in enumerate(xs) for tap, off in offsets.items()}
         masks = {tap: self.mask(layer, gap_in, *tap) for tap in offsets}
+        # One rotated input alive at a time: memory for the outputs and one more ciphertext.
+        out = [None] * weight.shape[0]
+        for c, x in enumerate(xs):
+            for (dy, dx), off in offsets.items():
+                shifted = x if off == 0 else self.rotate(x, off)
+                for o in range(len(out)):
+                    term = self.times_plain(shifted, weight[o, c, dy, dx] * masks[dy, dx])
+                    out[o] = term if out[o] is None else self.cc.EvalAdd(out[o], term)
         # The centre tap reads inside the input at every output position: its mask is the grid.
         grid = masks[(layer["padding"], layer["padding"])]
-        out = []
-        for o in range(weight.shape[0]):
-            terms = [self.times_plain(shifted[c, tap], weight[o, c, tap[0], tap[1]] * masks[tap])
-                     for c in range(len(xs)) for tap in offsets]
-            out.append(self.plus_plain(self.sum(terms), bias[o] * grid))
-        return out
+        return [self.plus_plain(total, bias[o] * grid) for o, total in enumerate(out)]
 
     def relu(self, layer, xs):
         he = self.polynomials[self.manifest["sites"][layer["site_index"]]["alpha"]]
@@ -248,7 +277,7 @@ class Runner:
 
     def infer(self, image):
         """Encrypts one normalised image [C, H, W], runs the network, decrypts the logits."""
-        gap = self.gaps()
+        gap, last_use = self.gaps(), self.last_uses()
         values = {"input": [self.cc.Encrypt(self.keys.publicKey, self.cc.MakeCKKSPackedPlaintext(
             list(np.pad(channel.reshape(-1), (0, self.slots - channel.size))))) for channel in image]}
         for layer in self.manifest["layers"]:
@@ -267,6 +296,8 @@ class Runner:
             else:
                 raise Refusal(f"{layer['name']}: the runner has no {op} (export with --he a model it supports)")
             self.seconds[op] = self.seconds.get(op, 0.0) + time.time() - start
+            for name in [name for name, last in last_use.items() if last == layer["name"]]:
+                del values[name]
         logits = values[self.manifest["layers"][-1]["name"]]
         decrypted = []
         for ct in logits:
