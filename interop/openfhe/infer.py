@@ -24,6 +24,8 @@ import time
 import numpy as np
 import openfhe as fhe
 
+import simulate
+
 FORMAT = "sturdy-pann-export/2"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -102,6 +104,21 @@ class Runner:
             raise Refusal(f"the export needs a level budget of {self.depth} (he_cost.depth: its alphas "
                           f"{sorted({s['alpha'] for s in manifest['sites']})}), --depth gives {budget}: "
                           f"pass --depth {self.depth} or more, or export a lower alpha")
+        self.cc = simulate.PlainContext(self.slots) if args.simulate else self.context(args, budget)
+        if not args.simulate:
+            self.check_memory(budget)
+        for feature in ("PKE", "KEYSWITCH", "LEVELEDSHE", "ADVANCEDSHE"):
+            self.cc.Enable(getattr(fhe.PKESchemeFeature, feature))
+        self.keys = self.cc.KeyGen()
+        self.cc.EvalMultKeyGen(self.keys.secretKey)
+        self.cc.EvalRotateKeyGen(self.keys.secretKey, sorted(self.rotations_needed()))
+        self.polynomials = {p["alpha"]: p["he"] for p in [manifest["relu"], *manifest.get("polynomials", [])]}
+        # OpenFHE's polynomial evaluation is opaque from Python: its ciphertext products are
+        # the export's figure (OpenFHE's own formula), not counted here; its levels are measured.
+        self.counts = {"rotations": 0, "plaintext_products": 0}
+        self.seconds = {}
+
+    def context(self, args, budget):
         params = fhe.CCParamsCKKSRNS()
         params.SetMultiplicativeDepth(budget)
         params.SetScalingModSize(args.scale_bits)
@@ -113,21 +130,29 @@ class Runner:
         else:
             params.SetSecurityLevel(fhe.SecurityLevel.HEStd_128_classic)
         try:
-            self.cc = fhe.GenCryptoContext(params)
+            return fhe.GenCryptoContext(params)
         except Exception as error:
             raise Refusal(f"OpenFHE cannot make 128-bit secure CKKS parameters for a level budget of {budget} "
                           f"at scale 2^{args.scale_bits} ({error}): export a lower alpha, lower --scale-bits, "
                           "or test with --insecure-small-ring") from error
-        for feature in ("PKE", "KEYSWITCH", "LEVELEDSHE", "ADVANCEDSHE"):
-            self.cc.Enable(getattr(fhe.PKESchemeFeature, feature))
-        self.keys = self.cc.KeyGen()
-        self.cc.EvalMultKeyGen(self.keys.secretKey)
-        self.cc.EvalRotateKeyGen(self.keys.secretKey, sorted(self.rotations_needed()))
-        self.polynomials = {p["alpha"]: p["he"] for p in [manifest["relu"], *manifest.get("polynomials", [])]}
-        # OpenFHE's polynomial evaluation is opaque from Python: its ciphertext products are
-        # the export's figure (OpenFHE's own formula), not counted here; its levels are measured.
-        self.counts = {"rotations": 0, "plaintext_products": 0}
-        self.seconds = {}
+
+    def check_memory(self, budget):
+        """Refuses parameters whose keys and ciphertexts would not fit in the memory free."""
+        ciphertext = 2 * (budget + 1) * self.cc.GetRingDimension() * 8
+        # Hybrid key switching with OpenFHE's default 3 digits: a key is about 4 ciphertexts.
+        keys = (len(self.rotations_needed()) + 1) * 4 * ciphertext
+        channels = max(layer.get("output_shape", layer.get("shape", [1]))[0] for layer in self.manifest["layers"])
+        need = keys + (4 * channels + 8) * ciphertext
+        try:
+            with open("/proc/meminfo") as f:
+                free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+        except (OSError, StopIteration):
+            return
+        if need > 0.8 * free:
+            raise Refusal(f"ring 2^{self.ring_log2()} at depth {budget} needs about {need / 2**30:.1f} GiB "
+                          f"({len(self.rotations_needed())} rotation keys of {4 * ciphertext / 2**20:.0f} MiB, "
+                          f"ciphertexts of {ciphertext / 2**20:.0f} MiB), and {free / 2**30:.1f} GiB are free: run it "
+                          "on a machine with more memory, export a lower alpha, or test with --insecure-small-ring")
 
     def ring_log2(self):
         return self.cc.GetRingDimension().bit_length() - 1
@@ -171,6 +196,14 @@ class Runner:
             gap[op["name"]] = gap[inputs[0]] * step
         return gap
 
+    def last_uses(self):
+        """The layer after which each value is read no more (the logits: none)."""
+        last = {}
+        for layer in self.manifest["layers"]:
+            for name in layer.get("inputs") or [layer["input"]]:
+                last[name] = layer["name"]
+        return last
+
     def conv_offsets(self, layer, gap):
         k, p = layer["kernel"], layer["padding"]
         return {(dy, dx): gap * ((dy - p) * self.w0 + (dx - p)) for dy in range(k) for dx in range(k)}
@@ -199,17 +232,18 @@ class Runner:
     def conv2d(self, layer, xs, gap_in):
         weight, bias = self.weights[layer["weight"]], self.weights[layer["bias"]]
         offsets = self.conv_offsets(layer, gap_in)
-        shifted = {(c, tap): x if off == 0 else self.rotate(x, off)
-                   for c, x in enumerate(xs) for tap, off in offsets.items()}
         masks = {tap: self.mask(layer, gap_in, *tap) for tap in offsets}
+        # One rotated input alive at a time: memory for the outputs and one more ciphertext.
+        out = [None] * weight.shape[0]
+        for c, x in enumerate(xs):
+            for (dy, dx), off in offsets.items():
+                shifted = x if off == 0 else self.rotate(x, off)
+                for o in range(len(out)):
+                    term = self.times_plain(shifted, weight[o, c, dy, dx] * masks[dy, dx])
+                    out[o] = term if out[o] is None else self.cc.EvalAdd(out[o], term)
         # The centre tap reads inside the input at every output position: its mask is the grid.
         grid = masks[(layer["padding"], layer["padding"])]
-        out = []
-        for o in range(weight.shape[0]):
-            terms = [self.times_plain(shifted[c, tap], weight[o, c, tap[0], tap[1]] * masks[tap])
-                     for c in range(len(xs)) for tap in offsets]
-            out.append(self.plus_plain(self.sum(terms), bias[o] * grid))
-        return out
+        return [self.plus_plain(total, bias[o] * grid) for o, total in enumerate(out)]
 
     def relu(self, layer, xs):
         he = self.polynomials[self.manifest["sites"][layer["site_index"]]["alpha"]]
@@ -257,7 +291,7 @@ class Runner:
 
     def infer(self, image):
         """Encrypts one normalised image [C, H, W], runs the network, decrypts the logits."""
-        gap = self.gaps()
+        gap, last_use = self.gaps(), self.last_uses()
         values = {"input": [self.cc.Encrypt(self.keys.publicKey, self.cc.MakeCKKSPackedPlaintext(
             list(np.pad(channel.reshape(-1), (0, self.slots - channel.size))))) for channel in image]}
         for layer in self.manifest["layers"]:
@@ -278,6 +312,8 @@ class Runner:
             else:
                 raise Refusal(f"{layer['name']}: the runner has no {op} (export with --he a model it supports)")
             self.seconds[op] = self.seconds.get(op, 0.0) + time.time() - start
+            for name in [name for name, last in last_use.items() if last == layer["name"]]:
+                del values[name]
         logits = values[self.manifest["layers"][-1]["name"]]
         decrypted = []
         for ct in logits:
@@ -293,6 +329,8 @@ def main():
     parser.add_argument("--images", type=int, default=1, help="test images to encrypt (default 1)")
     parser.add_argument("--insecure-small-ring", action="store_true",
                         help="the smallest ring that holds an image (no security: for tests)")
+    parser.add_argument("--simulate", action="store_true",
+                        help="run the schedule in the clear (numpy) instead of under CKKS: checks the packing")
     parser.add_argument("--depth", type=int, help="level budget (default: the export's he_cost.depth)")
     parser.add_argument("--scale-bits", type=int, default=50, help="CKKS scaling modulus bits (default 50)")
     parser.add_argument("--data-dir", help="the dataset's folder, passed to sturdy predict")
@@ -325,12 +363,13 @@ def main():
               f"{'=' if same else '!='} sturdy's {int(np.argmax(expected[index]))}, {seconds[-1]:.1f} s "
               f"(CPU {cpu[-1]:.1f} s), "
               f"levels {levels} (" + ", ".join(f"{op} {s:.1f} s" for op, s in runner.seconds.items()) + ")", flush=True)
-    counted = dict(runner.counts, depth=measured_depth)
+    counted = dict(runner.counts) if args.simulate else dict(runner.counts, depth=measured_depth)
     stated = {key: manifest["he_cost"][key] for key in counted}
     print(f"counted per image: {counted}; the export states {stated}" + ("" if counted == stated else " (MISMATCH)"))
     n = len(inputs)
     print(f"CPU time: {sum(cpu) / n:.1f} s/image (the wall time below counts what other processes took)")
-    print(f"{n} images: max logit diff {worst:.2e}, agreement {agree}/{n}, {sum(seconds) / n:.1f} s/image, "
+    print(f"{n} images{' (simulated, not encrypted)' if args.simulate else ''}: max logit diff {worst:.2e}, "
+          f"agreement {agree}/{n}, {sum(seconds) / n:.1f} s/image, "
           f"ring 2^{runner.ring_log2()}, depth {runner.depth}")
 
 

@@ -2,7 +2,9 @@
 //! receives u = x / B directly (the bound folded into the weights before it, see
 //! `export::he`):
 //!
-//!     ReLU(x) / B ~= u q(u),    q = q_k o ... o q_1,    each q_j a Chebyshev series on [-1, 1]
+//! ```text
+//! ReLU(x) / B ~= u q(u),    q = q_k o ... o q_1,    each q_j a Chebyshev series on [-1, 1]
+//! ```
 //!
 //! with q_j(t) = p_j(r_j t) / r_{j+1} for j < k (the next component's radius folded in, so
 //! every component reads [-1, 1] and no evaluator spends a level mapping another interval

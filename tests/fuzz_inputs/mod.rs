@@ -15,7 +15,7 @@ use sturdy::data::{self, DatasetKind, Split};
 pub type Target = fn(&[u8]);
 
 /// The targets, by name (the file names of `fuzz/fuzz_targets/`).
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("idx", idx),
     ("cifar", cifar),
     ("tiny_imagenet", tiny_imagenet),
@@ -24,6 +24,7 @@ pub const TARGETS: [(&str, Target); 8] = [
     ("study", study),
     ("relu_export", relu_export),
     ("site_alphas", site_alphas),
+    ("pann_export", pann_export),
 ];
 
 /// Removes this process's folders (libFuzzer leaves them; a test calls this at its end).
@@ -170,4 +171,12 @@ pub fn site_alphas(data: &[u8]) {
         let sites: Vec<String> = ["stem.relu", "block0.relu1", "block0.relu2"].map(String::from).into();
         let _ = sturdy::export::assignment::resolve(&assignment, &sites, 9, "fuzz");
     }
+}
+
+/// An export's manifest (`sturdy predict --export`, `interop/openfhe/infer`), read with
+/// its schema version, polynomials, site table and weights file checked.
+pub fn pann_export(data: &[u8]) {
+    let stem = work_dir("pann-export").join("net");
+    std::fs::write(stem.with_extension("json"), data).unwrap();
+    let _ = sturdy::export::load::load(&stem);
 }
