@@ -1,8 +1,8 @@
 //! Kernel variants chosen by measurement. At the first use of an op's shape on an adapter
 //! the op times each variant that applies and keeps the fastest, here: in memory, and in a
-//! cache file per adapter and driver (`kernels-<hash>.json` in the user's cache folder),
-//! stamped with the build of the shaders it was measured with. A damaged file, or one
-//! from another build, is ignored and rewritten; a cache that cannot be written costs
+//! cache file per adapter, driver and build of the shaders (`kernels-<hash>.json` in the
+//! user's cache folder), which also records them. A damaged file, or one whose record
+//! differs, is ignored and rewritten; a cache that cannot be written costs
 //! only a measurement in the next process. Processes sharing the cache measure under a
 //! lock and read each other's results, so they all use the same variants (and a resumed
 //! run computes what an uninterrupted one would). `--kernels` (`STURDY_KERNELS`) forces a
@@ -81,7 +81,9 @@ impl Autotune {
             format!("{} | {:?} | {} {} | {:x}", info.name, info.backend, info.driver, info.driver_info, info.device);
         let sources: Vec<&str> = shaders::SHADER_SOURCES.iter().map(|(_, source)| *source).collect();
         let build = fnv1a(&[&[env!("CARGO_PKG_VERSION")], &sources[..]].concat());
-        let path = cache_dir().map(|dir| dir.join(format!("kernels-{}.json", fnv1a(&[&adapter]))));
+        // One file per adapter, driver and build: two builds on one machine (a checkout
+        // beside an installed binary) keep their own measurements instead of erasing each other's.
+        let path = cache_dir().map(|dir| dir.join(format!("kernels-{}.json", fnv1a(&[&adapter, &build]))));
         Autotune {
             choice,
             path,

@@ -59,8 +59,13 @@ fn projection(
     Ok(match shape.shortcut {
         Shortcut::A => vec![Box::new(ZeroPadShortcut::new(gpu, &format!("{name}.shortcut"), input, sibling, purpose)?)],
         Shortcut::B => {
-            let geometry =
-                ConvGeometry { out_channels: shape.out_channels, kernel: 1, stride: shape.stride, padding: 0, bias: false };
+            let geometry = ConvGeometry {
+                out_channels: shape.out_channels,
+                kernel: 1,
+                stride: shape.stride,
+                padding: 0,
+                bias: false,
+            };
             let conv = Conv2d::new(gpu, &format!("{name}.shortcut.conv"), input, geometry, purpose, rng)?;
             let bn = BatchNorm::new(gpu, &format!("{name}.shortcut.bn"), conv.output(), Some(sibling), purpose)?;
             vec![Box::new(conv), Box::new(bn)]

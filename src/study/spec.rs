@@ -28,7 +28,7 @@
 //! [sweep]                          # every key optional; defaults are `sturdy sweep`'s
 //! alphas = [4, 5, 6, 7, 8, 9, 10]
 //! per_site = true
-//! margin = 1.0
+//! margin = 1.1
 //! tolerance = 0.01
 //! ```
 

@@ -42,6 +42,8 @@ impl Stat {
     }
 }
 
+/// A PANN's test accuracy at one alpha without clamping (what encryption computes: an
+/// image whose inputs exceed a bound anywhere counts as a failure).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AlphaStat {
     pub alpha: u32,
@@ -160,7 +162,7 @@ pub fn collect(study: &Study) -> anyhow::Result<Summary> {
                 .iter()
                 .map(|&alpha| AlphaStat {
                     alpha,
-                    accuracy: Stat::of(&rows_at(alpha).map(|x| x.accuracy).collect::<Vec<_>>()),
+                    accuracy: Stat::of(&rows_at(alpha).map(|x| x.no_clamp_accuracy).collect::<Vec<_>>()),
                 })
                 .collect();
             let tolerance = study.spec.sweep.tolerance;
@@ -223,8 +225,9 @@ pub fn table(summary: &Summary) -> String {
     let widths: Vec<usize> =
         (0..columns).map(|c| lines.iter().map(|l| l[c].chars().count()).max().unwrap_or(0)).collect();
     let mut text = format!(
-        "study {}: {} of {} cells finished; test accuracy %, mean ± std over seeds where several; \
-         cheapest alpha: fewest multiplications within {} percentage points of the backbone\n",
+        "study {}: {} of {} cells finished; test accuracy %, mean ± std over seeds where several, PANNs \
+         without clamping (as encrypted); cheapest alpha: fewest multiplications within {} percentage \
+         points of the backbone\n",
         summary.study,
         summary.cells_finished,
         summary.cells_planned,
