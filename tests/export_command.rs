@@ -103,6 +103,29 @@ fn check_layers(manifest: &Manifest, weights: &Checkpoint) {
     assert_eq!(stored, named, "the safetensors holds exactly the tensors the layers read");
 }
 
+/// The export's f64 PANN (alpha `ALPHA` everywhere) against the GPU PANN's logits of the
+/// same batch, within 1e-3 of each image's largest logit (each caller says why that bound);
+/// prints the largest difference found.
+fn assert_export_matches_gpu_pann(
+    what: &str,
+    manifest: &Manifest,
+    weights: &Checkpoint,
+    (batch, gpu_logits, image_len): (&Batch, &[f32], usize),
+) {
+    let exported = CpuNetwork::new(&manifest.layers, weights);
+    let mut worst = 0.0f64;
+    for (image, gpu_row) in batch.images.chunks(image_len).zip(gpu_logits.chunks(manifest.classes)) {
+        let image: Vec<f64> = image.iter().map(|&v| v as f64).collect();
+        let cpu_row = exported.forward(&image, SiteFunction::Poly(&manifest.relu)).unwrap();
+        let scale = cpu_row.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (&g, c) in gpu_row.iter().zip(&cpu_row) {
+            worst = worst.max((g as f64 - c).abs() / scale);
+            assert!((g as f64 - c).abs() <= 1e-3 * scale, "{what}: GPU PANN {g} vs exported f64 PANN {c}");
+        }
+    }
+    eprintln!("{what} vs GPU PANN (alpha {ALPHA}): largest logit difference {worst:.2e} of the logits' scale");
+}
+
 /// Each test image, normalised as the model sees it.
 fn test_images(test: &Arc<Dataset>, normalization: &Normalization) -> Vec<Vec<f64>> {
     let batches = EpochBatches::new(test.clone(), normalization, BatchPlan::evaluation(32), 0);
@@ -254,19 +277,7 @@ fn vgg_export_evaluates_its_max_poolings_as_the_gpu_pann_does() {
     // layer. 1e-3 of the largest logit leaves the network a gain of 6 on that sum, and
     // stays far below what the exact max in place of the polynomial one moves the logits
     // by at alpha 9 (about 1e-2 of their scale here).
-    let exported = CpuNetwork::new(&manifest.layers, &weights);
-    let classes = manifest.classes;
-    let mut worst = 0.0f64;
-    for (image, gpu_row) in batch.images.chunks(image_len).zip(gpu_logits.chunks(classes)) {
-        let image: Vec<f64> = image.iter().map(|&v| v as f64).collect();
-        let cpu_row = exported.forward(&image, SiteFunction::Poly(&manifest.relu)).unwrap();
-        let scale = cpu_row.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        for (&g, c) in gpu_row.iter().zip(&cpu_row) {
-            worst = worst.max((g as f64 - c).abs() / scale);
-            assert!((g as f64 - c).abs() <= 1e-3 * scale, "GPU PANN {g} vs exported f64 PANN {c}");
-        }
-    }
-    eprintln!("VGG export vs GPU PANN (alpha {ALPHA}): largest logit difference {worst:.2e} of the logits' scale");
+    assert_export_matches_gpu_pann("VGG export", &manifest, &weights, (&batch, &gpu_logits, image_len));
 }
 
 /// An option-A ResNet's shortcuts are ops of the export (no parameters, nothing folded),
@@ -302,20 +313,7 @@ fn resnet_option_a_export_evaluates_its_shortcuts_as_the_gpu_does() {
     // 2^-18 of its output scale (7.2e-5), and the shortcuts copy values exactly. 1e-3 of the
     // largest logit leaves the network a gain of 4 on that sum; a shortcut that dropped or
     // misplaced a channel would move the logits by a good part of their scale.
-    let exported = CpuNetwork::new(&manifest.layers, &weights);
-    let mut worst = 0.0f64;
-    for (image, gpu_row) in batch.images.chunks(image_len).zip(gpu_logits.chunks(manifest.classes)) {
-        let image: Vec<f64> = image.iter().map(|&v| v as f64).collect();
-        let cpu_row = exported.forward(&image, SiteFunction::Poly(&manifest.relu)).unwrap();
-        let scale = cpu_row.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        for (&g, c) in gpu_row.iter().zip(&cpu_row) {
-            worst = worst.max((g as f64 - c).abs() / scale);
-            assert!((g as f64 - c).abs() <= 1e-3 * scale, "GPU PANN {g} vs exported f64 PANN {c}");
-        }
-    }
-    eprintln!(
-        "ResNet option-A export vs GPU PANN (alpha {ALPHA}): largest logit difference {worst:.2e} of the logits' scale"
-    );
+    assert_export_matches_gpu_pann("ResNet option-A export", &manifest, &weights, (&batch, &gpu_logits, image_len));
 }
 
 /// A VGG-BN (VGG-11 at a sixteenth of its width): its conv biases fold into the batch
@@ -350,18 +348,7 @@ fn vgg11_export_folds_its_conv_biases_and_evaluates_as_the_gpu_pann_does() {
     // the 11 weighted layers adds at most 288 u = 1.7e-5 of its output scale (1.9e-4 in
     // all), the 15 sites' Clenshaw 2^-18 each (5.7e-5); 1e-3 of the largest logit leaves
     // the network a gain of 4 on that sum.
-    let exported = CpuNetwork::new(&manifest.layers, &weights);
-    let mut worst = 0.0f64;
-    for (image, gpu_row) in batch.images.chunks(image_len).zip(gpu_logits.chunks(manifest.classes)) {
-        let image: Vec<f64> = image.iter().map(|&v| v as f64).collect();
-        let cpu_row = exported.forward(&image, SiteFunction::Poly(&manifest.relu)).unwrap();
-        let scale = cpu_row.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        for (&g, c) in gpu_row.iter().zip(&cpu_row) {
-            worst = worst.max((g as f64 - c).abs() / scale);
-            assert!((g as f64 - c).abs() <= 1e-3 * scale, "GPU PANN {g} vs exported f64 PANN {c}");
-        }
-    }
-    eprintln!("VGG-11 export vs GPU PANN (alpha {ALPHA}): largest logit difference {worst:.2e} of the logits' scale");
+    assert_export_matches_gpu_pann("VGG-11 export", &manifest, &weights, (&batch, &gpu_logits, image_len));
 }
 
 /// An export with per-site alphas (`--site-alphas`, the others at `--alpha`) lists each
