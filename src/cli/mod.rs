@@ -78,7 +78,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Sweep(args) => sweep::run(args, &cli.gpu_options()),
         Command::Study(args) => study::run(args, &cli.gpu_options()),
         Command::Export(args) => export::run(args, &cli.gpu_options()),
-        Command::Predict(args) => predict::run(args),
+        Command::Predict(args) => predict::run(args, &cli.gpu_options()),
         Command::Import(args) => import::run(args, &cli.gpu_options()),
         Command::Bench(args) => bench::run(args, &cli.gpu_options()),
     }

@@ -5,25 +5,51 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 
+use crate::allowed::positive;
 use crate::data::{self, BatchPlan, DatasetKind, EpochBatches, Split};
 use crate::evaluation::predictions::{self, npy, Prediction};
 use crate::export::forward::{Clamp, CpuNetwork, SiteFunction};
 use crate::export::load;
+use crate::export::run::{export_run, Export, ExportOptions};
+use crate::gpu::{Gpu, GpuOptions};
+use crate::pann::calibrate::DEFAULT_MARGIN;
+use crate::poly::degrees::ALPHAS;
 
-/// Per-image logits of an export, evaluated by sturdy's f64 reference (the CPU forward pass
-/// of the export, each site with its own polynomial and bound): what an HE or MPC pipeline
-/// compares its own logits with, image by image.
+/// Per-image logits of a run or of an export, evaluated by sturdy's f64 reference (the CPU
+/// forward pass of the export, each site with its own polynomial and bound): what an HE or
+/// MPC pipeline compares its own logits with, image by image.
+///
+/// With --checkpoint RUN: the run's backbone, or with --alpha its PANN (bounds calibrated
+/// on training data as `sturdy sweep` and `sturdy export` do: --margin, --per-site). With
+/// --export STEM: that export as written.
 ///
 /// Writes `index,label,predicted,logit_0,...` rows (--out FILE.csv) or the logits as a
 /// NumPy array (--out FILE.npy).
 ///
-/// Example: `sturdy predict --export exports/fm-a7 --no-clamp --limit 10 --out fm-a7.csv`
+/// Examples: `sturdy predict --checkpoint runs/fm --alpha 7 --no-clamp --limit 100 --out fm-a7.csv`,
+/// `sturdy predict --export exports/fm-a7 --no-clamp --limit 10 --out fm-a7.csv`
 #[derive(Args, Debug)]
 pub struct PredictArgs {
+    /// A run folder written by `sturdy train --out` or `sturdy import`.
+    #[arg(long, conflicts_with = "export", required_unless_present = "export")]
+    pub checkpoint: Option<PathBuf>,
+    /// With --checkpoint: the PANN of this precision at every site (4..=20) [default: the
+    /// backbone, exact ReLUs].
+    #[arg(long, conflicts_with = "export", value_parser = clap::value_parser!(u32).range(*ALPHAS.start() as i64..=*ALPHAS.end() as i64))]
+    pub alpha: Option<u32>,
+    /// With --checkpoint and --alpha: one bound per site instead of one for the network.
+    #[arg(long, requires = "alpha")]
+    pub per_site: bool,
+    /// With --checkpoint and --alpha: bounds are this times the largest |x| seen on training data.
+    #[arg(long, requires = "alpha", default_value_t = DEFAULT_MARGIN, value_parser = positive)]
+    pub margin: f64,
+    /// With --checkpoint and --alpha: training images run through the backbone to calibrate the bounds.
+    #[arg(long, requires = "alpha", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub calibration_images: u64,
     /// An export's file stem, as given to `sturdy export --out` (reads STEM.json and the
     /// weights it names).
     #[arg(long, value_name = "FILE_STEM")]
-    pub export: PathBuf,
+    pub export: Option<PathBuf>,
     /// Evaluate the polynomial wherever a site's input lies, as encryption does, instead of
     /// clamping it to the bound; images with an input beyond a bound are counted.
     #[arg(long)]
@@ -89,8 +115,30 @@ fn write_inputs(path: &Path, shape: [usize; 3], images: &[Vec<f64>]) -> anyhow::
     crate::atomic::write_file(path, &bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
-    let export = load::load(&args.export)?;
+/// The export to evaluate, and the function its sites compute: as written (--export), or
+/// made from the run in memory (--checkpoint), exact without --alpha.
+fn export(args: &PredictArgs, gpu_options: &GpuOptions) -> anyhow::Result<(Export, bool)> {
+    let Some(run) = &args.checkpoint else {
+        let stem = args.export.as_ref().expect("clap requires --checkpoint or --export");
+        return Ok((load::load(stem)?, false));
+    };
+    let gpu = Gpu::new(gpu_options)?;
+    let options = ExportOptions {
+        // Without --alpha the sites compute the exact functions: any polynomial stands in,
+        // and one calibration batch, since no bound is read.
+        alpha: args.alpha.unwrap_or(*ALPHAS.end()),
+        site_alphas: Default::default(),
+        site_alphas_origin: String::new(),
+        per_site: args.per_site,
+        margin: args.margin,
+        calibration_images: if args.alpha.is_some() { args.calibration_images as usize } else { 1 },
+        he: false,
+    };
+    Ok((export_run(&gpu, run, Path::new("predict"), &options)?, args.alpha.is_none()))
+}
+
+pub fn run(args: &PredictArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
+    let (export, exact) = export(args, gpu_options)?;
     let manifest = &export.manifest;
     let kind = args.dataset.unwrap_or(manifest.source.dataset);
     let (images, labels) = images(args, kind, manifest.input.shape, &manifest.input.normalization)?;
@@ -99,11 +147,12 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
     }
     let network = CpuNetwork::of_export(manifest, &export.weights);
     let polynomials = manifest.site_polynomials()?;
+    let sites = if exact { SiteFunction::Exact } else { SiteFunction::PerSite(&polynomials) };
     let clamp = if args.no_clamp { Clamp::NoClamp } else { Clamp::Clamp };
     let start = Instant::now();
     let (mut rows, mut overflowing) = (Vec::with_capacity(images.len()), 0);
     for (index, (image, &label)) in images.iter().zip(&labels).enumerate() {
-        let forward = network.run(image, SiteFunction::PerSite(&polynomials), clamp)?;
+        let forward = network.run(image, sites, clamp)?;
         overflowing += usize::from(forward.overflows > 0);
         rows.push(Prediction { index, label, logits: forward.logits });
     }
