@@ -2,10 +2,10 @@
 
 use super::random;
 use super::table::{figure, ms, Table};
-use super::BenchConfig;
+use super::{time_variants, BenchConfig};
 use crate::gpu::{Gpu, Result};
 use crate::ops::conv2d::{self, Conv2dShape};
-use crate::ops::variants::{choose, Build};
+use crate::ops::variants::Build;
 
 /// ResNet-20's distinct convolutions (CIFAR, 32x32 input): the stem, the 3x3 convs of
 /// each stage, and the stride-2 transitions with their 1x1 projection shortcuts.
@@ -58,12 +58,8 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig, ceiling_gflops: f64) -> Result<T
             ("backward_weight", &|v| conv2d::backward_weight(gpu, v, &s, &x, &dy, &dw)),
         ];
         for (kernel, build) in kernels {
-            let selected = choose(gpu, &format!("conv2d {kernel} {s}"), &variants, build)?;
-            for &variant in &variants {
-                let seconds = gpu.time(&build(variant)?.iter().collect::<Vec<_>>(), config.repeats)?;
+            for (label, seconds) in time_variants(gpu, config, &conv2d::variant_key(kernel, &s), &variants, build)? {
                 let gflops = flops(&s) / seconds / 1e9;
-                let label =
-                    if variant == selected { format!("**{}** (selected)", variant.name()) } else { variant.name() };
                 table.row(vec![
                     name.into(),
                     kernel.to_string(),

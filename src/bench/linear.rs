@@ -2,10 +2,10 @@
 
 use super::random;
 use super::table::{figure, ms, Table};
-use super::BenchConfig;
+use super::{time_variants, BenchConfig};
 use crate::gpu::{Gpu, Result};
 use crate::ops::linear;
-use crate::ops::variants::{choose, Build};
+use crate::ops::variants::Build;
 
 pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
     let batch = config.batch;
@@ -27,12 +27,8 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
             ("backward_params", &|v| linear::backward_params(gpu, v, &x, &dy, &dw, &db)),
         ];
         for (kernel, build) in kernels {
-            let op = format!("linear {kernel} N{batch} {in_features}->{out_features}");
-            let selected = choose(gpu, &op, &variants, build)?;
-            for &variant in &variants {
-                let seconds = gpu.time(&build(variant)?.iter().collect::<Vec<_>>(), config.repeats)?;
-                let label =
-                    if variant == selected { format!("**{}** (selected)", variant.name()) } else { variant.name() };
+            let key = linear::variant_key(kernel, batch, in_features, out_features);
+            for (label, seconds) in time_variants(gpu, config, &key, &variants, build)? {
                 table.row(vec![name.into(), kernel.into(), label, ms(seconds), figure(flops / seconds / 1e9)]);
             }
         }

@@ -16,6 +16,7 @@ mod table;
 pub use table::Table;
 
 use crate::gpu::{Gpu, Result};
+use crate::ops::variants::{choose, Build, Variant};
 
 /// The parts of a run, in the order they run (`sturdy bench --only`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -90,6 +91,26 @@ pub fn run(gpu: &Gpu, config: &BenchConfig, mut progress: impl FnMut(&str)) -> R
     }
     tables.push(chosen_variants(gpu));
     Ok(Report { tables })
+}
+
+/// Seconds of one run of `op` with each of `variants`, labelled with the variant's name, the
+/// one `ops::variants::choose` selects for `key` marked.
+fn time_variants(
+    gpu: &Gpu,
+    config: &BenchConfig,
+    key: &str,
+    variants: &[Variant],
+    build: Build,
+) -> Result<Vec<(String, f64)>> {
+    let selected = choose(gpu, key, variants, build)?;
+    variants
+        .iter()
+        .map(|&variant| {
+            let seconds = gpu.time(&build(variant)?.iter().collect::<Vec<_>>(), config.repeats)?;
+            let label = if variant == selected { format!("**{}** (selected)", variant.name()) } else { variant.name() };
+            Ok((label, seconds))
+        })
+        .collect()
 }
 
 /// The variant every op and shape measured above ran with (`--kernels`).

@@ -76,7 +76,7 @@ fn passes(
     purpose: Purpose,
 ) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
     let variants = conv2d::applicable(gpu, shape);
-    let key = |op: &str| format!("conv2d {op} {shape}");
+    let key = |op: &str| conv2d::variant_key(op, shape);
     let (x, w, y) = (&input.value, &weight.value, &output.value);
     let b = bias.map(|b| &b.value);
     let forward_with = |v| conv2d::forward(gpu, v, shape, x, w, b, y);

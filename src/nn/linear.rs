@@ -35,7 +35,7 @@ impl Linear {
         let bias = Param::new(gpu, format!("{name}.bias"), &[out_features], &bias_init, false, purpose)?;
         let output = Activation::new(gpu, &[batch, out_features], purpose)?;
         let variants = linear::applicable(gpu, batch, in_features, out_features);
-        let key = |op: &str| format!("linear {op} N{batch} {in_features}->{out_features}");
+        let key = |op: &str| linear::variant_key(op, batch, in_features, out_features);
         let (x, w, y) = (&input.value, &weight.value, &output.value);
         let forward_with = |v| linear::forward(gpu, v, x, w, &bias.value, y);
         let forward = forward_with(choose(gpu, &key("forward"), &variants, forward_with)?)?;

@@ -27,6 +27,12 @@ fn weight_views(n: usize, i: usize, o: usize) -> [MatrixView; 2] {
     [MatrixView::transposed(o, n), MatrixView::rows(n, i)]
 }
 
+/// The name `ops::variants::choose` measures and caches `op` (forward, backward_input,
+/// backward_params) of a layer of `batch` x `in_features` -> `out_features` under.
+pub fn variant_key(op: &str, batch: usize, in_features: usize, out_features: usize) -> String {
+    format!("linear {op} N{batch} {in_features}->{out_features}")
+}
+
 /// The variants that apply to a layer of `batch` x `in_features` -> `out_features`: the
 /// direct kernels, then each GEMM loader whose packed operands of all three products fit.
 pub fn applicable(gpu: &Gpu, batch: usize, in_features: usize, out_features: usize) -> Vec<Variant> {

@@ -289,33 +289,10 @@ pub fn fits(gpu: &Gpu, s: &Conv2dShape, loader: Loader) -> bool {
     sizes.iter().all(|size| size.as_ref().is_ok_and(|&[width, height]| gpu.texels_fit(loader.storage(), width, height)))
 }
 
-/// y = conv(x, w) (the bias, if any, is the caller's).
+/// y = conv(x, w) (the bias, if any, is the caller's): packs x into scratch, or with `keep`
+/// into texels of its own that [`backward_weight_packed`] reads (packing nothing), then
+/// the forward GEMM; the dispatches and the packed x.
 pub fn forward(
-    gpu: &Gpu,
-    loader: Loader,
-    s: &Conv2dShape,
-    x: &Tensor,
-    w: &Tensor,
-    y: &Tensor,
-) -> Result<Vec<Dispatch>> {
-    Ok(forward_packing(gpu, loader, s, x, w, y, false)?.0)
-}
-
-/// [`forward`], keeping x packed in texels of its own for [`backward_weight_packed`]
-/// (which then packs nothing): the dispatches and the texels.
-pub fn forward_keeping_input(
-    gpu: &Gpu,
-    loader: Loader,
-    s: &Conv2dShape,
-    x: &Tensor,
-    w: &Tensor,
-    y: &Tensor,
-) -> Result<(Vec<Dispatch>, Texels)> {
-    forward_packing(gpu, loader, s, x, w, y, true)
-}
-
-/// Packs x (into scratch, or with `keep` into texels of its own), then the forward GEMM.
-fn forward_packing(
     gpu: &Gpu,
     loader: Loader,
     s: &Conv2dShape,
@@ -438,7 +415,7 @@ pub fn backward_weight(
     Ok(dispatches)
 }
 
-/// [`backward_weight`] from x as [`forward_keeping_input`] packed it into `b`.
+/// [`backward_weight`] from x as [`forward`] with `keep` packed it into `b`.
 pub fn backward_weight_packed(
     gpu: &Gpu,
     loader: Loader,

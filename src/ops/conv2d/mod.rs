@@ -16,6 +16,12 @@ use super::gemm::Loader;
 use super::variants::Variant;
 use super::{dim, expect_shape};
 
+/// The name `ops::variants::choose` measures and caches `op` (forward, backward_input,
+/// backward_weight) of `shape` under.
+pub fn variant_key(op: &str, shape: &Conv2dShape) -> String {
+    format!("conv2d {op} {shape}")
+}
+
 /// The variants that apply to `shape`: the direct kernels, then each GEMM loader whose
 /// packed grids fit the adapter's limits.
 pub fn applicable(gpu: &Gpu, shape: &Conv2dShape) -> Vec<Variant> {
@@ -193,7 +199,7 @@ pub fn forward(
             Ok(vec![gpu.dispatch_1d(&kernel, &bindings, threads)?])
         }
         Variant::Gemm(loader) => {
-            let mut dispatches = implicit_gemm::forward(gpu, loader, shape, x, w, y)?;
+            let mut dispatches = implicit_gemm::forward(gpu, loader, shape, x, w, y, false)?.0;
             dispatches.extend(b.map(|b| add_bias(gpu, shape, b, y)).transpose()?);
             Ok(dispatches)
         }
@@ -226,7 +232,7 @@ pub fn forward_keeping_input(
     y: &Tensor,
 ) -> Result<(Vec<Dispatch>, Texels)> {
     check_forward(shape, x, w, b, y)?;
-    let (mut dispatches, packed_x) = implicit_gemm::forward_keeping_input(gpu, loader, shape, x, w, y)?;
+    let (mut dispatches, packed_x) = implicit_gemm::forward(gpu, loader, shape, x, w, y, true)?;
     dispatches.extend(b.map(|b| add_bias(gpu, shape, b, y)).transpose()?);
     Ok((dispatches, packed_x))
 }
