@@ -1,5 +1,6 @@
 use sturdy::gpu::{Dispatch, Tensor};
-use sturdy::ops::batchnorm::{self as bn, BatchNormOptions, BatchNormShape, BatchNormTensors};
+use sturdy::ops;
+use sturdy::ops::batchnorm::{self as bn, BatchNormOptions, BatchNormShape, BatchNormTensors, Measure};
 use sturdy::reference::batchnorm as reference;
 
 use crate::harness::*;
@@ -452,6 +453,62 @@ fn fused_relu_matches_relu_of_the_reference() {
         assert_close(&case, "dgamma", &dgamma, &grads.dgamma, relative_bound(&bounds.dgamma, &grads.dgamma));
         assert_close(&case, "dbeta", &dbeta, &grads.dbeta, relative_bound(&bounds.dbeta, &grads.dbeta));
     }
+}
+
+/// `statistics` with a site to measure: the same saved statistics as training forward,
+/// and the site's running max |y| raised to the max |y| of training forward's y (as
+/// calibration measures it from y), other sites untouched. Both come from the same f32
+/// operations on the channel's extreme value (rounding is monotone, so the extreme input
+/// gives the extreme output), differing at most by a contraction into a fused multiply-add
+/// in one kernel and not the other: 2 u relative. A larger running max stays; a NaN input
+/// makes it NaN, as calibration does.
+#[test]
+fn statistics_measure_the_running_max_of_the_output() {
+    const SITE: u32 = 1;
+    let options = BatchNormOptions::default();
+    for (batch, channels, height, width) in SHAPES {
+        let shape = bn_shape(batch, channels, height, width);
+        let mut case = Case::new(format!("batchnorm statistics measuring {shape:?}"));
+        let dims = dims(shape, height, width);
+        let (x, _) = case.tensor(&dims, -3.0, 3.0);
+        let layer = Layer::new(&mut case, channels);
+        let y = poisoned(&dims);
+        let calibrated = gpu().zeros(&[3]).unwrap();
+        let mut dispatches = bn::forward_train(gpu(), shape, options, &x, &layer.tensors(), &y).unwrap();
+        dispatches.push(ops::calibrate::running_max_abs(gpu(), SITE, &y, &calibrated).unwrap());
+        run(&dispatches);
+        let saved = (read(&layer.saved_mean), read(&layer.saved_inv_std));
+        let expected = read(&calibrated)[SITE as usize];
+
+        let measured = gpu().upload(&[3], &[7.0f32, 0.0, 7.0]).unwrap();
+        let measure = Measure { site: SITE, max_abs: &measured };
+        run(&[bn::statistics(gpu(), shape, options, &x, &layer.tensors(), Some(measure)).unwrap()]);
+        assert_eq!((read(&layer.saved_mean), read(&layer.saved_inv_std)), saved, "{}", case.context());
+        let max_abs = read(&measured);
+        assert_eq!((max_abs[0], max_abs[2]), (7.0, 7.0), "{}: other sites untouched", case.context());
+        let error = (max_abs[1] - expected).abs();
+        assert!(
+            error <= 2.0 * U * expected,
+            "{}: measured max |y| {} against calibration's {expected}",
+            case.context(),
+            max_abs[1]
+        );
+
+        let larger = gpu().upload(&[3], &[0.0f32, 1e6, 0.0]).unwrap();
+        let measure = Measure { site: SITE, max_abs: &larger };
+        run(&[bn::statistics(gpu(), shape, options, &x, &layer.tensors(), Some(measure)).unwrap()]);
+        assert_eq!(read(&larger)[1], 1e6, "{}: a larger running max stays", case.context());
+    }
+    let mut case = Case::new("batchnorm statistics measuring NaN");
+    let dims = [2, 3, 2, 2];
+    let mut values = case.uniform(24, -1.0, 1.0).0;
+    values[5] = f32::NAN;
+    let x = gpu().upload(&dims, &values).unwrap();
+    let layer = Layer::new(&mut case, 3);
+    let measured = gpu().zeros(&[1]).unwrap();
+    let measure = Measure { site: 0, max_abs: &measured };
+    run(&[bn::statistics(gpu(), bn_shape(2, 3, 2, 2), options, &x, &layer.tensors(), Some(measure)).unwrap()]);
+    assert!(read(&measured)[0].is_nan(), "a NaN input makes the running max NaN");
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sturdy::gpu::{Dispatch, Gpu, Tensor};
+use sturdy::ops::batchnorm::{ActivationInput, BatchNormShape, Normalization};
 
 /// Unit roundoff of f32 (2^-24): one rounding moves a value by at most this, relatively.
 pub const F32_UNIT_ROUNDOFF: f64 = 5.960_464_477_539_063e-8;
@@ -115,4 +116,73 @@ pub fn numerical_gradient(f: impl Fn(&[f64]) -> f64, x: &[f64], step: f64) -> Ve
 /// <a, b> in f64: the scalar loss L = <y, r> whose gradient dL/dy = r drives gradient checks.
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// A batch norm's input whose normalisation `batch_normalized` computes exactly in f32, so
+/// an activation's `*_normalized` entry point sees exactly `normalized`, and must meet the
+/// bounds its plain entry point meets on those values. Per channel (each different, so a
+/// kernel reading another channel's statistics fails): mean a multiple of 1/8 in [-1, 1],
+/// inv_std 1/2 or 1, gamma +-scale/2 or +-scale, beta a multiple of scale/16 in
+/// [-scale/2, scale/2], and x a multiple of 1/64 in [-4, 4] (`scale` a power of two): every
+/// difference, product and sum then needs under 16 significant bits, so none rounds, fused
+/// or not. |normalized| <= 5.5 scale.
+pub struct ExactNormalization {
+    pub shape: BatchNormShape,
+    pub x: Tensor,
+    pub normalized: Vec<f32>,
+    mean: Tensor,
+    inv_std: Tensor,
+    gamma: Tensor,
+    beta: Tensor,
+}
+
+impl ExactNormalization {
+    pub fn new(case: &mut Case, dims: &[usize], scale: f32) -> ExactNormalization {
+        let shape = BatchNormShape { batch: dims[0], channels: dims[1], spatial: dims[2..].iter().product() };
+        let mut per_channel = |f: &mut dyn FnMut(&mut StdRng) -> f32| -> Vec<f32> {
+            (0..shape.channels).map(|_| f(&mut case.rng)).collect()
+        };
+        let mean = per_channel(&mut |rng| rng.random_range(-8..=8) as f32 / 8.0);
+        let inv_std = per_channel(&mut |rng| if rng.random() { 0.5 } else { 1.0 });
+        let gamma = per_channel(&mut |rng| {
+            let magnitude = if rng.random() { scale / 2.0 } else { scale };
+            if rng.random() {
+                magnitude
+            } else {
+                -magnitude
+            }
+        });
+        let beta = per_channel(&mut |rng| rng.random_range(-8..=8) as f32 * scale / 16.0);
+        let x: Vec<f32> = (0..shape.len()).map(|_| case.rng.random_range(-256..=256) as f32 / 64.0).collect();
+        let normalized = (0..x.len())
+            .map(|i| {
+                let c = (i / shape.spatial) % shape.channels;
+                let exact = gamma[c] as f64 * ((x[i] as f64 - mean[c] as f64) * inv_std[c] as f64) + beta[c] as f64;
+                assert_eq!(exact as f32 as f64, exact, "the fixture's values are exact in f32");
+                exact as f32
+            })
+            .collect();
+        let upload = |values: &[f32]| gpu().upload(&[shape.channels], values).unwrap();
+        ExactNormalization {
+            shape,
+            x: gpu().upload(dims, &x).unwrap(),
+            normalized,
+            mean: upload(&mean),
+            inv_std: upload(&inv_std),
+            gamma: upload(&gamma),
+            beta: upload(&beta),
+        }
+    }
+
+    /// x, read through the normalisation.
+    pub fn input(&self) -> ActivationInput<'_> {
+        let normalization = Normalization {
+            shape: self.shape,
+            saved_mean: &self.mean,
+            saved_inv_std: &self.inv_std,
+            gamma: &self.gamma,
+            beta: &self.beta,
+        };
+        ActivationInput { x: &self.x, normalization: Some(normalization) }
+    }
 }

@@ -1,5 +1,6 @@
 use rand::Rng;
 use sturdy::gpu::Tensor;
+use sturdy::ops::batchnorm::ActivationInput;
 use sturdy::ops::noisy_relu::{self as op, Distribution, Form, NoiseConfig, Region, Site};
 use sturdy::poly::ReluApprox;
 use sturdy::reference::noisy_relu as reference;
@@ -167,27 +168,57 @@ fn forward_and_backward_match_reference_for_every_option() {
                 for region in REGIONS {
                     let config =
                         NoiseConfig { region, distribution, form, k: 2.0, alpha_target: alpha, threshold: 0.6 };
-                    check_against_reference(&config, &shape);
+                    check_against_reference(&config, &shape, Input::Plain);
                 }
             }
         }
     }
 }
 
-fn check_against_reference(config: &NoiseConfig, shape: &[usize]) {
-    let mut case = Case::new(format!("noisy relu {config:?} {shape:?}"));
+/// The entry points reading a batch norm's input through its normalisation: on inputs it
+/// normalises exactly, the same checks as the plain entry points on the normalised values.
+#[test]
+fn normalized_entry_points_match_reference_for_every_form() {
+    for shape in [vec![5, 3, 7, 5], vec![2, 4, 1, 1]] {
+        for form in FORMS {
+            for region in [Region::Both, Region::All] {
+                let config = NoiseConfig { region, form, k: 2.0, alpha_target: 5, ..NoiseConfig::new(5) };
+                check_against_reference(&config, &shape, Input::Normalized);
+            }
+        }
+    }
+}
+
+/// What the kernels under test read: a tensor, or a batch norm's input through its
+/// normalisation ([`ExactNormalization`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Input {
+    Plain,
+    Normalized,
+}
+
+fn check_against_reference(config: &NoiseConfig, shape: &[usize], input: Input) {
+    let mut case = Case::new(format!("noisy relu {config:?} {shape:?} {input:?}"));
     let b: f32 = case.rng.random_range(1.0..4.0);
     let step = case.rng.random();
     let fixture = Fixture::new(&mut case, b, step);
-    let (x, x_ref) = case.tensor(shape, -1.2 * b, 1.2 * b);
+    let (x, mut x_ref) = case.tensor(shape, -1.2 * b, 1.2 * b);
+    let normalization = (input == Input::Normalized).then(|| ExactNormalization::new(&mut case, shape, 1.0));
+    let x = match &normalization {
+        Some(normalization) => {
+            x_ref = normalization.normalized.iter().map(|&v| v as f64).collect();
+            normalization.input()
+        }
+        None => (&x).into(),
+    };
     let (dy, dy_ref) = case.tensor(shape, -1.0, 1.0);
     let value_ref: Vec<f64> =
         poly_value(config.alpha_target, fixture.b, &x_ref).iter().map(|&e| e as f32 as f64).collect();
     let replay = gpu().upload(shape, &value_ref.iter().map(|&e| e as f32).collect::<Vec<_>>()).unwrap();
     let (y, dx) = (poisoned(shape), poisoned(shape));
     let replay = (config.form == Form::Replay).then_some(&replay);
-    let forward = op::forward(gpu(), config, &fixture.site(), &x, replay, &y).unwrap();
-    let backward = op::backward(gpu(), config, &fixture.site(), &x, &dy, &dx).unwrap();
+    let forward = op::forward(gpu(), config, &fixture.site(), x, replay, &y).unwrap();
+    let backward = op::backward(gpu(), config, &fixture.site(), x, &dy, &dx).unwrap();
     gpu().run([&forward, &backward]).unwrap();
     let (y, dx) = (read(&y), read(&dx));
 
@@ -357,4 +388,9 @@ fn mismatched_shapes_and_settings_are_rejected() {
     assert!(message(op::forward(gpu(), &config, &site, &x, Some(&x), &x)).contains("poly_value"));
     let negative = NoiseConfig { k: -1.0, ..config };
     assert!(message(op::backward(gpu(), &negative, &site, &x, &x, &x)).contains("k and threshold"));
+    // A normalisation of another channel count than x's.
+    let mut case = Case::new("noisy relu normalisation of other channels");
+    let normalization = ExactNormalization::new(&mut case, &[5, 4], 1.0);
+    let other = ActivationInput { x: &x, ..normalization.input() };
+    assert!(message(op::forward(gpu(), &config, &site, other, None, &x)).contains("[5, 4, ...]"));
 }

@@ -339,6 +339,30 @@ fn every_alpha_matches_the_f64_reference() {
     assert_eq!(site.overflow_count(), 0, "{}: no input exceeds B", case.context());
 }
 
+/// The entry points reading a batch norm's input through its normalisation: on inputs it
+/// normalises exactly (|x| <= 5.5 scale = 22 < B), the same bounds as the plain entry
+/// points on the normalised values, at a low, a middle and the highest alpha.
+#[test]
+fn normalized_entry_points_match_the_f64_reference() {
+    let mut case = Case::new("poly relu normalized");
+    for dims in [[5, 3, 7, 5], [2, 4, 1, 1]] {
+        let normalization = ExactNormalization::new(&mut case, &dims, 4.0);
+        let site = Site::new(&mut case, normalization.normalized.clone(), &dims, B);
+        let (s, input) = (&site, normalization.input());
+        let dispatches = [
+            poly_relu::forward(gpu(), &s.coefficients, &s.bound, 0, input, &s.y, &s.overflow).unwrap(),
+            poly_relu::backward(gpu(), &s.coefficients, &s.bound, 0, input, &s.dy, &s.dx).unwrap(),
+        ];
+        for alpha in [4, 12, 20] {
+            let approx = ReluApprox::get(alpha).unwrap();
+            site.coefficients.write(gpu(), approx).unwrap();
+            gpu().run(&dispatches).unwrap();
+            check_site(&case, &site, approx, B);
+        }
+        assert_eq!(site.overflow_count(), 0, "{}: no input exceeds B", case.context());
+    }
+}
+
 #[test]
 fn odd_shapes_write_every_element() {
     let approx = ReluApprox::get(13).unwrap();

@@ -8,7 +8,13 @@
 //               backward and updates the running statistics in place with PyTorch's rule
 //               running = (1 - momentum) * running + momentum * batch, where the running
 //               variance takes the unbiased batch variance var * M / (M - 1).
-//   `normalize` y = gamma * (x - mean) * inv_std + beta, one invocation per element.
+//   `normalize` y = gamma * (x - mean) * inv_std + beta, one invocation per element
+//               (`batch_normalized`, shaders/common/batch_norm.wgsl).
+//   `stats_measuring` is `stats` that also raises the running max |y| of the activation
+//               site reading y (as calibrate.wgsl's max_abs would, from y's extremes: the
+//               transform is monotone in x, and so is its f32 rounding), for an activation
+//               kernel that normalises x itself (its *_normalized entry points), so that y
+//               is never written.
 // Inference forward: `normalize_running`, the same with the running statistics.
 // Backward (two dispatches), with xhat = (x - mean) * inv_std:
 //   `reduce`    one workgroup per channel: dbeta = sum(dy), dgamma = sum(dy * xhat).
@@ -31,6 +37,8 @@ struct Params {
     count: u32,
     momentum: f32,
     eps: f32,
+    // stats_measuring only: the site whose running max |y| it raises.
+    site: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -46,11 +54,15 @@ struct Params {
 @group(0) @binding(10) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(11) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(12) var<storage, read_write> dbeta: array<f32>;
+// f32 values >= 0 seen as u32 (calibrate.wgsl's max_abs_bits).
+@group(0) @binding(13) var<storage, read_write> max_abs_bits: array<atomic<u32>>;
 
 override RELU: bool = false;
 
 var<workgroup> partial_a: array<f32, WORKGROUP>;
 var<workgroup> partial_b: array<f32, WORKGROUP>;
+var<workgroup> partial_low: array<f32, WORKGROUP>;
+var<workgroup> partial_high: array<f32, WORKGROUP>;
 
 // Index in x of the j-th value (0 <= j < M) of channel c.
 fn channel_index(c: u32, j: u32) -> u32 {
@@ -73,7 +85,7 @@ fn tree_reduce(lane: u32) {
 }
 
 fn channel_of(i: u32) -> u32 {
-    return (i / params.spatial) % params.channels;
+    return nchw_channel(i, params.spatial, params.channels);
 }
 
 // The layer's output for normalised value y: relu(y) when the ReLU is fused.
@@ -86,21 +98,36 @@ fn pass_gradient(g: f32, xhat: f32, c: u32) -> f32 {
     return select(g, select(0.0, g, gamma[c] * xhat + beta[c] > 0.0), RELU);
 }
 
-// Dispatched with one workgroup per channel: workgroup_id.x = c.
-@compute @workgroup_size(WORKGROUP)
-fn stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-    let c = wid.x;
+// A channel's batch statistics: (mean, biased variance, least value, greatest value).
+// Called by every invocation of the channel's workgroup (uniform control flow).
+fn channel_stats(c: u32, lane: u32) -> vec4<f32> {
     let m = f32(params.count);
 
-    // Pass 1: mean.
+    // Pass 1: mean, and the extremes.
     var sum = 0.0;
+    var low = x[channel_index(c, 0u)];
+    var high = low;
     for (var j = lane; j < params.count; j += WORKGROUP) {
-        sum += x[channel_index(c, j)];
+        let v = x[channel_index(c, j)];
+        sum += v;
+        low = min(low, v);
+        high = max(high, v);
     }
     partial_a[lane] = sum;
     partial_b[lane] = 0.0;
+    partial_low[lane] = low;
+    partial_high[lane] = high;
+    for (var width = WORKGROUP / 2u; width > 0u; width = width / 2u) {
+        workgroupBarrier();
+        if lane < width {
+            partial_low[lane] = min(partial_low[lane], partial_low[lane + width]);
+            partial_high[lane] = max(partial_high[lane], partial_high[lane + width]);
+        }
+    }
     tree_reduce(lane);
     let mean = partial_a[0] / m;
+    low = partial_low[0];
+    high = partial_high[0];
     // Every invocation has read partial_a[0] before pass 2 overwrites it.
     workgroupBarrier();
 
@@ -112,16 +139,44 @@ fn stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     }
     partial_a[lane] = squares;
     tree_reduce(lane);
+    return vec4<f32>(mean, partial_a[0] / m, low, high);
+}
 
+// Saves a channel's mean and inverse standard deviation and advances its running
+// statistics; returns the inverse standard deviation.
+fn save_stats(c: u32, mean: f32, var_biased: f32) -> f32 {
+    let m = f32(params.count);
+    let inv_std = inverseSqrt(var_biased + params.eps);
+    saved_mean[c] = mean;
+    saved_inv_std[c] = inv_std;
+    // The host rejects M = 1, where the unbiased variance is undefined.
+    let var_unbiased = var_biased * (m / (m - 1.0));
+    let keep = 1.0 - params.momentum;
+    running_mean[c] = keep * running_mean[c] + params.momentum * mean;
+    running_var[c] = keep * running_var[c] + params.momentum * var_unbiased;
+    return inv_std;
+}
+
+// Dispatched with one workgroup per channel: workgroup_id.x = c.
+@compute @workgroup_size(WORKGROUP)
+fn stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let s = channel_stats(wid.x, lane);
     if lane == 0u {
-        let var_biased = partial_a[0] / m;
-        saved_mean[c] = mean;
-        saved_inv_std[c] = inverseSqrt(var_biased + params.eps);
-        // The host rejects M = 1, where the unbiased variance is undefined.
-        let var_unbiased = var_biased * (m / (m - 1.0));
-        let keep = 1.0 - params.momentum;
-        running_mean[c] = keep * running_mean[c] + params.momentum * mean;
-        running_var[c] = keep * running_var[c] + params.momentum * var_unbiased;
+        save_stats(wid.x, s.x, s.y);
+    }
+}
+
+// Dispatched with one workgroup per channel: workgroup_id.x = c.
+@compute @workgroup_size(WORKGROUP)
+fn stats_measuring(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let c = wid.x;
+    let s = channel_stats(c, lane);
+    if lane == 0u {
+        let inv_std = save_stats(c, s.x, s.y);
+        // |y| by clearing the sign bit, as calibrate.wgsl: a NaN stays a NaN.
+        let low = bitcast<u32>(batch_normalized(s.z, s.x, inv_std, gamma[c], beta[c])) & 0x7fffffffu;
+        let high = bitcast<u32>(batch_normalized(s.w, s.x, inv_std, gamma[c], beta[c])) & 0x7fffffffu;
+        atomicMax(&max_abs_bits[params.site], max(low, high));
     }
 }
 
@@ -130,7 +185,7 @@ fn normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let i = thread_index(gid, groups);
     if i < params.batch * params.channels * params.spatial {
         let c = channel_of(i);
-        y[i] = activate(gamma[c] * ((x[i] - saved_mean[c]) * saved_inv_std[c]) + beta[c]);
+        y[i] = activate(batch_normalized(x[i], saved_mean[c], saved_inv_std[c], gamma[c], beta[c]));
     }
 }
 
@@ -140,7 +195,7 @@ fn normalize_running(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     if i < params.batch * params.channels * params.spatial {
         let c = channel_of(i);
         let inv_std = inverseSqrt(running_var[c] + params.eps);
-        y[i] = activate(gamma[c] * ((x[i] - running_mean[c]) * inv_std) + beta[c]);
+        y[i] = activate(batch_normalized(x[i], running_mean[c], inv_std, gamma[c], beta[c]));
     }
 }
 

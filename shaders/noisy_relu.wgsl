@@ -7,6 +7,9 @@
 //   backward:  dx = dy * 1[x > 0], plus dy * sign(x) * relative_sigma * z for the
 //              multiplicative form where in_region(x) (straight-through otherwise)
 //   stream:    the raw random stream of this site, for tests and diagnostics
+// forward_normalized and backward_normalized are forward and backward of the input
+// batch_normalized(x) (shaders/common/batch_norm.wgsl) with the saved batch statistics of
+// the batch norm before the site, so that the batch norm's output is never written.
 //
 // z has mean 0 and variance 1: sqrt(3) (2u - 1) (uniform) or Box-Muller (Gaussian).
 // Random bits are a counter-based hash (nested PCG hash) of (seed, step, site, counter)
@@ -26,6 +29,9 @@ struct Params {
     // k * 2^-alpha_target.
     relative_sigma: f32,
     threshold: f32,
+    // The *_normalized entry points only: x's channels and values per channel plane.
+    channels: u32,
+    spatial: u32,
 }
 
 // The codes of Region, Distribution and Form, set by the host from the Rust enums
@@ -54,6 +60,11 @@ const SQRT3: f32 = 1.7320508075688772;
 @group(0) @binding(7) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(8) var<storage, read_write> stream_bits: array<u32>;
 @group(0) @binding(9) var<storage, read_write> stream_units: array<f32>;
+// The *_normalized entry points only: the batch norm's statistics and parameters, per channel.
+@group(0) @binding(10) var<storage, read> bn_mean: array<f32>;
+@group(0) @binding(11) var<storage, read> bn_inv_std: array<f32>;
+@group(0) @binding(12) var<storage, read> bn_gamma: array<f32>;
+@group(0) @binding(13) var<storage, read> bn_beta: array<f32>;
 
 // The key of this (seed, step, site) (`random_key` in shaders/common/random.wgsl).
 fn stream_key() -> u32 {
@@ -82,13 +93,14 @@ fn in_region(v: f32, b: f32) -> bool {
     return (params.region & REGION_ALL) != 0u || negative || large;
 }
 
-@compute @workgroup_size(WORKGROUP)
-fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = thread_index(gid, groups);
-    if i >= params.len {
-        return;
-    }
-    let v = x[i];
+// x[i] through the batch norm before the site.
+fn normalized_x(i: u32) -> f32 {
+    let c = nchw_channel(i, params.spatial, params.channels);
+    return batch_normalized(x[i], bn_mean[c], bn_inv_std[c], bn_gamma[c], bn_beta[c]);
+}
+
+// The output of element i, whose input is v.
+fn perturbed(v: f32, i: u32) -> f32 {
     let b = bound[params.site];
     var out = max(v, 0.0);
     if in_region(v, b) {
@@ -102,23 +114,49 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
             out += params.relative_sigma * b * z;
         }
     }
-    y[i] = out;
+    return out;
 }
 
-@compute @workgroup_size(WORKGROUP)
-fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = thread_index(gid, groups);
-    if i >= params.len {
-        return;
-    }
-    let v = x[i];
-    let g = dy[i];
+// The input gradient of element i, whose input is v and output gradient g.
+fn input_gradient(v: f32, g: f32, i: u32) -> f32 {
     var grad = select(0.0, g, v > 0.0);
     if params.form == MULTIPLICATIVE && in_region(v, bound[params.site]) {
         let z = standard_noise(stream_key(), i);
         grad += g * (sign(v) * params.relative_sigma * z);
     }
-    dx[i] = grad;
+    return grad;
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = thread_index(gid, groups);
+    if i < params.len {
+        y[i] = perturbed(x[i], i);
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn forward_normalized(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = thread_index(gid, groups);
+    if i < params.len {
+        y[i] = perturbed(normalized_x(i), i);
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = thread_index(gid, groups);
+    if i < params.len {
+        dx[i] = input_gradient(x[i], dy[i], i);
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn backward_normalized(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = thread_index(gid, groups);
+    if i < params.len {
+        dx[i] = input_gradient(normalized_x(i), dy[i], i);
+    }
 }
 
 @compute @workgroup_size(WORKGROUP)

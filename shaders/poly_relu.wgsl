@@ -29,6 +29,10 @@
 // clamped input: y = ReLU_alpha(clamp(x, -B, B)), which stays finite. Backward is the exact
 // derivative of that forward: 0 where |x| > B.
 //
+// forward_normalized and backward_normalized are forward and backward of the input
+// batch_normalized(x) (shaders/common/batch_norm.wgsl) with the saved batch statistics of
+// the batch norm before the site, so that the batch norm's output is never written.
+//
 // Max pooling (forward only: PANN inference), 2x2 windows with stride 2 over NCHW planes,
 // one invocation per output, floor on odd sizes (as pool.wgsl's max_forward): the window
 // (a, b; c, d) gives max_alpha(max_alpha(a, b), max_alpha(c, d)). With B = bound[site]
@@ -54,6 +58,9 @@ struct Params {
     out_height: u32,
     out_width: u32,
     second_scale: f32,
+    // The *_normalized entry points only: x's channels and values per channel plane.
+    channels: u32,
+    spatial: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -64,6 +71,11 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> overflow: array<atomic<u32>>;
 @group(0) @binding(6) var<storage, read> dy: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dx: array<f32>;
+// The *_normalized entry points only: the batch norm's statistics and parameters, per channel.
+@group(0) @binding(8) var<storage, read> bn_mean: array<f32>;
+@group(0) @binding(9) var<storage, read> bn_inv_std: array<f32>;
+@group(0) @binding(10) var<storage, read> bn_gamma: array<f32>;
+@group(0) @binding(11) var<storage, read> bn_beta: array<f32>;
 
 var<workgroup> workgroup_overflow: atomic<u32>;
 
@@ -150,6 +162,19 @@ fn flush_overflow(lid: u32) {
     }
 }
 
+// x[i] through the batch norm before the site.
+fn normalized_x(i: u32) -> f32 {
+    let c = nchw_channel(i, params.spatial, params.channels);
+    return batch_normalized(x[i], bn_mean[c], bn_inv_std[c], bn_gamma[c], bn_beta[c]);
+}
+
+// ReLU_alpha(clamp(v, -B, B)), counting v if it is beyond B.
+fn poly_relu(v: f32) -> f32 {
+    let b = bound[params.site];
+    let vc = clamp_counting(v, b);
+    return 0.5 * vc * (1.0 + sign_poly(vc / b));
+}
+
 @compute @workgroup_size(WORKGROUP)
 fn forward(
     @builtin(global_invocation_id) gid: vec3<u32>,
@@ -157,10 +182,21 @@ fn forward(
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     let i = thread_index(gid, groups);
-    let b = bound[params.site];
     if i < params.len {
-        let xc = clamp_counting(x[i], b);
-        y[i] = 0.5 * xc * (1.0 + sign_poly(xc / b));
+        y[i] = poly_relu(x[i]);
+    }
+    flush_overflow(lid);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn forward_normalized(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let i = thread_index(gid, groups);
+    if i < params.len {
+        y[i] = poly_relu(normalized_x(i));
     }
     flush_overflow(lid);
 }
@@ -195,16 +231,28 @@ fn max_pool_forward(
     flush_overflow(lid);
 }
 
+// The input gradient at v given the output gradient g.
+fn poly_relu_gradient(v: f32, g: f32) -> f32 {
+    let b = bound[params.site];
+    let u = clamp(v, -b, b) / b;
+    let ps = sign_poly_and_slope(u);
+    // d/dx [x (1 + p(x / B)) / 2] = (1 + p(u)) / 2 + u p'(u) / 2.
+    let slope = 0.5 * (1.0 + ps.x) + 0.5 * u * ps.y;
+    return select(0.0, g * slope, abs(v) <= b);
+}
+
 @compute @workgroup_size(WORKGROUP)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = thread_index(gid, groups);
     if i < params.len {
-        let b = bound[params.site];
-        let xi = x[i];
-        let u = clamp(xi, -b, b) / b;
-        let ps = sign_poly_and_slope(u);
-        // d/dx [x (1 + p(x / B)) / 2] = (1 + p(u)) / 2 + u p'(u) / 2.
-        let slope = 0.5 * (1.0 + ps.x) + 0.5 * u * ps.y;
-        dx[i] = select(0.0, dy[i] * slope, abs(xi) <= b);
+        dx[i] = poly_relu_gradient(x[i], dy[i]);
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn backward_normalized(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = thread_index(gid, groups);
+    if i < params.len {
+        dx[i] = poly_relu_gradient(normalized_x(i), dy[i]);
     }
 }

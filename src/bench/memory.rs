@@ -5,6 +5,7 @@ use super::steps::trainer;
 use super::table::{figure, Table};
 use crate::gpu::{Gpu, Result, Tensor, MIB};
 use crate::models::{ModelInput, ModelKind};
+use crate::train::recipe::Recipe;
 
 /// The batch the memory figures are for (the paper's ResNet-20 recipe).
 pub const BATCH: usize = 128;
@@ -23,7 +24,7 @@ fn distinct_bytes<'t>(tensors: impl IntoIterator<Item = &'t Tensor>) -> u64 {
 pub fn measure(gpu: &Gpu) -> Result<Table> {
     let before = gpu.bytes_allocated();
     let input = ModelInput { batch: BATCH, channels: 3, height: 32, width: 32, classes: 10 };
-    let trainer = trainer(gpu, ModelKind::Resnet20, input)?;
+    let trainer = trainer(gpu, ModelKind::Resnet20, input, Recipe::Vanilla)?;
     let allocated = gpu.bytes_allocated() - before;
     let network = &trainer.network;
     let params = network.params();

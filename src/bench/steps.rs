@@ -9,18 +9,28 @@ use super::table::{figure, ms, Table};
 use super::BenchConfig;
 use crate::gpu::{median, Gpu, Recorder, Result, TimedDispatch, MIB};
 use crate::models::{self, ModelInput, ModelKind};
-use crate::nn::TrainActivation;
+use crate::ops::noisy_relu::NoiseConfig;
+use crate::train::recipe::Recipe;
 use crate::train::{SgdConfig, Trainer};
 
 /// Room in the timed recorder: above any model's dispatches per step (ResNet-110 has
 /// about 1500), within wgpu's 4096 timestamp queries.
 const MAX_TIMED_DISPATCHES: usize = 2048;
 
-/// A trainer for `kind` on random weights, SGD as in the paper's recipe.
-pub fn trainer(gpu: &Gpu, kind: ModelKind, input: ModelInput) -> Result<Trainer<'_>> {
-    let network = models::build(gpu, kind, input, 1.0, TrainActivation::Exact, &mut random::rng())?;
-    let sgd = SgdConfig { momentum: 0.9, nesterov: false, weight_decay: 5e-4, decay_norm: false };
-    Trainer::new(gpu, network, &sgd, 0.0, 0)
+/// The recipes whose steps are timed: the backbone's, and the sturdy one (noise and Mixup).
+const RECIPES: [Recipe; 2] = [Recipe::Vanilla, Recipe::MixupNoise];
+
+/// The precision the noise of the timed recipes aims at (`sturdy train`'s default).
+const ALPHA_TARGET: u32 = 8;
+
+/// A trainer for `kind` with `recipe`'s activations, Mixup and weight decay, on random weights,
+/// SGD with momentum 0.9 as in the paper.
+pub fn trainer(gpu: &Gpu, kind: ModelKind, input: ModelInput, recipe: Recipe) -> Result<Trainer<'_>> {
+    let settings = recipe.settings(ALPHA_TARGET, NoiseConfig::new(ALPHA_TARGET));
+    let network = models::build(gpu, kind, input, 1.0, settings.activation, &mut random::rng())?;
+    let weight_decay = settings.weight_decay as f32;
+    let sgd = SgdConfig { momentum: 0.9, nesterov: false, weight_decay, decay_norm: false };
+    Trainer::new(gpu, network, &sgd, settings.mixup_alpha, 0)
 }
 
 /// Kernels in the profile table: the rest are summed into one row.
@@ -38,6 +48,7 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Vec<Table>> {
         format!("Training step (Trainer::train_step), batch {batch}, {fused}"),
         &[
             "model",
+            "recipe",
             "input",
             "step ms",
             "min-max ms",
@@ -50,8 +61,9 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Vec<Table>> {
     );
     let cifar = ModelInput { batch, channels: 3, height: 32, width: 32, classes: 10 };
     let mnist = ModelInput { batch, channels: 1, height: 28, width: 28, classes: 10 };
-    for (name, kind, input) in [("ResNet-20", ModelKind::Resnet20, cifar), ("small CNN", ModelKind::Smallcnn, mnist)] {
-        let trainer = trainer(gpu, kind, input)?;
+    let models = [("ResNet-20", ModelKind::Resnet20, cifar), ("small CNN", ModelKind::Smallcnn, mnist)];
+    for ((name, kind, input), recipe) in models.into_iter().flat_map(|model| RECIPES.map(|recipe| (model, recipe))) {
+        let trainer = trainer(gpu, kind, input, recipe)?;
         let mut rng = random::rng();
         let images = random::values(&mut rng, batch * input.channels * input.height * input.width);
         let labels: Vec<u32> = (0..batch).map(|_| rng.random_range(0..input.classes as u32)).collect();
@@ -77,7 +89,7 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Vec<Table>> {
         let seconds = median(&times);
         let (fastest, slowest) = times.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &t| (lo.min(t), hi.max(t)));
         if let Some(times) = &kernel_times {
-            profile_rows(&mut profile, name, times);
+            profile_rows(&mut profile, &format!("{name}, {recipe}"), times);
         }
         let (dispatches, kernel_ms, outside, traffic) = match &kernel_times {
             Some(times) => {
@@ -95,6 +107,7 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Vec<Table>> {
         };
         table.row(vec![
             name.into(),
+            recipe.to_string(),
             format!("{}x{}x{}", input.height, input.width, input.channels),
             ms(seconds),
             format!("{}-{}", ms(fastest), ms(slowest)),

@@ -20,6 +20,7 @@ pub struct Kernel {
 }
 
 /// A kernel bound to its buffers with a fixed grid: built once, recorded every step.
+#[derive(Clone)]
 pub struct Dispatch {
     kernel: Arc<Kernel>,
     bind_group: wgpu::BindGroup,

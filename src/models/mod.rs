@@ -142,7 +142,8 @@ fn conv_bn_relu(
     let bn = BatchNorm::new(gpu, &format!("{name}.bn"), conv.output(), None, purpose)?;
     let relu = Site::relu(gpu, &format!("{name}.relu"), bn.output(), &network.sites)?;
     network.push(conv);
-    network.push(BnRelu::new(gpu, bn, relu)?);
+    let bn_relu = BnRelu::new(gpu, bn, relu, &network.sites)?;
+    network.push(bn_relu);
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 use super::describe::per_image;
 use super::{Activation, Layer, Mode, Op, Param, Purpose};
 use crate::gpu::{Dispatch, Gpu, Recorder, Result, Tensor};
-use crate::ops::batchnorm::{self, BatchNormOptions, BatchNormShape, BatchNormTensors};
+use crate::ops::batchnorm::{self, BatchNormOptions, BatchNormShape, BatchNormTensors, Measure, Normalization};
 
 /// Batch normalisation over the channels of an NCHW (or NC) activation.
 pub struct BatchNorm {
@@ -70,15 +70,47 @@ impl BatchNorm {
     pub fn fused_relu(&self, gpu: &Gpu, relu_output: &Activation) -> Result<Passes> {
         self.core.passes(gpu, BatchNormOptions { relu: true, ..Default::default() }, relu_output)
     }
+
+    /// The layer's input.
+    pub fn input(&self) -> &Tensor {
+        &self.core.input.value
+    }
+
+    /// The layer's own backward passes, from its output's gradient.
+    pub fn backward(&self) -> &[Dispatch] {
+        &self.passes.backward
+    }
+
+    /// Training forward's transform of the input, for an activation to apply itself
+    /// (None in an inference network).
+    pub fn normalization(&self) -> Option<Normalization<'_>> {
+        let core = &self.core;
+        let (saved_mean, saved_inv_std) = core.saved.as_ref()?;
+        Some(Normalization {
+            shape: core.shape,
+            saved_mean,
+            saved_inv_std,
+            gamma: &core.gamma.value,
+            beta: &core.beta.value,
+        })
+    }
+
+    /// Training forward's statistics on their own (an inference network has none), raising
+    /// `measure`'s running max |output| as they go: for an activation that then reads
+    /// [`normalization`](Self::normalization), in place of [`Passes::train`].
+    pub fn statistics(&self, gpu: &Gpu, measure: Option<Measure>) -> Result<Option<Dispatch>> {
+        let core = &self.core;
+        let Some(tensors) = core.training_tensors() else { return Ok(None) };
+        let options = BatchNormOptions::default();
+        batchnorm::statistics(gpu, core.shape, options, &core.input.value, &tensors, measure).map(Some)
+    }
 }
 
 impl Core {
-    /// The passes writing `output` and reading its gradient.
-    fn passes(&self, gpu: &Gpu, options: BatchNormOptions, output: &Activation) -> Result<Passes> {
-        let (shape, x) = (self.shape, &self.input.value);
-        // Inference binds only gamma, beta and the running statistics: these stand in,
-        // unread, for the saved-for-backward and gradient tensors.
-        let running = BatchNormTensors {
+    /// The tensors inference reads: gamma, beta and the running statistics, which also
+    /// stand in, unread, for the saved-for-backward and gradient tensors.
+    fn inference_tensors(&self) -> BatchNormTensors<'_> {
+        BatchNormTensors {
             gamma: &self.gamma.value,
             beta: &self.beta.value,
             running_mean: &self.running_mean,
@@ -87,19 +119,29 @@ impl Core {
             saved_inv_std: &self.running_var,
             dgamma: &self.gamma.value,
             dbeta: &self.beta.value,
-        };
-        let eval = batchnorm::forward_inference(gpu, shape, options, x, &running, &output.value)?;
-        let Some((saved_mean, saved_inv_std)) = &self.saved else {
-            return Ok(Passes { train: Vec::new(), eval, backward: Vec::new() });
-        };
-        let input_grad = self.input.input_grad(&self.name)?;
-        let tensors = BatchNormTensors {
+        }
+    }
+
+    /// Every tensor of a training layer (None in an inference network).
+    fn training_tensors(&self) -> Option<BatchNormTensors<'_>> {
+        let (saved_mean, saved_inv_std) = self.saved.as_ref()?;
+        Some(BatchNormTensors {
             saved_mean,
             saved_inv_std,
             dgamma: self.gamma.grad(),
             dbeta: self.beta.grad(),
-            ..running
+            ..self.inference_tensors()
+        })
+    }
+
+    /// The passes writing `output` and reading its gradient.
+    fn passes(&self, gpu: &Gpu, options: BatchNormOptions, output: &Activation) -> Result<Passes> {
+        let (shape, x) = (self.shape, &self.input.value);
+        let eval = batchnorm::forward_inference(gpu, shape, options, x, &self.inference_tensors(), &output.value)?;
+        let Some(tensors) = self.training_tensors() else {
+            return Ok(Passes { train: Vec::new(), eval, backward: Vec::new() });
         };
+        let input_grad = self.input.input_grad(&self.name)?;
         let train = batchnorm::forward_train(gpu, shape, options, x, &tensors, &output.value)?;
         let backward = batchnorm::backward(gpu, shape, options, x, output.grad(), &tensors, input_grad)?;
         Ok(Passes { train, eval, backward })

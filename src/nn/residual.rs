@@ -89,7 +89,7 @@ impl BasicBlock {
         let conv1 = Conv2d::new(gpu, &format!("{name}.conv1"), &main_input, conv3x3(stride), purpose, rng)?;
         let bn1 = BatchNorm::new(gpu, &format!("{name}.bn1"), conv1.output(), None, purpose)?;
         let relu1 = Site::relu(gpu, &format!("{name}.relu1"), bn1.output(), tables)?;
-        let bn1_relu1 = BnRelu::new(gpu, bn1, relu1)?;
+        let bn1_relu1 = BnRelu::new(gpu, bn1, relu1, tables)?;
         let conv2 = Conv2d::new(gpu, &format!("{name}.conv2"), bn1_relu1.output(), conv3x3(1), purpose, rng)?;
         let bn2 = BatchNorm::new(gpu, &format!("{name}.bn2"), conv2.output(), None, purpose)?;
         // The residual sum's gradient is bn2's output gradient.

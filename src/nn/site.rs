@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::describe::{per_image, per_image_chw};
 use super::{Activation, Layer, Mode, Op, Purpose};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
+use crate::ops::batchnorm::{ActivationInput, Measure, Normalization};
 use crate::ops::noisy_relu::{self, Form, NoiseConfig};
 use crate::ops::poly_relu::{self, PolyCoefficients};
 use crate::ops::{calibrate, pool, relu};
@@ -175,7 +176,7 @@ impl Site {
         Site::register(gpu, name, SiteKind::Relu, input, output, tables, |index, output, overflow| {
             let (x, y) = (&input.value, &output.value);
             let (perturb, backward) = match tables.training.as_ref() {
-                Some(training) => relu_training(gpu, index, input, output, tables, training)?,
+                Some(training) => relu_training(gpu, index, x.into(), input.grad.as_ref(), output, tables, training)?,
                 None => (Vec::new(), Vec::new()),
             };
             Ok(KindDispatches {
@@ -244,48 +245,48 @@ impl Site {
     }
 }
 
-/// A ReLU site's training-mode forward and its backward (none when its input is the
-/// network's, which has no gradient).
+/// A ReLU site's training-mode forward and its backward into `dx` (none without: the
+/// network's input has no gradient), reading `x`. A plain input is measured first where
+/// the activation scales with the running max |x|; a normalised one is measured by the
+/// batch norm's statistics ([`TrainActivation::measures`]).
 fn relu_training(
     gpu: &Gpu,
     index: u32,
-    input: &Activation,
+    x: ActivationInput,
+    dx: Option<&Tensor>,
     output: &Activation,
     tables: &SiteTables,
     training: &TrainingTables,
 ) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
-    let (x, y) = (&input.value, &output.value);
+    let y = &output.value;
     let noise_site = noisy_relu::Site { index, counter: &training.noise_counter, bound: &tables.max_abs };
     let coefficients = &tables.coefficients;
-    let perturb = match training.activation {
-        TrainActivation::Exact => Vec::new(),
+    let mut perturb = match (training.activation.measures(), x.normalization) {
+        (true, None) => vec![calibrate::running_max_abs(gpu, index, x.x, &tables.max_abs)?],
+        _ => Vec::new(),
+    };
+    match training.activation {
+        TrainActivation::Exact => {}
         TrainActivation::Poly { .. } => {
             let scratch = gpu.zeros(&[1])?;
-            vec![
-                calibrate::running_max_abs(gpu, index, x, &tables.max_abs)?,
-                poly_relu::forward(gpu, coefficients, &tables.max_abs, index, x, y, &scratch)?,
-            ]
+            perturb.push(poly_relu::forward(gpu, coefficients, &tables.max_abs, index, x, y, &scratch)?);
         }
         TrainActivation::Noise { config, bound } => {
             // A fixed bound replaces the running max |x| as noise scale and polynomial range.
-            let (mut dispatches, noise_bound) = match bound {
-                Some(_) => (Vec::new(), &training.fixed_noise_bounds),
-                None => (vec![calibrate::running_max_abs(gpu, index, x, &tables.max_abs)?], &tables.max_abs),
-            };
+            let noise_bound = if bound.is_some() { &training.fixed_noise_bounds } else { &tables.max_abs };
             let noise_site = noisy_relu::Site { bound: noise_bound, ..noise_site };
             let poly_value = if config.form == Form::Replay {
-                let value = gpu.zeros(x.shape())?;
+                let value = gpu.zeros(x.x.shape())?;
                 let scratch = gpu.zeros(&[1])?;
-                dispatches.push(poly_relu::forward(gpu, coefficients, noise_bound, index, x, &value, &scratch)?);
+                perturb.push(poly_relu::forward(gpu, coefficients, noise_bound, index, x, &value, &scratch)?);
                 Some(value)
             } else {
                 None
             };
-            dispatches.push(noisy_relu::forward(gpu, &config, &noise_site, x, poly_value.as_ref(), y)?);
-            dispatches
+            perturb.push(noisy_relu::forward(gpu, &config, &noise_site, x, poly_value.as_ref(), y)?);
         }
     };
-    let Some(dx) = &input.grad else { return Ok((perturb, Vec::new())) };
+    let Some(dx) = dx else { return Ok((perturb, Vec::new())) };
     let dy = output.grad();
     let backward = match training.activation {
         // y > 0 exactly where x > 0: reading the output lets a fused forward (BnRelu, a
@@ -299,6 +300,57 @@ fn relu_training(
         }
     };
     Ok((perturb, vec![backward]))
+}
+
+/// A ReLU site's training passes computed from the input of the batch norm before it
+/// ([`Site::normalized_training`]).
+pub struct NormalizedTraining<'a> {
+    /// To record after the batch norm's statistics.
+    pub forward: Vec<Dispatch>,
+    /// Into the batch norm's output gradient, before the batch norm's backward.
+    pub backward: Vec<Dispatch>,
+    /// What the batch norm's statistics must measure for the site.
+    pub measure: Option<Measure<'a>>,
+    /// Whether the backward is the ReLU's gate dy 1[y > 0] (exact ReLU, additive and
+    /// replay noise), which the batch norm's own backward can apply instead.
+    pub gate: bool,
+}
+
+impl Site {
+    /// The training passes of this ReLU site (whose input is the output of a batch norm)
+    /// reading the batch norm's input `x` through its `normalization` instead, so that the
+    /// batch norm's output is never written; `dx` is that output's gradient. None in an
+    /// inference network.
+    pub fn normalized_training<'t>(
+        &self,
+        gpu: &Gpu,
+        x: &Tensor,
+        normalization: Normalization,
+        dx: &Tensor,
+        tables: &'t SiteTables,
+    ) -> Result<Option<NormalizedTraining<'t>>> {
+        let Some(training) = &tables.training else { return Ok(None) };
+        let input = ActivationInput { x, normalization: Some(normalization) };
+        let (forward, backward) = relu_training(gpu, self.index, input, Some(dx), &self.output, tables, training)?;
+        let measure = training.activation.measures().then_some(Measure { site: self.index, max_abs: &tables.max_abs });
+        Ok(Some(NormalizedTraining { forward, backward, measure, gate: training.activation.backward_is_gate() }))
+    }
+}
+
+impl TrainActivation {
+    /// Whether training scales with the site's running max |x|, measured every step.
+    fn measures(&self) -> bool {
+        matches!(self, TrainActivation::Poly { .. } | TrainActivation::Noise { bound: None, .. })
+    }
+
+    /// Whether the backward is the ReLU's gate dy 1[x > 0] (straight-through noise).
+    fn backward_is_gate(&self) -> bool {
+        match self {
+            TrainActivation::Exact => true,
+            TrainActivation::Noise { config, .. } => config.form != Form::Multiplicative,
+            TrainActivation::Poly { .. } => false,
+        }
+    }
 }
 
 impl Site {

@@ -93,10 +93,11 @@ crate::uniform! {
         count: u32,
         momentum: f32,
         eps: f32,
+        site: u32,
     }
 }
 
-fn params(gpu: &Gpu, shape: BatchNormShape, options: BatchNormOptions) -> UniformBuffer {
+fn params(gpu: &Gpu, shape: BatchNormShape, options: BatchNormOptions, site: u32) -> UniformBuffer {
     gpu.uniform(&Params {
         batch: dim(shape.batch),
         channels: dim(shape.channels),
@@ -104,7 +105,92 @@ fn params(gpu: &Gpu, shape: BatchNormShape, options: BatchNormOptions) -> Unifor
         count: dim(shape.count()),
         momentum: options.momentum,
         eps: options.eps,
+        site,
     })
+}
+
+/// The activation site whose running max |y| a training forward raises (as
+/// `calibrate::running_max_abs` of y would), for an activation that reads its input
+/// through [`Normalization`] instead of from y.
+#[derive(Clone, Copy)]
+pub struct Measure<'a> {
+    pub site: u32,
+    /// Running max |x| per site, f32 `[sites]`.
+    pub max_abs: &'a Tensor,
+}
+
+/// A training batch norm's transform of its input x, for an activation kernel to apply
+/// itself (the `*_normalized` entry points of noisy_relu.wgsl and poly_relu.wgsl):
+/// gamma * (x - saved_mean) * saved_inv_std + beta per channel, as training forward's
+/// normalisation computes it, so that the batch norm's output need not be written.
+#[derive(Clone, Copy)]
+pub struct Normalization<'a> {
+    pub shape: BatchNormShape,
+    pub saved_mean: &'a Tensor,
+    pub saved_inv_std: &'a Tensor,
+    pub gamma: &'a Tensor,
+    pub beta: &'a Tensor,
+}
+
+impl<'a> Normalization<'a> {
+    /// Checks `x` against the shape and the per-channel tensors against the channels.
+    pub fn check(&self, op: &str, x: &Tensor) -> Result<()> {
+        expect_activation(op, "x", x, self.shape)?;
+        for (name, tensor) in self.per_channel() {
+            expect_shape(op, name, tensor, &[self.shape.channels])?;
+        }
+        Ok(())
+    }
+
+    /// The per-channel tensors, named as the `*_normalized` entry points bind them.
+    pub fn per_channel(&self) -> [(&'static str, &'a Tensor); 4] {
+        [
+            ("bn_mean", self.saved_mean),
+            ("bn_inv_std", self.saved_inv_std),
+            ("bn_gamma", self.gamma),
+            ("bn_beta", self.beta),
+        ]
+    }
+}
+
+/// What an activation kernel reads: a tensor, or a training batch norm's input through
+/// its [`Normalization`] (the kernel's `*_normalized` entry point).
+#[derive(Clone, Copy)]
+pub struct ActivationInput<'a> {
+    pub x: &'a Tensor,
+    pub normalization: Option<Normalization<'a>>,
+}
+
+impl<'a> From<&'a Tensor> for ActivationInput<'a> {
+    fn from(x: &'a Tensor) -> Self {
+        ActivationInput { x, normalization: None }
+    }
+}
+
+impl<'a> ActivationInput<'a> {
+    /// The entry point that reads this input, of a kernel's `plain` and `normalized` ones.
+    pub fn entry(&self, plain: &'static str, normalized: &'static str) -> &'static str {
+        match self.normalization {
+            Some(_) => normalized,
+            None => plain,
+        }
+    }
+
+    /// The bindings of x and, when normalised, of the per-channel tensors, checked.
+    pub fn bindings(&self, op: &str) -> Result<Vec<(&'static str, &'a dyn Bindable)>> {
+        let mut bindings: Vec<(&'static str, &'a dyn Bindable)> = vec![("x", self.x)];
+        if let Some(normalization) = &self.normalization {
+            normalization.check(op, self.x)?;
+            bindings.extend(normalization.per_channel().map(|(name, tensor)| (name, tensor as &dyn Bindable)));
+        }
+        Ok(bindings)
+    }
+
+    /// (channels, values per channel plane) for the `*_normalized` entry points' parameters
+    /// ((1, 1), unread, for a plain tensor).
+    pub fn planes(&self) -> (u32, u32) {
+        self.normalization.map_or((1, 1), |n| (dim(n.shape.channels), dim(n.shape.spatial)))
+    }
 }
 
 /// Checks an activation-shaped tensor: `[batch, channels, ...]` with `spatial` elements
@@ -183,6 +269,27 @@ pub fn forward_train(
     y: &Tensor,
 ) -> Result<Vec<Dispatch>> {
     const OP: &str = "batchnorm forward_train";
+    expect_activation(OP, "y", y, shape)?;
+    let names = ["gamma", "beta", "saved_mean", "saved_inv_std"];
+    let mut bindings = layer.bindings(OP, shape, &names)?;
+    let params = params(gpu, shape, options, 0);
+    bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("y", y)]);
+    let normalize = gpu.kernel("batchnorm", "normalize", &options.constants())?;
+    Ok(vec![statistics(gpu, shape, options, x, layer, None)?, gpu.dispatch_1d(&normalize, &bindings, shape.len())?])
+}
+
+/// The first dispatch of training forward on its own: the batch statistics of `x`, saved
+/// and folded into the running statistics; with `measure`, also the running max |y| of
+/// the site after the layer, for an activation that then reads x through [`Normalization`].
+pub fn statistics(
+    gpu: &Gpu,
+    shape: BatchNormShape,
+    options: BatchNormOptions,
+    x: &Tensor,
+    layer: &BatchNormTensors,
+    measure: Option<Measure>,
+) -> Result<Dispatch> {
+    const OP: &str = "batchnorm statistics";
     expect_dispatchable(gpu, OP, shape)?;
     if shape.count() < 2 {
         return Err(GpuError::shape(format!(
@@ -191,17 +298,26 @@ pub fn forward_train(
         )));
     }
     expect_activation(OP, "x", x, shape)?;
-    expect_activation(OP, "y", y, shape)?;
     let names = ["gamma", "beta", "running_mean", "running_var", "saved_mean", "saved_inv_std"];
     let mut bindings = layer.bindings(OP, shape, &names)?;
-    let params = params(gpu, shape, options);
-    bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("y", y)]);
-    let stats = gpu.kernel("batchnorm", "stats", &[])?;
-    let normalize = gpu.kernel("batchnorm", "normalize", &options.constants())?;
-    Ok(vec![
-        gpu.dispatch(&stats, &bindings, [dim(shape.channels), 1, 1])?,
-        gpu.dispatch_1d(&normalize, &bindings, shape.len())?,
-    ])
+    let site = measure.map_or(0, |m| m.site);
+    let params = params(gpu, shape, options, site);
+    bindings.extend([("params", &params as &dyn Bindable), ("x", x)]);
+    let entry = match measure {
+        Some(Measure { site, max_abs }) => {
+            if !matches!(max_abs.shape(), [sites] if (site as usize) < *sites) {
+                return Err(GpuError::shape(format!(
+                    "{OP}: max_abs has shape {:?}, expected [sites] with more than {site} sites",
+                    max_abs.shape()
+                )));
+            }
+            bindings.push(("max_abs_bits", max_abs));
+            "stats_measuring"
+        }
+        None => "stats",
+    };
+    let kernel = gpu.kernel("batchnorm", entry, &[])?;
+    gpu.dispatch(&kernel, &bindings, [dim(shape.channels), 1, 1])
 }
 
 /// Inference forward: y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta.
@@ -219,7 +335,7 @@ pub fn forward_inference(
     expect_activation(OP, "x", x, shape)?;
     expect_activation(OP, "y", y, shape)?;
     let mut bindings = layer.bindings(OP, shape, &["gamma", "beta", "running_mean", "running_var"])?;
-    let params = params(gpu, shape, options);
+    let params = params(gpu, shape, options, 0);
     bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("y", y)]);
     let kernel = gpu.kernel("batchnorm", "normalize_running", &options.constants())?;
     gpu.dispatch_1d(&kernel, &bindings, shape.len())
@@ -247,7 +363,7 @@ pub fn backward(
     expect_activation(OP, "dx", dx, shape)?;
     let names = ["gamma", "beta", "saved_mean", "saved_inv_std", "dgamma", "dbeta"];
     let mut bindings = layer.bindings(OP, shape, &names)?;
-    let params = params(gpu, shape, options);
+    let params = params(gpu, shape, options, 0);
     bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("dy", dy), ("dx", dx)]);
     let reduce = gpu.kernel("batchnorm", "reduce", &options.constants())?;
     let input_grad = gpu.kernel("batchnorm", "input_grad", &options.constants())?;

@@ -43,6 +43,7 @@ use std::sync::Arc;
 
 use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Kernel, Result, Tensor};
 
+use super::batchnorm::ActivationInput;
 use super::{dim, expect_shape, same_shape};
 
 /// Which inputs receive noise.
@@ -164,12 +165,17 @@ crate::uniform! {
         k: f32,
         relative_sigma: f32,
         threshold: f32,
+        channels: u32,
+        spatial: u32,
     }
 }
 
 impl Params {
+    /// The parameters of `len` elements of a plain input.
     fn new(len: usize, site: u32, config: &NoiseConfig) -> Self {
         Params {
+            channels: 1,
+            spatial: 1,
             len: dim(len),
             site,
             region: config.region as u32,
@@ -217,61 +223,72 @@ fn check_site_tensors(op: &str, site: &Site) -> Result<()> {
 }
 
 /// y = relu(x) + noise. `poly_value` (x's shape) is required by [`Form::Replay`] and
-/// rejected otherwise.
-pub fn forward(
+/// rejected otherwise. `x` is a tensor or (an [`ActivationInput`]) a batch norm's input
+/// through its normalisation.
+pub fn forward<'a>(
     gpu: &Gpu,
     config: &NoiseConfig,
     site: &Site,
-    x: &Tensor,
+    x: impl Into<ActivationInput<'a>>,
     poly_value: Option<&Tensor>,
     y: &Tensor,
 ) -> Result<Dispatch> {
     let op = "noisy relu forward";
+    let input = x.into();
     config.validate(op)?;
     check_site_tensors(op, site)?;
-    same_shape(op, &[("x", x), ("y", y)])?;
+    same_shape(op, &[("x", input.x), ("y", y)])?;
     let poly_value = match (config.form, poly_value) {
         (Form::Replay, Some(error)) => {
-            same_shape(op, &[("x", x), ("poly_value", error)])?;
+            same_shape(op, &[("x", input.x), ("poly_value", error)])?;
             error
         }
         (Form::Replay, None) => return Err(GpuError::shape(format!("{op}: the replay form needs poly_value"))),
         (_, Some(_)) => return Err(GpuError::shape(format!("{op}: poly_value is only read by the replay form"))),
         // The entry point declares the binding whatever the form; x stands in, unread.
-        (_, None) => x,
+        (_, None) => input.x,
     };
-    let params = gpu.uniform(&Params::new(x.len(), site.index, config));
-    let kernel = kernel(gpu, "forward")?;
-    let bindings: &[(&str, &dyn Bindable)] = &[
-        ("params", &params),
-        ("counter", site.counter),
-        ("bound", site.bound),
-        ("x", x),
-        ("poly_value", poly_value),
-        ("y", y),
-    ];
-    gpu.dispatch_1d(&kernel, bindings, x.len())
+    let outputs: [(&str, &dyn Bindable); 2] = [("poly_value", poly_value), ("y", y)];
+    dispatch(gpu, (op, input.entry("forward", "forward_normalized")), config, site, input, &outputs)
 }
 
 /// dx = dy 1[x > 0] (+ dy sign(x) sigma' z where the multiplicative noise was applied).
 /// Reads the same counter as the forward: keep (seed, step) unchanged between the two.
-pub fn backward(
+/// `x` as [`forward`]'s.
+pub fn backward<'a>(
     gpu: &Gpu,
     config: &NoiseConfig,
     site: &Site,
-    x: &Tensor,
+    x: impl Into<ActivationInput<'a>>,
     dy: &Tensor,
     dx: &Tensor,
 ) -> Result<Dispatch> {
     let op = "noisy relu backward";
+    let input = x.into();
     config.validate(op)?;
     check_site_tensors(op, site)?;
-    same_shape(op, &[("x", x), ("dy", dy), ("dx", dx)])?;
-    let params = gpu.uniform(&Params::new(x.len(), site.index, config));
-    let kernel = kernel(gpu, "backward")?;
-    let bindings: &[(&str, &dyn Bindable)] =
-        &[("params", &params), ("counter", site.counter), ("bound", site.bound), ("x", x), ("dy", dy), ("dx", dx)];
-    gpu.dispatch_1d(&kernel, bindings, x.len())
+    same_shape(op, &[("x", input.x), ("dy", dy), ("dx", dx)])?;
+    let outputs: [(&str, &dyn Bindable); 2] = [("dy", dy), ("dx", dx)];
+    dispatch(gpu, (op, input.entry("backward", "backward_normalized")), config, site, input, &outputs)
+}
+
+/// Dispatches `entry` over the input's elements, bound to the site's tensors, the input and `outputs`.
+fn dispatch(
+    gpu: &Gpu,
+    (op, entry): (&str, &'static str),
+    config: &NoiseConfig,
+    site: &Site,
+    input: ActivationInput,
+    outputs: &[(&str, &dyn Bindable)],
+) -> Result<Dispatch> {
+    let (channels, spatial) = input.planes();
+    let params = gpu.uniform(&Params { channels, spatial, ..Params::new(input.x.len(), site.index, config) });
+    let kernel = kernel(gpu, entry)?;
+    let mut bindings: Vec<(&str, &dyn Bindable)> =
+        vec![("params", &params), ("counter", site.counter), ("bound", site.bound)];
+    bindings.extend(input.bindings(op)?);
+    bindings.extend_from_slice(outputs);
+    gpu.dispatch_1d(&kernel, &bindings, input.x.len())
 }
 
 /// Diagnostics: the first `bits.len()` random words of a site's stream for the counter's

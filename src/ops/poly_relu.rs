@@ -23,6 +23,7 @@ use crate::poly::degrees::ALPHAS;
 use crate::poly::max::max_error_bound;
 use crate::poly::ReluApprox;
 
+use super::batchnorm::ActivationInput;
 use super::pool::max_pool_output_shape;
 use super::{dim, expect_shape, same_shape};
 
@@ -128,25 +129,29 @@ crate::uniform! {
         out_height: u32,
         out_width: u32,
         second_scale: f32,
+        channels: u32,
+        spatial: u32,
     }
 }
 
-/// Dispatches `entry` over `params.len` threads, bound to what every entry point reads
-/// (the parameters, with the base of `params.site`'s coefficient block, the coefficients,
-/// the bounds, x) and its own `outputs`.
+/// Dispatches `entry` over `params.len` threads, bound to what every entry point reads (the parameters, with the base of
+/// `params.site`'s coefficient block, the coefficients, the bounds, the input) and its own
+/// `outputs`.
 fn dispatch(
     gpu: &Gpu,
     (op, entry): (&str, &'static str),
     params: Params,
-    (coefficients, bound, x): (&PolyCoefficients, &Tensor, &Tensor),
+    (coefficients, bound, input): (&PolyCoefficients, &Tensor, ActivationInput),
     outputs: &[(&str, &Tensor)],
 ) -> Result<Dispatch> {
     check_bound(op, bound, params.site)?;
-    let params = Params { poly_base: coefficients.base(op, params.site)?, ..params };
+    let (channels, spatial) = input.planes();
+    let params = Params { poly_base: coefficients.base(op, params.site)?, channels, spatial, ..params };
     let kernel = gpu.kernel("poly_relu", entry, &[])?;
     let uniform = gpu.uniform(&params);
     let mut bindings: Vec<(&str, &dyn Bindable)> =
-        vec![("params", &uniform), ("poly", &coefficients.tensor), ("bound", bound), ("x", x)];
+        vec![("params", &uniform), ("poly", &coefficients.tensor), ("bound", bound)];
+    bindings.extend(input.bindings(op)?);
     bindings.extend(outputs.iter().map(|&(name, tensor)| (name, tensor as &dyn Bindable)));
     gpu.dispatch_1d(&kernel, &bindings, params.len as usize)
 }
@@ -161,38 +166,45 @@ fn check_bound(op: &str, bound: &Tensor, site: u32) -> Result<()> {
     }
 }
 
-/// y = ReLU_alpha(clamp(x, -B, B)) with B = `bound[0]`; counts |x| > B into `overflow[0]`.
-pub fn forward(
+/// y = ReLU_alpha(clamp(x, -B, B)) with B = `bound[site]`; counts |x| > B into
+/// `overflow[0]`. `x` is a tensor or (an [`ActivationInput`]) a batch norm's input
+/// through its normalisation.
+pub fn forward<'a>(
     gpu: &Gpu,
     coefficients: &PolyCoefficients,
     bound: &Tensor,
     site: u32,
-    x: &Tensor,
+    x: impl Into<ActivationInput<'a>>,
     y: &Tensor,
     overflow: &Tensor,
 ) -> Result<Dispatch> {
     const OP: &str = "poly relu forward";
-    same_shape(OP, &[("x", x), ("y", y)])?;
+    let input = x.into();
+    same_shape(OP, &[("x", input.x), ("y", y)])?;
     expect_shape(OP, "overflow", overflow, &[1])?;
-    let params = Params { len: dim(x.len()), site, ..Params::default() };
-    dispatch(gpu, (OP, "forward"), params, (coefficients, bound, x), &[("y", y), ("overflow", overflow)])
+    let params = Params { len: dim(y.len()), site, ..Params::default() };
+    let entry = input.entry("forward", "forward_normalized");
+    dispatch(gpu, (OP, entry), params, (coefficients, bound, input), &[("y", y), ("overflow", overflow)])
 }
 
 /// dx = dy * d/dx ReLU_alpha(x) = dy ((1 + p(u)) / 2 + u p'(u) / 2), u = x / B, where
-/// |x| <= B; dx = 0 where |x| > B (the forward clamps there). Counts nothing.
-pub fn backward(
+/// |x| <= B; dx = 0 where |x| > B (the forward clamps there). Counts nothing. `x` as
+/// [`forward`]'s.
+pub fn backward<'a>(
     gpu: &Gpu,
     coefficients: &PolyCoefficients,
     bound: &Tensor,
     site: u32,
-    x: &Tensor,
+    x: impl Into<ActivationInput<'a>>,
     dy: &Tensor,
     dx: &Tensor,
 ) -> Result<Dispatch> {
     const OP: &str = "poly relu backward";
-    same_shape(OP, &[("x", x), ("dy", dy), ("dx", dx)])?;
-    let params = Params { len: dim(x.len()), site, ..Params::default() };
-    dispatch(gpu, (OP, "backward"), params, (coefficients, bound, x), &[("dy", dy), ("dx", dx)])
+    let input = x.into();
+    same_shape(OP, &[("x", input.x), ("dy", dy), ("dx", dx)])?;
+    let params = Params { len: dim(dx.len()), site, ..Params::default() };
+    let entry = input.entry("backward", "backward_normalized");
+    dispatch(gpu, (OP, entry), params, (coefficients, bound, input), &[("dy", dy), ("dx", dx)])
 }
 
 /// D2 / D1 of the max pooling: a level-1 max of inputs in [-B, B] is off by at most
@@ -242,6 +254,13 @@ pub fn max_pool_forward(
         out_height: dim(out[2]),
         out_width: dim(out[3]),
         second_scale: MAX_POOL_SECOND_SCALE as f32,
+        ..Params::default()
     };
-    dispatch(gpu, (OP, "max_pool_forward"), params, (coefficients, bound, x), &[("y", y), ("overflow", overflow)])
+    dispatch(
+        gpu,
+        (OP, "max_pool_forward"),
+        params,
+        (coefficients, bound, x.into()),
+        &[("y", y), ("overflow", overflow)],
+    )
 }

@@ -1,0 +1,14 @@
+
+// ---- shaders/common/batch_norm.wgsl, appended to every shader by build.rs ----
+// The batch-norm transform, in one home for batchnorm.wgsl and for the activation kernels
+// that read their input through the batch norm before them (entry points *_normalized):
+// y = gamma * ((x - mean) * inv_std) + beta, per channel of an NCHW tensor.
+
+fn batch_normalized(x: f32, mean: f32, inv_std: f32, gamma: f32, beta: f32) -> f32 {
+    return gamma * ((x - mean) * inv_std) + beta;
+}
+
+// The channel of element i of an NCHW tensor with `spatial` = H*W values per plane.
+fn nchw_channel(i: u32, spatial: u32, channels: u32) -> u32 {
+    return (i / spatial) % channels;
+}
