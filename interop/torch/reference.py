@@ -73,22 +73,29 @@ def f32(value):
     return torch.tensor(value, dtype=torch.float32).item()
 
 
+U32 = 0xFFFFFFFF
+
+
 def pcg_hash(v):
     """shaders/common/random.wgsl's pcg_hash, in u32 arithmetic."""
-    state = (v * 747796405 + 2891336453) & 0xFFFFFFFF
-    word = (((state >> ((state >> 28) + 4)) ^ state) * 277803737) & 0xFFFFFFFF
+    state = (v * 747796405 + 2891336453) & U32
+    word = (((state >> ((state >> 28) + 4)) ^ state) * 277803737) & U32
     return (word >> 22) ^ word
 
 
+def random_key(stream, seed, step):
+    """random.wgsl's random_key: pcg_hash(stream + pcg_hash(step + pcg_hash(seed_hi + pcg_hash(seed_lo))))."""
+    key = pcg_hash(seed & U32)
+    for word in (seed >> 32, step, stream):
+        key = pcg_hash((word + key) & U32)
+    return key
+
+
 def dropout_mask(seed, step, stream, rate, shape):
-    """sturdy's dropout mask (shaders/dropout.wgsl): element i is kept where
-    draw(random_key(stream, seed, step), i) >= round(rate 2^32)."""
-    seed_lo, seed_hi = seed & 0xFFFFFFFF, seed >> 32
-    key = pcg_hash((stream + pcg_hash((step + pcg_hash((seed_hi + pcg_hash(seed_lo)) & 0xFFFFFFFF)) & 0xFFFFFFFF))
-                   & 0xFFFFFFFF)
-    drop_below = round(rate * 2**32)
-    count = torch.Size(shape).numel()
-    kept = [pcg_hash((pcg_hash(i) + key) & 0xFFFFFFFF) >= drop_below for i in range(count)]
+    """sturdy's dropout mask (shaders/dropout.wgsl): element i is kept where its word
+    draw(key, i) = pcg_hash(pcg_hash(i) + key) is at least round(rate 2^32)."""
+    key, drop_below = random_key(stream, seed, step), round(rate * 2**32)
+    kept = [pcg_hash((pcg_hash(i) + key) & U32) >= drop_below for i in range(torch.Size(shape).numel())]
     return torch.tensor(kept, dtype=torch.float64).reshape(shape)
 
 
@@ -191,7 +198,9 @@ def metadata(spec):
     return {"settings": json.dumps(settings, sort_keys=True)}
 
 
-def write_case(spec, generator):
+def draw_case(spec, generator):
+    """The case's given values, f16 values held in f64: the model's weights and statistics,
+    the batch, its one-hot targets, the velocities and the VGG's dropout masks."""
     model = sturdy_torch.build(spec["model"], shortcut=spec["shortcut"], width=spec["width"],
                                in_channels=spec["channels"], image=spec["side"])
     with torch.no_grad():
@@ -200,24 +209,27 @@ def write_case(spec, generator):
     shape = (BATCH, spec["channels"], spec["side"], spec["side"])
     images = torch.randn(shape, generator=generator).half().double()
     labels = torch.randint(0, CLASSES, (BATCH,), generator=generator)
-    targets = F.one_hot(labels, CLASSES).double()
     masks = install_dropout(model, spec) if "dropout_rate" in spec else {}
     # The velocities a previous step would leave: the gradients of another batch.
     model.train()
     other = torch.randn(shape, generator=generator).double()
     other_targets = F.one_hot(torch.randint(0, CLASSES, (BATCH,), generator=generator), CLASSES).double()
     velocities = gradients(model, other, other_targets) if spec["momentum"] > 0 else {}
-
     given = {k: v.clone() for k, v in model.state_dict().items() if v.is_floating_point()}
     given.update({f"velocity.{name}": v for name, v in velocities.items()})
     given.update({**masks, "input": images, "labels": labels.double()})
-    pann = pann_reference(model, images)
-    step = training_step(model, spec, images, targets, velocities)
-    after = {f"after.{k}": v for k, v in model.state_dict().items() if v.is_floating_point()}
-    tensors = {**{k: v.half() for k, v in given.items()}, **{k: v.float() for k, v in {**after, **step, **pann}.items()}}
+    return model, given, velocities
+
+
+def write_case(spec, generator):
+    model, given, velocities = draw_case(spec, generator)
+    images, targets = given["input"], F.one_hot(given["labels"].long(), CLASSES).double()
+    computed = {**pann_reference(model, images), **training_step(model, spec, images, targets, velocities)}
+    computed.update({f"after.{k}": v for k, v in model.state_dict().items() if v.is_floating_point()})
+    tensors = {**{k: v.half() for k, v in given.items()}, **{k: v.float() for k, v in computed.items()}}
     path = os.path.join(OUT, f"{spec['case']}.safetensors")
     save_file({k: v.contiguous() for k, v in tensors.items()}, path, metadata=metadata(spec))
-    print(spec["case"], "loss", step["loss"].item(), "size", os.path.getsize(path))
+    print(spec["case"], "loss", computed["loss"].item(), "size", os.path.getsize(path))
 
 
 def main():

@@ -237,6 +237,6 @@ def with_pann(model, relu, bounds, second_scale):
     for name, bound in zip(names, bounds):
         parent, _, leaf = name.rpartition(".")
         owner = pann.get_submodule(parent)
-        site = PannRelu(relu, bound) if isinstance(getattr(owner, leaf), nn.ReLU) else PannMaxPool(relu, bound, second_scale)
-        setattr(owner, leaf, site)
+        is_relu = isinstance(getattr(owner, leaf), nn.ReLU)
+        setattr(owner, leaf, PannRelu(relu, bound) if is_relu else PannMaxPool(relu, bound, second_scale))
     return pann
