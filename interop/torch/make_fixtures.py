@@ -1,10 +1,9 @@
 """Writes the PyTorch fixtures of tests/torch_interop.rs into tests/fixtures/torch/:
 for each case a state dict (`<case>.safetensors`, as `save_file(model.state_dict(), FILE)`
 writes it, in the case's dtype) and `<case>.expected.safetensors` holding two input
-images and the eval-mode logits PyTorch computes for them from those weights; and for
-the ResNet-20 `resnet20_a.steps.safetensors`: a batch, its labels (as f32), the losses of
-two SGD steps from those weights in training mode and every tensor after them
-(`after.<name>`), for tests/torch_training_step.rs.
+images and the eval-mode logits PyTorch computes for them from those weights. (The
+training step and the PANN against PyTorch: interop/torch/reference.py, which shares
+`randomise`.)
 
 Weights, biases and batch-norm statistics are all random (seeded), so that a name, a
 layout or a statistic read wrongly moves the logits. Run from the repository root:
@@ -16,8 +15,6 @@ import os
 import sys
 
 import torch
-import torch.nn.functional as F
-from safetensors.torch import load_file as safetensors_load
 from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -64,35 +61,6 @@ def main():
         save_file({k: v.contiguous() for k, v in state.items()}, os.path.join(OUT, f"{case}.safetensors"))
         save_file({"input": images, "logits": logits}, os.path.join(OUT, f"{case}.expected.safetensors"))
         print(case, sum(v.numel() for v in state.values()), "values")
-    training_steps(generator)
-
-
-# The training steps' settings; tests/torch_training_step.rs uses the same.
-STEP_LR, STEP_MOMENTUM, STEP_WEIGHT_DECAY, STEP_BATCH, STEPS = 0.05, 0.9, 5e-4, 8, 2
-
-
-def training_steps(generator):
-    """Two SGD steps of PyTorch's semantics on the ResNet-20 fixture, every parameter decayed."""
-    model = sturdy_torch.build("resnet20", shortcut="a", width=0.25)
-    state = safetensors_load(os.path.join(OUT, "resnet20_a.safetensors"))
-    model.load_state_dict(state)
-    model.train()
-    images = torch.randn((STEP_BATCH, 3, 32, 32), generator=generator)
-    labels = torch.randint(0, 10, (STEP_BATCH,), generator=generator)
-    optimiser = torch.optim.SGD(
-        model.parameters(), lr=STEP_LR, momentum=STEP_MOMENTUM, weight_decay=STEP_WEIGHT_DECAY
-    )
-    losses = []
-    for _ in range(STEPS):
-        optimiser.zero_grad()
-        loss = F.cross_entropy(model(images), labels)
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.item())
-    after = {f"after.{k}": v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
-    tensors = {"images": images, "labels": labels.to(torch.float32), "losses": torch.tensor(losses), **after}
-    save_file(tensors, os.path.join(OUT, "resnet20_a.steps.safetensors"))
-    print("training steps: losses", losses)
 
 
 if __name__ == "__main__":

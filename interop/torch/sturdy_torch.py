@@ -10,6 +10,7 @@ Channel counts are the published ones times `width` (rounded, at least 1), as st
 `--width`. `PannRelu` is the PANN activation of a `sturdy export` manifest.
 """
 
+import copy
 import json
 
 import torch
@@ -195,3 +196,47 @@ class PannRelu(nn.Module):
 def load_manifest(path):
     with open(path) as f:
         return json.load(f)
+
+
+class PannMaxPool(nn.Module):
+    """sturdy's PANN 2x2 max pooling (`ops::poly_relu::max_pool_forward`): the window
+    (a, b; c, d) gives max(max(a, b), max(c, d)), each max(a, b) ~= ((a + b) + d p(d / D)) / 2
+    with d = a - b, D = 2B for the two first maxima and D = 2B second_scale for the last one
+    (a `sturdy export` manifest's `max_pool.scales_over_bound` is [2, 2 second_scale]).
+    Nothing clamps: B must bound the inputs."""
+
+    def __init__(self, relu, bound, second_scale):
+        super().__init__()
+        self.sign = PannRelu(relu, 1.0).sign
+        self.scales = (2 * bound, 2 * bound * second_scale)
+
+    def pair(self, a, b, scale):
+        d = a - b
+        return ((a + b) + d * self.sign(d / scale)) / 2
+
+    def forward(self, x):
+        x = x[:, :, : x.shape[2] // 2 * 2, : x.shape[3] // 2 * 2]
+        upper = self.pair(x[:, :, 0::2, 0::2], x[:, :, 0::2, 1::2], self.scales[0])
+        lower = self.pair(x[:, :, 1::2, 0::2], x[:, :, 1::2, 1::2], self.scales[0])
+        return self.pair(upper, lower, self.scales[1])
+
+
+def site_names(model):
+    """The modules a PANN replaces (every ReLU and max pooling), in sturdy's site order:
+    the order they are declared, which is the order the forward pass reaches them."""
+    return [name for name, module in model.named_modules() if isinstance(module, (nn.ReLU, nn.MaxPool2d))]
+
+
+def with_pann(model, relu, bounds, second_scale):
+    """A copy of `model` whose site i (in `site_names` order) is the PANN of `relu` (a
+    `sturdy approx --json` file or a manifest's "relu") with bound `bounds[i]`."""
+    pann = copy.deepcopy(model)
+    names = site_names(pann)
+    if len(names) != len(bounds):
+        raise ValueError(f"{len(bounds)} bounds for {len(names)} sites")
+    for name, bound in zip(names, bounds):
+        parent, _, leaf = name.rpartition(".")
+        owner = pann.get_submodule(parent)
+        is_relu = isinstance(getattr(owner, leaf), nn.ReLU)
+        setattr(owner, leaf, PannRelu(relu, bound) if is_relu else PannMaxPool(relu, bound, second_scale))
+    return pann
