@@ -8,11 +8,11 @@ use sturdy::data::synthetic::ScratchDir;
 /// Table titles (their start) and the data rows each must have (None: at least one). The
 /// step profile needs GPU timestamps, so an adapter without them has no such table.
 const TABLES: [(&str, Option<usize>); 9] = [
-    ("Ceiling", Some(9)),      // 3 shapes x 3 loaders
-    ("conv2d", Some(96)),      // 8 layers x 3 kernels x 4 variants (every one fits at batch 2)
-    ("linear", Some(24)),      // 2 layers x 3 kernels x 4 variants
-    ("Memory-bound", Some(6)), // batch norm x 2, poly_relu x 2, relu over f32 and f16 storage
-    ("Training step", Some(2)),
+    ("Ceiling", Some(9)),       // 3 shapes x 3 loaders
+    ("conv2d", Some(96)),       // 8 layers x 3 kernels x 4 variants (every one fits at batch 2)
+    ("linear", Some(24)),       // 2 layers x 3 kernels x 4 variants
+    ("Memory-bound", Some(6)),  // batch norm x 2, poly_relu x 2, relu over f32 and f16 storage
+    ("Training step", Some(4)), // 2 models x 2 recipes (vanilla, mixup-noise)
     ("Where a training step", None),
     ("Inference", Some(4)), // 2 models x (backbone, PANN)
     ("GPU memory", Some(8)),
