@@ -94,13 +94,18 @@ if [[ -n "$threads" ]]; then
     torch_args+=(--threads "$threads")
 fi
 
-# images/s of both models from `sturdy bench --only steps` (the images/s column of the one
-# table that has one; other tables' headers reset it).
+# images/s of both models' vanilla steps (exact ReLUs, no Mixup: what torch_step.py runs)
+# from `sturdy bench --only steps` (the images/s column of the one table that has one;
+# other tables' headers reset it).
 sturdy_rates() {
     awk -F'|' '
-        /^\| model \|/ { col = 0; for (i = 2; i < NF; i++) { h = $i; gsub(/^ +| +$/, "", h); if (h == "images/s") col = i } }
-        col && /^\| ResNet-20 \|/ { r = $col; gsub(/ /, "", r) }
-        col && /^\| small CNN \|/ { s = $col; gsub(/ /, "", s) }
+        /^\| model \|/ {
+            col = 0; recipe = 0
+            for (i = 2; i < NF; i++) { h = $i; gsub(/^ +| +$/, "", h); if (h == "images/s") col = i; if (h == "recipe") recipe = i }
+        }
+        function vanilla() { v = $recipe; gsub(/ /, "", v); return v == "vanilla" }
+        col && recipe && /^\| ResNet-20 \|/ && vanilla() { r = $col; gsub(/ /, "", r) }
+        col && recipe && /^\| small CNN \|/ && vanilla() { s = $col; gsub(/ /, "", s) }
         END { if (r == "" || s == "") exit 1; print r, s }
     ' "$1"
 }
