@@ -199,9 +199,11 @@ fn run(dispatches: &[Dispatch]) {
 }
 
 /// (batch, channels, height, width): M = 175 (> 64, not a multiple), 3 (1x1 spatial),
-/// 143, exactly 128 (a multiple of the workgroup), 2 (the smallest trainable).
-const SHAPES: [(usize, usize, usize, usize); 5] =
-    [(5, 3, 7, 5), (3, 4, 1, 1), (1, 2, 13, 11), (2, 3, 8, 8), (2, 1, 1, 1)];
+/// 143, exactly 128 (a multiple of the workgroup), 2 (the smallest trainable), 12. Planes
+/// of 64 and of 4 values take the per-element kernels' vec4 forms (the second with 15
+/// vec4s in all, a part of one workgroup); the others the scalar ones.
+const SHAPES: [(usize, usize, usize, usize); 6] =
+    [(5, 3, 7, 5), (3, 4, 1, 1), (1, 2, 13, 11), (2, 3, 8, 8), (2, 1, 1, 1), (3, 5, 2, 2)];
 
 // ---------------------------------------------------------------------------------------
 // Tests

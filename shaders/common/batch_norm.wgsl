@@ -8,6 +8,11 @@ fn batch_normalized(x: f32, mean: f32, inv_std: f32, gamma: f32, beta: f32) -> f
     return gamma * ((x - mean) * inv_std) + beta;
 }
 
+// The same operations on four values of one channel.
+fn batch_normalized4(x: vec4<f32>, mean: f32, inv_std: f32, gamma: f32, beta: f32) -> vec4<f32> {
+    return gamma * ((x - mean) * inv_std) + beta;
+}
+
 // The channel of element i of an NCHW tensor with `spatial` = H*W values per plane.
 fn nchw_channel(i: u32, spatial: u32, channels: u32) -> u32 {
     return (i / spatial) % channels;

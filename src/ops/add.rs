@@ -1,6 +1,6 @@
-use crate::gpu::{Dispatch, Gpu, Result, Tensor};
+use crate::gpu::{Bindable, Dispatch, Gpu, Result, Tensor};
 
-use super::{length, same_shape};
+use super::{length, per_element, same_shape};
 
 /// out = a + b.
 pub fn forward(gpu: &Gpu, a: &Tensor, b: &Tensor, out: &Tensor) -> Result<Dispatch> {
@@ -14,6 +14,9 @@ pub fn forward_relu(gpu: &Gpu, a: &Tensor, b: &Tensor, out: &Tensor) -> Result<D
 
 fn sum(gpu: &Gpu, a: &Tensor, b: &Tensor, out: &Tensor, relu: bool) -> Result<Dispatch> {
     same_shape("add", &[("a", a), ("b", b), ("out", out)])?;
-    let kernel = gpu.kernel("add", "forward", &[("RELU", f64::from(u8::from(relu)))])?;
-    gpu.dispatch_1d(&kernel, &[("params", &length(gpu, a)), ("a", a), ("b", b), ("out", out)], a.len())
+    let (entry, threads) = per_element(("forward", "forward_vec4"), a.len(), a.len() % 4 == 0);
+    let kernel = gpu.kernel("add", entry, &[("RELU", f64::from(u8::from(relu)))])?;
+    let bindings: [(&str, &dyn Bindable); 7] =
+        [("params", &length(gpu, a)), ("a", a), ("b", b), ("out", out), ("a4", a), ("b4", b), ("out4", out)];
+    gpu.dispatch_1d(&kernel, &bindings, threads)
 }

@@ -10,7 +10,7 @@
 
 use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor, UniformBuffer};
 
-use super::{dim, expect_shape};
+use super::{dim, expect_shape, per_element};
 
 /// The layout of a batch-norm input: `[batch, channels, spatial...]`, where `spatial` is
 /// the product of the trailing dimensions (H*W for images, 1 for `[batch, channels]`).
@@ -273,9 +273,16 @@ pub fn forward_train(
     let names = ["gamma", "beta", "saved_mean", "saved_inv_std"];
     let mut bindings = layer.bindings(OP, shape, &names)?;
     let params = params(gpu, shape, options, 0);
-    bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("y", y)]);
-    let normalize = gpu.kernel("batchnorm", "normalize", &options.constants())?;
-    Ok(vec![statistics(gpu, shape, options, x, layer, None)?, gpu.dispatch_1d(&normalize, &bindings, shape.len())?])
+    bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("y", y), ("x4", x), ("y4", y)]);
+    let (entry, threads) = per_plane_element(shape, ("normalize", "normalize_vec4"));
+    let normalize = gpu.kernel("batchnorm", entry, &options.constants())?;
+    Ok(vec![statistics(gpu, shape, options, x, layer, None)?, gpu.dispatch_1d(&normalize, &bindings, threads)?])
+}
+
+/// A per-element entry point for `shape` and the threads it runs: the vec4 form (four
+/// values of one plane per thread) where planes hold a multiple of four values.
+fn per_plane_element(shape: BatchNormShape, entries: (&'static str, &'static str)) -> (&'static str, usize) {
+    per_element(entries, shape.len(), shape.spatial % 4 == 0)
 }
 
 /// The first dispatch of training forward on its own: the batch statistics of `x`, saved
@@ -336,9 +343,10 @@ pub fn forward_inference(
     expect_activation(OP, "y", y, shape)?;
     let mut bindings = layer.bindings(OP, shape, &["gamma", "beta", "running_mean", "running_var"])?;
     let params = params(gpu, shape, options, 0);
-    bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("y", y)]);
-    let kernel = gpu.kernel("batchnorm", "normalize_running", &options.constants())?;
-    gpu.dispatch_1d(&kernel, &bindings, shape.len())
+    bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("y", y), ("x4", x), ("y4", y)]);
+    let (entry, threads) = per_plane_element(shape, ("normalize_running", "normalize_running_vec4"));
+    let kernel = gpu.kernel("batchnorm", entry, &options.constants())?;
+    gpu.dispatch_1d(&kernel, &bindings, threads)
 }
 
 /// Backward of training forward, from the `saved_mean` and `saved_inv_std` it wrote:
@@ -364,11 +372,14 @@ pub fn backward(
     let names = ["gamma", "beta", "saved_mean", "saved_inv_std", "dgamma", "dbeta"];
     let mut bindings = layer.bindings(OP, shape, &names)?;
     let params = params(gpu, shape, options, 0);
-    bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("dy", dy), ("dx", dx)]);
+    let tensors: [(&str, &dyn Bindable); 6] = [("x", x), ("dy", dy), ("dx", dx), ("x4", x), ("dy4", dy), ("dx4", dx)];
+    bindings.push(("params", &params));
+    bindings.extend(tensors);
     let reduce = gpu.kernel("batchnorm", "reduce", &options.constants())?;
-    let input_grad = gpu.kernel("batchnorm", "input_grad", &options.constants())?;
+    let (entry, threads) = per_plane_element(shape, ("input_grad", "input_grad_vec4"));
+    let input_grad = gpu.kernel("batchnorm", entry, &options.constants())?;
     Ok(vec![
         gpu.dispatch(&reduce, &bindings, [dim(shape.channels), 1, 1])?,
-        gpu.dispatch_1d(&input_grad, &bindings, shape.len())?,
+        gpu.dispatch_1d(&input_grad, &bindings, threads)?,
     ])
 }

@@ -1,19 +1,25 @@
-use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor};
 
-use super::{dim, same_shape, Length};
+use super::{dim, per_element, same_shape, Length};
 
 /// y = max(x, 0).
 pub fn forward(gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
     same_shape("relu forward", &[("x", x), ("y", y)])?;
-    let kernel = gpu.kernel("relu", "forward", &[])?;
-    gpu.dispatch_1d(&kernel, &[("params", &super::length(gpu, x)), ("x", x), ("y", y)], x.len())
+    let (entry, threads) = per_element(("forward", "forward_vec4"), x.len(), x.len() % 4 == 0);
+    let kernel = gpu.kernel("relu", entry, &[])?;
+    let bindings: [(&str, &dyn Bindable); 5] =
+        [("params", &super::length(gpu, x)), ("x", x), ("y", y), ("x4", x), ("y4", y)];
+    gpu.dispatch_1d(&kernel, &bindings, threads)
 }
 
 /// dx = dy where x > 0, else 0.
 pub fn backward(gpu: &Gpu, x: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Dispatch> {
     same_shape("relu backward", &[("x", x), ("dy", dy), ("dx", dx)])?;
-    let kernel = gpu.kernel("relu", "backward", &[])?;
-    gpu.dispatch_1d(&kernel, &[("params", &super::length(gpu, x)), ("x", x), ("dy", dy), ("dx", dx)], x.len())
+    let (entry, threads) = per_element(("backward", "backward_vec4"), x.len(), x.len() % 4 == 0);
+    let kernel = gpu.kernel("relu", entry, &[])?;
+    let bindings: [(&str, &dyn Bindable); 7] =
+        [("params", &super::length(gpu, x)), ("x", x), ("dy", dy), ("dx", dx), ("x4", x), ("dy4", dy), ("dx4", dx)];
+    gpu.dispatch_1d(&kernel, &bindings, threads)
 }
 
 /// y = max(x, 0) for `len` values stored as f16, two per u32 element of `x` and `y`
