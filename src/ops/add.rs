@@ -14,7 +14,7 @@ pub fn forward_relu(gpu: &Gpu, a: &Tensor, b: &Tensor, out: &Tensor) -> Result<D
 
 fn sum(gpu: &Gpu, a: &Tensor, b: &Tensor, out: &Tensor, relu: bool) -> Result<Dispatch> {
     same_shape("add", &[("a", a), ("b", b), ("out", out)])?;
-    let (entry, threads) = per_element(("forward", "forward_vec4"), a.len(), a.len() % 4 == 0);
+    let (entry, threads) = per_element(("forward", "forward_vec4"), a.len(), a.len());
     let kernel = gpu.kernel("add", entry, &[("RELU", f64::from(u8::from(relu)))])?;
     let bindings: [(&str, &dyn Bindable); 7] =
         [("params", &length(gpu, a)), ("a", a), ("b", b), ("out", out), ("a4", a), ("b4", b), ("out4", out)];

@@ -282,7 +282,7 @@ pub fn forward_train(
 /// A per-element entry point for `shape` and the threads it runs: the vec4 form (four
 /// values of one plane per thread) where planes hold a multiple of four values.
 fn per_plane_element(shape: BatchNormShape, entries: (&'static str, &'static str)) -> (&'static str, usize) {
-    per_element(entries, shape.len(), shape.spatial % 4 == 0)
+    per_element(entries, shape.len(), shape.spatial)
 }
 
 /// The first dispatch of training forward on its own: the batch statistics of `x`, saved

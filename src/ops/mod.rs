@@ -53,14 +53,15 @@ pub fn uniform_mirrors() -> Vec<UniformMirror> {
     ]
 }
 
-/// The entry point of a per-element kernel and the threads it runs: its `vec4` form, four
-/// consecutive values per thread through the shader's vec4 views of the same buffers,
-/// where `fours` (the values come in fours a thread may take together), else `plain`, one
+/// The entry point of a per-element kernel over `len` values and the threads it runs: its
+/// `vec4` form, four consecutive values per thread through the shader's vec4 views of the
+/// same buffers, where the runs of values a thread's four must not straddle (channel
+/// planes, or the whole tensor) are `run` long, a multiple of 4; else `plain`, one value
 /// per thread. lavapipe scalarises storage loads one per instruction, so a vec4 load moves
 /// four values for the price of one (BENCHMARKS.md: 3x on batch norm's normalisation).
-pub(crate) fn per_element(entries: (&'static str, &'static str), len: usize, fours: bool) -> (&'static str, usize) {
+pub(crate) fn per_element(entries: (&'static str, &'static str), len: usize, run: usize) -> (&'static str, usize) {
     let (plain, vec4) = entries;
-    match fours {
+    match run.is_multiple_of(4) {
         true => (vec4, len / 4),
         false => (plain, len),
     }

@@ -5,7 +5,7 @@ use super::{dim, per_element, same_shape, Length};
 /// y = max(x, 0).
 pub fn forward(gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
     same_shape("relu forward", &[("x", x), ("y", y)])?;
-    let (entry, threads) = per_element(("forward", "forward_vec4"), x.len(), x.len() % 4 == 0);
+    let (entry, threads) = per_element(("forward", "forward_vec4"), x.len(), x.len());
     let kernel = gpu.kernel("relu", entry, &[])?;
     let bindings: [(&str, &dyn Bindable); 5] =
         [("params", &super::length(gpu, x)), ("x", x), ("y", y), ("x4", x), ("y4", y)];
@@ -15,7 +15,7 @@ pub fn forward(gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
 /// dx = dy where x > 0, else 0.
 pub fn backward(gpu: &Gpu, x: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Dispatch> {
     same_shape("relu backward", &[("x", x), ("dy", dy), ("dx", dx)])?;
-    let (entry, threads) = per_element(("backward", "backward_vec4"), x.len(), x.len() % 4 == 0);
+    let (entry, threads) = per_element(("backward", "backward_vec4"), x.len(), x.len());
     let kernel = gpu.kernel("relu", entry, &[])?;
     let bindings: [(&str, &dyn Bindable); 7] =
         [("params", &super::length(gpu, x)), ("x", x), ("dy", dy), ("dx", dx), ("x4", x), ("dy4", dy), ("dx4", dx)];
