@@ -2,8 +2,10 @@
 //! (tests/fixtures/torch/, from interop/torch/make_fixtures.py: approxCNN's module names,
 //! random weights and statistics, in f32, f64 and f16): the imported run computes
 //! PyTorch's logits on the GPU and in f64, exporting it gives the file's tensors back bit
-//! for bit, `train --init-from` starts from it, and bad files are refused with the file
-//! and the fix, nothing written.
+//! for bit, `eval` and `train --init-from` start from it and the fine-tuned run exports,
+//! and bad files are refused with the file and the fix, nothing written. Between them the
+//! tests run each `sturdy` command of the README's "Bringing a PyTorch model in, taking
+//! one out" with its subcommand and flags.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -219,19 +221,26 @@ fn bad_files_and_wrong_architectures_are_refused_with_the_fix_and_nothing_writte
 }
 
 #[test]
-fn training_can_start_from_an_imported_run() {
+fn an_imported_run_evaluates_fine_tunes_and_exports() {
     let scratch = ScratchDir::new("torch-init-from");
     let data = scratch.path().join("cifar10");
     std::fs::create_dir_all(&data).unwrap();
     write_cifar10_like(&data, 32, 8, 3, CifarLayout::Folder).unwrap();
     let imported = scratch.path().join("imported");
-    import(&CASES[0], &fixture("resnet20_a.safetensors"), &imported);
+    // With the data folder, which run.json records for eval, and a batch size its 32
+    // training images hold (eval loads the training set as training would).
+    let (args, original) = (import_args(&CASES[0]), fixture("resnet20_a.safetensors"));
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.extend(["--batch-size", "16"]);
+    succeed(&args, &[("--weights", &original), ("--data-dir", &data), ("--out", &imported)]);
+    succeed(&["eval"], &[("--checkpoint", &imported)]);
 
     // A learning rate of 1e-9 moves no weight by more than a few of its ulps in an epoch:
     // the fine-tuned weights are the imported ones, a fresh start's are not.
     let train = |out: &Path, width: &str, init: Option<&Path>| {
         let mut args = vec!["train", "--model", "resnet20", "--width", width, "--dataset", "cifar10"];
-        args.extend(["--epochs", "1", "--batch-size", "16", "--lr", "1e-9", "--weight-decay", "0"]);
+        args.extend(["--recipe", "mixup-noise", "--epochs", "1", "--batch-size", "16", "--lr", "1e-9"]);
+        args.extend(["--weight-decay", "0"]);
         let mut paths = vec![("--data-dir", data.as_path()), ("--out", out)];
         paths.extend(init.map(|run| ("--init-from", run)));
         sturdy(&args, &paths)
@@ -247,6 +256,12 @@ fn training_can_start_from_an_imported_run() {
     assert!(start.iter().zip(&end).all(|(a, b)| (a - b).abs() <= 1e-6 * a.abs().max(1e-3)), "moved from the import");
     let run_json = std::fs::read_to_string(tuned.join(RUN_FILE)).unwrap();
     assert!(run_json.contains("\"init_from\""), "{run_json}");
+    // The fine-tuned run goes out under the imported file's names, with its own weights.
+    let exported = scratch.path().join("tuned.safetensors");
+    succeed(&["export", "--format", "torch"], &[("--checkpoint", &tuned), ("--out", &exported)]);
+    let names = |file: &Path| state_dict::read(file).unwrap().into_keys().collect::<Vec<_>>();
+    assert_eq!(names(&exported), names(&original));
+    assert_eq!(tensor(&exported, "layer2.0.conv1.weight"), end);
 
     let mismatched = scratch.path().join("mismatched");
     let output = train(&mismatched, "0.5", Some(&imported));

@@ -2,7 +2,7 @@
 //! tests/fixtures/torch/parity/): for each case, from the fixture's weights, running
 //! statistics, velocities and batch, sturdy's training step on the GPU gives PyTorch's
 //! logits, loss, every gradient, updated weights and running statistics, with the
-//! fixture's SGD settings and dropout masks; and the PANN at alpha 7 and 12 with the
+//! fixture's SGD settings, dropout masks and Mixup draw (soft targets); and the PANN at alpha 7 and 12 with the
 //! fixture's per-site bounds gives PyTorch's logits on the GPU and in the f64 export
 //! evaluator. Every setting is read from the fixture's metadata.
 
@@ -121,6 +121,12 @@ impl Fixture {
 
     fn labels(&self) -> Vec<u32> {
         self.tensor("labels").iter().map(|&l| l as u32).collect()
+    }
+
+    /// The case's given Mixup draw (lambda, perm), if it has one.
+    fn mixup_draw(&self) -> Option<(f32, Vec<u32>)> {
+        let lambda: Option<f32> = self.setting_or("mixup_lambda", None);
+        lambda.map(|lambda| (lambda, self.setting("mixup_perm")))
     }
 }
 
@@ -305,8 +311,16 @@ fn check_step(gpu: &Gpu, fixture: &Fixture, network: Network, names: &[TensorNam
     // Only the VGGs' dropout reads the random stream.
     let (seed, step): (u64, u32) = (fixture.setting_or("seed", 0), fixture.setting_or("step", 0));
     check_dropout_masks(fixture, seed, step);
-    let trainer = Trainer::new(gpu, network, &fixture.sgd(), 0.0, seed).unwrap();
-    trainer.train_step(fixture.tensor("input"), &fixture.labels(), fixture.setting("lr"), step as u64).unwrap();
+    // With a draw, any Mixup alpha: the given draw replaces the sampler's.
+    let draw = fixture.mixup_draw();
+    let trainer = Trainer::new(gpu, network, &fixture.sgd(), if draw.is_some() { 1.0 } else { 0.0 }, seed).unwrap();
+    trainer.prepare_train_step(fixture.tensor("input"), &fixture.labels(), fixture.setting("lr"), step as u64).unwrap();
+    if let Some((lambda, perm)) = &draw {
+        trainer.set_mixup_draw(*lambda, perm).unwrap();
+    }
+    let mut recorder = Recorder::new(gpu);
+    trainer.record_train_step(&mut recorder);
+    recorder.submit().unwrap();
     let loss = trainer.take_totals().unwrap().mean_loss();
     let network = &trainer.network;
 
@@ -328,12 +342,16 @@ fn check_step(gpu: &Gpu, fixture: &Fixture, network: Network, names: &[TensorNam
     }
 }
 
+/// The fixture's network, with weights of its own (seed 0).
+fn build(gpu: &Gpu, fixture: &Fixture) -> Network {
+    let rng = &mut StdRng::seed_from_u64(0);
+    models::build(gpu, fixture.model(), fixture.input(), fixture.setting("width"), TrainActivation::Exact, rng).unwrap()
+}
+
 fn check_case(case: &str) {
     let fixture = Fixture::load(case);
     let gpu = Gpu::from_env().unwrap();
-    let (model, width) = (fixture.model(), fixture.setting("width"));
-    let rng = &mut StdRng::seed_from_u64(0);
-    let network = models::build(&gpu, model, fixture.input(), width, TrainActivation::Exact, rng).unwrap();
+    let (model, network) = (fixture.model(), build(&gpu, &fixture));
     let names = tensor_names(model.kind, &network);
     let checkpoint = restore(&gpu, &fixture, &network, &names);
     let mut worst = Worst::default();
@@ -359,6 +377,22 @@ fn vgg11_with_dropout_steps_as_pytorch() {
 }
 
 #[test]
-fn smallcnn_steps_as_pytorch() {
+fn smallcnn_with_mixup_steps_as_pytorch() {
     check_case("smallcnn");
+}
+
+#[test]
+fn a_given_mixup_draw_is_a_permutation_of_the_batch_and_needs_mixup() {
+    let fixture = Fixture::load("smallcnn");
+    let gpu = Gpu::from_env().unwrap();
+    let (lambda, perm) = fixture.mixup_draw().unwrap();
+    let trainer = Trainer::new(&gpu, build(&gpu, &fixture), &fixture.sgd(), 1.0, 0).unwrap();
+    trainer.set_mixup_draw(lambda, &perm).unwrap();
+    for (lambda, perm) in [(lambda, &[0, 0, 1, 2][..]), (lambda, &[0, 1, 2]), (lambda, &[0, 1, 2, 4]), (1.5, &perm)] {
+        let error = trainer.set_mixup_draw(lambda, perm).unwrap_err().to_string();
+        assert!(error.contains("not a permutation of 0..4") || error.contains("not in [0, 1]"), "{error}");
+    }
+    let without = Trainer::new(&gpu, build(&gpu, &fixture), &fixture.sgd(), 0.0, 0).unwrap();
+    let error = without.set_mixup_draw(lambda, &perm).unwrap_err().to_string();
+    assert!(error.contains("without Mixup"), "{error}");
 }

@@ -14,11 +14,13 @@ alpha 7 and 12 with per-site bounds. Each `<case>.safetensors` holds
 
 and, as JSON in the metadata key `settings`, every setting the Rust test needs (model, shortcut, width, input shape,
 learning rate, momentum, Nesterov, weight decay and whether batch-norm parameters decay,
-seed, step, dropout rate, the max pooling's second scale).
+seed, step, dropout rate, the max pooling's second scale, and where the case has Mixup its
+given draw: `mixup_lambda` and `mixup_perm`).
 
 sturdy's step is PyTorch's: soft-target cross-entropy (`F.cross_entropy` with a
-probability vector per row; here the labels' one-hot rows), `torch.optim.SGD` (dampening 0,
-sturdy's `ops::sgd` documents the same update), batch-norm parameters in a group of their own
+probability vector per row: the labels' one-hot rows, or with Mixup those rows blended as
+the images are, lambda t[n] + (1 - lambda) t[perm[n]], as shaders/mixup.wgsl does),
+`torch.optim.SGD` (dampening 0, sturdy's `ops::sgd` documents the same update), batch-norm parameters in a group of their own
 whose weight decay is 0 unless `decay_norm`, batch norm with momentum 0.1 and eps 1e-5
 (biased batch variance to normalise, unbiased stored). The PANN polynomials are sturdy's:
 `sturdy approx --json` files committed beside the fixtures. Run from the repository root:
@@ -63,7 +65,7 @@ CASES = [
     dict(case="vgg11", model="vgg11", shortcut="a", width=0.015625, channels=3, side=32,
          momentum=0.9, nesterov=True, decay_norm=False, dropout_rate=0.5, seed=77, step=3),
     dict(case="smallcnn", model="smallcnn", shortcut="b", width=0.25, channels=1, side=28,
-         momentum=0.0, nesterov=False, decay_norm=True),
+         momentum=0.0, nesterov=False, decay_norm=True, mixup_lambda=0.6875, mixup_perm=[2, 0, 3, 1]),
 ]
 BATCH, LR, WEIGHT_DECAY = 4, 0.05, 0.05
 
@@ -190,6 +192,16 @@ def training_step(model, spec, images, targets, velocities):
     return {"logits": logits.detach(), "loss": loss.detach().reshape(1), **grads}
 
 
+def mixup(spec, images, targets):
+    """The batch sturdy trains on: with the case's Mixup draw, image and target n become
+    lambda x[n] + (1 - lambda) x[perm[n]] (shaders/mixup.wgsl); without, the batch itself."""
+    if "mixup_lambda" not in spec:
+        return images, targets
+    lam, perm = spec["mixup_lambda"], spec["mixup_perm"]
+    assert f32(lam) == lam and 0 < lam < 1 and sorted(perm) == list(range(BATCH))
+    return (lam * images + (1 - lam) * images[perm], lam * targets + (1 - lam) * targets[perm])
+
+
 def metadata(spec):
     """The case's settings (the f32 values sturdy holds) as one JSON string: one key, so
     that the file is the same bit for bit each time (safetensors orders keys at random)."""
@@ -224,7 +236,8 @@ def draw_case(spec, generator):
 def write_case(spec, generator):
     model, given, velocities = draw_case(spec, generator)
     images, targets = given["input"], F.one_hot(given["labels"].long(), CLASSES).double()
-    computed = {**pann_reference(model, images), **training_step(model, spec, images, targets, velocities)}
+    computed = pann_reference(model, images)  # before the step changes the weights
+    computed.update(training_step(model, spec, *mixup(spec, images, targets), velocities))
     computed.update({f"after.{k}": v for k, v in model.state_dict().items() if v.is_floating_point()})
     tensors = {**{k: v.half() for k, v in given.items()}, **{k: v.float() for k, v in computed.items()}}
     path = os.path.join(OUT, f"{spec['case']}.safetensors")

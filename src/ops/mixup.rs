@@ -3,8 +3,9 @@
 //! and perm a random permutation of the batch, both drawn on the host by [`MixupSampler`]
 //! and written into two small tensors the dispatch stays bound to.
 //!
-//! Per step: `sampler.upload(gpu, step, &lambda, &perm)?` before submitting the step that
-//! records the dispatch from [`forward`]; the loss then reads the mixed targets.
+//! Per step: `sampler.upload(gpu, step, &lambda, &perm)?` (or a given draw with
+//! [`write_draw`]) before submitting the step that records the dispatch from [`forward`];
+//! the loss then reads the mixed targets.
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -106,8 +107,23 @@ impl MixupSampler {
     pub fn upload(&self, gpu: &Gpu, step: u64, lambda: &Tensor, perm: &Tensor) -> Result<f32> {
         let mut order = vec![0u32; perm.len()];
         let value = self.draw(step, &mut order);
-        gpu.write(lambda, &[value])?;
-        gpu.write(perm, &order)?;
+        write_draw(gpu, value, &order, lambda, perm)?;
         Ok(value)
     }
+}
+
+/// Writes a draw, `value` into `lambda` ([1]) and `order` into `perm` ([N]), for the next
+/// submission; fails unless `value` lies in [0, 1] and `order` is a permutation of 0..N.
+pub fn write_draw(gpu: &Gpu, value: f32, order: &[u32], lambda: &Tensor, perm: &Tensor) -> Result<()> {
+    if !(0.0..=1.0).contains(&value) {
+        return Err(GpuError::shape(format!("mixup: lambda {value} is not in [0, 1]")));
+    }
+    let mut seen = vec![false; perm.len()];
+    let is_permutation = order.len() == perm.len()
+        && order.iter().all(|&i| seen.get_mut(i as usize).is_some_and(|s| !std::mem::replace(s, true)));
+    if !is_permutation {
+        return Err(GpuError::shape(format!("mixup: {order:?} is not a permutation of 0..{}", perm.len())));
+    }
+    gpu.write(lambda, &[value])?;
+    gpu.write(perm, order)
 }

@@ -105,6 +105,19 @@ impl<'g> Trainer<'g> {
         Ok(())
     }
 
+    /// Replaces the Mixup draw that [`prepare_train_step`](Self::prepare_train_step) uploaded
+    /// by a given one: `lambda` in [0, 1] and `perm` a permutation of the batch (image n is
+    /// blended as lambda x[n] + (1 - lambda) x[perm[n]], its targets alike). This reproduces
+    /// a step of a reference implementation, which cannot draw what [`MixupSampler`] draws
+    /// (tests/torch_parity.rs). Call it between `prepare_train_step` and recording the step;
+    /// fails for a trainer without Mixup.
+    pub fn set_mixup_draw(&self, lambda: f32, perm: &[u32]) -> Result<()> {
+        let Some(mixup) = &self.mixup else {
+            return Err(GpuError::shape("a Mixup draw given to a trainer without Mixup (alpha 0)"));
+        };
+        mixup::write_draw(self.gpu, lambda, perm, &mixup.lambda, &mixup.perm)
+    }
+
     /// Records a step's kernels in order: targets, forward, loss, backward, update (the
     /// second half of [`train_step`](Self::train_step); `sturdy bench` records into a timed recorder).
     pub fn record_train_step(&self, recorder: &mut Recorder) {
