@@ -162,7 +162,8 @@ fn noise_has_mean_zero_and_std_sigma() {
 #[test]
 fn forward_and_backward_match_reference_for_every_option() {
     let alpha = 5;
-    for shape in [vec![1], vec![5, 3, 7, 5], vec![65]] {
+    // 144 values take the kernels' vec4 forms, the others the scalar ones.
+    for shape in [vec![1], vec![5, 3, 7, 5], vec![65], vec![2, 3, 4, 6]] {
         for form in FORMS {
             for distribution in DISTRIBUTIONS {
                 for region in REGIONS {
@@ -179,7 +180,8 @@ fn forward_and_backward_match_reference_for_every_option() {
 /// normalises exactly, the same checks as the plain entry points on the normalised values.
 #[test]
 fn normalized_entry_points_match_reference_for_every_form() {
-    for shape in [vec![5, 3, 7, 5], vec![2, 4, 1, 1]] {
+    // Planes of 12 values take the vec4 forms, of 35 and 1 the scalar ones.
+    for shape in [vec![5, 3, 7, 5], vec![2, 4, 1, 1], vec![3, 2, 2, 6]] {
         for form in FORMS {
             for region in [Region::Both, Region::All] {
                 let config = NoiseConfig { region, form, k: 2.0, alpha_target: 5, ..NoiseConfig::new(5) };

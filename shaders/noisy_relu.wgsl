@@ -9,7 +9,9 @@
 //   stream:    the raw random stream of this site, for tests and diagnostics
 // forward_normalized and backward_normalized are forward and backward of the input
 // batch_normalized(x) (shaders/common/batch_norm.wgsl) with the saved batch statistics of
-// the batch norm before the site, so that the batch norm's output is never written.
+// the batch norm before the site, so that the batch norm's output is never written. Each
+// of the four has a _vec4 form taking four values per invocation through x4, y4, dy4 and
+// dx4, vec4 views of the same buffers (ops::per_element).
 //
 // z has mean 0 and variance 1: sqrt(3) (2u - 1) (uniform) or Box-Muller (Gaussian).
 // Random bits are a counter-based hash (nested PCG hash) of (seed, step, site, counter)
@@ -65,6 +67,11 @@ const SQRT3: f32 = 1.7320508075688772;
 @group(0) @binding(11) var<storage, read> bn_inv_std: array<f32>;
 @group(0) @binding(12) var<storage, read> bn_gamma: array<f32>;
 @group(0) @binding(13) var<storage, read> bn_beta: array<f32>;
+// x, y, dy and dx as vec4 arrays, for the _vec4 entry points.
+@group(0) @binding(14) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(15) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(16) var<storage, read> dy4: array<vec4<f32>>;
+@group(0) @binding(17) var<storage, read_write> dx4: array<vec4<f32>>;
 
 // The key of this (seed, step, site) (`random_key` in shaders/common/random.wgsl).
 fn stream_key() -> u32 {
@@ -99,12 +106,18 @@ fn normalized_x(i: u32) -> f32 {
     return batch_normalized(x[i], bn_mean[c], bn_inv_std[c], bn_gamma[c], bn_beta[c]);
 }
 
-// The output of element i, whose input is v.
-fn perturbed(v: f32, i: u32) -> f32 {
+// x4[t] (four values of one channel plane) through the batch norm before the site.
+fn normalized_x4(t: u32) -> vec4<f32> {
+    let c = nchw_channel(4u * t, params.spatial, params.channels);
+    return batch_normalized4(x4[t], bn_mean[c], bn_inv_std[c], bn_gamma[c], bn_beta[c]);
+}
+
+// The output of element i, whose input is v; `key` is stream_key().
+fn perturbed(v: f32, i: u32, key: u32) -> f32 {
     let b = bound[params.site];
     var out = max(v, 0.0);
     if in_region(v, b) {
-        let z = standard_noise(stream_key(), i);
+        let z = standard_noise(key, i);
         if params.form == MULTIPLICATIVE {
             out += abs(v) * params.relative_sigma * z;
         } else if params.form == REPLAY {
@@ -117,21 +130,48 @@ fn perturbed(v: f32, i: u32) -> f32 {
     return out;
 }
 
+// The outputs of elements 4t..4t+3, whose inputs are v.
+fn perturbed4(v: vec4<f32>, t: u32) -> vec4<f32> {
+    let key = stream_key();
+    let i = 4u * t;
+    return vec4<f32>(perturbed(v.x, i, key), perturbed(v.y, i + 1u, key), perturbed(v.z, i + 2u, key), perturbed(v.w, i + 3u, key));
+}
+
 // The input gradient of element i, whose input is v and output gradient g.
-fn input_gradient(v: f32, g: f32, i: u32) -> f32 {
+fn input_gradient(v: f32, g: f32, i: u32, key: u32) -> f32 {
     var grad = select(0.0, g, v > 0.0);
     if params.form == MULTIPLICATIVE && in_region(v, bound[params.site]) {
-        let z = standard_noise(stream_key(), i);
+        let z = standard_noise(key, i);
         grad += g * (sign(v) * params.relative_sigma * z);
     }
     return grad;
+}
+
+// The input gradients of elements 4t..4t+3, whose inputs are v and output gradients g.
+fn input_gradient4(v: vec4<f32>, g: vec4<f32>, t: u32) -> vec4<f32> {
+    let key = stream_key();
+    let i = 4u * t;
+    return vec4<f32>(
+        input_gradient(v.x, g.x, i, key),
+        input_gradient(v.y, g.y, i + 1u, key),
+        input_gradient(v.z, g.z, i + 2u, key),
+        input_gradient(v.w, g.w, i + 3u, key),
+    );
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = thread_index(gid, groups);
     if i < params.len {
-        y[i] = perturbed(x[i], i);
+        y[i] = perturbed(x[i], i, stream_key());
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn forward_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = thread_index(gid, groups);
+    if 4u * t < params.len {
+        y4[t] = perturbed4(x4[t], t);
     }
 }
 
@@ -139,7 +179,15 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 fn forward_normalized(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = thread_index(gid, groups);
     if i < params.len {
-        y[i] = perturbed(normalized_x(i), i);
+        y[i] = perturbed(normalized_x(i), i, stream_key());
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn forward_normalized_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = thread_index(gid, groups);
+    if 4u * t < params.len {
+        y4[t] = perturbed4(normalized_x4(t), t);
     }
 }
 
@@ -147,7 +195,15 @@ fn forward_normalized(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = thread_index(gid, groups);
     if i < params.len {
-        dx[i] = input_gradient(x[i], dy[i], i);
+        dx[i] = input_gradient(x[i], dy[i], i, stream_key());
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn backward_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = thread_index(gid, groups);
+    if 4u * t < params.len {
+        dx4[t] = input_gradient4(x4[t], dy4[t], t);
     }
 }
 
@@ -155,7 +211,15 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 fn backward_normalized(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = thread_index(gid, groups);
     if i < params.len {
-        dx[i] = input_gradient(normalized_x(i), dy[i], i);
+        dx[i] = input_gradient(normalized_x(i), dy[i], i, stream_key());
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn backward_normalized_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = thread_index(gid, groups);
+    if 4u * t < params.len {
+        dx4[t] = input_gradient4(normalized_x4(t), dy4[t], t);
     }
 }
 

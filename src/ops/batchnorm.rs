@@ -176,6 +176,19 @@ impl<'a> ActivationInput<'a> {
         }
     }
 
+    /// The entry point that reads this input of a kernel's plain and normalized ones, each
+    /// with its vec4 form (four values of one channel plane per thread, [`per_element`]),
+    /// and the threads it runs.
+    pub fn per_element(
+        &self,
+        [plain, plain_vec4, normalized, normalized_vec4]: [&'static str; 4],
+    ) -> (&'static str, usize) {
+        match self.normalization {
+            Some(n) => per_element((normalized, normalized_vec4), self.x.len(), n.shape.spatial),
+            None => per_element((plain, plain_vec4), self.x.len(), self.x.len()),
+        }
+    }
+
     /// The bindings of x and, when normalised, of the per-channel tensors, checked.
     pub fn bindings(&self, op: &str) -> Result<Vec<(&'static str, &'a dyn Bindable)>> {
         let mut bindings: Vec<(&'static str, &'a dyn Bindable)> = vec![("x", self.x)];

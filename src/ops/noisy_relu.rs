@@ -248,8 +248,9 @@ pub fn forward<'a>(
         // The entry point declares the binding whatever the form; x stands in, unread.
         (_, None) => input.x,
     };
-    let outputs: [(&str, &dyn Bindable); 2] = [("poly_value", poly_value), ("y", y)];
-    dispatch(gpu, (op, input.entry("forward", "forward_normalized")), config, site, input, &outputs)
+    let outputs: [(&str, &dyn Bindable); 3] = [("poly_value", poly_value), ("y", y), ("y4", y)];
+    let entries = ["forward", "forward_vec4", "forward_normalized", "forward_normalized_vec4"];
+    dispatch(gpu, (op, entries), config, site, input, &outputs)
 }
 
 /// dx = dy 1[x > 0] (+ dy sign(x) sigma' z where the multiplicative noise was applied).
@@ -268,14 +269,16 @@ pub fn backward<'a>(
     config.validate(op)?;
     check_site_tensors(op, site)?;
     same_shape(op, &[("x", input.x), ("dy", dy), ("dx", dx)])?;
-    let outputs: [(&str, &dyn Bindable); 2] = [("dy", dy), ("dx", dx)];
-    dispatch(gpu, (op, input.entry("backward", "backward_normalized")), config, site, input, &outputs)
+    let outputs: [(&str, &dyn Bindable); 4] = [("dy", dy), ("dx", dx), ("dy4", dy), ("dx4", dx)];
+    let entries = ["backward", "backward_vec4", "backward_normalized", "backward_normalized_vec4"];
+    dispatch(gpu, (op, entries), config, site, input, &outputs)
 }
 
-/// Dispatches `entry` over the input's elements, bound to the site's tensors, the input and `outputs`.
+/// Dispatches the one of `entries` (plain, vec4, normalized, normalized vec4) that reads
+/// `input` over its elements, bound to the site's tensors, the input and `outputs`.
 fn dispatch(
     gpu: &Gpu,
-    (op, entry): (&str, &'static str),
+    (op, entries): (&str, [&'static str; 4]),
     config: &NoiseConfig,
     site: &Site,
     input: ActivationInput,
@@ -283,12 +286,13 @@ fn dispatch(
 ) -> Result<Dispatch> {
     let (channels, spatial) = input.planes();
     let params = gpu.uniform(&Params { channels, spatial, ..Params::new(input.x.len(), site.index, config) });
+    let (entry, threads) = input.per_element(entries);
     let kernel = kernel(gpu, entry)?;
     let mut bindings: Vec<(&str, &dyn Bindable)> =
-        vec![("params", &params), ("counter", site.counter), ("bound", site.bound)];
+        vec![("params", &params), ("counter", site.counter), ("bound", site.bound), ("x4", input.x)];
     bindings.extend(input.bindings(op)?);
     bindings.extend_from_slice(outputs);
-    gpu.dispatch_1d(&kernel, &bindings, input.x.len())
+    gpu.dispatch_1d(&kernel, &bindings, threads)
 }
 
 /// Diagnostics: the first `bits.len()` random words of a site's stream for the counter's
