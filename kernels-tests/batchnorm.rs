@@ -13,7 +13,8 @@ use crate::harness::*;
 // Rounding: u = F32_UNIT_ROUNDOFF per +, -, *; WGSL allows 2.5 ULP (5u) for division and
 // 2 ULP (4u) for inverseSqrt. A per-channel sum adds each value into a per-invocation
 // accumulator (ceil(M / 64) terms) and then through a 6-level tree (64 invocations), so a
-// value goes through at most h = ceil(M / 64) + 6 additions and the sum errs by at most
+// value goes through at most h = ceil(M / 64) + 6 additions (ceil(M / 256) + 2 + 6 where
+// planes are read four values at a time: `depth`) and the sum errs by at most
 // sum_bound(h) * sum(|terms|) (Higham's bound, any order of additions).
 //
 // The model keeps first-order terms only and takes |xhat|, |y|... at their exact values;
@@ -34,9 +35,15 @@ fn relative_bound(bounds: &[f64], expected: &[f64]) -> f64 {
     SAFETY * if expected_norm == 0.0 { norm(bounds) } else { norm(bounds) / expected_norm }
 }
 
-/// Depth of the per-channel summation (see above).
+/// Depth of the per-channel summation (see above); planes of a multiple of four values
+/// are summed four at a time into four partial sums, added pairwise at the end
+/// (shaders/batchnorm.wgsl).
 fn depth(shape: BatchNormShape) -> usize {
-    shape.count().div_ceil(WORKGROUP) + WORKGROUP.ilog2() as usize
+    let per_invocation = match shape.spatial % 4 {
+        0 => shape.count().div_ceil(4 * WORKGROUP) + 2,
+        _ => shape.count().div_ceil(WORKGROUP),
+    };
+    per_invocation + WORKGROUP.ilog2() as usize
 }
 
 fn channel_of(shape: BatchNormShape, i: usize) -> usize {

@@ -57,7 +57,7 @@ impl Bindable for Tensor {
     }
 
     fn bytes(&self) -> u64 {
-        self.buffer().size()
+        Tensor::bytes(self)
     }
 }
 

@@ -30,6 +30,11 @@ impl Tensor {
         &self.buffer
     }
 
+    /// The bytes of its elements (its buffer may be longer: [`ALLOCATION_GRANULE`]).
+    pub fn bytes(&self) -> u64 {
+        self.len() as u64 * ELEMENT_BYTES
+    }
+
     /// The same memory seen with another shape of equal element count (e.g. NCHW as
     /// `[N, C*H*W]` before a linear layer).
     pub fn reshaped(&self, shape: &[usize]) -> Result<Tensor> {
@@ -44,6 +49,11 @@ impl Tensor {
 }
 
 const ELEMENT_BYTES: u64 = 4;
+/// Buffers are allocated in whole multiples of this, so that any tensor can also be bound
+/// as an array of vec4 (the per-element kernels' vec4 forms, and loops that read four
+/// values at a time where a shape allows, bind the same buffer both ways; wgpu wants a
+/// binding at least one element long). The padding is never read as a value.
+const ALLOCATION_GRANULE: u64 = 16;
 const TENSOR_USAGE: wgpu::BufferUsages =
     wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
@@ -74,7 +84,7 @@ impl Gpu {
 
     /// A zero-filled tensor.
     pub fn zeros(&self, shape: &[usize]) -> Result<Tensor> {
-        let size = self.checked_bytes(shape)?;
+        let size = self.checked_bytes(shape)?.next_multiple_of(ALLOCATION_GRANULE);
         self.count_allocation(size);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: None,
@@ -87,12 +97,15 @@ impl Gpu {
 
     /// A tensor holding `data` (f32 or u32), which must have `shape`'s element count.
     pub fn upload<T: Pod>(&self, shape: &[usize], data: &[T]) -> Result<Tensor> {
-        self.checked_bytes(shape)?;
+        let bytes = self.checked_bytes(shape)?;
         check_len(shape, data.len(), std::mem::size_of::<T>())?;
-        self.count_allocation(std::mem::size_of_val(data) as u64);
+        let size = bytes.next_multiple_of(ALLOCATION_GRANULE);
+        self.count_allocation(size);
+        let mut contents = bytemuck::cast_slice::<T, u8>(data).to_vec();
+        contents.resize(size as usize, 0);
         let buffer = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,
-            contents: bytemuck::cast_slice(data),
+            contents: &contents,
             usage: TENSOR_USAGE,
         });
         Ok(Tensor { shape: shape.to_vec(), buffer })
@@ -108,7 +121,7 @@ impl Gpu {
     /// Copies a tensor back to the host, waiting for all work submitted before.
     /// This is a synchronisation point: keep it out of the training step.
     pub fn download<T: Pod>(&self, tensor: &Tensor) -> Result<Vec<T>> {
-        let size = tensor.buffer.size();
+        let size = tensor.bytes();
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("download staging"),
             size,

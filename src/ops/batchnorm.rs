@@ -322,7 +322,7 @@ pub fn statistics(
     let mut bindings = layer.bindings(OP, shape, &names)?;
     let site = measure.map_or(0, |m| m.site);
     let params = params(gpu, shape, options, site);
-    bindings.extend([("params", &params as &dyn Bindable), ("x", x)]);
+    bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("x4", x)]);
     let entry = match measure {
         Some(Measure { site, max_abs }) => {
             if !matches!(max_abs.shape(), [sites] if (site as usize) < *sites) {
