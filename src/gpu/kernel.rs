@@ -164,6 +164,8 @@ impl Gpu {
             });
         }
         let mut traffic = Traffic::default();
+        // A buffer bound twice (as f32s and as vec4s) is moved once each way.
+        let (mut read, mut written) = (Vec::new(), Vec::new());
         let entries = reflection
             .bindings
             .iter()
@@ -172,8 +174,20 @@ impl Gpu {
                     GpuError::MissingBinding { kernel: kernel.name.clone(), binding: info.name.clone() }
                 })?;
                 let bytes = bindable.bytes();
-                traffic.read += if info.reads { bytes } else { 0 };
-                traffic.written += if info.writes { bytes } else { 0 };
+                let buffer = match bindable.resource() {
+                    Resource::Buffer(buffer) => Some(buffer.clone()),
+                    _ => None,
+                };
+                let first = |seen: &mut Vec<wgpu::Buffer>| match &buffer {
+                    Some(buffer) if seen.contains(buffer) => false,
+                    Some(buffer) => {
+                        seen.push(buffer.clone());
+                        true
+                    }
+                    None => true,
+                };
+                traffic.read += if info.reads && first(&mut read) { bytes } else { 0 };
+                traffic.written += if info.writes && first(&mut written) { bytes } else { 0 };
                 let resource = binding_resource(kernel, info, bindable.resource())?;
                 Ok(wgpu::BindGroupEntry { binding: info.binding, resource })
             })
