@@ -12,8 +12,10 @@ const FINITE_DIFFERENCE: f64 = 1e-9;
 /// (input [N, C, H, W], output channels): the published doubling (16 -> 32), odd sizes (7x5
 /// keeps rows 0, 2, 4, 6 and columns 0, 2, 4), an odd channel difference (3 -> 6: one
 /// channel in front, two behind), no added channels, 1x1 planes, a plane above 64 values.
-const CASES: [([usize; 4], usize); 6] = [
+const CASES: [([usize; 4], usize); 8] = [
     ([2, 16, 8, 8], 32),
+    ([2, 3, 3, 12], 6),
+    ([1, 2, 5, 16], 4),
     ([3, 5, 7, 5], 10),
     ([2, 3, 5, 6], 6),
     ([1, 4, 3, 3], 4),
