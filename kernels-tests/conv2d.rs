@@ -56,6 +56,12 @@ fn shapes() -> Vec<Conv2dShape> {
         conv(1, 1, 1, 1, 1, 1, 1, 0),
         // More rows and columns than one tile of the tiled GEMM (128 x 32 and 64 x 64).
         conv(2, 9, 70, 9, 11, 3, 1, 1),
+        // Rows of a multiple of 4 values with paddings 1, 2, 0 and 3: every shift of a
+        // packed plane's texels against the source's fours.
+        conv(2, 5, 6, 5, 8, 3, 1, 1),
+        conv(1, 3, 4, 5, 12, 5, 1, 2),
+        conv(2, 6, 5, 6, 8, 3, 2, 0),
+        conv(1, 2, 3, 7, 8, 7, 1, 3),
     ]
 }
 
