@@ -227,13 +227,17 @@ fn an_imported_run_evaluates_fine_tunes_and_exports() {
     std::fs::create_dir_all(&data).unwrap();
     write_cifar10_like(&data, 32, 8, 3, CifarLayout::Folder).unwrap();
     let imported = scratch.path().join("imported");
-    // With the data folder, which run.json records for eval, and a batch size its 32
-    // training images hold (eval loads the training set as training would).
+    // With the data folder, which run.json records for eval; its 32 training images are
+    // fewer than the run's batch of 128, which only training would need.
     let (args, original) = (import_args(&CASES[0]), fixture("resnet20_a.safetensors"));
-    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
-    args.extend(["--batch-size", "16"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     succeed(&args, &[("--weights", &original), ("--data-dir", &data), ("--out", &imported)]);
     succeed(&["eval"], &[("--checkpoint", &imported)]);
+    let too_few = refused(
+        &["train", "--model", "resnet20", "--width", "0.25", "--dataset", "cifar10", "--batch-size", "64"],
+        &[("--data-dir", &data), ("--init-from", &imported), ("--out", &scratch.path().join("too-few"))],
+    );
+    assert!(too_few.contains("32 images, fewer than --batch-size 64"), "{too_few}");
 
     // A learning rate of 1e-9 moves no weight by more than a few of its ulps in an epoch:
     // the fine-tuned weights are the imported ones, a fresh start's are not.

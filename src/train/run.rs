@@ -85,9 +85,6 @@ pub fn load_datasets(config: &RunConfig) -> anyhow::Result<Datasets> {
     if let Some(limit) = config.test_limit {
         test = test.truncated(limit);
     }
-    if train.len() < config.batch_size {
-        bail!("the training set has {} images, fewer than --batch-size {}", train.len(), config.batch_size);
-    }
     Ok(Datasets { train: Arc::new(train), test: Arc::new(test) })
 }
 
@@ -142,6 +139,11 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
     let config = saved.as_ref().map_or(config, |run| run.config.clone());
     let config = &config;
     let datasets = load_datasets(config)?;
+    // Training steps take whole batches (evaluation pads its last one).
+    if datasets.train.len() < config.batch_size {
+        let (images, batch) = (datasets.train.len(), config.batch_size);
+        bail!("the training set has {images} images, fewer than --batch-size {batch}");
+    }
     let trainer = build_trainer(gpu, config, &datasets.train)?;
     let evaluator = Evaluator::new(gpu, &trainer.network)?;
     let (normalization, resume) = match saved {
