@@ -11,6 +11,7 @@ use crate::gpu::{median, Gpu, Recorder, Result, TimedDispatch, MIB};
 use crate::models::{self, ModelInput, ModelKind};
 use crate::ops::noisy_relu::NoiseConfig;
 use crate::train::recipe::Recipe;
+use crate::train::settings::DEFAULT_ALPHA_TARGET;
 use crate::train::{SgdConfig, Trainer};
 
 /// Room in the timed recorder: above any model's dispatches per step (ResNet-110 has
@@ -20,13 +21,11 @@ const MAX_TIMED_DISPATCHES: usize = 2048;
 /// The recipes whose steps are timed: the backbone's, and the sturdy one (noise and Mixup).
 const RECIPES: [Recipe; 2] = [Recipe::Vanilla, Recipe::MixupNoise];
 
-/// The precision the noise of the timed recipes aims at (`sturdy train`'s default).
-const ALPHA_TARGET: u32 = 8;
-
 /// A trainer for `kind` with `recipe`'s activations, Mixup and weight decay, on random weights,
 /// SGD with momentum 0.9 as in the paper.
 pub fn trainer(gpu: &Gpu, kind: ModelKind, input: ModelInput, recipe: Recipe) -> Result<Trainer<'_>> {
-    let settings = recipe.settings(ALPHA_TARGET, NoiseConfig::new(ALPHA_TARGET));
+    // The precision the noise aims at: `sturdy train`'s default.
+    let settings = recipe.settings(DEFAULT_ALPHA_TARGET, NoiseConfig::new(DEFAULT_ALPHA_TARGET));
     let network = models::build(gpu, kind, input, 1.0, settings.activation, &mut random::rng())?;
     let weight_decay = settings.weight_decay as f32;
     let sgd = SgdConfig { momentum: 0.9, nesterov: false, weight_decay, decay_norm: false };

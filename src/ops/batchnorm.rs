@@ -10,7 +10,7 @@
 
 use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor, UniformBuffer};
 
-use super::{dim, expect_shape, per_element};
+use super::{dim, expect_shape, expect_site_table, per_element};
 
 /// The layout of a batch-norm input: `[batch, channels, spatial...]`, where `spatial` is
 /// the product of the trailing dimensions (H*W for images, 1 for `[batch, channels]`).
@@ -325,12 +325,7 @@ pub fn statistics(
     bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("x4", x)]);
     let entry = match measure {
         Some(Measure { site, max_abs }) => {
-            if !matches!(max_abs.shape(), [sites] if (site as usize) < *sites) {
-                return Err(GpuError::shape(format!(
-                    "{OP}: max_abs has shape {:?}, expected [sites] with more than {site} sites",
-                    max_abs.shape()
-                )));
-            }
+            expect_site_table(OP, "max_abs", site, max_abs)?;
             bindings.push(("max_abs_bits", max_abs));
             "stats_measuring"
         }

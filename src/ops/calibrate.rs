@@ -3,9 +3,9 @@
 //! (zero it with `gpu.write` to start a new calibration). Noise scales and polynomial
 //! ranges read the same tensor.
 
-use crate::gpu::{Dispatch, Gpu, GpuError, Result, Tensor};
+use crate::gpu::{Dispatch, Gpu, Result, Tensor};
 
-use super::dim;
+use super::{dim, expect_site_table};
 
 crate::uniform! {
     /// The shader's parameter block (`Params` in calibrate.wgsl).
@@ -22,12 +22,7 @@ const MAX_ABS_GROUPS: usize = 1024;
 /// max_abs[site] = max(max_abs[site], max |x|) over all of x (f32, shape [sites]).
 /// The running max only grows: zero it to restart. A NaN in x makes the result NaN.
 pub fn running_max_abs(gpu: &Gpu, site: u32, x: &Tensor, max_abs: &Tensor) -> Result<Dispatch> {
-    if max_abs.shape().len() != 1 || site as usize >= max_abs.len() {
-        return Err(GpuError::shape(format!(
-            "running max |x|: max_abs has shape {:?}, expected [sites] with more than {site} sites",
-            max_abs.shape()
-        )));
-    }
+    expect_site_table("running max |x|", "max_abs", site, max_abs)?;
     let params = gpu.uniform(&Params { len: dim(x.len()), site });
     let kernel = gpu.kernel("calibrate", "max_abs", &[])?;
     let groups = x.len().div_ceil(kernel.workgroup_size()[0] as usize).min(MAX_ABS_GROUPS);

@@ -101,6 +101,18 @@ pub(crate) fn expect_shape(op: &str, name: &str, tensor: &Tensor, expected: &[us
     }
 }
 
+/// Checks a per-site table (`[sites]`, one value per activation site) that `site` indexes.
+pub(crate) fn expect_site_table(op: &str, name: &str, site: u32, per_site: &Tensor) -> Result<()> {
+    if per_site.shape().len() == 1 && (site as usize) < per_site.len() {
+        Ok(())
+    } else {
+        Err(GpuError::shape(format!(
+            "{op}: {name} has shape {:?}, expected [sites] with more than {site} sites",
+            per_site.shape()
+        )))
+    }
+}
+
 /// A tensor dimension as the u32 that kernels index with.
 pub(crate) fn dim(value: usize) -> u32 {
     u32::try_from(value).expect("tensor dimensions fit in u32: tensors are bounded by the binding-size limit")

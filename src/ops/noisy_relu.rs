@@ -44,7 +44,7 @@ use std::sync::Arc;
 use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Kernel, Result, Tensor};
 
 use super::batchnorm::ActivationInput;
-use super::{dim, expect_shape, same_shape};
+use super::{dim, expect_shape, expect_site_table, same_shape};
 
 /// Which inputs receive noise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
@@ -206,20 +206,9 @@ pub fn counter_words(seed: u64, step: u32) -> [u32; COUNTER_LEN] {
     [seed as u32, (seed >> 32) as u32, step]
 }
 
-fn check_site(op: &str, name: &str, index: u32, per_site: &Tensor) -> Result<()> {
-    if per_site.shape().len() == 1 && (index as usize) < per_site.len() {
-        Ok(())
-    } else {
-        Err(GpuError::shape(format!(
-            "{op}: {name} has shape {:?}, expected [sites] with more than {index} sites",
-            per_site.shape()
-        )))
-    }
-}
-
 fn check_site_tensors(op: &str, site: &Site) -> Result<()> {
     expect_shape(op, "counter", site.counter, &[COUNTER_LEN])?;
-    check_site(op, "bound", site.index, site.bound)
+    expect_site_table(op, "bound", site.index, site.bound)
 }
 
 /// y = relu(x) + noise. `poly_value` (x's shape) is required by [`Form::Replay`] and

@@ -134,9 +134,9 @@ crate::uniform! {
     }
 }
 
-/// Dispatches `entry` over `params.len` threads, bound to what every entry point reads (the parameters, with the base of
-/// `params.site`'s coefficient block, the coefficients, the bounds, the input) and its own
-/// `outputs`.
+/// Dispatches `entry` over `params.len` threads, bound to what every entry point reads
+/// (the parameters, with the base of `params.site`'s coefficient block, the coefficients,
+/// the bounds, the input) and its own `outputs`.
 fn dispatch(
     gpu: &Gpu,
     (op, entry): (&str, &'static str),

@@ -19,6 +19,9 @@ use crate::ops::noisy_relu::{Distribution, Form, NoiseConfig, Region};
 use crate::poly::degrees::ALPHAS;
 use crate::settings::{defaults, Problems};
 
+/// The precision a backbone is trained for unless `--alpha-target` says otherwise.
+pub const DEFAULT_ALPHA_TARGET: u32 = 8;
+
 /// `sturdy train`'s flags and a study's `[train]` table. A study file leaves out
 /// (`#[serde(skip)]`) what its grid and seeds give each cell (seed, recipe, weight decay)
 /// and the noise bound, which only the command line sets.
@@ -83,7 +86,7 @@ pub struct TrainSettings {
     #[serde(skip)]
     pub recipe: Recipe,
     /// Precision alpha of the PANN the backbone is trained for (noise scale, poly recipe).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(4..=20))]
+    #[arg(long, default_value_t = DEFAULT_ALPHA_TARGET, value_parser = clap::value_parser!(u32).range(4..=20))]
     pub alpha_target: u32,
     /// L2 weight decay (0 allowed; default from --recipe: 5e-4, or 1e-4 with Mixup);
     /// batch-norm parameters are excluded unless --decay-norm.
