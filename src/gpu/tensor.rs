@@ -82,9 +82,14 @@ impl Gpu {
         }
     }
 
+    /// The bytes of the buffer of a tensor of `shape`: its elements', padded to the granule.
+    fn allocation_size(&self, shape: &[usize]) -> Result<u64> {
+        Ok(self.checked_bytes(shape)?.next_multiple_of(ALLOCATION_GRANULE))
+    }
+
     /// A zero-filled tensor.
     pub fn zeros(&self, shape: &[usize]) -> Result<Tensor> {
-        let size = self.checked_bytes(shape)?.next_multiple_of(ALLOCATION_GRANULE);
+        let size = self.allocation_size(shape)?;
         self.count_allocation(size);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: None,
@@ -97,9 +102,8 @@ impl Gpu {
 
     /// A tensor holding `data` (f32 or u32), which must have `shape`'s element count.
     pub fn upload<T: Pod>(&self, shape: &[usize], data: &[T]) -> Result<Tensor> {
-        let bytes = self.checked_bytes(shape)?;
+        let size = self.allocation_size(shape)?;
         check_len(shape, data.len(), std::mem::size_of::<T>())?;
-        let size = bytes.next_multiple_of(ALLOCATION_GRANULE);
         self.count_allocation(size);
         let mut contents = bytemuck::cast_slice::<T, u8>(data).to_vec();
         contents.resize(size as usize, 0);
