@@ -9,6 +9,7 @@ mod calibrate;
 mod conv2d;
 mod dropout;
 mod fill;
+mod grid;
 mod linear;
 mod loss;
 mod matmul;

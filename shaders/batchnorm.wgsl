@@ -79,7 +79,7 @@ var<workgroup> partial_high: array<f32, WORKGROUP>;
 
 // Index in x of the j-th value (0 <= j < M) of channel c.
 fn channel_index(c: u32, j: u32) -> u32 {
-    let n = j / params.spatial;
+    let n = quotient(j, params.spatial);
     let s = j - n * params.spatial;
     return (n * params.channels + c) * params.spatial + s;
 }
@@ -93,7 +93,7 @@ fn in_fours() -> bool {
 // Index in x4 of the j-th four (0 <= j < M / 4) of channel c, where in_fours().
 fn channel_index4(c: u32, j: u32) -> u32 {
     let quarter = params.spatial / 4u;
-    let n = j / quarter;
+    let n = quotient(j, quarter);
     return (n * params.channels + c) * quarter + (j - n * quarter);
 }
 

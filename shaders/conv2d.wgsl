@@ -309,10 +309,13 @@ fn unpadded(at: u32, size: u32) -> u32 {
 fn image_texel(x: u32, y: u32) -> vec4<f32> {
     let p = packing;
     let image_width = p.groups * p.tile_width;
-    let n = (y / p.tile_height) * p.images_per_row + x / image_width;
-    let g = (x % image_width) / p.tile_width;
-    let i = unpadded(x % p.tile_width, p.width);
-    let j = unpadded(y % p.tile_height, p.height);
+    let image_column = quotient(x, image_width);
+    let image_row = quotient(y, p.tile_height);
+    let n = image_row * p.images_per_row + image_column;
+    let in_image = x - image_column * image_width;
+    let g = quotient(in_image, p.tile_width);
+    let i = unpadded(in_image - g * p.tile_width, p.width);
+    let j = unpadded(y - image_row * p.tile_height, p.height);
     var texel = vec4<f32>(0.0);
     if n < p.batch && i < p.width && j < p.height {
         for (var l = 0u; l < 4u; l++) {
@@ -330,13 +333,14 @@ fn image_texel(x: u32, y: u32) -> vec4<f32> {
 // holds source[n, o, oh, 4q..4q+4] (zeros past the row's end), tile_width = ceil(OW / 4).
 fn position_texel(x: u32, y: u32) -> vec4<f32> {
     let p = packing;
-    let band = y / p.tile_height;
-    let n = (band % p.bands) * p.images_per_row + x / p.tile_width;
-    let o = band / p.bands;
-    let row = y % p.tile_height;
+    let band = quotient(y, p.tile_height);
+    let o = quotient(band, p.bands);
+    let image_column = quotient(x, p.tile_width);
+    let n = (band - o * p.bands) * p.images_per_row + image_column;
+    let row = y - band * p.tile_height;
     var texel = vec4<f32>(0.0);
     for (var l = 0u; l < 4u; l++) {
-        let column = 4u * (x % p.tile_width) + l;
+        let column = 4u * (x - image_column * p.tile_width) + l;
         if n < p.batch && o < p.channels && column < p.width {
             texel[l] = source[((n * p.channels + o) * p.height + row) * p.width + column];
         }
@@ -346,8 +350,8 @@ fn position_texel(x: u32, y: u32) -> vec4<f32> {
 
 // Texel t (row after row) of the packed images or positions, or nothing past the end.
 fn packed_texel(t: u32, positions: bool) -> vec4<f32> {
-    let x = t % packing.texture_width;
-    let y = t / packing.texture_width;
+    let y = quotient(t, packing.texture_width);
+    let x = t - y * packing.texture_width;
     if positions {
         return position_texel(x, y);
     }

@@ -28,7 +28,7 @@ fn mix(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g
     let l = lambda[0];
     let images_len = params.batch * params.image_len;
     if i < images_len {
-        let n = i / params.image_len;
+        let n = quotient(i, params.image_len);
         let j = i - n * params.image_len;
         let other = images[perm[n] * params.image_len + j];
         mixed_images[i] = l * images[i] + (1.0 - l) * other;
@@ -36,7 +36,7 @@ fn mix(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g
     }
     let t = i - images_len;
     if t < params.batch * params.classes {
-        let n = t / params.classes;
+        let n = quotient(t, params.classes);
         let j = t - n * params.classes;
         let other = targets[perm[n] * params.classes + j];
         mixed_targets[t] = l * targets[t] + (1.0 - l) * other;

@@ -218,9 +218,9 @@ fn max_pool_forward(
     let second = params.second_scale * first;
     if o < params.len {
         let out_size = params.out_height * params.out_width;
-        let p = o / out_size;
+        let p = quotient(o, out_size);
         let r = o - p * out_size;
-        let row = r / params.out_width;
+        let row = quotient(r, params.out_width);
         let col = r - row * params.out_width;
         let top = p * params.height * params.width + 2u * row * params.width + 2u * col;
         let bottom = top + params.width;

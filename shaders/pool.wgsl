@@ -44,7 +44,7 @@ fn global_average_backward(@builtin(global_invocation_id) gid: vec3<u32>, @built
     let i = thread_index(gid, groups);
     let size = params.height * params.width;
     if i < params.planes * size {
-        dx[i] = dy[i / size] / f32(size);
+        dx[i] = dy[quotient(i, size)] / f32(size);
     }
 }
 
@@ -54,9 +54,9 @@ fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let o = thread_index(gid, groups);
     let out_size = params.out_height * params.out_width;
     if o < params.planes * out_size {
-        let p = o / out_size;
+        let p = quotient(o, out_size);
         let r = o - p * out_size;
-        let row = r / params.out_width;
+        let row = quotient(r, params.out_width);
         let col = r - row * params.out_width;
         let top_left = p * params.height * params.width + 2u * row * params.width + 2u * col;
         var window = array<u32, 4>(top_left, top_left + 1u, top_left + params.width, top_left + params.width + 1u);
@@ -78,10 +78,11 @@ fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let i = thread_index(gid, groups);
     let size = params.height * params.width;
     if i < params.planes * size {
-        let p = i / size;
+        let p = quotient(i, size);
         let r = i - p * size;
-        let row = (r / params.width) / 2u;
-        let col = (r % params.width) / 2u;
+        let image_row = quotient(r, params.width);
+        let row = image_row / 2u;
+        let col = (r - image_row * params.width) / 2u;
         var grad = 0.0;
         if row < params.out_height && col < params.out_width {
             let o = (p * params.out_height + row) * params.out_width + col;

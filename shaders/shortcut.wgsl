@@ -34,11 +34,11 @@ struct Params {
 // (a zero channel).
 fn read_position(o: u32) -> vec2<u32> {
     let plane = params.out_height * params.out_width;
-    let p = o / plane;
-    let n = p / params.out_channels;
+    let p = quotient(o, plane);
+    let n = quotient(p, params.out_channels);
     let channel = p - n * params.out_channels;
     let r = o - p * plane;
-    let row = r / params.out_width;
+    let row = quotient(r, params.out_width);
     let col = r - row * params.out_width;
     // Unsigned: channels in front of x's wrap around to large values and fail the test.
     let c = channel - params.before;
@@ -76,11 +76,11 @@ fn forward_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 // row or column).
 fn gradient_position(i: u32) -> vec2<u32> {
     let plane = params.height * params.width;
-    let p = i / plane;
-    let n = p / params.channels;
+    let p = quotient(i, plane);
+    let n = quotient(p, params.channels);
     let c = p - n * params.channels;
     let r = i - p * plane;
-    let row = r / params.width;
+    let row = quotient(r, params.width);
     let col = r - row * params.width;
     let o = (n * params.out_channels + c + params.before) * params.out_height + row / 2u;
     return vec2<u32>(u32(row % 2u == 0u && col % 2u == 0u), o * params.out_width + col / 2u);

@@ -8,3 +8,21 @@ const WORKGROUP: u32 = 64u;
 fn thread_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
     return gid.x + gid.y * groups.x * WORKGROUP;
 }
+
+// floor(a / d) for a < 2^30 and 1 <= d < 2^30 (every f32 index of a binding, whose size
+// in bytes is a u32 in Vulkan, and every texel of a texture), through f32 division:
+// lavapipe divides u32 lane by lane (about 1 ns per division per invocation, measured),
+// f32 vectors at once, and GPUs emulate u32 division in many instructions. The first f32
+// quotient q0 errs by under 3 * 2^-23 a / d + 1 (rounding a, 2.5 ulp for the division,
+// the truncation), so the remainder a - q0 d lies within 2^9 d of 0; dividing it again
+// leaves q within one of the quotient, and one comparison each way makes it exact
+// (kernels-tests/grid.rs).
+fn quotient(a: u32, d: u32) -> u32 {
+    let fd = f32(d);
+    let q0 = u32(f32(a) / fd);
+    let r = i32(a - q0 * d);
+    var q = u32(i32(q0) + i32(floor(f32(r) / fd)));
+    q -= select(0u, 1u, q * d > a);
+    q += select(0u, 1u, a - q * d >= d);
+    return q;
+}
