@@ -1,6 +1,7 @@
 use sturdy::gpu::{Dispatch, Tensor};
 use sturdy::ops;
-use sturdy::ops::batchnorm::{self as bn, BatchNormOptions, BatchNormShape, BatchNormTensors, Measure};
+use sturdy::ops::batchnorm::{self as bn, BatchNormOptions, BatchNormShape, BatchNormTensors};
+use sturdy::ops::calibrate::Measure;
 use sturdy::reference::batchnorm as reference;
 
 use crate::harness::*;

@@ -1,7 +1,11 @@
 // Calibration of a site's bound B: the running max |x| over every batch seen since the
 // caller zeroed it, one f32 per site. See src/ops/calibrate.rs.
 //
-//   max_abs:   max_abs[site] = max(max_abs[site], max_i |x[i]|) on the f32 bit patterns
+//   max_abs:       max_abs[site] = max(max_abs[site], max_i |x[i]|) on the f32 bit patterns
+//   sum_max_abs:   out = a + b, and max_abs as above of out: a residual sum and the measure
+//                  of the site that reads it in one pass, so that the sum is not read again
+//                  before the site's kernel (sum_max_abs_vec4: four values per step through
+//                  a4, b4 and out4, vec4 views of the same buffers, ops::per_element).
 
 struct Params {
     len: u32,
@@ -12,23 +16,27 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 // f32 values >= 0 seen as u32: their bit patterns order like the values.
 @group(0) @binding(2) var<storage, read_write> max_abs_bits: array<atomic<u32>>;
+@group(0) @binding(3) var<storage, read> a: array<f32>;
+@group(0) @binding(4) var<storage, read> b: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> out4: array<vec4<f32>>;
 
 var<workgroup> partial_max: array<u32, WORKGROUP>;
 
-// Any number of workgroups (the op caps it): each strides over the input, reduces in
-// workgroup memory, and one invocation per workgroup merges with atomicMax.
-@compute @workgroup_size(WORKGROUP)
-fn max_abs(
-    @builtin(local_invocation_index) lid: u32,
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-) {
-    var m = 0u;
-    let stride = groups.x * WORKGROUP;
-    for (var i = wid.x * WORKGROUP + lid; i < params.len; i += stride) {
-        // |x| by clearing the sign bit: exact, and a NaN stays a NaN (above +inf as u32).
-        m = max(m, bitcast<u32>(x[i]) & 0x7fffffffu);
-    }
+// |v| as bits, by clearing the sign bit: exact, and a NaN stays a NaN (above +inf as u32).
+fn abs_bits(v: vec4<f32>) -> vec4<u32> {
+    return bitcast<vec4<u32>>(v) & vec4<u32>(0x7fffffffu);
+}
+
+fn max_of(m: vec4<u32>) -> u32 {
+    return max(max(m.x, m.y), max(m.z, m.w));
+}
+
+// Merges each invocation's max m across the workgroup in workgroup memory, then into the
+// site's running max with one atomicMax. Called by every invocation (uniform control flow).
+fn merge_max(m: u32, lid: u32) {
     partial_max[lid] = m;
     workgroupBarrier();
     for (var half = WORKGROUP / 2u; half > 0u; half >>= 1u) {
@@ -40,4 +48,52 @@ fn max_abs(
     if lid == 0u {
         atomicMax(&max_abs_bits[params.site], partial_max[0]);
     }
+}
+
+// Each entry takes any number of workgroups (the op caps it): each invocation strides over
+// the input, then merge_max.
+@compute @workgroup_size(WORKGROUP)
+fn max_abs(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    var m = 0u;
+    let stride = groups.x * WORKGROUP;
+    for (var i = wid.x * WORKGROUP + lid; i < params.len; i += stride) {
+        m = max(m, abs_bits(vec4<f32>(x[i])).x);
+    }
+    merge_max(m, lid);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn sum_max_abs(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    var m = 0u;
+    let stride = groups.x * WORKGROUP;
+    for (var i = wid.x * WORKGROUP + lid; i < params.len; i += stride) {
+        let sum = a[i] + b[i];
+        out[i] = sum;
+        m = max(m, abs_bits(vec4<f32>(sum)).x);
+    }
+    merge_max(m, lid);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn sum_max_abs_vec4(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    var m = 0u;
+    let stride = groups.x * WORKGROUP;
+    for (var t = wid.x * WORKGROUP + lid; 4u * t < params.len; t += stride) {
+        let sum = a4[t] + b4[t];
+        out4[t] = sum;
+        m = max(m, max_of(abs_bits(sum)));
+    }
+    merge_max(m, lid);
 }

@@ -35,7 +35,7 @@ fn train(data: &Path, out: &Path, activation: &[&str], fused: bool) -> Vec<f64> 
 /// The fused kernels compute each batch-norm output with the same f32 operations as the
 /// batch norm's own kernel (`batch_normalized`, shaders/common/batch_norm.wgsl), and the
 /// site's running max |x| from the channel's extremes through the same transform, which
-/// rounding keeps monotone, so they differ at most where a compiler contracts a product
+/// rounding keeps monotone (a residual sum measures the very values it writes), so they differ at most where a compiler contracts a product
 /// and a sum into one fused multiply-add in one kernel and not in the other: within 2 u
 /// of each value (u = 2^-24). To first order such differences add up over the layers of a
 /// step and over the steps (SGD at this learning rate does not amplify them within 30

@@ -1,7 +1,8 @@
 use super::describe::per_image;
 use super::{Activation, Layer, Mode, Op, Param, Purpose};
 use crate::gpu::{Dispatch, Gpu, Recorder, Result, Tensor};
-use crate::ops::batchnorm::{self, BatchNormOptions, BatchNormShape, BatchNormTensors, Measure, Normalization};
+use crate::ops::batchnorm::{self, BatchNormOptions, BatchNormShape, BatchNormTensors, Normalization};
+use crate::ops::calibrate::Measure;
 
 /// Batch normalisation over the channels of an NCHW (or NC) activation.
 pub struct BatchNorm {

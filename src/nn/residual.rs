@@ -6,13 +6,14 @@ use super::{
     Activation, BatchNorm, BnRelu, Conv2d, Layer, Mode, Op, Param, Purpose, Shortcut, Site, SiteTables, ZeroPadShortcut,
 };
 use crate::gpu::{Dispatch, Gpu, Recorder, Result, Tensor};
-use crate::ops::add;
+use crate::ops::{add, calibrate};
 
 /// He et al.'s basic block: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)). Where
 /// the shape changes the shortcut is the zero-padded subsampling (option A) or a 1x1
 /// strided conv + batch norm (option B); elsewhere it is the identity. Where relu2
 /// computes the exact function (training with exact ReLUs, evaluation) the sum and relu2
-/// run as one pass, and bn1 and relu1 too (`BnRelu`).
+/// run as one pass, and bn1 and relu1 too (`BnRelu`); where relu2 trains with an
+/// activation that scales with its running max |x|, the sum measures it as it writes.
 pub struct BasicBlock {
     name: String,
     conv1: Conv2d,
@@ -25,6 +26,9 @@ pub struct BasicBlock {
     /// The sum and relu2 in one pass, writing relu2's output; None where passes are not
     /// fused (`Gpu::fuses_passes`).
     sum_relu: Option<Dispatch>,
+    /// The sum and the measure of its max |x| that relu2's training reads, where relu2
+    /// trains with an activation that scales with it and passes are fused.
+    sum_measuring: Option<Dispatch>,
     /// The residual sum relu2 reads (its gradient is bn2's output gradient).
     sum_value: Activation,
     relu2: Site,
@@ -105,9 +109,20 @@ impl BasicBlock {
         let sum_input = Activation::sharing_grad(gpu, sum_grad)?;
         let sum = add::forward(gpu, &bn2.output().value, shortcut_value, &sum_input.value)?;
         let relu2 = Site::relu(gpu, &format!("{name}.relu2"), &sum_input, tables)?;
-        let sum_relu = match gpu.fuses_passes() {
-            true => Some(add::forward_relu(gpu, &bn2.output().value, shortcut_value, &relu2.output().value)?),
-            false => None,
+        let (sum_relu, sum_measuring) = match gpu.fuses_passes() {
+            true => {
+                let main_value = &bn2.output().value;
+                let sum_relu = add::forward_relu(gpu, main_value, shortcut_value, &relu2.output().value)?;
+                let sum_measuring = match relu2.producer_measure(tables) {
+                    Some(measure) => {
+                        let sum = &sum_input.value;
+                        Some(calibrate::sum_running_max_abs(gpu, main_value, shortcut_value, sum, measure)?)
+                    }
+                    None => None,
+                };
+                (Some(sum_relu), sum_measuring)
+            }
+            false => (None, None),
         };
         // Only a training network has gradients to merge.
         let merge_grads = match &shortcut_grad {
@@ -123,6 +138,7 @@ impl BasicBlock {
             shortcut,
             sum,
             sum_relu,
+            sum_measuring,
             sum_value: sum_input,
             relu2,
             merge_grads,
@@ -149,9 +165,13 @@ impl Layer for BasicBlock {
         for layer in self.layers() {
             layer.record_forward(recorder, mode);
         }
-        match &self.sum_relu {
-            Some(sum_relu) if mode == Mode::Eval || (mode == Mode::Train && self.relu2.trains_exact()) => {
+        match (&self.sum_relu, &self.sum_measuring) {
+            (Some(sum_relu), _) if mode == Mode::Eval || (mode == Mode::Train && self.relu2.trains_exact()) => {
                 recorder.record(sum_relu);
+            }
+            (_, Some(sum_measuring)) if mode == Mode::Train => {
+                recorder.record(sum_measuring);
+                self.relu2.record_training_measured(recorder);
             }
             _ => {
                 recorder.record(&self.sum);

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::describe::{per_image, per_image_chw};
 use super::{Activation, Layer, Mode, Op, Purpose};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result, Tensor};
-use crate::ops::batchnorm::{ActivationInput, Measure, Normalization};
+use crate::ops::batchnorm::{ActivationInput, Normalization};
+use crate::ops::calibrate::Measure;
 use crate::ops::noisy_relu::{self, Form, NoiseConfig};
 use crate::ops::poly_relu::{self, PolyCoefficients};
 use crate::ops::{calibrate, pool, relu};
@@ -156,6 +157,10 @@ pub struct Site {
     exact: Dispatch,
     measure: Dispatch,
     approximate: Dispatch,
+    /// Training mode's measure of the input, before `perturb` (activations that scale with
+    /// the running max |x|); a producer of the input may do it instead
+    /// ([`Site::producer_measure`]).
+    perturb_measure: Option<Dispatch>,
     /// Empty where training mode computes the exact function.
     perturb: Vec<Dispatch>,
     backward: Vec<Dispatch>,
@@ -165,7 +170,15 @@ pub struct Site {
 struct KindDispatches {
     exact: Dispatch,
     approximate: Dispatch,
-    perturb: Vec<Dispatch>,
+    training: TrainingPasses,
+}
+
+/// A site's training-mode passes: its input's measure (where the activation scales with the
+/// running max |x| and reads a plain input), its forward and its backward.
+#[derive(Default)]
+struct TrainingPasses {
+    measure: Option<Dispatch>,
+    forward: Vec<Dispatch>,
     backward: Vec<Dispatch>,
 }
 
@@ -175,15 +188,14 @@ impl Site {
         let output = Activation::new(gpu, input.shape(), tables.purpose())?;
         Site::register(gpu, name, SiteKind::Relu, input, output, tables, |index, output, overflow| {
             let (x, y) = (&input.value, &output.value);
-            let (perturb, backward) = match tables.training.as_ref() {
+            let training = match tables.training.as_ref() {
                 Some(training) => relu_training(gpu, index, x.into(), input.grad.as_ref(), output, tables, training)?,
-                None => (Vec::new(), Vec::new()),
+                None => TrainingPasses::default(),
             };
             Ok(KindDispatches {
                 exact: relu::forward(gpu, x, y)?,
                 approximate: poly_relu::forward(gpu, &tables.coefficients, &tables.bounds, index, x, y, overflow)?,
-                perturb,
-                backward,
+                training,
             })
         })
     }
@@ -207,8 +219,7 @@ impl Site {
             Ok(KindDispatches {
                 exact: pool::max_pool_forward(gpu, x, y, &argmax)?,
                 approximate: poly_relu::max_pool_forward(gpu, coefficients, &tables.bounds, index, x, y, overflow)?,
-                perturb: Vec::new(),
-                backward,
+                training: TrainingPasses { backward, ..Default::default() },
             })
         })
     }
@@ -227,7 +238,7 @@ impl Site {
         let index = tables.register(name)?;
         let overflow = gpu.zeros(&[1])?;
         let measure = calibrate::running_max_abs(gpu, index, &input.value, &tables.max_abs)?;
-        let KindDispatches { exact, approximate, perturb, backward } = kind_dispatches(index, &output, &overflow)?;
+        let KindDispatches { exact, approximate, training } = kind_dispatches(index, &output, &overflow)?;
         let input_shape = input.shape().to_vec();
         Ok(Site {
             name: name.into(),
@@ -239,13 +250,14 @@ impl Site {
             exact,
             measure,
             approximate,
-            perturb,
-            backward,
+            perturb_measure: training.measure,
+            perturb: training.forward,
+            backward: training.backward,
         })
     }
 }
 
-/// A ReLU site's training-mode forward and its backward into `dx` (none without: the
+/// A ReLU site's training-mode passes, the backward into `dx` (none without: the
 /// network's input has no gradient), reading `x`. A plain input is measured first where
 /// the activation scales with the running max |x|; a normalised one is measured by the
 /// batch norm's statistics ([`TrainActivation::measures`]).
@@ -257,14 +269,15 @@ fn relu_training(
     output: &Activation,
     tables: &SiteTables,
     training: &TrainingTables,
-) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
+) -> Result<TrainingPasses> {
     let y = &output.value;
     let noise_site = noisy_relu::Site { index, counter: &training.noise_counter, bound: &tables.max_abs };
     let coefficients = &tables.coefficients;
-    let mut perturb = match (training.activation.measures(), x.normalization) {
-        (true, None) => vec![calibrate::running_max_abs(gpu, index, x.x, &tables.max_abs)?],
-        _ => Vec::new(),
+    let measure = match (training.activation.measures(), x.normalization) {
+        (true, None) => Some(calibrate::running_max_abs(gpu, index, x.x, &tables.max_abs)?),
+        _ => None,
     };
+    let mut perturb = Vec::new();
     match training.activation {
         TrainActivation::Exact => {}
         TrainActivation::Poly { .. } => {
@@ -286,7 +299,7 @@ fn relu_training(
             perturb.push(noisy_relu::forward(gpu, &config, &noise_site, x, poly_value.as_ref(), y)?);
         }
     };
-    let Some(dx) = dx else { return Ok((perturb, Vec::new())) };
+    let Some(dx) = dx else { return Ok(TrainingPasses { measure, forward: perturb, backward: Vec::new() }) };
     let dy = output.grad();
     let backward = match training.activation {
         // y > 0 exactly where x > 0: reading the output lets a fused forward (BnRelu, a
@@ -299,7 +312,7 @@ fn relu_training(
             noisy_relu::backward(gpu, &config, &noise_site, x, dy, dx)?
         }
     };
-    Ok((perturb, vec![backward]))
+    Ok(TrainingPasses { measure, forward: perturb, backward: vec![backward] })
 }
 
 /// A ReLU site's training passes computed from the input of the batch norm before it
@@ -331,7 +344,8 @@ impl Site {
     ) -> Result<Option<NormalizedTraining<'t>>> {
         let Some(training) = &tables.training else { return Ok(None) };
         let input = ActivationInput { x, normalization: Some(normalization) };
-        let (forward, backward) = relu_training(gpu, self.index, input, Some(dx), &self.output, tables, training)?;
+        let TrainingPasses { forward, backward, .. } =
+            relu_training(gpu, self.index, input, Some(dx), &self.output, tables, training)?;
         let measure = training.activation.measures().then_some(Measure { site: self.index, max_abs: &tables.max_abs });
         Ok(Some(NormalizedTraining { forward, backward, measure, gate: training.activation.backward_is_gate() }))
     }
@@ -358,6 +372,19 @@ impl Site {
     pub fn trains_exact(&self) -> bool {
         self.perturb.is_empty()
     }
+
+    /// What a kernel writing this site's input can raise as it writes (the site's running
+    /// max |x| in `tables`, the site's own) so that training skips its own measuring pass
+    /// ([`record_training_measured`](Self::record_training_measured)); None where
+    /// training does not measure the input.
+    pub fn producer_measure<'t>(&self, tables: &'t SiteTables) -> Option<Measure<'t>> {
+        self.perturb_measure.as_ref().map(|_| Measure { site: self.index, max_abs: &tables.max_abs })
+    }
+
+    /// Training mode's forward after a producer has measured the input for it.
+    pub fn record_training_measured(&self, recorder: &mut Recorder) {
+        recorder.record_all(&self.perturb);
+    }
 }
 
 impl Layer for Site {
@@ -367,7 +394,10 @@ impl Layer for Site {
 
     fn record_forward(&self, recorder: &mut Recorder, mode: Mode) {
         match mode {
-            Mode::Train if !self.perturb.is_empty() => recorder.record_all(&self.perturb),
+            Mode::Train if !self.perturb.is_empty() => {
+                recorder.record_all(&self.perturb_measure);
+                recorder.record_all(&self.perturb);
+            }
             Mode::Train | Mode::Eval => recorder.record(&self.exact),
             Mode::Calibrate => {
                 recorder.record(&self.measure);

@@ -10,6 +10,7 @@
 
 use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor, UniformBuffer};
 
+use super::calibrate::Measure;
 use super::{dim, expect_shape, expect_site_table, per_element};
 
 /// The layout of a batch-norm input: `[batch, channels, spatial...]`, where `spatial` is
@@ -107,16 +108,6 @@ fn params(gpu: &Gpu, shape: BatchNormShape, options: BatchNormOptions, site: u32
         eps: options.eps,
         site,
     })
-}
-
-/// The activation site whose running max |y| a training forward raises (as
-/// `calibrate::running_max_abs` of y would), for an activation that reads its input
-/// through [`Normalization`] instead of from y.
-#[derive(Clone, Copy)]
-pub struct Measure<'a> {
-    pub site: u32,
-    /// Running max |x| per site, f32 `[sites]`.
-    pub max_abs: &'a Tensor,
 }
 
 /// A training batch norm's transform of its input x, for an activation kernel to apply
