@@ -13,10 +13,10 @@ fn thread_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
 // in bytes is a u32 in Vulkan, and every texel of a texture), through f32 division:
 // lavapipe divides u32 lane by lane (about 1 ns per division per invocation, measured),
 // f32 vectors at once, and GPUs emulate u32 division in many instructions. The first f32
-// quotient q0 errs by under 3 * 2^-23 a / d + 1 (rounding a, 2.5 ulp for the division,
-// the truncation), so the remainder a - q0 d lies within 2^9 d of 0; dividing it again
-// leaves q within one of the quotient, and one comparison each way makes it exact
-// (kernels-tests/grid.rs).
+// quotient q0 errs by under 4 * 2^-23 a / d + 1 (rounding a and d, 2.5 ulp for the
+// division, the truncation), so the remainder r = a - q0 d is within 4 * 2^-23 a + d of 0
+// (an i32) and r / d within 2^9 + 1; dividing r again leaves q within one of the quotient,
+// never below 0, and one comparison each way makes it exact (kernels-tests/grid.rs).
 fn quotient(a: u32, d: u32) -> u32 {
     let fd = f32(d);
     let q0 = u32(f32(a) / fd);

@@ -346,7 +346,7 @@ impl Site {
         let input = ActivationInput { x, normalization: Some(normalization) };
         let TrainingPasses { forward, backward, .. } =
             relu_training(gpu, self.index, input, Some(dx), &self.output, tables, training)?;
-        let measure = training.activation.measures().then_some(Measure { site: self.index, max_abs: &tables.max_abs });
+        let measure = training.activation.measures().then(|| self.measure_in(tables));
         Ok(Some(NormalizedTraining { forward, backward, measure, gate: training.activation.backward_is_gate() }))
     }
 }
@@ -373,12 +373,16 @@ impl Site {
         self.perturb.is_empty()
     }
 
-    /// What a kernel writing this site's input can raise as it writes (the site's running
-    /// max |x| in `tables`, the site's own) so that training skips its own measuring pass
+    /// The running max |x| in `tables` (the site's own) that a kernel writing the site's
+    /// input can raise as it writes, so that training skips the site's measuring pass
     /// ([`record_training_measured`](Self::record_training_measured)); None where
     /// training does not measure the input.
     pub fn producer_measure<'t>(&self, tables: &'t SiteTables) -> Option<Measure<'t>> {
-        self.perturb_measure.as_ref().map(|_| Measure { site: self.index, max_abs: &tables.max_abs })
+        self.perturb_measure.as_ref().map(|_| self.measure_in(tables))
+    }
+
+    fn measure_in<'t>(&self, tables: &'t SiteTables) -> Measure<'t> {
+        Measure { site: self.index, max_abs: &tables.max_abs }
     }
 
     /// Training mode's forward after a producer has measured the input for it.
