@@ -2,8 +2,9 @@
 //! a < 2^30 and 1 <= d < 2^30. Checked on the adapter against integer division, at the
 //! values where a rounded f32 quotient would truncate wrongly: multiples of d and their
 //! neighbours, up to the largest a, for divisors from 1 to beyond f32's 24-bit mantissa.
-//! Where f32 division is correctly rounded (lavapipe) the final corrections by one are not
-//! reached; they are for adapters with WGSL's 2.5-ulp division.
+//! Where f32 division is correctly rounded (lavapipe) the final corrections by one are
+//! rarely needed (these pairs passed with either one removed); they are mostly for
+//! adapters with WGSL's 2.5-ulp division.
 
 use sturdy::gpu::shaders::source;
 
