@@ -13,10 +13,10 @@ use crate::harness::*;
 //
 // Rounding: u = F32_UNIT_ROUNDOFF per +, -, *; WGSL allows 2.5 ULP (5u) for division and
 // 2 ULP (4u) for inverseSqrt. A per-channel sum adds each value into a per-invocation
-// accumulator (ceil(M / 64) terms) and then through a 6-level tree (64 invocations), so a
-// value goes through at most h = ceil(M / 64) + 6 additions (ceil(M / 256) + 2 + 6 where
-// planes are read four values at a time: `depth`) and the sum errs by at most
-// sum_bound(h) * sum(|terms|) (Higham's bound, any order of additions).
+// accumulator (ceil(M / 64) terms) and then through two levels of 8 sequential additions
+// (64 invocations), so a value goes through at most h = ceil(M / 64) + 14 additions
+// (ceil(M / 256) + 2 + 14 where planes are read four values at a time: `depth`) and the
+// sum errs by at most sum_bound(h) * sum(|terms|) (Higham's bound, any order of additions).
 //
 // The model keeps first-order terms only and takes |xhat|, |y|... at their exact values;
 // SAFETY = 2 covers the dropped second-order terms (products of two O(u) errors, and
@@ -44,7 +44,9 @@ fn depth(shape: BatchNormShape) -> usize {
         0 => shape.count().div_ceil(4 * WORKGROUP) + 2,
         _ => shape.count().div_ceil(WORKGROUP),
     };
-    per_invocation + WORKGROUP.ilog2() as usize
+    // tree_reduce: FAN = 8 values added in turn, twice (WORKGROUP = FAN * FAN).
+    let fan = WORKGROUP.isqrt();
+    per_invocation + 2 * (fan - 1)
 }
 
 fn channel_of(shape: BatchNormShape, i: usize) -> usize {

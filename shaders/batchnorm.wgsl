@@ -31,11 +31,11 @@
 // y is positive. Either way each kernel makes one pass over its elements.
 //
 // Per-channel sums: each invocation of a channel's workgroup adds every WORKGROUP-th
-// value in turn (any M works), then a tree reduction in workgroup memory adds the
-// WORKGROUP partial sums; a value goes through at most ceil(M / WORKGROUP) + log2(WORKGROUP)
-// additions, the depth the tests' error bounds use. Where planes hold a multiple of four
-// values, each invocation adds every WORKGROUP-th four into four partial sums, then adds
-// those pairwise: ceil(M / (4 WORKGROUP)) + 2 + log2(WORKGROUP).
+// value in turn (any M works), then `tree_reduce` adds the WORKGROUP partial sums in two
+// levels of FAN; a value goes through at most ceil(M / WORKGROUP) + 2 (FAN - 1) additions,
+// the depth the tests' error bounds use. Where planes hold a multiple of four values, each
+// invocation adds every WORKGROUP-th four into four partial sums, then adds those
+// pairwise: ceil(M / (4 WORKGROUP)) + 2 + 2 (FAN - 1).
 
 struct Params {
     batch: u32,
@@ -103,15 +103,49 @@ fn total(v: vec4<f32>) -> f32 {
     return (v.x + v.y) + (v.z + v.w);
 }
 
-// Adds the WORKGROUP values of partial_a (and of partial_b) into element 0 of each.
-// Called by every invocation of the workgroup (uniform control flow).
+// Adds the WORKGROUP values of partial_a (and of partial_b) into element 0 of each, and
+// takes the least of partial_low and the greatest of partial_high likewise, in two levels
+// of FAN (WORKGROUP = FAN * FAN): FAN invocations each add FAN neighbouring values in
+// turn, then one adds their FAN sums. Three barriers where a halving tree takes
+// log2(WORKGROUP) + 1, each of which lavapipe pays for (BENCHMARKS.md). Called by every
+// invocation of the workgroup (uniform control flow).
+const FAN: u32 = 8u;
+
 fn tree_reduce(lane: u32) {
-    for (var width = WORKGROUP / 2u; width > 0u; width = width / 2u) {
-        workgroupBarrier();
-        if lane < width {
-            partial_a[lane] = partial_a[lane] + partial_a[lane + width];
-            partial_b[lane] = partial_b[lane] + partial_b[lane + width];
+    workgroupBarrier();
+    if lane < FAN {
+        let base = lane * FAN;
+        var a = partial_a[base];
+        var b = partial_b[base];
+        var low = partial_low[base];
+        var high = partial_high[base];
+        for (var k = 1u; k < FAN; k++) {
+            a += partial_a[base + k];
+            b += partial_b[base + k];
+            low = min(low, partial_low[base + k]);
+            high = max(high, partial_high[base + k]);
         }
+        partial_a[base] = a;
+        partial_b[base] = b;
+        partial_low[base] = low;
+        partial_high[base] = high;
+    }
+    workgroupBarrier();
+    if lane == 0u {
+        var a = partial_a[0];
+        var b = partial_b[0];
+        var low = partial_low[0];
+        var high = partial_high[0];
+        for (var k = 1u; k < FAN; k++) {
+            a += partial_a[k * FAN];
+            b += partial_b[k * FAN];
+            low = min(low, partial_low[k * FAN]);
+            high = max(high, partial_high[k * FAN]);
+        }
+        partial_a[0] = a;
+        partial_b[0] = b;
+        partial_low[0] = low;
+        partial_high[0] = high;
     }
     workgroupBarrier();
 }
@@ -164,13 +198,6 @@ fn channel_stats(c: u32, lane: u32) -> vec4<f32> {
     partial_b[lane] = 0.0;
     partial_low[lane] = min(min(low.x, low.y), min(low.z, low.w));
     partial_high[lane] = max(max(high.x, high.y), max(high.z, high.w));
-    for (var width = WORKGROUP / 2u; width > 0u; width = width / 2u) {
-        workgroupBarrier();
-        if lane < width {
-            partial_low[lane] = min(partial_low[lane], partial_low[lane + width]);
-            partial_high[lane] = max(partial_high[lane], partial_high[lane + width]);
-        }
-    }
     tree_reduce(lane);
     let mean = partial_a[0] / m;
     let lowest = partial_low[0];
