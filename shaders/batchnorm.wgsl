@@ -110,6 +110,7 @@ fn total(v: vec4<f32>) -> f32 {
 // log2(WORKGROUP) + 1, each of which lavapipe pays for (BENCHMARKS.md). Called by every
 // invocation of the workgroup (uniform control flow).
 const FAN: u32 = 8u;
+const_assert FAN * FAN == WORKGROUP;
 
 fn tree_reduce(lane: u32) {
     workgroupBarrier();
