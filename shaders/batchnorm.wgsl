@@ -105,13 +105,8 @@ fn total(v: vec4<f32>) -> f32 {
 
 // Adds the WORKGROUP values of partial_a (and of partial_b) into element 0 of each, and
 // takes the least of partial_low and the greatest of partial_high likewise, in two levels
-// of FAN (WORKGROUP = FAN * FAN): FAN invocations each add FAN neighbouring values in
-// turn, then one adds their FAN sums. Three barriers where a halving tree takes
-// log2(WORKGROUP) + 1, each of which lavapipe pays for (BENCHMARKS.md). Called by every
-// invocation of the workgroup (uniform control flow).
-const FAN: u32 = 8u;
-const_assert FAN * FAN == WORKGROUP;
-
+// of FAN (shaders/common/grid.wgsl). Called by every invocation of the workgroup (uniform
+// control flow).
 fn tree_reduce(lane: u32) {
     workgroupBarrier();
     if lane < FAN {

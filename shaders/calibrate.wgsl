@@ -34,19 +34,26 @@ fn max_of(m: vec4<u32>) -> u32 {
     return max(max(m.x, m.y), max(m.z, m.w));
 }
 
-// Merges each invocation's max m across the workgroup in workgroup memory, then into the
-// site's running max with one atomicMax. Called by every invocation (uniform control flow).
+// Merges each invocation's max m across the workgroup in workgroup memory, in two levels
+// of FAN (shaders/common/grid.wgsl), then into the site's running max with one atomicMax.
+// Called by every invocation (uniform control flow).
 fn merge_max(m: u32, lid: u32) {
     partial_max[lid] = m;
     workgroupBarrier();
-    for (var half = WORKGROUP / 2u; half > 0u; half >>= 1u) {
-        if lid < half {
-            partial_max[lid] = max(partial_max[lid], partial_max[lid + half]);
+    if lid < FAN {
+        var largest = partial_max[lid * FAN];
+        for (var k = 1u; k < FAN; k++) {
+            largest = max(largest, partial_max[lid * FAN + k]);
         }
-        workgroupBarrier();
+        partial_max[lid * FAN] = largest;
     }
+    workgroupBarrier();
     if lid == 0u {
-        atomicMax(&max_abs_bits[params.site], partial_max[0]);
+        var largest = partial_max[0];
+        for (var k = 1u; k < FAN; k++) {
+            largest = max(largest, partial_max[k * FAN]);
+        }
+        atomicMax(&max_abs_bits[params.site], largest);
     }
 }
 

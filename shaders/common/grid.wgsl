@@ -9,6 +9,13 @@ fn thread_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
     return gid.x + gid.y * groups.x * WORKGROUP;
 }
 
+// Workgroup reductions run in two levels of FAN values each: FAN invocations combine FAN
+// neighbouring values in turn, then one combines their FAN results. Three barriers
+// where a halving tree takes log2(WORKGROUP) + 1, each of which lavapipe pays for
+// (BENCHMARKS.md).
+const FAN: u32 = 8u;
+const_assert FAN * FAN == WORKGROUP;
+
 // floor(a / d) for a < 2^30 and 1 <= d < 2^30 (every f32 index of a binding, whose size
 // in bytes is a u32 in Vulkan, and every texel of a texture), through f32 division:
 // lavapipe divides u32 lane by lane (about 1 ns per division per invocation, measured),
