@@ -1,4 +1,4 @@
-use sturdy::gpu::{Dispatch, Tensor};
+use sturdy::gpu::{shader_constant, Dispatch, Tensor};
 use sturdy::ops;
 use sturdy::ops::batchnorm::{self as bn, BatchNormOptions, BatchNormShape, BatchNormTensors};
 use sturdy::ops::calibrate::Measure;
@@ -44,8 +44,8 @@ fn depth(shape: BatchNormShape) -> usize {
         0 => shape.count().div_ceil(4 * WORKGROUP) + 2,
         _ => shape.count().div_ceil(WORKGROUP),
     };
-    // tree_reduce: FAN = 8 values added in turn, twice (WORKGROUP = FAN * FAN).
-    let fan = WORKGROUP.isqrt();
+    // tree_reduce: FAN values added in turn, twice (shaders/common/grid.wgsl).
+    let fan = shader_constant("batchnorm", "FAN").unwrap();
     per_invocation + 2 * (fan - 1)
 }
 

@@ -6,6 +6,7 @@
 //! rarely needed (these pairs passed with either one removed); they are mostly for
 //! adapters with WGSL's 2.5-ulp division.
 
+use sturdy::gpu::shader_constant;
 use sturdy::gpu::shaders::source;
 
 use rand::Rng;
@@ -55,6 +56,11 @@ fn cases(case: &mut Case) -> Vec<(u32, u32)> {
     pairs
 }
 
+/// Invocations per workgroup of the test kernel (grid.wgsl's WORKGROUP).
+fn workgroup() -> usize {
+    shader_constant("fill", "WORKGROUP").unwrap()
+}
+
 /// quotient(a, d) for each pair, computed on the adapter by a kernel of its own (raw wgpu:
 /// the engine's kernels come from shaders/*.wgsl only).
 fn gpu_quotients(pairs: &[(u32, u32)]) -> Vec<u32> {
@@ -88,7 +94,7 @@ fn gpu_quotients(pairs: &[(u32, u32)]) -> Vec<u32> {
         let mut pass = encoder.begin_compute_pass(&Default::default());
         pass.set_pipeline(&pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
-        pass.dispatch_workgroups(n.div_ceil(64) as u32, 1, 1);
+        pass.dispatch_workgroups(n.div_ceil(workgroup()) as u32, 1, 1);
     }
     gpu.queue.submit([encoder.finish()]);
     gpu.download::<u32>(&tensors[2]).unwrap()
@@ -98,7 +104,7 @@ fn gpu_quotients(pairs: &[(u32, u32)]) -> Vec<u32> {
 fn quotient_is_integer_division_below_two_to_the_thirty() {
     let mut case = Case::new("quotient");
     let pairs = cases(&mut case);
-    assert!(pairs.len() < 64 * 65535, "one row of workgroups");
+    assert!(pairs.len() < workgroup() * 65535, "one row of workgroups");
     let got = gpu_quotients(&pairs);
     let wrong: Vec<String> = pairs
         .iter()
