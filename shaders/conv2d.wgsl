@@ -297,6 +297,7 @@ struct Phase {
 @group(0) @binding(11) var packed: texture_storage_2d<rgba32float, write>;
 @group(0) @binding(12) var<uniform> phase: Phase;
 @group(0) @binding(13) var<storage, read_write> packed_texels: array<vec4<f32>>;
+@group(0) @binding(14) var<storage, read> source4: array<vec4<f32>>;
 
 // Source row or column of padded-plane coordinate `at`, or `size` (out of range) where the
 // texel is padding.
@@ -331,6 +332,9 @@ fn image_texel(x: u32, y: u32) -> vec4<f32> {
 // dy for the weight gradient's GEMM, whose reduction runs over positions: texel
 // (q + tile_width * (n % images_per_row), oh + tile_height * (n / images_per_row + bands * o))
 // holds source[n, o, oh, 4q..4q+4] (zeros past the row's end), tile_width = ceil(OW / 4).
+// Where rows are whole vec4s (width % 4 == 0: every row starts 16-byte aligned), the texel is
+// one vec4 load of source4, the same tensor as source (lavapipe pays for each load
+// instruction, lane by lane, whatever its width).
 fn position_texel(x: u32, y: u32) -> vec4<f32> {
     let p = packing;
     let band = quotient(y, p.tile_height);
@@ -338,11 +342,19 @@ fn position_texel(x: u32, y: u32) -> vec4<f32> {
     let image_column = quotient(x, p.tile_width);
     let n = (band - o * p.bands) * p.images_per_row + image_column;
     let row = y - band * p.tile_height;
+    let quad = x - image_column * p.tile_width;
+    let row_start = ((n * p.channels + o) * p.height + row) * p.width;
     var texel = vec4<f32>(0.0);
+    if n >= p.batch || o >= p.channels {
+        return texel;
+    }
+    if p.width % 4u == 0u {
+        return source4[row_start / 4u + quad];
+    }
     for (var l = 0u; l < 4u; l++) {
-        let column = 4u * (x - image_column * p.tile_width) + l;
-        if n < p.batch && o < p.channels && column < p.width {
-            texel[l] = source[((n * p.channels + o) * p.height + row) * p.width + column];
+        let column = 4u * quad + l;
+        if column < p.width {
+            texel[l] = source[row_start + column];
         }
     }
     return texel;

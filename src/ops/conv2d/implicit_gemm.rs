@@ -50,11 +50,13 @@ crate::uniform! {
 }
 
 /// The dispatch packing `source` as `packing` says into `texels`.
+/// (`source4` binds the same tensor as vec4s, for the kernels that load rows of four.)
 fn pack(gpu: &Gpu, entries: PackEntries, packing: &Packing, texels: &Texels, source: &Tensor) -> Result<Dispatch> {
     let (entry, packed) = pack_entry(entries, texels.storage());
     let kernel = gpu.kernel("conv2d", entry, &[])?;
     let uniform = gpu.uniform(packing);
-    let bindings: &[(&str, &dyn Bindable)] = &[("packing", &uniform), ("source", source), (packed, texels)];
+    let bindings: &[(&str, &dyn Bindable)] =
+        &[("packing", &uniform), ("source", source), ("source4", source), (packed, texels)];
     gpu.dispatch_1d(&kernel, bindings, texels.width() * texels.height())
 }
 
