@@ -98,6 +98,18 @@ pub fn sum_bound(terms: usize) -> f64 {
     (terms as f64 + 2.0) * F32_UNIT_ROUNDOFF
 }
 
+/// Relative error bound, holding with probability at least 1 - 2 exp(-lambda^2 / 2) (below
+/// 1e-31 for lambda = 12), for sums of `terms` f32 products whose rounding errors are
+/// independent and of mean zero: lambda sqrt(terms) u to first order (Higham and Mary, "A
+/// New Approach to Probabilistic Rounding Error Analysis", SIAM J. Sci. Comput. 2019, Thm
+/// 2.4), plus one rounding for each product and for the store. For sums of thousands of
+/// terms of both signs, where the worst case of [`sum_bound`] exceeds the result itself
+/// and a misplaced term would pass.
+pub fn probable_sum_bound(terms: usize) -> f64 {
+    const LAMBDA: f64 = 12.0;
+    (LAMBDA * (terms as f64).sqrt() + 2.0) * F32_UNIT_ROUNDOFF
+}
+
 /// Central-difference gradient of a scalar function of f64 inputs.
 pub fn numerical_gradient(f: impl Fn(&[f64]) -> f64, x: &[f64], step: f64) -> Vec<f64> {
     let mut probe = x.to_vec();

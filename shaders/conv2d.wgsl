@@ -273,11 +273,13 @@ struct Packing {
     images_per_row: u32,
     offset: i32,
     texture_width: u32,
-    texture_texels: u32,
+    // Invocations of the pack kernel: one per run of texels.
+    threads: u32,
     batch: u32,
     // pack_positions: bands of images per channel.
     bands: u32,
-    _pad0: u32,
+    // pack_images: runs of texels per plane row.
+    runs: u32,
     _pad1: u32,
     _pad2: u32,
     _pad3: u32,
@@ -306,100 +308,136 @@ fn unpadded(at: u32, size: u32) -> u32 {
     return select(min(u32(shifted), size), size, shifted < 0i);
 }
 
-// Texel (x, y) of the packed images.
-fn image_texel(x: u32, y: u32) -> vec4<f32> {
+// Up to four texels of one row of a packed grid, left to right from `origin`.
+struct TexelRun {
+    origin: vec2<u32>,
+    count: u32,
+    texels: mat4x4<f32>,
+}
+
+// Source values row_start + 4 quad .. + 4 of a row of packing.width values, zeros past its
+// end: one vec4 load of source4 (the same tensor as source) where rows are whole vec4s
+// (width % 4 == 0: every row starts 16-byte aligned). lavapipe pays for each load
+// instruction, lane by lane, whatever its width.
+fn source_quad(row_start: u32, quad: u32) -> vec4<f32> {
+    if packing.width % 4u == 0u {
+        return source4[row_start / 4u + quad];
+    }
+    var values = vec4<f32>(0.0);
+    for (var m = 0u; m < 4u; m++) {
+        let column = 4u * quad + m;
+        if column < packing.width {
+            values[m] = source[row_start + column];
+        }
+    }
+    return values;
+}
+
+// Run t of the packed images. Runs follow the source's order, so that neighbouring
+// invocations read neighbouring values (scattered loads cost lavapipe far more than
+// scattered stores): image n (of bands x images_per_row, zeros past the batch), channel
+// group g, plane row jj, then run k of the plane row: k < ceil(width / 4) holds the four
+// channels of source columns 4k..4k+4, each further one (of `runs` a row) one padding column.
+fn image_run(t: u32) -> TexelRun {
     let p = packing;
-    let image_width = p.groups * p.tile_width;
-    let image_column = quotient(x, image_width);
-    let image_row = quotient(y, p.tile_height);
-    let n = image_row * p.images_per_row + image_column;
-    let in_image = x - image_column * image_width;
-    let g = quotient(in_image, p.tile_width);
-    let i = unpadded(in_image - g * p.tile_width, p.width);
-    let j = unpadded(y - image_row * p.tile_height, p.height);
-    var texel = vec4<f32>(0.0);
-    if n < p.batch && i < p.width && j < p.height {
+    let plane_row = quotient(t, p.runs);
+    let k = t - plane_row * p.runs;
+    let plane = quotient(plane_row, p.tile_height);
+    let jj = plane_row - plane * p.tile_height;
+    let n = quotient(plane, p.groups);
+    let g = plane - n * p.groups;
+    let band = quotient(n, p.images_per_row);
+    let x0 = ((n - band * p.images_per_row) * p.groups + g) * p.tile_width;
+    let y = band * p.tile_height + jj;
+    let quads = (p.width + 3u) / 4u;
+    if k >= quads {
+        let b = k - quads;
+        let column = select(b + p.width, b, b < u32(p.offset));
+        return TexelRun(vec2<u32>(x0 + column, y), 1u, mat4x4<f32>());
+    }
+    let j = unpadded(jj, p.height);
+    var rows = mat4x4<f32>();
+    if n < p.batch && j < p.height {
         for (var l = 0u; l < 4u; l++) {
             let c = 4u * g + l;
             if c < p.channels {
-                texel[l] = source[((n * p.channels + c) * p.height + j) * p.width + i];
+                rows[l] = source_quad(((n * p.channels + c) * p.height + j) * p.width, k);
             }
         }
     }
-    return texel;
+    return TexelRun(vec2<u32>(x0 + u32(p.offset) + 4u * k, y), min(4u, p.width - 4u * k), transpose(rows));
 }
 
-// dy for the weight gradient's GEMM, whose reduction runs over positions: texel
-// (q + tile_width * (n % images_per_row), oh + tile_height * (n / images_per_row + bands * o))
-// holds source[n, o, oh, 4q..4q+4] (zeros past the row's end), tile_width = ceil(OW / 4).
-// Where rows are whole vec4s (width % 4 == 0: every row starts 16-byte aligned), the texel is
-// one vec4 load of source4, the same tensor as source (lavapipe pays for each load
-// instruction, lane by lane, whatever its width).
-fn position_texel(x: u32, y: u32) -> vec4<f32> {
+// Texel t of dy packed for the weight gradient's GEMM, whose reduction runs over positions:
+// source[n, o, row, 4q..4q+4] (zeros past the row's end and the batch), t = ((n * channels +
+// o) * height + row) * tile_width + q for n < bands x images_per_row, tile_width = ceil(OW /
+// 4). Channel o's images lie in texture rows o * bands + n / images_per_row, each image's
+// plane of height x tile_width texels whole in a row at (n % images_per_row) times its
+// size, so that texels follow the source's order: where rows are whole vec4s, a copy.
+fn position_run(t: u32) -> TexelRun {
     let p = packing;
-    let band = quotient(y, p.tile_height);
-    let o = quotient(band, p.bands);
-    let image_column = quotient(x, p.tile_width);
-    let n = (band - o * p.bands) * p.images_per_row + image_column;
-    let row = y - band * p.tile_height;
-    let quad = x - image_column * p.tile_width;
-    let row_start = ((n * p.channels + o) * p.height + row) * p.width;
-    var texel = vec4<f32>(0.0);
-    if n >= p.batch || o >= p.channels {
-        return texel;
+    let plane_texels = p.height * p.tile_width;
+    let plane = quotient(t, plane_texels);
+    let within = t - plane * plane_texels;
+    let n = quotient(plane, p.channels);
+    let o = plane - n * p.channels;
+    let band = quotient(n, p.images_per_row);
+    let origin = vec2<u32>(within + plane_texels * (n - band * p.images_per_row), band + p.bands * o);
+    let row = quotient(within, p.tile_width);
+    var texels = mat4x4<f32>();
+    if n < p.batch {
+        texels[0] = source_quad((plane * p.height + row) * p.width, within - row * p.tile_width);
     }
-    if p.width % 4u == 0u {
-        return source4[row_start / 4u + quad];
-    }
+    return TexelRun(origin, 1u, texels);
+}
+
+fn store_run(run: TexelRun) {
     for (var l = 0u; l < 4u; l++) {
-        let column = 4u * quad + l;
-        if column < p.width {
-            texel[l] = source[row_start + column];
+        if l < run.count {
+            textureStore(packed, run.origin + vec2<u32>(l, 0u), run.texels[l]);
         }
     }
-    return texel;
 }
 
-// Texel t (row after row) of the packed images or positions, or nothing past the end.
-fn packed_texel(t: u32, positions: bool) -> vec4<f32> {
-    let y = quotient(t, packing.texture_width);
-    let x = t - y * packing.texture_width;
-    if positions {
-        return position_texel(x, y);
+fn store_run_in_buffer(run: TexelRun) {
+    let first = run.origin.y * packing.texture_width + run.origin.x;
+    for (var l = 0u; l < 4u; l++) {
+        if l < run.count {
+            packed_texels[first + l] = run.texels[l];
+        }
     }
-    return image_texel(x, y);
 }
 
-// One thread per texel of the packed grid.
+// One invocation per run (packing.threads of them).
 @compute @workgroup_size(WORKGROUP)
 fn pack_images(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let t = thread_index(gid, groups);
-    if t < packing.texture_texels {
-        textureStore(packed, vec2<u32>(t % packing.texture_width, t / packing.texture_width), packed_texel(t, false));
+    if t < packing.threads {
+        store_run(image_run(t));
     }
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn pack_positions(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let t = thread_index(gid, groups);
-    if t < packing.texture_texels {
-        textureStore(packed, vec2<u32>(t % packing.texture_width, t / packing.texture_width), packed_texel(t, true));
+    if t < packing.threads {
+        store_run(position_run(t));
     }
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn pack_images_to_buffer(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let t = thread_index(gid, groups);
-    if t < packing.texture_texels {
-        packed_texels[t] = packed_texel(t, false);
+    if t < packing.threads {
+        store_run_in_buffer(image_run(t));
     }
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn pack_positions_to_buffer(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let t = thread_index(gid, groups);
-    if t < packing.texture_texels {
-        packed_texels[t] = packed_texel(t, true);
+    if t < packing.threads {
+        store_run_in_buffer(position_run(t));
     }
 }
 

@@ -140,6 +140,16 @@ impl Gpu {
         Ok(texels)
     }
 
+    /// Fills every scratch grid with NaN, for tests: an op that reads texels its own pack
+    /// did not write then shows it in its results.
+    pub fn poison_scratch_texels(&self) -> Result<()> {
+        let grids: Vec<Texels> = self.scratch_texels.lock().unwrap().values().cloned().collect();
+        for texels in grids {
+            self.write_texels(&texels, &vec![f32::NAN; texels.width * texels.height * 4])?;
+        }
+        Ok(())
+    }
+
     /// Overwrites a whole grid from row-major texels, four f32 each.
     pub fn write_texels(&self, texels: &Texels, data: &[f32]) -> Result<()> {
         let (width, height) = (texels.width, texels.height);

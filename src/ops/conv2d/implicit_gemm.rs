@@ -42,10 +42,11 @@ crate::uniform! {
         images_per_row: u32,
         offset: i32,
         texture_width: u32,
-        texture_texels: u32,
+        threads: u32,
         batch: u32,
         bands: u32,
-        _pad: [u32; 4],
+        runs: u32,
+        _pad: [u32; 3],
     }
 }
 
@@ -57,7 +58,7 @@ fn pack(gpu: &Gpu, entries: PackEntries, packing: &Packing, texels: &Texels, sou
     let uniform = gpu.uniform(packing);
     let bindings: &[(&str, &dyn Bindable)] =
         &[("packing", &uniform), ("source", source), ("source4", source), (packed, texels)];
-    gpu.dispatch_1d(&kernel, bindings, texels.width() * texels.height())
+    gpu.dispatch_1d(&kernel, bindings, packing.threads as usize)
 }
 
 const IMAGE_ENTRIES: PackEntries = ["pack_images", "pack_images_to_buffer"];
@@ -97,10 +98,14 @@ impl PackedImages {
         let groups = channels.div_ceil(4);
         let image_width = groups * tile_width;
         let images_per_row = images_per_band(batch, limit / image_width);
-        let texture_size = [images_per_row * image_width, batch.div_ceil(images_per_row) * tile_height];
+        let bands = batch.div_ceil(images_per_row);
+        let texture_size = [images_per_row * image_width, bands * tile_height];
         if texture_size.iter().any(|&s| s > limit) {
             return Err(too_large("the packed planes", [batch, channels, height, width], limit));
         }
+        // A plane row's runs of texels (`image_run`): four source columns each, then one
+        // per padding column.
+        let runs = width.div_ceil(4) + tile_width - width;
         let packing = Packing {
             channels: dim(channels),
             height: dim(height),
@@ -111,10 +116,11 @@ impl PackedImages {
             images_per_row: dim(images_per_row),
             offset: offset as i32,
             texture_width: dim(texture_size[0]),
-            texture_texels: dim(texture_size[0] * texture_size[1]),
+            threads: dim(bands * images_per_row * groups * tile_height * runs),
             batch: dim(batch),
             bands: 0,
-            _pad: [0; 4],
+            runs: dim(runs),
+            _pad: [0; 3],
         };
         Ok(PackedImages { packing, texture_size })
     }
@@ -154,7 +160,7 @@ impl PackedImages {
 }
 
 /// dy [N, O, OH, OW] with four positions of a row per texel (`pack_positions`): channel o's
-/// images in `bands` bands of OH texel rows, images_per_row images of ceil(OW / 4) texels each.
+/// images in `bands` texture rows, images_per_row images of OH x ceil(OW / 4) texels each.
 struct PackedPositions {
     packing: Packing,
     texture_size: [usize; 2],
@@ -164,9 +170,10 @@ impl PackedPositions {
     fn new(gpu: &Gpu, shape @ [batch, channels, height, width]: [usize; 4]) -> Result<PackedPositions> {
         let limit = gpu.limits.max_texture_dimension_2d as usize;
         let quads = width.div_ceil(4);
-        let images_per_row = images_per_band(batch, limit / quads);
+        let plane = height * quads;
+        let images_per_row = images_per_band(batch, limit / plane);
         let bands = batch.div_ceil(images_per_row);
-        let texture_size = [images_per_row * quads, channels * bands * height];
+        let texture_size = [images_per_row * plane, channels * bands];
         if texture_size.iter().any(|&s| s > limit) {
             return Err(too_large("the packed positions", shape, limit));
         }
@@ -180,10 +187,11 @@ impl PackedPositions {
             images_per_row: dim(images_per_row),
             offset: 0,
             texture_width: dim(texture_size[0]),
-            texture_texels: dim(texture_size[0] * texture_size[1]),
+            threads: dim(texture_size[0] * texture_size[1]),
             batch: dim(batch),
             bands: dim(bands),
-            _pad: [0; 4],
+            runs: 0,
+            _pad: [0; 3],
         };
         Ok(PackedPositions { packing, texture_size })
     }
@@ -197,14 +205,14 @@ impl PackedPositions {
 
     /// Channel o's first texel.
     fn channels(&self) -> TexelMap {
-        TexelMap::linear(0, (self.packing.tile_height * self.packing.bands) as usize)
+        TexelMap::linear(0, self.packing.bands as usize)
     }
 
-    /// Step s: positions 4s..4s+4 of the batch, (quad, row, image).
+    /// Step s: positions 4s..4s+4 of the batch, (quad, row, image, band).
     fn quads(&self) -> TexelMap {
         let p = &self.packing;
         let (quads, rows) = (p.tile_width as usize, p.tile_height as usize);
-        TexelMap::new([quads, rows, p.images_per_row as usize], [[1, 0], [0, 1], [quads, 0], [0, rows]])
+        TexelMap::new([quads, rows, p.images_per_row as usize], [[1, 0], [quads, 0], [rows * quads, 0], [0, 1]])
     }
 }
 
