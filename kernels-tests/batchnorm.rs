@@ -209,11 +209,22 @@ fn run(dispatches: &[Dispatch]) {
 }
 
 /// (batch, channels, height, width): M = 175 (> 64, not a multiple), 3 (1x1 spatial),
-/// 143, exactly 128 (a multiple of the workgroup), 2 (the smallest trainable), 12. Planes
-/// of 64 and of 4 values take the per-element kernels' vec4 forms (the second with 15
-/// vec4s in all, a part of one workgroup); the others the scalar ones.
-const SHAPES: [(usize, usize, usize, usize); 6] =
-    [(5, 3, 7, 5), (3, 4, 1, 1), (1, 2, 13, 11), (2, 3, 8, 8), (2, 1, 1, 1), (3, 5, 2, 2)];
+/// 143, exactly 128 (a multiple of the workgroup), 2 (the smallest trainable), 12, 540
+/// and 640. Planes of 64, 4, 60 and 320 values take the per-element kernels' vec4 forms
+/// (the second with 15 vec4s in all, a part of one workgroup); the others the scalar
+/// ones. The per-channel loops step 64 values (or fours) at a time across plane
+/// boundaries: in planes of 35 values, and of 15 and 80 fours (the last two: 135 and
+/// 160 fours a channel, three steps).
+const SHAPES: [(usize, usize, usize, usize); 8] = [
+    (5, 3, 7, 5),
+    (3, 4, 1, 1),
+    (1, 2, 13, 11),
+    (2, 3, 8, 8),
+    (2, 1, 1, 1),
+    (3, 5, 2, 2),
+    (9, 2, 6, 10),
+    (2, 3, 20, 16),
+];
 
 // ---------------------------------------------------------------------------------------
 // Tests
