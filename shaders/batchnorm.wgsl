@@ -85,7 +85,7 @@ fn in_fours() -> bool {
 }
 
 // Where a channel's loop is: the index of its j-th value (or four) for j in an
-// invocation's run (`lane_values`), advanced one at a time without dividing (lavapipe
+// invocation's run (`run_of`, shaders/common/grid.wgsl), advanced one at a time without dividing (lavapipe
 // divides u32 lane by lane).
 struct ChannelWalk {
     index: u32,
@@ -93,13 +93,6 @@ struct ChannelWalk {
     plane: u32,
     // From the end of one image's plane of the channel to the start of the next one's.
     gap: u32,
-}
-
-// The `count` values (or fours) of a channel, in planes of `plane`, that invocation `lane`
-// of its workgroup reads: [first, end) of ceil(count / WORKGROUP) in a row.
-fn lane_values(lane: u32, count: u32) -> vec2<u32> {
-    let share = (count + WORKGROUP - 1u) / WORKGROUP;
-    return vec2<u32>(min(lane * share, count), min((lane + 1u) * share, count));
 }
 
 // The walk of channel c's values from the j-th, over planes of `plane` values (or fours).
@@ -199,7 +192,7 @@ fn channel_stats(c: u32, lane: u32) -> vec4<f32> {
     var low = vec4<f32>(first);
     var high = low;
     if in_fours() {
-        let values = lane_values(lane, params.count / 4u);
+        let values = run_of(lane, WORKGROUP, params.count / 4u);
         var walk = channel_walk(c, values.x, params.spatial / 4u);
         for (var j = values.x; j < values.y; j++) {
             let v = x4[walk.index];
@@ -209,7 +202,7 @@ fn channel_stats(c: u32, lane: u32) -> vec4<f32> {
             walk = walk_on(walk);
         }
     } else {
-        let values = lane_values(lane, params.count);
+        let values = run_of(lane, WORKGROUP, params.count);
         var walk = channel_walk(c, values.x, params.spatial);
         for (var j = values.x; j < values.y; j++) {
             let v = x[walk.index];
@@ -233,7 +226,7 @@ fn channel_stats(c: u32, lane: u32) -> vec4<f32> {
     // Pass 2: biased variance, from deviations about the mean just computed.
     var squares = vec4<f32>(0.0);
     if in_fours() {
-        let values = lane_values(lane, params.count / 4u);
+        let values = run_of(lane, WORKGROUP, params.count / 4u);
         var walk = channel_walk(c, values.x, params.spatial / 4u);
         for (var j = values.x; j < values.y; j++) {
             let d = x4[walk.index] - mean;
@@ -241,7 +234,7 @@ fn channel_stats(c: u32, lane: u32) -> vec4<f32> {
             walk = walk_on(walk);
         }
     } else {
-        let values = lane_values(lane, params.count);
+        let values = run_of(lane, WORKGROUP, params.count);
         var walk = channel_walk(c, values.x, params.spatial);
         for (var j = values.x; j < values.y; j++) {
             let d = x[walk.index] - mean;
@@ -344,7 +337,7 @@ fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     var sum_dy = vec4<f32>(0.0);
     var sum_dy_xhat = vec4<f32>(0.0);
     if in_fours() {
-        let values = lane_values(lane, params.count / 4u);
+        let values = run_of(lane, WORKGROUP, params.count / 4u);
         var walk = channel_walk(c, values.x, params.spatial / 4u);
         for (var j = values.x; j < values.y; j++) {
             let xhat = (x4[walk.index] - mean) * inv_std;
@@ -354,7 +347,7 @@ fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
             walk = walk_on(walk);
         }
     } else {
-        let values = lane_values(lane, params.count);
+        let values = run_of(lane, WORKGROUP, params.count);
         var walk = channel_walk(c, values.x, params.spatial);
         for (var j = values.x; j < values.y; j++) {
             let xhat = (x[walk.index] - mean) * inv_std;

@@ -57,8 +57,8 @@ fn merge_max(m: u32, lid: u32) {
     }
 }
 
-// Each entry takes any number of workgroups (the op caps it): each invocation strides over
-// the input, then merge_max.
+// Each entry takes any number of workgroups (the op caps it): each invocation takes its
+// run of the input (`run_of`), then merge_max.
 @compute @workgroup_size(WORKGROUP)
 fn max_abs(
     @builtin(local_invocation_index) lid: u32,
@@ -66,8 +66,8 @@ fn max_abs(
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     var m = 0u;
-    let stride = groups.x * WORKGROUP;
-    for (var i = wid.x * WORKGROUP + lid; i < params.len; i += stride) {
+    let run = run_of(wid.x * WORKGROUP + lid, groups.x * WORKGROUP, params.len);
+    for (var i = run.x; i < run.y; i++) {
         m = max(m, abs_bits(vec4<f32>(x[i])).x);
     }
     merge_max(m, lid);
@@ -80,8 +80,8 @@ fn sum_max_abs(
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     var m = 0u;
-    let stride = groups.x * WORKGROUP;
-    for (var i = wid.x * WORKGROUP + lid; i < params.len; i += stride) {
+    let run = run_of(wid.x * WORKGROUP + lid, groups.x * WORKGROUP, params.len);
+    for (var i = run.x; i < run.y; i++) {
         let sum = a[i] + b[i];
         out[i] = sum;
         m = max(m, abs_bits(vec4<f32>(sum)).x);
@@ -96,8 +96,8 @@ fn sum_max_abs_vec4(
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     var m = 0u;
-    let stride = groups.x * WORKGROUP;
-    for (var t = wid.x * WORKGROUP + lid; 4u * t < params.len; t += stride) {
+    let run = run_of(wid.x * WORKGROUP + lid, groups.x * WORKGROUP, params.len / 4u);
+    for (var t = run.x; t < run.y; t++) {
         let sum = a4[t] + b4[t];
         out4[t] = sum;
         m = max(m, max_of(abs_bits(sum)));
