@@ -62,6 +62,11 @@ fn shapes() -> Vec<Conv2dShape> {
         conv(1, 3, 4, 5, 12, 5, 1, 2),
         conv(2, 6, 5, 6, 8, 3, 2, 0),
         conv(1, 2, 3, 7, 8, 7, 1, 3),
+        // One input channel: the GEMMs read the taps (im2col), with strides 1 and 2, a
+        // 4x4 kernel (16 taps in 4 texels), padding 0 and 1.
+        conv(2, 1, 5, 7, 9, 3, 1, 1),
+        conv(3, 1, 4, 9, 8, 3, 2, 0),
+        conv(2, 1, 3, 7, 6, 4, 2, 1),
     ]
 }
 

@@ -280,9 +280,10 @@ struct Packing {
     bands: u32,
     // pack_images: runs of texels per plane row.
     runs: u32,
-    _pad1: u32,
-    _pad2: u32,
-    _pad3: u32,
+    // pack_taps: the layer's K and S (offset is its P).
+    kernel: u32,
+    stride: u32,
+    _pad: u32,
 }
 
 // The taps of one phase of backward_input (see implicit_gemm.rs): kh = row_first + S * t
@@ -391,6 +392,39 @@ fn position_run(t: u32) -> TexelRun {
     return TexelRun(origin, 1u, texels);
 }
 
+// Texel t of an image's taps (im2col, `pack_taps`), for layers whose channels times taps
+// fill few texels: the GEMM reads them as the channels of a 1x1 convolution of the output
+// positions. In the source's order, t = ((n * groups + g) * tile_height + oh) * tile_width
+// + ow (tile_height x tile_width = OH x OW) holds, for l < 4, tap 4g + l = (c K + kh) K +
+// kw: source[n, c, oh S + kh - offset, ow S + kw - offset], zero outside the image, past
+// the channels and past the batch.
+fn tap_run(t: u32) -> TexelRun {
+    let p = packing;
+    let plane_texels = p.tile_height * p.tile_width;
+    let plane = quotient(t, plane_texels);
+    let within = t - plane * plane_texels;
+    let n = quotient(plane, p.groups);
+    let g = plane - n * p.groups;
+    let oh = quotient(within, p.tile_width);
+    let ow = within - oh * p.tile_width;
+    let band = quotient(n, p.images_per_row);
+    let x = ((n - band * p.images_per_row) * p.groups + g) * p.tile_width + ow;
+    let taps = p.kernel * p.kernel;
+    var texels = mat4x4<f32>();
+    for (var l = 0u; l < 4u; l++) {
+        let tap = 4u * g + l;
+        let c = quotient(tap, taps);
+        let kh = quotient(tap - c * taps, p.kernel);
+        let kw = tap - c * taps - kh * p.kernel;
+        let i = unpadded(ow * p.stride + kw, p.width);
+        let j = unpadded(oh * p.stride + kh, p.height);
+        if n < p.batch && c < p.channels && i < p.width && j < p.height {
+            texels[0][l] = source[((n * p.channels + c) * p.height + j) * p.width + i];
+        }
+    }
+    return TexelRun(vec2<u32>(x, band * p.tile_height + oh), 1u, texels);
+}
+
 fn store_run(run: TexelRun) {
     for (var l = 0u; l < 4u; l++) {
         if l < run.count {
@@ -422,6 +456,22 @@ fn pack_positions(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     let t = thread_index(gid, groups);
     if t < packing.threads {
         store_run(position_run(t));
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn pack_taps(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = thread_index(gid, groups);
+    if t < packing.threads {
+        store_run(tap_run(t));
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn pack_taps_to_buffer(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = thread_index(gid, groups);
+    if t < packing.threads {
+        store_run_in_buffer(tap_run(t));
     }
 }
 

@@ -46,7 +46,9 @@ crate::uniform! {
         batch: u32,
         bands: u32,
         runs: u32,
-        _pad: [u32; 3],
+        kernel: u32,
+        stride: u32,
+        _pad: u32,
     }
 }
 
@@ -79,10 +81,11 @@ fn images_per_band(batch: usize, fitting: usize) -> usize {
     batch.div_ceil(batch.div_ceil(fitting.max(1)))
 }
 
-/// Where a packed image tensor's planes lie.
+/// Where a packed image tensor's planes lie, and the kernels packing them.
 struct PackedImages {
     packing: Packing,
     texture_size: [usize; 2],
+    entries: PackEntries,
 }
 
 impl PackedImages {
@@ -120,16 +123,18 @@ impl PackedImages {
             batch: dim(batch),
             bands: 0,
             runs: dim(runs),
-            _pad: [0; 3],
+            kernel: 0,
+            stride: 0,
+            _pad: 0,
         };
-        Ok(PackedImages { packing, texture_size })
+        Ok(PackedImages { packing, texture_size, entries: IMAGE_ENTRIES })
     }
 
     /// The dispatch packing `source` into scratch texels, and the texels.
     fn pack(&self, gpu: &Gpu, storage: TexelStorage, source: &Tensor) -> Result<(Dispatch, Texels)> {
         let [width, height] = self.texture_size;
         let texels = gpu.scratch_texels(storage, "conv2d images", width, height)?;
-        Ok((pack(gpu, IMAGE_ENTRIES, &self.packing, &texels, source)?, texels))
+        Ok((pack(gpu, self.entries, &self.packing, &texels, source)?, texels))
     }
 
     /// The dispatch packing `source` into texels of its own, which no other op overwrites,
@@ -137,7 +142,7 @@ impl PackedImages {
     fn pack_kept(&self, gpu: &Gpu, storage: TexelStorage, source: &Tensor) -> Result<(Dispatch, Texels)> {
         let [width, height] = self.texture_size;
         let texels = gpu.texels(storage, width, height)?;
-        Ok((pack(gpu, IMAGE_ENTRIES, &self.packing, &texels, source)?, texels))
+        Ok((pack(gpu, self.entries, &self.packing, &texels, source)?, texels))
     }
 
     /// Output positions (n, row, column index) of `rows x columns` images, reading the
@@ -191,7 +196,9 @@ impl PackedPositions {
             batch: dim(batch),
             bands: dim(bands),
             runs: 0,
-            _pad: [0; 3],
+            kernel: 0,
+            stride: 0,
+            _pad: 0,
         };
         Ok(PackedPositions { packing, texture_size })
     }
@@ -290,17 +297,50 @@ impl Taps {
     }
 }
 
-/// x packed for forward and backward_weight: planes with P rows and columns of zeros around.
-fn input_images(gpu: &Gpu, s: &Conv2dShape) -> Result<PackedImages> {
-    let tile = [s.height + 2 * s.padding, s.width + 2 * s.padding];
-    PackedImages::new(gpu, s.input_shape(), tile, s.padding)
+/// x packed for forward and backward_weight, and the shape its GEMMs compute: planes with
+/// P rows and columns of zeros around; or, where an output position's channels times taps
+/// fill at most K texels (one input channel of a 3x3 layer), its taps (`pack_taps`,
+/// im2col), the layer then being a 1x1 convolution of its output positions over C K K
+/// channels, whose weights [O, C K K] are w's memory as it lies: K times fewer steps for
+/// the forward GEMM, and columns for the weight gradient's, than texels of four channels
+/// of which three are zeros.
+fn input_layout(gpu: &Gpu, s: &Conv2dShape) -> Result<(Conv2dShape, PackedImages)> {
+    let taps = s.in_channels * s.kernel * s.kernel;
+    if s.kernel == 1 || taps.div_ceil(4) > s.kernel {
+        let tile = [s.height + 2 * s.padding, s.width + 2 * s.padding];
+        return Ok((*s, PackedImages::new(gpu, s.input_shape(), tile, s.padding)?));
+    }
+    let columns = Conv2dShape {
+        in_channels: taps,
+        height: s.output_height(),
+        width: s.output_width(),
+        kernel: 1,
+        stride: 1,
+        padding: 0,
+        ..*s
+    };
+    let mut images = PackedImages::new(gpu, columns.input_shape(), [columns.height, columns.width], 0)?;
+    let [width, height] = images.texture_size;
+    images.packing = Packing {
+        channels: dim(s.in_channels),
+        height: dim(s.height),
+        width: dim(s.width),
+        offset: s.padding as i32,
+        kernel: dim(s.kernel),
+        stride: dim(s.stride),
+        threads: dim(width * height),
+        runs: 0,
+        ..images.packing
+    };
+    images.entries = ["pack_taps", "pack_taps_to_buffer"];
+    Ok((columns, images))
 }
 
 /// Whether every grid the three ops pack fits the adapter's texture size (the layouts
 /// are laid out within it for either storage) and, in buffers, its binding size.
 pub fn fits(gpu: &Gpu, s: &Conv2dShape, loader: Loader) -> bool {
     let sizes = [
-        input_images(gpu, s).map(|p| p.texture_size),
+        input_layout(gpu, s).map(|(_, p)| p.texture_size),
         PhasePlan::new(s).packed(gpu, s).map(|p| p.texture_size),
         PackedPositions::new(gpu, s.output_shape()).map(|p| p.texture_size),
     ];
@@ -319,11 +359,11 @@ pub fn forward(
     y: &Tensor,
     keep: bool,
 ) -> Result<(Vec<Dispatch>, Texels)> {
-    let images = input_images(gpu, s)?;
+    let (s, images) = input_layout(gpu, s)?;
     let pack = if keep { PackedImages::pack_kept } else { PackedImages::pack };
     let (pack_x, a) = pack(&images, gpu, loader.storage(), x)?;
     let mut dispatches = vec![pack_x];
-    dispatches.extend(forward_packed(gpu, loader, s, &images, &a, w, y)?);
+    dispatches.extend(forward_packed(gpu, loader, &s, &images, &a, w, y)?);
     Ok((dispatches, a))
 }
 
@@ -427,7 +467,7 @@ pub fn backward_weight(
     dy: &Tensor,
     dw: &Tensor,
 ) -> Result<Vec<Dispatch>> {
-    let (pack_x, b) = input_images(gpu, s)?.pack(gpu, loader.storage(), x)?;
+    let (pack_x, b) = input_layout(gpu, s)?.1.pack(gpu, loader.storage(), x)?;
     let mut dispatches = vec![pack_x];
     dispatches.extend(backward_weight_packed(gpu, loader, s, &b, dy, dw)?);
     Ok(dispatches)
@@ -442,7 +482,8 @@ pub fn backward_weight_packed(
     dy: &Tensor,
     dw: &Tensor,
 ) -> Result<Vec<Dispatch>> {
-    let images = input_images(gpu, s)?;
+    let (s, images) = input_layout(gpu, s)?;
+    let s = &s;
     let positions = PackedPositions::new(gpu, s.output_shape())?;
     let (pack_dy, a) = positions.pack(gpu, loader.storage(), dy)?;
     let kk = s.kernel * s.kernel;
