@@ -84,28 +84,31 @@ fn in_fours() -> bool {
     return params.spatial % 4u == 0u;
 }
 
-// Where a channel's loop is: the index of its j-th value (or four) for j in an
-// invocation's run (`run_of`, shaders/common/grid.wgsl), advanced one at a time without dividing (lavapipe
-// divides u32 lane by lane).
+// Where a channel's loop is in the run of its values (or fours) that one invocation of
+// its workgroup adds (`run_of`, shaders/common/grid.wgsl): the index of the current one,
+// advanced without dividing (lavapipe divides u32 lane by lane), and how many are left.
 struct ChannelWalk {
     index: u32,
     s: u32,
     plane: u32,
     // From the end of one image's plane of the channel to the start of the next one's.
     gap: u32,
+    remaining: u32,
 }
 
-// The walk of channel c's values from the j-th, over planes of `plane` values (or fours).
-fn channel_walk(c: u32, j: u32, plane: u32) -> ChannelWalk {
-    let n = quotient(j, plane);
-    let s = j - n * plane;
-    return ChannelWalk((n * params.channels + c) * plane + s, s, plane, (params.channels - 1u) * plane);
+// Invocation `lane`'s walk over channel c's values (or fours), `plane` of them a plane.
+fn channel_walk(c: u32, lane: u32, plane: u32) -> ChannelWalk {
+    let run = run_of(lane, WORKGROUP, params.batch * plane);
+    let n = quotient(run.x, plane);
+    let s = run.x - n * plane;
+    return ChannelWalk((n * params.channels + c) * plane + s, s, plane, (params.channels - 1u) * plane, run.y - run.x);
 }
 
 fn walk_on(w: ChannelWalk) -> ChannelWalk {
     var next = w;
     next.index += 1u;
     next.s += 1u;
+    next.remaining -= 1u;
     if next.s == w.plane {
         next.s = 0u;
         next.index += w.gap;
@@ -192,24 +195,18 @@ fn channel_stats(c: u32, lane: u32) -> vec4<f32> {
     var low = vec4<f32>(first);
     var high = low;
     if in_fours() {
-        let values = run_of(lane, WORKGROUP, params.count / 4u);
-        var walk = channel_walk(c, values.x, params.spatial / 4u);
-        for (var j = values.x; j < values.y; j++) {
+        for (var walk = channel_walk(c, lane, params.spatial / 4u); walk.remaining > 0u; walk = walk_on(walk)) {
             let v = x4[walk.index];
             sum += v;
             low = min(low, v);
             high = max(high, v);
-            walk = walk_on(walk);
         }
     } else {
-        let values = run_of(lane, WORKGROUP, params.count);
-        var walk = channel_walk(c, values.x, params.spatial);
-        for (var j = values.x; j < values.y; j++) {
+        for (var walk = channel_walk(c, lane, params.spatial); walk.remaining > 0u; walk = walk_on(walk)) {
             let v = x[walk.index];
             sum.x += v;
             low = min(low, vec4<f32>(v));
             high = max(high, vec4<f32>(v));
-            walk = walk_on(walk);
         }
     }
     partial_a[lane] = total(sum);
@@ -226,20 +223,14 @@ fn channel_stats(c: u32, lane: u32) -> vec4<f32> {
     // Pass 2: biased variance, from deviations about the mean just computed.
     var squares = vec4<f32>(0.0);
     if in_fours() {
-        let values = run_of(lane, WORKGROUP, params.count / 4u);
-        var walk = channel_walk(c, values.x, params.spatial / 4u);
-        for (var j = values.x; j < values.y; j++) {
+        for (var walk = channel_walk(c, lane, params.spatial / 4u); walk.remaining > 0u; walk = walk_on(walk)) {
             let d = x4[walk.index] - mean;
             squares += d * d;
-            walk = walk_on(walk);
         }
     } else {
-        let values = run_of(lane, WORKGROUP, params.count);
-        var walk = channel_walk(c, values.x, params.spatial);
-        for (var j = values.x; j < values.y; j++) {
+        for (var walk = channel_walk(c, lane, params.spatial); walk.remaining > 0u; walk = walk_on(walk)) {
             let d = x[walk.index] - mean;
             squares.x += d * d;
-            walk = walk_on(walk);
         }
     }
     partial_a[lane] = total(squares);
@@ -337,24 +328,18 @@ fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     var sum_dy = vec4<f32>(0.0);
     var sum_dy_xhat = vec4<f32>(0.0);
     if in_fours() {
-        let values = run_of(lane, WORKGROUP, params.count / 4u);
-        var walk = channel_walk(c, values.x, params.spatial / 4u);
-        for (var j = values.x; j < values.y; j++) {
+        for (var walk = channel_walk(c, lane, params.spatial / 4u); walk.remaining > 0u; walk = walk_on(walk)) {
             let xhat = (x4[walk.index] - mean) * inv_std;
             let g = pass_gradient(dy4[walk.index], xhat, c);
             sum_dy += g;
             sum_dy_xhat += g * xhat;
-            walk = walk_on(walk);
         }
     } else {
-        let values = run_of(lane, WORKGROUP, params.count);
-        var walk = channel_walk(c, values.x, params.spatial);
-        for (var j = values.x; j < values.y; j++) {
+        for (var walk = channel_walk(c, lane, params.spatial); walk.remaining > 0u; walk = walk_on(walk)) {
             let xhat = (x[walk.index] - mean) * inv_std;
             let g = pass_gradient(vec4<f32>(dy[walk.index]), vec4<f32>(xhat), c).x;
             sum_dy.x += g;
             sum_dy_xhat.x += g * xhat;
-            walk = walk_on(walk);
         }
     }
     partial_a[lane] = total(sum_dy);
