@@ -309,6 +309,13 @@ fn unpadded(at: u32, size: u32) -> u32 {
     return select(min(u32(shifted), size), size, shifted < 0i);
 }
 
+// The texel where image n's plane of channel group g starts in packed images (and taps).
+fn plane_origin(n: u32, g: u32) -> vec2<u32> {
+    let p = packing;
+    let band = quotient(n, p.images_per_row);
+    return vec2<u32>(((n - band * p.images_per_row) * p.groups + g) * p.tile_width, band * p.tile_height);
+}
+
 // Up to four texels of one row of a packed grid, left to right from `origin`.
 struct TexelRun {
     origin: vec2<u32>,
@@ -347,14 +354,12 @@ fn image_run(t: u32) -> TexelRun {
     let jj = plane_row - plane * p.tile_height;
     let n = quotient(plane, p.groups);
     let g = plane - n * p.groups;
-    let band = quotient(n, p.images_per_row);
-    let x0 = ((n - band * p.images_per_row) * p.groups + g) * p.tile_width;
-    let y = band * p.tile_height + jj;
+    let row = plane_origin(n, g) + vec2<u32>(0u, jj);
     let quads = (p.width + 3u) / 4u;
     if k >= quads {
         let b = k - quads;
         let column = select(b + p.width, b, b < u32(p.offset));
-        return TexelRun(vec2<u32>(x0 + column, y), 1u, mat4x4<f32>());
+        return TexelRun(row + vec2<u32>(column, 0u), 1u, mat4x4<f32>());
     }
     let j = unpadded(jj, p.height);
     var rows = mat4x4<f32>();
@@ -366,7 +371,7 @@ fn image_run(t: u32) -> TexelRun {
             }
         }
     }
-    return TexelRun(vec2<u32>(x0 + u32(p.offset) + 4u * k, y), min(4u, p.width - 4u * k), transpose(rows));
+    return TexelRun(row + vec2<u32>(u32(p.offset) + 4u * k, 0u), min(4u, p.width - 4u * k), transpose(rows));
 }
 
 // Texel t of dy packed for the weight gradient's GEMM, whose reduction runs over positions:
@@ -407,8 +412,6 @@ fn tap_run(t: u32) -> TexelRun {
     let g = plane - n * p.groups;
     let oh = quotient(within, p.tile_width);
     let ow = within - oh * p.tile_width;
-    let band = quotient(n, p.images_per_row);
-    let x = ((n - band * p.images_per_row) * p.groups + g) * p.tile_width + ow;
     let taps = p.kernel * p.kernel;
     var texels = mat4x4<f32>();
     for (var l = 0u; l < 4u; l++) {
@@ -422,7 +425,7 @@ fn tap_run(t: u32) -> TexelRun {
             texels[0][l] = source[((n * p.channels + c) * p.height + j) * p.width + i];
         }
     }
-    return TexelRun(vec2<u32>(x, band * p.tile_height + oh), 1u, texels);
+    return TexelRun(plane_origin(n, g) + vec2<u32>(ow, oh), 1u, texels);
 }
 
 fn store_run(run: TexelRun) {
