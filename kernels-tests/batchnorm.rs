@@ -212,9 +212,10 @@ fn run(dispatches: &[Dispatch]) {
 /// 143, exactly 128 (a multiple of the workgroup), 2 (the smallest trainable), 12, 540
 /// and 640. Planes of 64, 4, 60 and 320 values take the per-element kernels' vec4 forms
 /// (the second with 15 vec4s in all, a part of one workgroup); the others the scalar
-/// ones. The per-channel loops step 64 values (or fours) at a time across plane
-/// boundaries: in planes of 35 values, and of 15 and 80 fours (the last two: 135 and
-/// 160 fours a channel, three steps).
+/// ones. Each invocation of a per-channel loop walks a run of consecutive values (or
+/// fours) across plane boundaries: runs of 3 in planes of 35 values and of 80 fours (160
+/// fours a channel), and runs of 3 ending on the boundaries of planes of 15 fours (135 a
+/// channel).
 const SHAPES: [(usize, usize, usize, usize); 8] = [
     (5, 3, 7, 5),
     (3, 4, 1, 1),
