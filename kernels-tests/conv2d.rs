@@ -67,6 +67,12 @@ fn shapes() -> Vec<Conv2dShape> {
         conv(2, 1, 5, 7, 9, 3, 1, 1),
         conv(3, 1, 4, 9, 8, 3, 2, 0),
         conv(2, 1, 3, 7, 6, 4, 2, 1),
+        // Planes of a multiple of 4 positions, which the texture GEMM stores four rows at a
+        // time: full-width blocks with a partial column group (20 and 33 outputs), a last
+        // block with four rows of eight (12 positions), and backward_input's 20 channels.
+        conv(1, 5, 20, 6, 2, 3, 1, 1),
+        conv(2, 7, 33, 4, 4, 3, 1, 1),
+        conv(2, 20, 6, 4, 6, 3, 1, 1),
     ]
 }
 

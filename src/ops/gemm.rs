@@ -141,6 +141,34 @@ impl IndexMap {
     pub fn linear(stride: usize) -> IndexMap {
         IndexMap::new([WHOLE; 3], [stride, 0, 0, 0])
     }
+
+    /// Whether every four indices from a multiple of 4 lie at four consecutive elements, the
+    /// first a multiple of 4. Digits whose coefficient continues the digits below (1 for
+    /// digit 0, then the radices below multiplied) count as one digit whose radix is the
+    /// product; four aligned indices stay within it once that product is a multiple of 4
+    /// or it never wraps.
+    fn quads(&self) -> bool {
+        let mut run = 1u64;
+        for digit in 0..4 {
+            if u64::from(self.coefficient[digit]) != run {
+                return false;
+            }
+            let radix = if digit < 3 { self.radix[digit] } else { u32::MAX };
+            if radix == u32::MAX {
+                return self.origin % 4 == 0;
+            }
+            run *= u64::from(radix);
+            if run % 4 == 0 {
+                return self.origin % 4 == 0 && self.coefficient[digit + 1..].iter().all(|c| c % 4 == 0);
+            }
+        }
+        unreachable!("digit 3 never wraps")
+    }
+
+    /// Whether every index lies at a multiple of 4.
+    fn aligned(&self) -> bool {
+        self.origin % 4 == 0 && self.coefficient.iter().all(|c| c % 4 == 0)
+    }
 }
 
 crate::uniform! {
@@ -202,6 +230,13 @@ impl GemmLayout {
     pub fn matrices(m: usize, k4: usize, n: usize) -> GemmLayout {
         let a = [TexelMap::linear(0, 1), TexelMap::linear(1, 0)];
         GemmLayout::new(m, n, k4, a, [IndexMap::linear(n), IndexMap::linear(1)])
+    }
+
+    /// Whether C can be stored four rows at once (`ROW_QUADS` in shaders/gemm.wgsl): every
+    /// four rows from a multiple of 4 at four consecutive elements of every column, the
+    /// first a multiple of 4.
+    fn row_quads(&self) -> bool {
+        self.m % 4 == 0 && self.chunk_stride % 4 == 0 && self.c_rows.quads() && self.c_cols.aligned()
     }
 
     /// The layout for operands in buffers of texels, A `a_width` and B `b_width` wide.
@@ -361,9 +396,11 @@ pub fn dispatch(
     match loader {
         Loader::Texture => {
             let (blocks, wide) = blocks(layout)?;
-            let kernel = gpu.kernel("gemm", "gemm", &[("WIDE", f64::from(u8::from(wide)))])?;
+            let constants =
+                [("WIDE", f64::from(u8::from(wide))), ("ROW_QUADS", f64::from(u8::from(layout.row_quads())))];
+            let kernel = gpu.kernel("gemm", "gemm", &constants)?;
             let params = gpu.uniform(layout);
-            let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("a", a), ("b", b), ("c", c)];
+            let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("a", a), ("b", b), ("c", c), ("c4", c)];
             gpu.dispatch(&kernel, bindings, kernel.grid_1d(blocks * chunks))
         }
         Loader::Tiled { thread_rows } => {
@@ -402,4 +439,57 @@ pub fn split_k(
     let uniform = gpu.uniform(&Chunks { elements: dim(c.len()), count: dim(chunks) });
     let bindings: &[(&str, &dyn Bindable)] = &[("chunks", &uniform), ("partial_sums", &partial_sums), ("total", c)];
     Ok(vec![product, gpu.dispatch_1d(&kernel, bindings, c.len())?])
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+
+    use super::{IndexMap, WHOLE};
+
+    /// The element index i maps to, digit by digit as shaders/gemm.wgsl computes it.
+    fn element(map: &IndexMap, i: u64) -> u64 {
+        let [r0, r1, r2] = [0, 1, 2].map(|d| u64::from(map.radix[d]));
+        let digits = [i % r0, i / r0 % r1, i / (r0 * r1) % r2, i / (r0 * r1 * r2)];
+        u64::from(map.origin) + digits.iter().zip(map.coefficient).map(|(d, c)| d * u64::from(c)).sum::<u64>()
+    }
+
+    /// Whether every aligned four of indices below `limit` lie at four consecutive elements
+    /// from a multiple of 4, by trying them.
+    fn quads_by_trial(map: &IndexMap, limit: u64) -> bool {
+        (0..limit)
+            .step_by(4)
+            .all(|g| element(map, g) % 4 == 0 && (1..4).all(|i| element(map, g + i) == element(map, g) + i))
+    }
+
+    /// `quads` says what trying every index says, for maps of radices 2 to 9 (indices up to
+    /// twice the product of the radices reach every digit, so every wrap is tried), and for
+    /// a convolution's output positions: whole planes of a multiple of 4 positions.
+    #[test]
+    fn quads_are_what_trying_every_index_finds() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut found = 0;
+        for _ in 0..20_000 {
+            let radix: [usize; 3] = std::array::from_fn(|_| rng.random_range(2..10));
+            // Coefficients near the products of the radices below, where runs continue.
+            let runs = [1, radix[0], radix[0] * radix[1], radix[0] * radix[1] * radix[2]];
+            let coefficients =
+                runs.map(
+                    |run| if rng.random_bool(0.6) { run } else { rng.random_range(0..4) * 4 + rng.random_range(0..2) },
+                );
+            let map =
+                IndexMap::new(radix, coefficients).with_origin(rng.random_range(0..3) * 4 + rng.random_range(0..2) * 2);
+            let limit = 2 * runs[3] as u64 + 8;
+            assert_eq!(map.quads(), quads_by_trial(&map, limit), "{map:?}");
+            found += usize::from(map.quads());
+        }
+        assert!(found > 1000, "only {found} maps had quads: the test draws too few");
+        let positions =
+            |rows: usize, columns: usize| IndexMap::new([columns, rows, WHOLE], [1, columns, 16 * rows * columns, 0]);
+        assert!(positions(28, 28).quads() && positions(14, 14).quads() && positions(3, 4).quads());
+        assert!(!positions(7, 7).quads() && !positions(5, 9).quads());
+        assert!(
+            IndexMap::linear(1).quads() && !IndexMap::linear(1).with_origin(2).quads() && !IndexMap::linear(2).quads()
+        );
+    }
 }
