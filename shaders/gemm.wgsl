@@ -123,39 +123,67 @@ fn a_rows(p0: vec2<i32>, p1: vec2<i32>, p2: vec2<i32>, p3: vec2<i32>) -> mat4x4<
     return mat4x4<f32>(textureLoad(a, p0, 0), textureLoad(a, p1, 0), textureLoad(a, p2, 0), textureLoad(a, p3, 0));
 }
 
+// Whether column n + j of C is stored: within C, and a valid channel of its group.
+// Stores are written out, not looped over: the loops over the block's rows took their
+// matrices from memory (a dynamic index), which cost half of the time of GEMMs with short
+// reductions, such as backward_input's stride-2 phases (measured on lavapipe).
+fn stored(n: u32, column: vec4<u32>, j: u32) -> bool {
+    return n + j < params.n && column.x + j < params.n_inner;
+}
+
 // C[m, n..n+4] = v, skipping what lies outside C: `base` is m's element, `column` the
 // digits of n. The four columns are consecutive in digit 0 (its radix is a multiple of 4),
-// so their elements are `base + offset + j * stride`. Loops have constant bounds so that
-// they unroll and the matrices stay in registers (a dynamic index moves them to memory,
-// 10x slower on lavapipe).
+// so their elements are `base + offset + j * stride`.
 fn store4(base: u32, n: u32, column: vec4<u32>, v: vec4<f32>) {
     let p = params;
     let offset = base + p.c_cols.origin + dot(column, p.c_cols.coefficient);
     let stride = p.c_cols.coefficient.x;
-    for (var j = 0u; j < 4u; j++) {
-        if n + j < p.n && column.x + j < p.n_inner {
-            c[offset + j * stride] = v[j];
-        }
+    if stored(n, column, 0u) {
+        c[offset] = v.x;
+    }
+    if stored(n, column, 1u) {
+        c[offset + stride] = v.y;
+    }
+    if stored(n, column, 2u) {
+        c[offset + 2u * stride] = v.z;
+    }
+    if stored(n, column, 3u) {
+        c[offset + 3u * stride] = v.w;
     }
 }
 
 // Columns n..n+4 of rows m..m+8 of C: column i of `top` is row m + i, of `bottom` row
-// m + 4 + i. Row digits advance by increments, not divisions.
+// m + 4 + i.
 fn store_block(chunk: u32, m: u32, n: u32, top: mat4x4<f32>, bottom: mat4x4<f32>) {
     if ROW_QUADS {
         store_row_quad(chunk, m, n, transpose(top));
         store_row_quad(chunk, m + 4u, n, transpose(bottom));
         return;
     }
+    let column = digits(params.c_cols.radix, n);
+    let next = store_rows(chunk, m, n, column, digits(params.c_rows.radix, m), top);
+    store_rows(chunk, m + 4u, n, column, next, bottom);
+}
+
+// Rows m..m+4 of C (row m + i in rows[i]) from the digits of row m, advancing them by
+// increments, not divisions; the digits of row m + 4.
+fn store_rows(chunk: u32, m: u32, n: u32, column: vec4<u32>, first: vec4<u32>, rows: mat4x4<f32>) -> vec4<u32> {
+    var row = first;
+    store_row_at(chunk, m, n, column, row, rows[0]);
+    row = next_digits(params.c_rows.radix, row);
+    store_row_at(chunk, m + 1u, n, column, row, rows[1]);
+    row = next_digits(params.c_rows.radix, row);
+    store_row_at(chunk, m + 2u, n, column, row, rows[2]);
+    row = next_digits(params.c_rows.radix, row);
+    store_row_at(chunk, m + 3u, n, column, row, rows[3]);
+    return next_digits(params.c_rows.radix, row);
+}
+
+// C[m, n..n+4] = v where m < M, m's digits given.
+fn store_row_at(chunk: u32, m: u32, n: u32, column: vec4<u32>, row: vec4<u32>, v: vec4<f32>) {
     let p = params;
-    let column = digits(p.c_cols.radix, n);
-    var row = digits(p.c_rows.radix, m);
-    for (var i = 0u; i < 8u; i++) {
-        if m + i < p.m {
-            let v = select(bottom[i - 4u], top[i], i < 4u);
-            store4(chunk * p.chunk_stride + p.c_rows.origin + dot(row, p.c_rows.coefficient), n, column, v);
-        }
-        row = next_digits(p.c_rows.radix, row);
+    if m < p.m {
+        store4(chunk * p.chunk_stride + p.c_rows.origin + dot(row, p.c_rows.coefficient), n, column, v);
     }
 }
 
@@ -176,11 +204,19 @@ fn store_row_quad(chunk: u32, m: u32, n: u32, columns: mat4x4<f32>) {
     }
     let column = digits(p.c_cols.radix, n);
     let rows = dot(digits(p.c_rows.radix, m), p.c_rows.coefficient);
-    let first = chunk * p.chunk_stride + p.c_rows.origin + rows + p.c_cols.origin + dot(column, p.c_cols.coefficient);
-    for (var j = 0u; j < 4u; j++) {
-        if n + j < p.n && column.x + j < p.n_inner {
-            c4[(first + j * p.c_cols.coefficient.x) / 4u] = columns[j];
-        }
+    let first = (chunk * p.chunk_stride + p.c_rows.origin + rows + p.c_cols.origin + dot(column, p.c_cols.coefficient)) / 4u;
+    let stride = p.c_cols.coefficient.x / 4u;
+    if stored(n, column, 0u) {
+        c4[first] = columns[0];
+    }
+    if stored(n, column, 1u) {
+        c4[first + stride] = columns[1];
+    }
+    if stored(n, column, 2u) {
+        c4[first + 2u * stride] = columns[2];
+    }
+    if stored(n, column, 3u) {
+        c4[first + 3u * stride] = columns[3];
     }
 }
 
@@ -366,11 +402,7 @@ fn b_tile_rows(s: u32, tile_groups: u32, g: u32) -> mat4x4<f32> {
 
 // C[m, n..n+4] = v for the row m of chunk `chunk`, skipping what lies outside C.
 fn store_row(chunk: u32, m: u32, n: u32, v: vec4<f32>) {
-    let p = params;
-    if m < p.m {
-        let base = chunk * p.chunk_stride + p.c_rows.origin + dot(digits(p.c_rows.radix, m), p.c_rows.coefficient);
-        store4(base, n, digits(p.c_cols.radix, n), v);
-    }
+    store_row_at(chunk, m, n, digits(params.c_cols.radix, n), digits(params.c_rows.radix, m), v);
 }
 
 @compute @workgroup_size(WORKGROUP)
