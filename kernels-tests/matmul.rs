@@ -5,11 +5,23 @@ use sturdy::reference;
 use crate::harness::*;
 
 /// Odd sizes around the blocks (texture: 8 rows x 32 columns, 16 x 16 for N <= 16, K in 4s; tiled: 64 x 64
-/// and 128 x 32, K in 16s): single elements, partial blocks on every side, and more than one block.
+/// and 128 x 32, K in 16s): single elements, partial blocks on every side, and more than one block;
+/// N a multiple of 4 (12, 20, 64), whose rows the GEMM stores four columns at a time.
 fn shapes() -> Vec<MatmulShape> {
-    [(1, 1, 1), (5, 7, 3), (33, 9, 17), (65, 19, 70), (3, 41, 130), (70, 130, 9), (131, 37, 33)]
-        .map(|(m, k, n)| MatmulShape { m, k, n })
-        .to_vec()
+    [
+        (1, 1, 1),
+        (5, 7, 3),
+        (33, 9, 17),
+        (65, 19, 70),
+        (3, 41, 130),
+        (70, 130, 9),
+        (131, 37, 33),
+        (9, 13, 20),
+        (37, 5, 64),
+        (2, 3, 12),
+    ]
+    .map(|(m, k, n)| MatmulShape { m, k, n })
+    .to_vec()
 }
 
 fn norm(v: &[f64]) -> f64 {

@@ -137,6 +137,12 @@ fn stored(n: u32, column: vec4<u32>, j: u32) -> bool {
 fn store4(base: u32, n: u32, column: vec4<u32>, v: vec4<f32>) {
     let p = params;
     let offset = base + p.c_cols.origin + dot(column, p.c_cols.coefficient);
+    if COLUMN_QUADS {
+        if stored(n, column, 0u) {
+            c4[offset / 4u] = v;
+        }
+        return;
+    }
     let stride = p.c_cols.coefficient.x;
     if stored(n, column, 0u) {
         c[offset] = v.x;
@@ -194,6 +200,11 @@ fn store_row_at(chunk: u32, m: u32, n: u32, column: vec4<u32>, row: vec4<u32>, v
 // fewer stores than element by element (which took about a third of a 16-channel
 // convolution's GEMM on lavapipe, measured). `c4` binds the same tensor as `c`.
 override ROW_QUADS: bool = false;
+// Likewise COLUMN_QUADS where every four columns from a multiple of 4 lie at four
+// consecutive elements, the first a multiple of 4, in every row, and columns are stored
+// all four or none (N and n_inner multiples of 4): a row-major C, as the matrix product's
+// and the linear layer's are, takes one vec4 per row (`GemmLayout::column_quads`).
+override COLUMN_QUADS: bool = false;
 @group(0) @binding(13) var<storage, read_write> c4: array<vec4<f32>>;
 
 // Rows m..m+4 of columns n..n+4: `columns[j]` holds column n + j.

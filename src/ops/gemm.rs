@@ -239,6 +239,22 @@ impl GemmLayout {
         self.m % 4 == 0 && self.chunk_stride % 4 == 0 && self.c_rows.quads() && self.c_cols.aligned()
     }
 
+    /// Whether C can be stored four columns at once (`COLUMN_QUADS`): every four columns
+    /// from a multiple of 4 at four consecutive elements of every row, the first a multiple
+    /// of 4, and stored all four or none.
+    fn column_quads(&self) -> bool {
+        let whole_groups = self.n % 4 == 0 && (self.n_inner == dim(WHOLE) || self.n_inner % 4 == 0);
+        whole_groups && self.chunk_stride % 4 == 0 && self.c_cols.quads() && self.c_rows.aligned()
+    }
+
+    /// The shader's store constants for this layout: four rows at once where C allows,
+    /// else four columns where it allows that.
+    fn store_constants(&self) -> [(&'static str, f64); 2] {
+        let rows = self.row_quads();
+        let columns = !rows && self.column_quads();
+        [("ROW_QUADS", f64::from(u8::from(rows))), ("COLUMN_QUADS", f64::from(u8::from(columns)))]
+    }
+
     /// The layout for operands in buffers of texels, A `a_width` and B `b_width` wide.
     fn flattened(&self, a_width: usize, b_width: usize) -> GemmLayout {
         let [x, y] = self.b_row_step;
@@ -396,17 +412,18 @@ pub fn dispatch(
     match loader {
         Loader::Texture => {
             let (blocks, wide) = blocks(layout)?;
-            let constants =
-                [("WIDE", f64::from(u8::from(wide))), ("ROW_QUADS", f64::from(u8::from(layout.row_quads())))];
-            let kernel = gpu.kernel("gemm", "gemm", &constants)?;
+            let [rows, columns] = layout.store_constants();
+            let kernel = gpu.kernel("gemm", "gemm", &[("WIDE", f64::from(u8::from(wide))), rows, columns])?;
             let params = gpu.uniform(layout);
             let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("a", a), ("b", b), ("c", c), ("c4", c)];
             gpu.dispatch(&kernel, bindings, kernel.grid_1d(blocks * chunks))
         }
         Loader::Tiled { thread_rows } => {
-            let kernel = gpu.kernel("gemm", "gemm_tiled", &[("THREAD_ROWS", thread_rows as f64)])?;
+            let [rows, columns] = layout.store_constants();
+            let kernel = gpu.kernel("gemm", "gemm_tiled", &[("THREAD_ROWS", thread_rows as f64), rows, columns])?;
             let params = gpu.uniform(&layout.flattened(a.width(), b.width()));
-            let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("a_texels", a), ("b_texels", b), ("c", c)];
+            let bindings: &[(&str, &dyn Bindable)] =
+                &[("params", &params), ("a_texels", a), ("b_texels", b), ("c", c), ("c4", c)];
             let workgroup = kernel.workgroup_size()[0] as usize;
             gpu.dispatch(&kernel, bindings, kernel.grid_1d(tiles(layout, thread_rows)? * chunks * workgroup))
         }
