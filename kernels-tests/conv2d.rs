@@ -180,19 +180,22 @@ fn forward_matches_reference_with_and_without_bias() {
 }
 
 /// A 4000-pixel-wide image of 8 channels packs 2 x 4002 texels wide, so a texture holds
-/// at most two images per band of rows (one under 16384 texels per dimension), and its dy
-/// of 9 rows packs 9 x 1000 texels, one image per band: 3 images take several bands,
-/// which the positions' image digits must address. dw sums 108,000 terms, so it is held
+/// at most two images per band of rows (one under 16384 texels per dimension): 3 images take
+/// several bands, which the positions' image digits must address. Its dy of 9 rows packs
+/// 9 x 1000 texels a plane, one plane per texture row of the weight gradient's operand; a
+/// 2800-pixel-wide dy of 6 channels, 9 x 700, two (6300 texels each, 2 dividing 6), so that
+/// both digits of a channel's place are used. dw sums up to 108,000 terms, so it is held
 /// to the probabilistic bound: the worst case exceeds 1 there.
 #[test]
 fn gemm_packs_images_onto_several_bands() {
-    let s = conv(3, 8, 5, 9, 4000, 3, 1, 1);
-    let mut case = Case::new(format!("conv2d backward_input over bands {s:?}"));
-    let t = Inputs::new(&mut case, &s);
-    for variant in Loader::ALL.map(Variant::Gemm) {
-        check_forward(&s, variant, false);
-        check_backward_input(&case, &s, variant, &t);
-        check_backward_weight_within(&case, &s, variant, &t, probable_sum_bound);
+    for s in [conv(3, 8, 5, 9, 4000, 3, 1, 1), conv(2, 3, 6, 9, 2800, 3, 1, 1)] {
+        let mut case = Case::new(format!("conv2d backward_input over bands {s:?}"));
+        let t = Inputs::new(&mut case, &s);
+        for variant in Loader::ALL.map(Variant::Gemm) {
+            check_forward(&s, variant, false);
+            check_backward_input(&case, &s, variant, &t);
+            check_backward_weight_within(&case, &s, variant, &t, probable_sum_bound);
+        }
     }
 }
 

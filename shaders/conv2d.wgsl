@@ -276,8 +276,6 @@ struct Packing {
     // Invocations of the pack kernel: one per run of texels.
     threads: u32,
     batch: u32,
-    // pack_positions: bands of images per channel.
-    bands: u32,
     // pack_images: runs of texels per plane row.
     runs: u32,
     // pack_taps: the layer's K and S (offset is its P).
@@ -375,26 +373,21 @@ fn image_run(t: u32) -> TexelRun {
 }
 
 // Texel t of dy packed for the weight gradient's GEMM, whose reduction runs over positions:
-// source[n, o, row, 4q..4q+4] (zeros past the row's end and the batch), t = ((n * channels +
-// o) * height + row) * tile_width + q for n < bands x images_per_row, tile_width = ceil(OW /
-// 4). Channel o's images lie in texture rows o * bands + n / images_per_row, each image's
-// plane of height x tile_width texels whole in a row at (n % images_per_row) times its
-// size, so that texels follow the source's order: where rows are whole vec4s, a copy.
+// source[n, o, row, 4q..4q+4] (zeros past the row's end), t = ((n * channels + o) * height +
+// row) * tile_width + q, tile_width = ceil(OW / 4), in the source's order at (t %
+// texture_width, t / texture_width) (src/ops/conv2d/implicit_gemm.rs, PackedPositions):
+// where rows are whole vec4s, a copy.
 fn position_run(t: u32) -> TexelRun {
     let p = packing;
-    let plane_texels = p.height * p.tile_width;
-    let plane = quotient(t, plane_texels);
-    let within = t - plane * plane_texels;
-    let n = quotient(plane, p.channels);
-    let o = plane - n * p.channels;
-    let band = quotient(n, p.images_per_row);
-    let origin = vec2<u32>(within + plane_texels * (n - band * p.images_per_row), band + p.bands * o);
-    let row = quotient(within, p.tile_width);
+    let y = quotient(t, p.texture_width);
     var texels = mat4x4<f32>();
-    if n < p.batch {
-        texels[0] = source_quad((plane * p.height + row) * p.width, within - row * p.tile_width);
+    if p.width % 4u == 0u {
+        texels[0] = source4[t];
+    } else {
+        let row = quotient(t, p.tile_width);
+        texels[0] = source_quad(row * p.width, t - row * p.tile_width);
     }
-    return TexelRun(origin, 1u, texels);
+    return TexelRun(vec2<u32>(t - y * p.texture_width, y), 1u, texels);
 }
 
 // Texel t of an image's taps (im2col, `pack_taps`), for layers whose channels times taps

@@ -44,7 +44,6 @@ crate::uniform! {
         texture_width: u32,
         threads: u32,
         batch: u32,
-        bands: u32,
         runs: u32,
         kernel: u32,
         stride: u32,
@@ -121,7 +120,6 @@ impl PackedImages {
             texture_width: dim(texture_size[0]),
             threads: dim(bands * images_per_row * groups * tile_height * runs),
             batch: dim(batch),
-            bands: 0,
             runs: dim(runs),
             kernel: 0,
             stride: 0,
@@ -164,11 +162,16 @@ impl PackedImages {
     }
 }
 
-/// dy [N, O, OH, OW] with four positions of a row per texel (`pack_positions`): channel o's
-/// images in `bands` texture rows, images_per_row images of OH x ceil(OW / 4) texels each.
+/// dy [N, O, OH, OW] with four positions of a row per texel (`pack_positions`), in the
+/// source's order: texel L = (n O + o) P + within, of P = OH ceil(OW / 4) a plane, lies at
+/// (L % T, L / T) for texture rows of T = k P texels, k a divisor of O (the largest that
+/// fits): channel o's plane at x = (o % k) P in row n O / k + o / k. Where OW is a multiple
+/// of 4 the pack is a copy.
 struct PackedPositions {
     packing: Packing,
     texture_size: [usize; 2],
+    /// Planes per texture row (k).
+    planes_per_row: usize,
 }
 
 impl PackedPositions {
@@ -176,10 +179,9 @@ impl PackedPositions {
         let limit = gpu.limits.max_texture_dimension_2d as usize;
         let quads = width.div_ceil(4);
         let plane = height * quads;
-        let images_per_row = images_per_band(batch, limit / plane);
-        let bands = batch.div_ceil(images_per_row);
-        let texture_size = [images_per_row * plane, channels * bands];
-        if texture_size.iter().any(|&s| s > limit) {
+        let planes_per_row = (1..=channels).rev().find(|&k| channels % k == 0 && k * plane <= limit).unwrap_or(0);
+        let texture_size = [planes_per_row * plane, (batch * channels).div_ceil(planes_per_row.max(1))];
+        if planes_per_row == 0 || texture_size[1] > limit {
             return Err(too_large("the packed positions", shape, limit));
         }
         let packing = Packing {
@@ -189,18 +191,17 @@ impl PackedPositions {
             groups: 0,
             tile_height: dim(height),
             tile_width: dim(quads),
-            images_per_row: dim(images_per_row),
+            images_per_row: 0,
             offset: 0,
             texture_width: dim(texture_size[0]),
             threads: dim(texture_size[0] * texture_size[1]),
             batch: dim(batch),
-            bands: dim(bands),
             runs: 0,
             kernel: 0,
             stride: 0,
             _pad: 0,
         };
-        Ok(PackedPositions { packing, texture_size })
+        Ok(PackedPositions { packing, texture_size, planes_per_row })
     }
 
     fn pack(&self, gpu: &Gpu, storage: TexelStorage, source: &Tensor) -> Result<(Dispatch, Texels)> {
@@ -210,16 +211,18 @@ impl PackedPositions {
         Ok((pack(gpu, entries, &self.packing, &texels, source)?, texels))
     }
 
-    /// Channel o's first texel.
+    /// Channel o's first texel: (o % k) P along the row, o / k rows down.
     fn channels(&self) -> TexelMap {
-        TexelMap::linear(0, self.packing.bands as usize)
+        let plane = (self.packing.tile_height * self.packing.tile_width) as usize;
+        TexelMap::new([self.planes_per_row, WHOLE, WHOLE], [[plane, 0], [0, 1], [0, 0], [0, 0]])
     }
 
-    /// Step s: positions 4s..4s+4 of the batch, (quad, row, image, band).
+    /// Step s: positions 4s..4s+4 of the batch, (quad, row, image), image n O / k rows down.
     fn quads(&self) -> TexelMap {
         let p = &self.packing;
         let (quads, rows) = (p.tile_width as usize, p.tile_height as usize);
-        TexelMap::new([quads, rows, p.images_per_row as usize], [[1, 0], [quads, 0], [rows * quads, 0], [0, 1]])
+        let image_rows = p.channels as usize / self.planes_per_row;
+        TexelMap::new([quads, rows, WHOLE], [[1, 0], [quads, 0], [0, image_rows], [0, 0]])
     }
 }
 
