@@ -210,13 +210,13 @@ fn run(dispatches: &[Dispatch]) {
 
 /// (batch, channels, height, width): M = 175 (> 64, not a multiple), 3 (1x1 spatial),
 /// 143, exactly 128 (a multiple of the workgroup), 2 (the smallest trainable), 12, 540
-/// and 640. Planes of 64, 4, 60 and 320 values take the per-element kernels' vec4 forms
-/// (the second with 15 vec4s in all, a part of one workgroup); the others the scalar
-/// ones. Each invocation of a per-channel loop walks a run of consecutive values (or
+/// 640 and 120. Planes of 64, 4, 60, 320 and 40 values take the per-element kernels' vec4
+/// forms (the second with 15 vec4s in all, a part of one workgroup), four, one, one, four
+/// and two fours a thread; the others the scalar ones. Each invocation of a per-channel loop walks a run of consecutive values (or
 /// fours) across plane boundaries: runs of 3 in planes of 35 values and of 80 fours (160
 /// fours a channel), and runs of 3 ending on the boundaries of planes of 15 fours (135 a
 /// channel).
-const SHAPES: [(usize, usize, usize, usize); 8] = [
+const SHAPES: [(usize, usize, usize, usize); 9] = [
     (5, 3, 7, 5),
     (3, 4, 1, 1),
     (1, 2, 13, 11),
@@ -225,6 +225,7 @@ const SHAPES: [(usize, usize, usize, usize); 8] = [
     (3, 5, 2, 2),
     (9, 2, 6, 10),
     (2, 3, 20, 16),
+    (3, 2, 5, 8),
 ];
 
 // ---------------------------------------------------------------------------------------

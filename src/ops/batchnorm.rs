@@ -8,7 +8,9 @@
 //! with PyTorch's convention (see [`BatchNormOptions`]). Inference forward normalises with
 //! the running statistics. Backward writes (does not accumulate) dx, dgamma and dbeta.
 
-use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor, UniformBuffer};
+use std::sync::Arc;
+
+use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Kernel, Result, Tensor, UniformBuffer};
 
 use super::calibrate::Measure;
 use super::{dim, expect_shape, expect_site_table, per_element};
@@ -64,6 +66,12 @@ impl BatchNormOptions {
     /// The override constants of the kernels that normalise or pass gradients.
     fn constants(&self) -> [(&'static str, f64); 1] {
         [("RELU", f64::from(u8::from(self.relu)))]
+    }
+
+    /// The same for a per-element kernel handling `quads` fours of a plane per invocation.
+    fn elementwise_constants(&self, quads: usize) -> [(&'static str, f64); 2] {
+        let [relu] = self.constants();
+        [relu, ("QUADS", quads as f64)]
     }
 }
 
@@ -278,15 +286,28 @@ pub fn forward_train(
     let mut bindings = layer.bindings(OP, shape, &names)?;
     let params = params(gpu, shape, options, 0);
     bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("y", y), ("x4", x), ("y4", y)]);
-    let (entry, threads) = per_plane_element(shape, ("normalize", "normalize_vec4"));
-    let normalize = gpu.kernel("batchnorm", entry, &options.constants())?;
+    let (normalize, threads) = per_plane_element(gpu, shape, options, ("normalize", "normalize_vec4"))?;
     Ok(vec![statistics(gpu, shape, options, x, layer, None)?, gpu.dispatch_1d(&normalize, &bindings, threads)?])
 }
 
-/// A per-element entry point for `shape` and the threads it runs: the vec4 form (four
-/// values of one plane per thread) where planes hold a multiple of four values.
-fn per_plane_element(shape: BatchNormShape, entries: (&'static str, &'static str)) -> (&'static str, usize) {
-    per_element(entries, shape.len(), shape.spatial)
+/// A per-element kernel of batchnorm.wgsl for `shape` with `options`, and the threads it
+/// runs: the vec4 form where planes hold a multiple of four values, with as many fours of
+/// a plane per thread as [`quads_per_thread`] says.
+fn per_plane_element(
+    gpu: &Gpu,
+    shape: BatchNormShape,
+    options: BatchNormOptions,
+    entries: (&'static str, &'static str),
+) -> Result<(Arc<Kernel>, usize)> {
+    let (entry, threads) = per_element(entries, shape.len(), shape.spatial);
+    let quads = if entry == entries.1 { quads_per_thread(shape) } else { 1 };
+    Ok((gpu.kernel("batchnorm", entry, &options.elementwise_constants(quads))?, threads / quads))
+}
+
+/// Fours of one plane per thread of the vec4 forms (`QUADS`): 4, 2 or 1, the most whose
+/// values a plane holds a whole number of times.
+fn quads_per_thread(shape: BatchNormShape) -> usize {
+    [4, 2, 1].into_iter().find(|quads| shape.spatial.is_multiple_of(4 * quads)).unwrap_or(1)
 }
 
 /// The first dispatch of training forward on its own: the batch statistics of `x`, saved
@@ -343,8 +364,7 @@ pub fn forward_inference(
     let mut bindings = layer.bindings(OP, shape, &["gamma", "beta", "running_mean", "running_var"])?;
     let params = params(gpu, shape, options, 0);
     bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("y", y), ("x4", x), ("y4", y)]);
-    let (entry, threads) = per_plane_element(shape, ("normalize_running", "normalize_running_vec4"));
-    let kernel = gpu.kernel("batchnorm", entry, &options.constants())?;
+    let (kernel, threads) = per_plane_element(gpu, shape, options, ("normalize_running", "normalize_running_vec4"))?;
     gpu.dispatch_1d(&kernel, &bindings, threads)
 }
 
@@ -375,8 +395,7 @@ pub fn backward(
     bindings.push(("params", &params));
     bindings.extend(tensors);
     let reduce = gpu.kernel("batchnorm", "reduce", &options.constants())?;
-    let (entry, threads) = per_plane_element(shape, ("input_grad", "input_grad_vec4"));
-    let input_grad = gpu.kernel("batchnorm", entry, &options.constants())?;
+    let (input_grad, threads) = per_plane_element(gpu, shape, options, ("input_grad", "input_grad_vec4"))?;
     Ok(vec![
         gpu.dispatch(&reduce, &bindings, [dim(shape.channels), 1, 1])?,
         gpu.dispatch_1d(&input_grad, &bindings, threads)?,
