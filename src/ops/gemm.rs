@@ -155,11 +155,12 @@ impl IndexMap {
             }
             let radix = if digit < 3 { self.radix[digit] } else { u32::MAX };
             if radix == u32::MAX {
-                return self.origin % 4 == 0;
+                return self.origin.is_multiple_of(4);
             }
             run *= u64::from(radix);
-            if run % 4 == 0 {
-                return self.origin % 4 == 0 && self.coefficient[digit + 1..].iter().all(|c| c % 4 == 0);
+            if run.is_multiple_of(4) {
+                return self.origin.is_multiple_of(4)
+                    && self.coefficient[digit + 1..].iter().all(|c| c.is_multiple_of(4));
             }
         }
         unreachable!("digit 3 never wraps")
@@ -167,7 +168,7 @@ impl IndexMap {
 
     /// Whether every index lies at a multiple of 4.
     fn aligned(&self) -> bool {
-        self.origin % 4 == 0 && self.coefficient.iter().all(|c| c % 4 == 0)
+        self.origin.is_multiple_of(4) && self.coefficient.iter().all(|c| c.is_multiple_of(4))
     }
 }
 
@@ -236,15 +237,15 @@ impl GemmLayout {
     /// four rows from a multiple of 4 at four consecutive elements of every column, the
     /// first a multiple of 4.
     fn row_quads(&self) -> bool {
-        self.m % 4 == 0 && self.chunk_stride % 4 == 0 && self.c_rows.quads() && self.c_cols.aligned()
+        self.m.is_multiple_of(4) && self.chunk_stride.is_multiple_of(4) && self.c_rows.quads() && self.c_cols.aligned()
     }
 
     /// Whether C can be stored four columns at once (`COLUMN_QUADS`): every four columns
     /// from a multiple of 4 at four consecutive elements of every row, the first a multiple
     /// of 4, and stored all four or none.
     fn column_quads(&self) -> bool {
-        let whole_groups = self.n % 4 == 0 && (self.n_inner == dim(WHOLE) || self.n_inner % 4 == 0);
-        whole_groups && self.chunk_stride % 4 == 0 && self.c_cols.quads() && self.c_rows.aligned()
+        let whole_groups = self.n.is_multiple_of(4) && (self.n_inner == dim(WHOLE) || self.n_inner.is_multiple_of(4));
+        whole_groups && self.chunk_stride.is_multiple_of(4) && self.c_cols.quads() && self.c_rows.aligned()
     }
 
     /// The shader's store constants for this layout: four rows at once where C allows,
@@ -476,7 +477,7 @@ mod tests {
     fn quads_by_trial(map: &IndexMap, limit: u64) -> bool {
         (0..limit)
             .step_by(4)
-            .all(|g| element(map, g) % 4 == 0 && (1..4).all(|i| element(map, g + i) == element(map, g) + i))
+            .all(|g| element(map, g).is_multiple_of(4) && (1..4).all(|i| element(map, g + i) == element(map, g) + i))
     }
 
     /// `quads` says what trying every index says, for maps of radices 2 to 9 (indices up to
