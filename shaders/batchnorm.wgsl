@@ -302,7 +302,7 @@ fn output(v: vec4<f32>, k: Channel) -> vec4<f32> {
     return activate(batch_normalized4(v, k.mean, k.inv_std, k.gamma, k.beta));
 }
 
-// The first of the QUADS fours of invocation t: they lie in one plane.
+// The first of this invocation's QUADS fours: they lie in one plane.
 fn first_quad(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
     return QUADS * thread_index(gid, groups);
 }
@@ -350,20 +350,18 @@ fn normalize_running_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builti
 fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
     let c = wid.x;
     let k = saved_channel(c);
-    let mean = k.mean;
-    let inv_std = k.inv_std;
     var sum_dy = vec4<f32>(0.0);
     var sum_dy_xhat = vec4<f32>(0.0);
     if in_fours() {
         for (var walk = channel_walk(c, lane, params.spatial / 4u); walk.remaining > 0u; walk = walk_on(walk)) {
-            let xhat = (x4[walk.index] - mean) * inv_std;
+            let xhat = (x4[walk.index] - k.mean) * k.inv_std;
             let g = pass_gradient(dy4[walk.index], xhat, k);
             sum_dy += g;
             sum_dy_xhat += g * xhat;
         }
     } else {
         for (var walk = channel_walk(c, lane, params.spatial); walk.remaining > 0u; walk = walk_on(walk)) {
-            let xhat = (x[walk.index] - mean) * inv_std;
+            let xhat = (x[walk.index] - k.mean) * k.inv_std;
             let g = pass_gradient(vec4<f32>(dy[walk.index]), vec4<f32>(xhat), k).x;
             sum_dy.x += g;
             sum_dy_xhat.x += g * xhat;

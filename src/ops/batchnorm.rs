@@ -300,12 +300,12 @@ fn per_plane_element(
     entries: (&'static str, &'static str),
 ) -> Result<(Arc<Kernel>, usize)> {
     let (entry, threads) = per_element(entries, shape.len(), shape.spatial);
-    let quads = if entry == entries.1 { quads_per_thread(shape) } else { 1 };
+    let quads = quads_per_thread(shape);
     Ok((gpu.kernel("batchnorm", entry, &options.elementwise_constants(quads))?, threads / quads))
 }
 
 /// Fours of one plane per thread of the vec4 forms (`QUADS`): 4, 2 or 1, the most whose
-/// values a plane holds a whole number of times.
+/// values a plane holds a whole number of times (1 where planes take the scalar forms).
 fn quads_per_thread(shape: BatchNormShape) -> usize {
     [4, 2, 1].into_iter().find(|quads| shape.spatial.is_multiple_of(4 * quads)).unwrap_or(1)
 }

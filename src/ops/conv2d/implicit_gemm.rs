@@ -179,10 +179,12 @@ impl PackedPositions {
         let limit = gpu.limits.max_texture_dimension_2d as usize;
         let quads = width.div_ceil(4);
         let plane = height * quads;
-        let planes_per_row = (1..=channels).rev().find(|&k| channels % k == 0 && k * plane <= limit).unwrap_or(0);
-        let texture_size = [planes_per_row * plane, (batch * channels).div_ceil(planes_per_row.max(1))];
-        if planes_per_row == 0 || texture_size[1] > limit {
-            return Err(too_large("the packed positions", shape, limit));
+        let error = || too_large("the packed positions", shape, limit);
+        let planes_per_row =
+            (1..=channels).rev().find(|&k| channels.is_multiple_of(k) && k * plane <= limit).ok_or_else(error)?;
+        let texture_size = [planes_per_row * plane, batch * channels / planes_per_row];
+        if texture_size[1] > limit {
+            return Err(error());
         }
         let packing = Packing {
             channels: dim(channels),
