@@ -73,6 +73,9 @@ fn shapes() -> Vec<Conv2dShape> {
         conv(1, 5, 20, 6, 2, 3, 1, 1),
         conv(2, 7, 33, 4, 4, 3, 1, 1),
         conv(2, 20, 6, 4, 6, 3, 1, 1),
+        // dy's rows whole fours and its positions' texture rows (5 planes of 16 texels) as
+        // a copy into a texture wants them: the weight gradient's dy is copied as it lies.
+        conv(2, 3, 5, 8, 8, 3, 1, 1),
     ]
 }
 
@@ -291,7 +294,8 @@ fn direct_weight_gradient_grid_beyond_one_dimension_covers_every_weight() {
     let dw = poisoned(&s.weight_shape());
     let backward = conv2d::backward_weight(gpu(), Variant::Direct, &s, &t.x.0, &t.dy.0, &dw).unwrap().remove(0);
     let workgroups = conv2d::weight_gradient_workgroups(&s).unwrap();
-    let grid = backward.kernel().grid_1d(workgroups * backward.kernel().workgroup_size()[0] as usize);
+    let kernel = backward.kernel().expect("the direct weight gradient is a kernel");
+    let grid = kernel.grid_1d(workgroups * kernel.workgroup_size()[0] as usize);
     assert!(grid[1] > 1, "the grid must use its y dimension");
     let expected = reference::backward_weight(&s, &t.x.1, &t.dy.1);
     let limit = bound(output_positions(&s), &reference::backward_weight(&s, &abs(&t.x.1), &abs(&t.dy.1)), &expected);

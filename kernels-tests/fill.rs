@@ -29,7 +29,7 @@ fn fill_covers_a_grid_beyond_one_dimension() {
     let len = 64 * 65535 + 100;
     let tensor = poisoned(&[len]);
     let fill = ops::fill::fill(gpu(), &tensor, 1.5).unwrap();
-    assert!(fill.kernel().grid_1d(len)[1] > 1, "the grid must use its y dimension");
+    assert!(fill.kernel().expect("fill is a kernel").grid_1d(len)[1] > 1, "the grid must use its y dimension");
     gpu().run([&fill]).unwrap();
     assert!(gpu().download::<f32>(&tensor).unwrap().iter().all(|&v| v == 1.5));
 }

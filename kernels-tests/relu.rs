@@ -28,7 +28,10 @@ fn grid_beyond_one_dimension_covers_every_element() {
     let (x, x_ref) = case.tensor(&[len], -1.0, 1.0);
     let y = poisoned(&[len]);
     let forward = ops::relu::forward(gpu(), &x, &y).unwrap();
-    assert!(forward.kernel().grid_1d(len)[1] > 1, "the grid must use its y dimension");
+    assert!(
+        forward.kernel().expect("relu forward is a kernel").grid_1d(len)[1] > 1,
+        "the grid must use its y dimension"
+    );
     assert_close(&case, "y", &run_and_read(&[&forward], &y), &reference::relu::forward(&x_ref), EXACT);
 }
 

@@ -256,12 +256,13 @@ fn backward_bias(
 }
 
 // ---- packing for the GEMM (src/ops/conv2d/implicit_gemm.rs) ----
-// The convolutions run as implicit GEMMs (shaders/gemm.wgsl) over grids of texels, in
-// rgba32float textures (entries pack_*) or in storage buffers, texel (x, y) at
-// y * width + x (entries pack_*_to_buffer), whichever the GEMM's loader reads. An image tensor is packed as planes of four channels per texel: image n's channel group
-// g is a tile_height x tile_width plane whose texel (offset + i, offset + j) holds
-// source[n, 4g..4g+4, j, i], and zeros elsewhere (the convolution's zero padding). An
-// image's planes lie side by side, images_per_row images per band of tile_height rows.
+// The convolutions run as implicit GEMMs (shaders/gemm.wgsl) over grids of texels, which
+// these kernels store into storage buffers, texel (x, y) at y * pitch + x (a texture the
+// GEMM reads is copied from there: src/gpu/texels.rs). An image tensor is packed as planes
+// of four channels per texel: image n's channel group g is a tile_height x tile_width
+// plane whose texel (offset + i, offset + j) holds source[n, 4g..4g+4, j, i], and zeros
+// elsewhere (the convolution's zero padding). An image's planes lie side by side,
+// images_per_row images per band of tile_height rows.
 
 struct Packing {
     channels: u32,
@@ -281,23 +282,25 @@ struct Packing {
     // pack_taps: the layer's K and S (offset is its P).
     kernel: u32,
     stride: u32,
-    _pad: u32,
+    // Texels per row of the buffer the pack stores into.
+    pitch: u32,
 }
 
-// The taps of one phase of backward_input (see implicit_gemm.rs): kh = row_first + S * t
-// for t < row_taps, likewise kw.
-struct Phase {
+// Packing the weights: the taps of one phase of backward_input (see implicit_gemm.rs), kh =
+// row_first + S * t for t < row_taps, likewise kw; and texels per row of the buffer the
+// pack stores into.
+struct WeightPacking {
     row_first: u32,
     row_taps: u32,
     column_first: u32,
     column_taps: u32,
+    pitch: u32,
 }
 
 @group(0) @binding(9) var<uniform> packing: Packing;
 @group(0) @binding(10) var<storage, read> source: array<f32>;
-@group(0) @binding(11) var packed: texture_storage_2d<rgba32float, write>;
-@group(0) @binding(12) var<uniform> phase: Phase;
-@group(0) @binding(13) var<storage, read_write> packed_texels: array<vec4<f32>>;
+@group(0) @binding(11) var<storage, read_write> packed: array<vec4<f32>>;
+@group(0) @binding(12) var<uniform> weight_packing: WeightPacking;
 @group(0) @binding(14) var<storage, read> source4: array<vec4<f32>>;
 
 // Source row or column of padded-plane coordinate `at`, or `size` (out of range) where the
@@ -422,18 +425,10 @@ fn tap_run(t: u32) -> TexelRun {
 }
 
 fn store_run(run: TexelRun) {
+    let first = run.origin.y * packing.pitch + run.origin.x;
     for (var l = 0u; l < 4u; l++) {
         if l < run.count {
-            textureStore(packed, run.origin + vec2<u32>(l, 0u), run.texels[l]);
-        }
-    }
-}
-
-fn store_run_in_buffer(run: TexelRun) {
-    let first = run.origin.y * packing.texture_width + run.origin.x;
-    for (var l = 0u; l < 4u; l++) {
-        if l < run.count {
-            packed_texels[first + l] = run.texels[l];
+            packed[first + l] = run.texels[l];
         }
     }
 }
@@ -463,30 +458,6 @@ fn pack_taps(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     }
 }
 
-@compute @workgroup_size(WORKGROUP)
-fn pack_taps_to_buffer(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let t = thread_index(gid, groups);
-    if t < packing.threads {
-        store_run_in_buffer(tap_run(t));
-    }
-}
-
-@compute @workgroup_size(WORKGROUP)
-fn pack_images_to_buffer(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let t = thread_index(gid, groups);
-    if t < packing.threads {
-        store_run_in_buffer(image_run(t));
-    }
-}
-
-@compute @workgroup_size(WORKGROUP)
-fn pack_positions_to_buffer(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let t = thread_index(gid, groups);
-    if t < packing.threads {
-        store_run_in_buffer(position_run(t));
-    }
-}
-
 // The weights as the GEMM's B: texel (column group q, row r) holds four filters' weights
 // for reduction row r = tap * 4 * input_groups + input channel. Forward: filters are output
 // channels, inputs input channels, tap = kh * K + kw. Transposed (a phase of
@@ -498,6 +469,7 @@ fn weight_grid(transposed: bool) -> vec2<u32> {
     let p = params;
     let filters = select(p.out_channels, p.in_channels, transposed);
     let inputs = select(p.in_channels, p.out_channels, transposed);
+    let phase = weight_packing;
     let taps = select(p.kernel * p.kernel, phase.row_taps * phase.column_taps, transposed);
     return vec2<u32>(blocks(filters), 4u * blocks(inputs) * taps);
 }
@@ -511,6 +483,7 @@ fn weight_texel(q: u32, r: u32, transposed: bool) -> vec4<f32> {
     let input = r % input_rows;
     var tap = r / input_rows;
     if transposed {
+        let phase = weight_packing;
         let kh = phase.row_first + p.stride * (phase.row_taps - 1u - tap / phase.column_taps);
         let kw = phase.column_first + p.stride * (phase.column_taps - 1u - tap % phase.column_taps);
         tap = kh * p.kernel + kw;
@@ -527,49 +500,23 @@ fn weight_texel(q: u32, r: u32, transposed: bool) -> vec4<f32> {
     return texel;
 }
 
-// Whether thread t has a texel (q, r) to pack, t = r * columns + q.
-fn pack_weights_at(t: u32, transposed: bool) -> bool {
+// Thread t packs texel (q, r), t = r * columns + q, where the grid has it.
+fn store_weight_texel(t: u32, transposed: bool) {
     let grid = weight_grid(transposed);
-    return t < grid.x * grid.y;
+    if t < grid.x * grid.y {
+        let texel = vec2<u32>(t % grid.x, t / grid.x);
+        packed[texel.y * weight_packing.pitch + texel.x] = weight_texel(texel.x, texel.y, transposed);
+    }
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn pack_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let t = thread_index(gid, groups);
-    let columns = weight_grid(false).x;
-    if pack_weights_at(t, false) {
-        textureStore(packed, vec2<u32>(t % columns, t / columns), weight_texel(t % columns, t / columns, false));
-    }
+    store_weight_texel(thread_index(gid, groups), false);
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn pack_weights_transposed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let t = thread_index(gid, groups);
-    let columns = weight_grid(true).x;
-    if pack_weights_at(t, true) {
-        textureStore(packed, vec2<u32>(t % columns, t / columns), weight_texel(t % columns, t / columns, true));
-    }
-}
-
-@compute @workgroup_size(WORKGROUP)
-fn pack_weights_to_buffer(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let t = thread_index(gid, groups);
-    let columns = weight_grid(false).x;
-    if pack_weights_at(t, false) {
-        packed_texels[t] = weight_texel(t % columns, t / columns, false);
-    }
-}
-
-@compute @workgroup_size(WORKGROUP)
-fn pack_weights_transposed_to_buffer(
-    @builtin(global_invocation_id) gid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-) {
-    let t = thread_index(gid, groups);
-    let columns = weight_grid(true).x;
-    if pack_weights_at(t, true) {
-        packed_texels[t] = weight_texel(t % columns, t / columns, true);
-    }
+    store_weight_texel(thread_index(gid, groups), true);
 }
 
 // y[n, o, :, :] += b[o]: the bias of the texture path, whose GEMM writes the plain sums.

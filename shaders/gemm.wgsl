@@ -501,7 +501,9 @@ fn gemm_tiled(
 // ---- packing a matrix as an operand (src/ops/linear.rs) ----------------------------------
 // Texel (q, r) of the packed matrix holds source elements (r, 4q..4q+4), element (r, c) at
 // r * row_stride + c * column_stride (a transposed read is a choice of strides), zeros
-// past `rows` and `columns`. The grid is `width` texels wide and `texels` texels in all.
+// past `rows` and `columns`. The grid is `width` texels wide and `texels` texels in all,
+// stored into a buffer whose rows are `pitch` texels apart (src/gpu/texels.rs copies it
+// into a texture where the GEMM reads one).
 struct MatrixPacking {
     rows: u32,
     columns: u32,
@@ -509,12 +511,12 @@ struct MatrixPacking {
     column_stride: u32,
     width: u32,
     texels: u32,
+    pitch: u32,
 }
 
 @group(0) @binding(9) var<uniform> matrix: MatrixPacking;
 @group(0) @binding(10) var<storage, read> source: array<f32>;
-@group(0) @binding(11) var packed: texture_storage_2d<rgba32float, write>;
-@group(0) @binding(12) var<storage, read_write> packed_texels: array<vec4<f32>>;
+@group(0) @binding(11) var<storage, read_write> packed: array<vec4<f32>>;
 
 fn matrix_texel(q: u32, r: u32) -> vec4<f32> {
     let p = matrix;
@@ -533,15 +535,7 @@ fn pack_matrix(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let t = thread_index(gid, groups);
     if t < matrix.texels {
         let at = vec2<u32>(t % matrix.width, t / matrix.width);
-        textureStore(packed, at, matrix_texel(at.x, at.y));
-    }
-}
-
-@compute @workgroup_size(WORKGROUP)
-fn pack_matrix_to_buffer(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let t = thread_index(gid, groups);
-    if t < matrix.texels {
-        packed_texels[t] = matrix_texel(t % matrix.width, t / matrix.width);
+        packed[at.y * matrix.pitch + at.x] = matrix_texel(at.x, at.y);
     }
 }
 

@@ -19,14 +19,32 @@ pub struct Kernel {
     reflection: EntryReflection,
 }
 
-/// A kernel bound to its buffers with a fixed grid: built once, recorded every step.
+/// A kernel bound to its buffers with a fixed grid, or a copy of texels from a buffer
+/// into a texture: built once, recorded every step.
 #[derive(Clone)]
 pub struct Dispatch {
-    kernel: Arc<Kernel>,
-    bind_group: wgpu::BindGroup,
-    workgroups: [u32; 3],
+    work: Work,
     traffic: Traffic,
 }
+
+#[derive(Clone)]
+pub(super) enum Work {
+    Kernel {
+        kernel: Arc<Kernel>,
+        bind_group: wgpu::BindGroup,
+        workgroups: [u32; 3],
+    },
+    /// `size` texels from a buffer whose rows are `row_bytes` apart into texture texel (0, 0) on.
+    Copy {
+        buffer: wgpu::Buffer,
+        row_bytes: u32,
+        texture: wgpu::Texture,
+        size: wgpu::Extent3d,
+    },
+}
+
+/// The name a copy dispatch goes by in profiles, as kernels go by shader::entry.
+const COPY_NAME: &str = "copy::buffer_to_texture";
 
 /// Bytes of the storage buffers and textures a dispatch binds that its kernel reads, and
 /// that it writes: what it moves through memory if it touches each binding once (uniforms
@@ -76,6 +94,13 @@ impl Kernel {
         &self.name
     }
 
+    /// Records one dispatch of it over `workgroups` with `bind_group` into `pass`.
+    pub(super) fn record(&self, bind_group: &wgpu::BindGroup, [x, y, z]: [u32; 3], pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, bind_group, &[]);
+        pass.dispatch_workgroups(x, y, z);
+    }
+
     pub fn workgroup_size(&self) -> [u32; 3] {
         self.reflection.workgroup_size
     }
@@ -92,19 +117,31 @@ impl Kernel {
 }
 
 impl Dispatch {
-    pub fn kernel(&self) -> &Kernel {
-        &self.kernel
+    /// A copy of `texture`'s size from `buffer`, whose rows are `row_bytes` apart.
+    pub(super) fn copy(buffer: &wgpu::Buffer, row_bytes: u32, texture: &wgpu::Texture, traffic: Traffic) -> Dispatch {
+        let work = Work::Copy { buffer: buffer.clone(), row_bytes, texture: texture.clone(), size: texture.size() };
+        Dispatch { work, traffic }
+    }
+
+    /// The kernel it runs; `None` for a copy.
+    pub fn kernel(&self) -> Option<&Kernel> {
+        match &self.work {
+            Work::Kernel { kernel, .. } => Some(kernel),
+            Work::Copy { .. } => None,
+        }
+    }
+
+    /// Its kernel's name (shader::entry), or the copy's.
+    pub fn name(&self) -> &str {
+        self.kernel().map_or(COPY_NAME, Kernel::name)
     }
 
     pub fn traffic(&self) -> Traffic {
         self.traffic
     }
 
-    pub(super) fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
-        pass.set_pipeline(&self.kernel.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
-        let [x, y, z] = self.workgroups;
-        pass.dispatch_workgroups(x, y, z);
+    pub(super) fn work(&self) -> &Work {
+        &self.work
     }
 }
 
@@ -201,7 +238,7 @@ impl Gpu {
         if let Some(error) = pollster::block_on(scope.pop()) {
             return Err(GpuError::Device(format!("binding buffers for {}: {error}", kernel.name)));
         }
-        Ok(Dispatch { kernel: kernel.clone(), bind_group, workgroups, traffic })
+        Ok(Dispatch { work: Work::Kernel { kernel: kernel.clone(), bind_group, workgroups }, traffic })
     }
 
     /// Binds a kernel over a 1-D grid of `threads` invocations (see [`Kernel::grid_1d`]).

@@ -1,13 +1,20 @@
 //! Grids of texels (four f32 each), the packed operands of the GEMMs: in a rgba32float
 //! texture, read with `textureLoad` (CPU adapters gather those across SIMD lanes), or in a
 //! storage buffer, texel (x, y) at index y * width + x (GPUs stage those through workgroup
-//! memory). Filled by the host ([`Gpu::write_texels`]) or by pack kernels.
+//! memory). Filled by the host ([`Gpu::write_texels`]) or by pack kernels, which store
+//! into buffers only: a texture is filled by a copy from one ([`Gpu::fill_texels`]), since
+//! lavapipe's stores into textures cost twice its stores into buffers, and a copy costs a
+//! tenth of either (measured: BENCHMARKS.md).
 
 use super::kernel::{Bindable, Resource};
-use super::{Gpu, GpuError, Result, Tensor};
+use super::{Dispatch, Gpu, GpuError, Result, Tensor, Traffic};
 
 /// Bytes of one texel: four f32.
 const TEXEL_BYTES: u64 = 16;
+
+/// Buffer rows copied into a texture lie a multiple of this many texels apart (wgpu's
+/// COPY_BYTES_PER_ROW_ALIGNMENT).
+const COPY_ROW_TEXELS: usize = (wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as u64 / TEXEL_BYTES) as usize;
 
 /// Where a grid of texels is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -114,11 +121,51 @@ impl Gpu {
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
             format: wgpu::TextureFormat::Rgba32Float,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING
-                | wgpu::TextureUsages::STORAGE_BINDING
-                | wgpu::TextureUsages::COPY_DST,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
             view_formats: &[],
         }))
+    }
+
+    /// `tensor`'s memory as a `width` x `height` grid in a buffer (texel (x, y) holding
+    /// elements 4 (y width + x) .. + 4), which must have that many elements.
+    pub fn texels_of(&self, tensor: &Tensor, width: usize, height: usize) -> Result<Texels> {
+        let flat = tensor.reshaped(&[width * height * 4])?;
+        Ok(Texels { width, height, memory: TexelMemory::Buffer(flat) })
+    }
+
+    /// The dispatches filling `target` by a pack kernel that `pack` binds to the buffer
+    /// grid it is given (whose width is its row pitch): `target` itself where it is a
+    /// buffer; for a texture a scratch buffer as wide as a copy wants, then the copy.
+    pub fn fill_texels(
+        &self,
+        target: &Texels,
+        pack: impl FnOnce(&Texels) -> Result<Dispatch>,
+    ) -> Result<Vec<Dispatch>> {
+        if target.storage() == TexelStorage::Buffer {
+            return Ok(vec![pack(target)?]);
+        }
+        let pitch = target.width.next_multiple_of(COPY_ROW_TEXELS);
+        let staging = self.scratch_texels(TexelStorage::Buffer, "staging", pitch, target.height)?;
+        let copy = self.copy_texels(&staging, target).expect("a staging grid's rows can be copied as they lie");
+        Ok(vec![pack(&staging)?, copy])
+    }
+
+    /// The copy of buffer grid `source` into texture `target` of `source`'s height and at
+    /// most its width, where `source`'s rows can be copied as they lie (a multiple of
+    /// [`COPY_ROW_TEXELS`] apart); `None` otherwise.
+    pub fn copy_texels(&self, source: &Texels, target: &Texels) -> Option<Dispatch> {
+        match (&source.memory, &target.memory) {
+            (TexelMemory::Buffer(buffer), TexelMemory::Texture { texture, .. })
+                if source.width.is_multiple_of(COPY_ROW_TEXELS)
+                    && source.width >= target.width
+                    && source.height == target.height =>
+            {
+                let row_bytes = (source.width as u64 * TEXEL_BYTES) as u32;
+                let traffic = Traffic { read: target.bytes(), written: target.bytes() };
+                Some(Dispatch::copy(buffer.buffer(), row_bytes, texture, traffic))
+            }
+            _ => None,
+        }
     }
 
     /// Texels that kernels fill and read within one op: the same ones for every request

@@ -1,8 +1,9 @@
-//! Timing kernels for `sturdy bench`: GPU timestamps around compute passes where the
+//! Timing kernels for `sturdy bench`: GPU timestamps around runs of dispatches where the
 //! adapter has TIMESTAMP_QUERY, wall-clock time around submit and wait otherwise.
 
 use std::time::Instant;
 
+use super::recorder::record_run;
 use super::{Dispatch, Gpu, GpuError, Recorder, Result};
 
 /// A query set of timestamps with the buffers that bring them back to the host.
@@ -17,12 +18,12 @@ pub(super) struct Timestamps {
 const TIMESTAMP_BYTES: u64 = 8;
 
 impl Timestamps {
-    /// Room for `passes` timed passes (two timestamps each).
-    pub(super) fn new(gpu: &Gpu, passes: usize) -> Result<Timestamps> {
-        let capacity = u32::try_from(2 * passes)
+    /// Room for `runs` timed runs of dispatches (two timestamps each).
+    pub(super) fn new(gpu: &Gpu, runs: usize) -> Result<Timestamps> {
+        let capacity = u32::try_from(2 * runs)
             .ok()
             .filter(|&n| n > 0 && n <= wgpu::QUERY_SET_MAX_QUERIES)
-            .ok_or_else(|| GpuError::Device(format!("cannot time {passes} passes in one query set")))?;
+            .ok_or_else(|| GpuError::Device(format!("cannot time {runs} runs in one query set")))?;
         let size = capacity as u64 * TIMESTAMP_BYTES;
         let buffer = |usage| {
             gpu.device.create_buffer(&wgpu::BufferDescriptor {
@@ -44,34 +45,41 @@ impl Timestamps {
         })
     }
 
-    pub(super) fn passes(&self) -> usize {
+    pub(super) fn runs(&self) -> usize {
         self.capacity as usize / 2
     }
 
-    /// Timestamp writes at the start and end of timed pass number `pass`.
-    pub(super) fn pass_writes(&self, pass: usize) -> wgpu::ComputePassTimestampWrites<'_> {
-        wgpu::ComputePassTimestampWrites {
+    /// The writes of timed run number `run`'s start (`begin`) and end (`end`) that a pass
+    /// makes; `None` for neither.
+    pub(super) fn run_writes(
+        &self,
+        run: usize,
+        begin: bool,
+        end: bool,
+    ) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
+        let index = |wanted: bool, which: u32| wanted.then_some(2 * run as u32 + which);
+        (begin || end).then(|| wgpu::ComputePassTimestampWrites {
             query_set: &self.query_set,
-            beginning_of_pass_write_index: Some(2 * pass as u32),
-            end_of_pass_write_index: Some(2 * pass as u32 + 1),
-        }
+            beginning_of_pass_write_index: index(begin, 0),
+            end_of_pass_write_index: index(end, 1),
+        })
     }
 
-    /// Copies the timestamps of the first `passes` passes to the readback buffer.
-    pub(super) fn resolve(&self, encoder: &mut wgpu::CommandEncoder, passes: usize) {
-        let count = 2 * passes as u32;
+    /// Copies the timestamps of the first `runs` runs to the readback buffer.
+    pub(super) fn resolve(&self, encoder: &mut wgpu::CommandEncoder, runs: usize) {
+        let count = 2 * runs as u32;
         if count > 0 {
             encoder.resolve_query_set(&self.query_set, 0..count, &self.resolve, 0);
             encoder.copy_buffer_to_buffer(&self.resolve, 0, &self.readback, 0, count as u64 * TIMESTAMP_BYTES);
         }
     }
 
-    /// Waits for the GPU and returns the seconds each of the first `passes` passes took.
-    pub(super) fn read(&self, gpu: &Gpu, passes: usize) -> Result<Vec<f64>> {
-        if passes == 0 {
+    /// Waits for the GPU and returns the seconds each of the first `runs` runs took.
+    pub(super) fn read(&self, gpu: &Gpu, runs: usize) -> Result<Vec<f64>> {
+        if runs == 0 {
             return Ok(Vec::new());
         }
-        let slice = self.readback.slice(..2 * passes as u64 * TIMESTAMP_BYTES);
+        let slice = self.readback.slice(..2 * runs as u64 * TIMESTAMP_BYTES);
         let (sender, receiver) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| sender.send(r).unwrap());
         gpu.wait()?;
@@ -111,9 +119,9 @@ impl Gpu {
         self.device.features().contains(wgpu::Features::SHADER_F16)
     }
 
-    /// Median seconds of one run of `dispatches` (in order, in one compute pass) over
+    /// Median seconds of one run of `dispatches` (in order, as a submission records them) over
     /// `repeats` runs, after one untimed run that pays for shader compilation. With
-    /// timestamps the runs are passes of one submission timed on the GPU; without, each
+    /// timestamps the runs are timed on the GPU within one submission; without, each
     /// run is timed on the host from submit to the end of the wait.
     pub fn time(&self, dispatches: &[&Dispatch], repeats: usize) -> Result<f64> {
         self.run(dispatches.iter().copied())?;
@@ -133,13 +141,7 @@ impl Gpu {
         let timestamps = Timestamps::new(self, repeats)?;
         let mut encoder = self.device.create_command_encoder(&Default::default());
         for run in 0..repeats {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("timed run"),
-                timestamp_writes: Some(timestamps.pass_writes(run)),
-            });
-            for dispatch in dispatches {
-                dispatch.record(&mut pass);
-            }
+            record_run(&mut encoder, dispatches, Some((&timestamps, run)));
         }
         timestamps.resolve(&mut encoder, repeats);
         self.queue.submit([encoder.finish()]);

@@ -279,6 +279,7 @@ crate::uniform! {
         column_stride: u32,
         width: u32,
         texels: u32,
+        pitch: u32,
     }
 }
 
@@ -303,7 +304,7 @@ impl MatrixView {
     }
 }
 
-/// The dispatch packing `view` of `source` into scratch texels of `storage` (texel (q, r)
+/// The dispatches packing `view` of `source` into scratch texels of `storage` (texel (q, r)
 /// = elements (r, 4q..4q+4), zeros beyond the matrix) with `height` texel rows (at least
 /// the matrix's rows: a B operand has whole texels of K), and the texels.
 pub fn pack_matrix(
@@ -313,24 +314,24 @@ pub fn pack_matrix(
     source: &Tensor,
     view: MatrixView,
     height: usize,
-) -> Result<(Dispatch, Texels)> {
+) -> Result<(Vec<Dispatch>, Texels)> {
     let width = view.columns.div_ceil(4);
     let texels = gpu.scratch_texels(storage, role, width, height)?;
-    let (entry, packed) = match storage {
-        TexelStorage::Texture => ("pack_matrix", "packed"),
-        TexelStorage::Buffer => ("pack_matrix_to_buffer", "packed_texels"),
-    };
-    let kernel = gpu.kernel("gemm", entry, &[])?;
-    let uniform = gpu.uniform(&MatrixPacking {
-        rows: dim(view.rows),
-        columns: dim(view.columns),
-        row_stride: dim(view.strides[0]),
-        column_stride: dim(view.strides[1]),
-        width: dim(width),
-        texels: dim(width * height),
-    });
-    let bindings: &[(&str, &dyn Bindable)] = &[("matrix", &uniform), ("source", source), (packed, &texels)];
-    Ok((gpu.dispatch_1d(&kernel, bindings, width * height)?, texels))
+    let kernel = gpu.kernel("gemm", "pack_matrix", &[])?;
+    let dispatches = gpu.fill_texels(&texels, |packed| {
+        let uniform = gpu.uniform(&MatrixPacking {
+            rows: dim(view.rows),
+            columns: dim(view.columns),
+            row_stride: dim(view.strides[0]),
+            column_stride: dim(view.strides[1]),
+            width: dim(width),
+            texels: dim(width * height),
+            pitch: dim(packed.width()),
+        });
+        let bindings: &[(&str, &dyn Bindable)] = &[("matrix", &uniform), ("source", source), ("packed", packed)];
+        gpu.dispatch_1d(&kernel, bindings, width * height)
+    })?;
+    Ok((dispatches, texels))
 }
 
 /// C [M, N] = A [M, K] B [K, N] from two matrix views of tensors, packed with `loader`'s
@@ -348,7 +349,7 @@ pub fn matrix_product(
     let (pack_a, a_texels) = pack_matrix(gpu, loader.storage(), roles[0], a, a_view, a_view.rows)?;
     let (pack_b, b_texels) = pack_matrix(gpu, loader.storage(), roles[1], b, b_view, 4 * k4)?;
     let layout = GemmLayout::matrices(a_view.rows, k4, b_view.columns);
-    let mut dispatches = vec![pack_a, pack_b];
+    let mut dispatches = [pack_a, pack_b].concat();
     if split {
         dispatches.extend(split_k(gpu, loader, &layout, &a_texels, &b_texels, c)?);
     } else {

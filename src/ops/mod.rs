@@ -34,7 +34,7 @@ pub fn uniform_mirrors() -> Vec<UniformMirror> {
         UniformMirror::of::<calibrate::Params>("calibrate", "params"),
         UniformMirror::of::<conv2d::Params>("conv2d", "params"),
         UniformMirror::of::<conv2d::implicit_gemm::Packing>("conv2d", "packing"),
-        UniformMirror::of::<conv2d::implicit_gemm::PhaseTaps>("conv2d", "phase"),
+        UniformMirror::of::<conv2d::implicit_gemm::WeightPacking>("conv2d", "weight_packing"),
         UniformMirror::of::<dropout::Params>("dropout", "params"),
         UniformMirror::of::<fill::Params>("fill", "params"),
         UniformMirror::of::<gemm::GemmLayout>("gemm", "params"),

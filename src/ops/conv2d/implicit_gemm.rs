@@ -18,17 +18,6 @@ use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor, TexelStorage
 use crate::ops::dim;
 use crate::ops::gemm::{self, GemmLayout, IndexMap, Loader, TexelMap, WHOLE};
 
-/// A pack kernel's entry points: the one storing into a texture, the one into a buffer.
-type PackEntries = [&'static str; 2];
-
-/// The entry of `entries` for `storage`, and the name of the binding it stores into.
-fn pack_entry([texture, buffer]: PackEntries, storage: TexelStorage) -> (&'static str, &'static str) {
-    match storage {
-        TexelStorage::Texture => (texture, "packed"),
-        TexelStorage::Buffer => (buffer, "packed_texels"),
-    }
-}
-
 crate::uniform! {
     /// The uniform block `Packing` of shaders/conv2d.wgsl (field order matters).
     #[derive(Debug)]
@@ -47,22 +36,21 @@ crate::uniform! {
         runs: u32,
         kernel: u32,
         stride: u32,
-        _pad: u32,
+        pitch: u32,
     }
 }
 
-/// The dispatch packing `source` as `packing` says into `texels`.
+/// The dispatches packing `source` as `packing` says into `texels` with pack kernel `entry`.
 /// (`source4` binds the same tensor as vec4s, for the kernels that load rows of four.)
-fn pack(gpu: &Gpu, entries: PackEntries, packing: &Packing, texels: &Texels, source: &Tensor) -> Result<Dispatch> {
-    let (entry, packed) = pack_entry(entries, texels.storage());
+fn pack(gpu: &Gpu, entry: &'static str, packing: &Packing, texels: &Texels, source: &Tensor) -> Result<Vec<Dispatch>> {
     let kernel = gpu.kernel("conv2d", entry, &[])?;
-    let uniform = gpu.uniform(packing);
-    let bindings: &[(&str, &dyn Bindable)] =
-        &[("packing", &uniform), ("source", source), ("source4", source), (packed, texels)];
-    gpu.dispatch_1d(&kernel, bindings, packing.threads as usize)
+    gpu.fill_texels(texels, |packed| {
+        let uniform = gpu.uniform(&Packing { pitch: dim(packed.width()), ..*packing });
+        let bindings: &[(&str, &dyn Bindable)] =
+            &[("packing", &uniform), ("source", source), ("source4", source), ("packed", packed)];
+        gpu.dispatch_1d(&kernel, bindings, packing.threads as usize)
+    })
 }
-
-const IMAGE_ENTRIES: PackEntries = ["pack_images", "pack_images_to_buffer"];
 
 /// The error for a tensor too large for the adapter's textures.
 fn too_large(what: &str, [batch, channels, height, width]: [usize; 4], limit: usize) -> GpuError {
@@ -84,7 +72,8 @@ fn images_per_band(batch: usize, fitting: usize) -> usize {
 struct PackedImages {
     packing: Packing,
     texture_size: [usize; 2],
-    entries: PackEntries,
+    /// The pack kernel: pack_images, or pack_taps.
+    entry: &'static str,
 }
 
 impl PackedImages {
@@ -123,24 +112,24 @@ impl PackedImages {
             runs: dim(runs),
             kernel: 0,
             stride: 0,
-            _pad: 0,
+            pitch: 0,
         };
-        Ok(PackedImages { packing, texture_size, entries: IMAGE_ENTRIES })
+        Ok(PackedImages { packing, texture_size, entry: "pack_images" })
     }
 
-    /// The dispatch packing `source` into scratch texels, and the texels.
-    fn pack(&self, gpu: &Gpu, storage: TexelStorage, source: &Tensor) -> Result<(Dispatch, Texels)> {
+    /// The dispatches packing `source` into scratch texels, and the texels.
+    fn pack(&self, gpu: &Gpu, storage: TexelStorage, source: &Tensor) -> Result<(Vec<Dispatch>, Texels)> {
         let [width, height] = self.texture_size;
         let texels = gpu.scratch_texels(storage, "conv2d images", width, height)?;
-        Ok((pack(gpu, self.entries, &self.packing, &texels, source)?, texels))
+        Ok((pack(gpu, self.entry, &self.packing, &texels, source)?, texels))
     }
 
-    /// The dispatch packing `source` into texels of its own, which no other op overwrites,
-    /// and the texels.
-    fn pack_kept(&self, gpu: &Gpu, storage: TexelStorage, source: &Tensor) -> Result<(Dispatch, Texels)> {
+    /// The dispatches packing `source` into texels of its own, which no other op
+    /// overwrites, and the texels.
+    fn pack_kept(&self, gpu: &Gpu, storage: TexelStorage, source: &Tensor) -> Result<(Vec<Dispatch>, Texels)> {
         let [width, height] = self.texture_size;
         let texels = gpu.texels(storage, width, height)?;
-        Ok((pack(gpu, self.entries, &self.packing, &texels, source)?, texels))
+        Ok((pack(gpu, self.entry, &self.packing, &texels, source)?, texels))
     }
 
     /// Output positions (n, row, column index) of `rows x columns` images, reading the
@@ -166,7 +155,8 @@ impl PackedImages {
 /// source's order: texel L = (n O + o) P + within, of P = OH ceil(OW / 4) a plane, lies at
 /// (L % T, L / T) for texture rows of T = k P texels, k a divisor of O (the largest that
 /// fits): channel o's plane at x = (o % k) P in row n O / k + o / k. Where OW is a multiple
-/// of 4 the pack is a copy.
+/// of 4 dy's memory is that grid: a buffer loader reads it as it lies, and a texture is
+/// copied from it where its rows can be.
 struct PackedPositions {
     packing: Packing,
     texture_size: [usize; 2],
@@ -201,16 +191,29 @@ impl PackedPositions {
             runs: 0,
             kernel: 0,
             stride: 0,
-            _pad: 0,
+            pitch: 0,
         };
         Ok(PackedPositions { packing, texture_size, planes_per_row })
     }
 
-    fn pack(&self, gpu: &Gpu, storage: TexelStorage, source: &Tensor) -> Result<(Dispatch, Texels)> {
+    /// The dispatches packing `source` (none where a buffer loader reads it as it lies, a
+    /// copy where a texture's rows can be copied from it), and the texels.
+    fn pack(&self, gpu: &Gpu, storage: TexelStorage, source: &Tensor) -> Result<(Vec<Dispatch>, Texels)> {
         let [width, height] = self.texture_size;
+        let lies_as_grid = self.packing.width.is_multiple_of(4);
+        if lies_as_grid && storage == TexelStorage::Buffer {
+            return Ok((Vec::new(), gpu.texels_of(source, width, height)?));
+        }
         let texels = gpu.scratch_texels(storage, "conv2d positions", width, height)?;
-        let entries = ["pack_positions", "pack_positions_to_buffer"];
-        Ok((pack(gpu, entries, &self.packing, &texels, source)?, texels))
+        let copy = match lies_as_grid {
+            true => gpu.copy_texels(&gpu.texels_of(source, width, height)?, &texels),
+            false => None,
+        };
+        let dispatches = match copy {
+            Some(copy) => vec![copy],
+            None => pack(gpu, "pack_positions", &self.packing, &texels, source)?,
+        };
+        Ok((dispatches, texels))
     }
 
     /// Channel o's first texel: (o % k) P along the row, o / k rows down.
@@ -229,17 +232,18 @@ impl PackedPositions {
 }
 
 crate::uniform! {
-    /// The uniform block `Phase` of shaders/conv2d.wgsl.
+    /// The uniform block `WeightPacking` of shaders/conv2d.wgsl.
     #[derive(Debug)]
-    pub(crate) struct PhaseTaps {
+    pub(crate) struct WeightPacking {
         row_first: u32,
         row_taps: u32,
         column_first: u32,
         column_taps: u32,
+        pitch: u32,
     }
 }
 
-/// The dispatch packing w as the GEMM's B, and the texels: for forward, or (`phase`
+/// The dispatches packing w as the GEMM's B, and the texels: for forward, or (`phase`
 /// given) for that phase of backward_input.
 fn pack_weights(
     gpu: &Gpu,
@@ -247,7 +251,7 @@ fn pack_weights(
     shape: &Conv2dShape,
     w: &Tensor,
     phase: Option<[Taps; 2]>,
-) -> Result<(Dispatch, Texels)> {
+) -> Result<(Vec<Dispatch>, Texels)> {
     let (filters, inputs, taps) = match phase {
         None => (shape.out_channels, shape.in_channels, shape.kernel * shape.kernel),
         Some([rows, columns]) => (shape.in_channels, shape.out_channels, rows.count * columns.count),
@@ -255,24 +259,26 @@ fn pack_weights(
     // A phase without taps packs nothing, but its GEMM (which writes zeros) needs a texture.
     let [width, height] = [filters.div_ceil(4), (4 * inputs.div_ceil(4) * taps).max(1)];
     let texels = gpu.scratch_texels(storage, "conv2d weights", width, height)?;
+    if taps == 0 {
+        return Ok((Vec::new(), texels));
+    }
     let [rows, columns] = phase.unwrap_or_default();
-    let taps = PhaseTaps {
-        row_first: dim(rows.first),
-        row_taps: dim(rows.count),
-        column_first: dim(columns.first),
-        column_taps: dim(columns.count),
-    };
-    let entries = match phase {
-        None => ["pack_weights", "pack_weights_to_buffer"],
-        Some(_) => ["pack_weights_transposed", "pack_weights_transposed_to_buffer"],
-    };
-    let (entry, packed) = pack_entry(entries, storage);
+    let entry = if phase.is_some() { "pack_weights_transposed" } else { "pack_weights" };
     let kernel = gpu.kernel("conv2d", entry, &[])?;
-    let (uniform, phase_uniform) = (params(gpu, shape), gpu.uniform(&taps));
-    let bindings: &[(&str, &dyn Bindable)] =
-        &[("params", &uniform), ("w", w), (packed, &texels), ("phase", &phase_uniform)];
-    let dispatch = gpu.dispatch_1d(&kernel, bindings, width * height)?;
-    Ok((dispatch, texels))
+    let params = params(gpu, shape);
+    let dispatches = gpu.fill_texels(&texels, |packed| {
+        let weight_packing = gpu.uniform(&WeightPacking {
+            row_first: dim(rows.first),
+            row_taps: dim(rows.count),
+            column_first: dim(columns.first),
+            column_taps: dim(columns.count),
+            pitch: dim(packed.width()),
+        });
+        let bindings: &[(&str, &dyn Bindable)] =
+            &[("params", &params), ("w", w), ("packed", packed), ("weight_packing", &weight_packing)];
+        gpu.dispatch_1d(&kernel, bindings, width * height)
+    })?;
+    Ok((dispatches, texels))
 }
 
 /// One phase a (of S) along one axis of backward_input: the input rows ih = a + S i,
@@ -337,7 +343,7 @@ fn input_layout(gpu: &Gpu, s: &Conv2dShape) -> Result<(Conv2dShape, PackedImages
         runs: 0,
         ..images.packing
     };
-    images.entries = ["pack_taps", "pack_taps_to_buffer"];
+    images.entry = "pack_taps";
     Ok((columns, images))
 }
 
@@ -366,8 +372,7 @@ pub fn forward(
 ) -> Result<(Vec<Dispatch>, Texels)> {
     let (s, images) = input_layout(gpu, s)?;
     let pack = if keep { PackedImages::pack_kept } else { PackedImages::pack };
-    let (pack_x, a) = pack(&images, gpu, loader.storage(), x)?;
-    let mut dispatches = vec![pack_x];
+    let (mut dispatches, a) = pack(&images, gpu, loader.storage(), x)?;
     dispatches.extend(forward_packed(gpu, loader, &s, &images, &a, w, y)?);
     Ok((dispatches, a))
 }
@@ -382,7 +387,7 @@ fn forward_packed(
     w: &Tensor,
     y: &Tensor,
 ) -> Result<Vec<Dispatch>> {
-    let (pack_w, b) = pack_weights(gpu, loader.storage(), s, w, None)?;
+    let (mut dispatches, b) = pack_weights(gpu, loader.storage(), s, w, None)?;
     let [rows, columns] = [s.output_height(), s.output_width()];
     let plane = rows * columns;
     let layout = GemmLayout::new(
@@ -392,7 +397,8 @@ fn forward_packed(
         [images.positions([rows, columns], s.stride, s.stride), images.taps(s.kernel)],
         [IndexMap::new([columns, rows, WHOLE], [1, columns, s.out_channels * plane, 0]), IndexMap::linear(plane)],
     );
-    Ok(vec![pack_w, gemm::dispatch(gpu, loader, &layout, a, &b, y)?])
+    dispatches.push(gemm::dispatch(gpu, loader, &layout, a, &b, y)?);
+    Ok(dispatches)
 }
 
 /// backward_input's phases along both axes, and how dy is packed for all of them.
@@ -435,15 +441,12 @@ pub fn backward_input(
 ) -> Result<Vec<Dispatch>> {
     let plan = PhasePlan::new(s);
     let images = plan.packed(gpu, s)?;
-    let (pack_dy, a) = images.pack(gpu, loader.storage(), dy)?;
-    let mut dispatches = vec![pack_dy];
+    let (mut dispatches, a) = images.pack(gpu, loader.storage(), dy)?;
     let plane = s.height * s.width;
     for rows in plan.rows.iter().filter(|t| t.rows > 0) {
         for columns in plan.columns.iter().filter(|t| t.rows > 0) {
             let (pack_w, b) = pack_weights(gpu, loader.storage(), s, w, Some([*rows, *columns]))?;
-            if rows.count * columns.count > 0 {
-                dispatches.push(pack_w);
-            }
+            dispatches.extend(pack_w);
             let origin = |t: &Taps| (t.shift + plan.offset as isize).max(0) as usize;
             let positions = images.positions([rows.rows, columns.rows], 1, 1);
             let dx_positions = IndexMap::new(
@@ -472,8 +475,7 @@ pub fn backward_weight(
     dy: &Tensor,
     dw: &Tensor,
 ) -> Result<Vec<Dispatch>> {
-    let (pack_x, b) = input_layout(gpu, s)?.1.pack(gpu, loader.storage(), x)?;
-    let mut dispatches = vec![pack_x];
+    let (mut dispatches, b) = input_layout(gpu, s)?.1.pack(gpu, loader.storage(), x)?;
     dispatches.extend(backward_weight_packed(gpu, loader, s, &b, dy, dw)?);
     Ok(dispatches)
 }
@@ -490,7 +492,7 @@ pub fn backward_weight_packed(
     let (s, images) = input_layout(gpu, s)?;
     let s = &s;
     let positions = PackedPositions::new(gpu, s.output_shape())?;
-    let (pack_dy, a) = positions.pack(gpu, loader.storage(), dy)?;
+    let (mut dispatches, a) = positions.pack(gpu, loader.storage(), dy)?;
     let kk = s.kernel * s.kernel;
     let channel_rows = 4 * s.in_channels.div_ceil(4);
     let quads = s.output_width().div_ceil(4);
@@ -510,7 +512,6 @@ pub fn backward_weight_packed(
             [IndexMap::linear(s.in_channels * kk), IndexMap::new([channel_rows, WHOLE, WHOLE], [kk, 1, 0, 0])],
         )
     };
-    let mut dispatches = vec![pack_dy];
     dispatches.extend(gemm::split_k(gpu, loader, &layout, &a, b, dw)?);
     Ok(dispatches)
 }
