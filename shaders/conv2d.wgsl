@@ -393,35 +393,57 @@ fn position_run(t: u32) -> TexelRun {
     return TexelRun(vec2<u32>(t - y * p.texture_width, y), 1u, texels);
 }
 
-// Texel t of an image's taps (im2col, `pack_taps`), for layers whose channels times taps
-// fill few texels: the GEMM reads them as the channels of a 1x1 convolution of the output
-// positions. In the source's order, t = ((n * groups + g) * tile_height + oh) * tile_width
-// + ow (tile_height x tile_width = OH x OW) holds, for l < 4, tap 4g + l = (c K + kh) K +
-// kw: source[n, c, oh S + kh - offset, ow S + kw - offset], zero outside the image, past
-// the channels and past the batch.
-fn tap_run(t: u32) -> TexelRun {
+// The taps of output position t (im2col, `pack_taps`), for layers whose channels times
+// taps fill few texels: the GEMM reads them as the channels of a 1x1 convolution of the
+// output positions. Position t = (n * tile_height + oh) * tile_width + ow (tile_height x
+// tile_width = OH x OW) holds in the plane of group g, for l < 4, tap 4g + l = (c K + kh)
+// K + kw: source[n, c, oh S + kh - offset, ow S + kw - offset], zero outside the image,
+// past the channels and past the batch. One invocation packs every group of a position,
+// stepping from tap to tap: no division per tap.
+fn pack_position_taps(t: u32) {
     let p = packing;
     let plane_texels = p.tile_height * p.tile_width;
-    let plane = quotient(t, plane_texels);
-    let within = t - plane * plane_texels;
-    let n = quotient(plane, p.groups);
-    let g = plane - n * p.groups;
+    let n = quotient(t, plane_texels);
+    let within = t - n * plane_texels;
     let oh = quotient(within, p.tile_width);
-    let ow = within - oh * p.tile_width;
-    let taps = p.kernel * p.kernel;
-    var texels = mat4x4<f32>();
-    for (var l = 0u; l < 4u; l++) {
-        let tap = 4u * g + l;
-        let c = quotient(tap, taps);
-        let kh = quotient(tap - c * taps, p.kernel);
-        let kw = tap - c * taps - kh * p.kernel;
-        let i = unpadded(ow * p.stride + kw, p.width);
-        let j = unpadded(oh * p.stride + kh, p.height);
-        if n < p.batch && c < p.channels && i < p.width && j < p.height {
-            texels[0][l] = source[((n * p.channels + c) * p.height + j) * p.width + i];
-        }
+    let position = vec3<u32>(n, oh, within - oh * p.tile_width);
+    let origin = plane_origin(n, 0u) + position.zy;
+    var tap = vec3<u32>(0u);
+    for (var g = 0u; g < p.groups; g++) {
+        let tap1 = next_tap(tap);
+        let tap2 = next_tap(tap1);
+        let tap3 = next_tap(tap2);
+        let texel = vec4<f32>(
+            tap_value(position, tap),
+            tap_value(position, tap1),
+            tap_value(position, tap2),
+            tap_value(position, tap3),
+        );
+        let at = origin + vec2<u32>(g * p.tile_width, 0u);
+        packed[at.y * p.pitch + at.x] = texel;
+        tap = next_tap(tap3);
     }
-    return TexelRun(plane_origin(n, g) + vec2<u32>(ow, oh), 1u, texels);
+}
+
+// The tap after (c, kh, kw).
+fn next_tap(tap: vec3<u32>) -> vec3<u32> {
+    let kw = tap.z + 1u;
+    let row_done = kw == packing.kernel;
+    let kh = tap.y + select(0u, 1u, row_done);
+    let plane_done = kh == packing.kernel;
+    return vec3<u32>(tap.x + select(0u, 1u, plane_done), select(kh, 0u, plane_done), select(kw, 0u, row_done));
+}
+
+// Tap (c, kh, kw) of position (n, oh, ow), zero outside the image, past the channels and
+// past the batch.
+fn tap_value(position: vec3<u32>, tap: vec3<u32>) -> f32 {
+    let p = packing;
+    let i = unpadded(position.z * p.stride + tap.z, p.width);
+    let j = unpadded(position.y * p.stride + tap.y, p.height);
+    if position.x < p.batch && tap.x < p.channels && i < p.width && j < p.height {
+        return source[((position.x * p.channels + tap.x) * p.height + j) * p.width + i];
+    }
+    return 0.0;
 }
 
 fn store_run(run: TexelRun) {
@@ -454,7 +476,7 @@ fn pack_positions(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 fn pack_taps(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let t = thread_index(gid, groups);
     if t < packing.threads {
-        store_run(tap_run(t));
+        pack_position_taps(t);
     }
 }
 

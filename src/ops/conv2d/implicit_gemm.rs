@@ -339,7 +339,8 @@ fn input_layout(gpu: &Gpu, s: &Conv2dShape) -> Result<(Conv2dShape, PackedImages
         offset: s.padding as i32,
         kernel: dim(s.kernel),
         stride: dim(s.stride),
-        threads: dim(width * height),
+        // One invocation per position of each image's planes.
+        threads: dim(width / images.packing.groups as usize * height),
         runs: 0,
         ..images.packing
     };
