@@ -210,13 +210,15 @@ fn run(dispatches: &[Dispatch]) {
 
 /// (batch, channels, height, width): M = 175 (> 64, not a multiple), 3 (1x1 spatial),
 /// 143, exactly 128 (a multiple of the workgroup), 2 (the smallest trainable), 12, 540
-/// 640 and 120. Planes of 64, 4, 60, 320 and 40 values take the per-element kernels' vec4
-/// forms (the second with 15 vec4s in all, a part of one workgroup), four, one, one, four
-/// and two fours a thread; the others the scalar ones. Each invocation of a per-channel loop walks a run of consecutive values (or
+/// 640, 120 and 42. Planes of 64, 4, 60, 320 and 40 values take the per-element kernels'
+/// vec4 forms (the second with 15 vec4s in all, a part of one workgroup), four, one, one,
+/// four and two fours a thread; the others the scalar ones, runs of up to four values of a
+/// plane a thread, the planes of 35, 1, 143 and 6 values ending in runs of 3, 1, 3 and 2.
+/// Each invocation of a per-channel loop walks a run of consecutive values (or
 /// fours) across plane boundaries: runs of 3 in planes of 35 values and of 80 fours (160
 /// fours a channel), and runs of 3 ending on the boundaries of planes of 15 fours (135 a
 /// channel).
-const SHAPES: [(usize, usize, usize, usize); 9] = [
+const SHAPES: [(usize, usize, usize, usize); 10] = [
     (5, 3, 7, 5),
     (3, 4, 1, 1),
     (1, 2, 13, 11),
@@ -226,6 +228,7 @@ const SHAPES: [(usize, usize, usize, usize); 9] = [
     (9, 2, 6, 10),
     (2, 3, 20, 16),
     (3, 2, 5, 8),
+    (7, 3, 2, 3),
 ];
 
 // ---------------------------------------------------------------------------------------

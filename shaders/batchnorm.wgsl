@@ -307,11 +307,74 @@ fn first_quad(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
     return QUADS * thread_index(gid, groups);
 }
 
+// The scalar forms (planes whose H*W is not a multiple of 4) take runs of up to four
+// consecutive values of one plane, as the vec4 forms take fours, so that the channel's
+// parameters load once for them: run t holds values 4k .. min(4k + 4, H*W) of plane p,
+// t = p ceil(H*W / 4) + k.
+struct Run {
+    first: u32,
+    count: u32,
+    channel: u32,
+}
+
+fn run_count() -> u32 {
+    return params.batch * params.channels * ((params.spatial + 3u) / 4u);
+}
+
+fn run_at(t: u32) -> Run {
+    let per_plane = (params.spatial + 3u) / 4u;
+    let plane = quotient(t, per_plane);
+    let start = 4u * (t - plane * per_plane);
+    let channel = plane - quotient(plane, params.channels) * params.channels;
+    return Run(plane * params.spatial + start, min(4u, params.spatial - start), channel);
+}
+
+// Where value m of run r lies: at its first value where the run is shorter (loaded, then
+// unused).
+fn run_index(r: Run, m: u32) -> u32 {
+    return select(r.first, r.first + m, m < r.count);
+}
+
+fn x_run(r: Run) -> vec4<f32> {
+    return vec4<f32>(x[run_index(r, 0u)], x[run_index(r, 1u)], x[run_index(r, 2u)], x[run_index(r, 3u)]);
+}
+
+fn dy_run(r: Run) -> vec4<f32> {
+    return vec4<f32>(dy[run_index(r, 0u)], dy[run_index(r, 1u)], dy[run_index(r, 2u)], dy[run_index(r, 3u)]);
+}
+
+fn store_y_run(r: Run, v: vec4<f32>) {
+    y[r.first] = v.x;
+    if r.count > 1u {
+        y[r.first + 1u] = v.y;
+    }
+    if r.count > 2u {
+        y[r.first + 2u] = v.z;
+    }
+    if r.count > 3u {
+        y[r.first + 3u] = v.w;
+    }
+}
+
+fn store_dx_run(r: Run, v: vec4<f32>) {
+    dx[r.first] = v.x;
+    if r.count > 1u {
+        dx[r.first + 1u] = v.y;
+    }
+    if r.count > 2u {
+        dx[r.first + 2u] = v.z;
+    }
+    if r.count > 3u {
+        dx[r.first + 3u] = v.w;
+    }
+}
+
 @compute @workgroup_size(WORKGROUP)
 fn normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = thread_index(gid, groups);
-    if i < element_count() {
-        y[i] = output(vec4<f32>(x[i]), saved_channel(channel_of(i))).x;
+    let t = thread_index(gid, groups);
+    if t < run_count() {
+        let r = run_at(t);
+        store_y_run(r, output(x_run(r), saved_channel(r.channel)));
     }
 }
 
@@ -328,9 +391,10 @@ fn normalize_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 
 @compute @workgroup_size(WORKGROUP)
 fn normalize_running(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = thread_index(gid, groups);
-    if i < element_count() {
-        y[i] = output(vec4<f32>(x[i]), running_channel(channel_of(i))).x;
+    let t = thread_index(gid, groups);
+    if t < run_count() {
+        let r = run_at(t);
+        store_y_run(r, output(x_run(r), running_channel(r.channel)));
     }
 }
 
@@ -398,9 +462,10 @@ fn input_gradient(v: vec4<f32>, g: vec4<f32>, d: Gradients) -> vec4<f32> {
 
 @compute @workgroup_size(WORKGROUP)
 fn input_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = thread_index(gid, groups);
-    if i < element_count() {
-        dx[i] = input_gradient(vec4<f32>(x[i]), vec4<f32>(dy[i]), channel_gradients(channel_of(i))).x;
+    let t = thread_index(gid, groups);
+    if t < run_count() {
+        let r = run_at(t);
+        store_dx_run(r, input_gradient(x_run(r), dy_run(r), channel_gradients(r.channel)));
     }
 }
 

@@ -292,16 +292,19 @@ pub fn forward_train(
 
 /// A per-element kernel of batchnorm.wgsl for `shape` with `options`, and the threads it
 /// runs: the vec4 form where planes hold a multiple of four values, with as many fours of
-/// a plane per thread as [`quads_per_thread`] says.
+/// a plane per thread as [`quads_per_thread`] says; else the scalar form, a run of up to
+/// four values of a plane per thread.
 fn per_plane_element(
     gpu: &Gpu,
     shape: BatchNormShape,
     options: BatchNormOptions,
     entries: (&'static str, &'static str),
 ) -> Result<(Arc<Kernel>, usize)> {
-    let (entry, threads) = per_element(entries, shape.len(), shape.spatial);
+    let (entry, _) = per_element(entries, shape.len(), shape.spatial);
     let quads = quads_per_thread(shape);
-    Ok((gpu.kernel("batchnorm", entry, &options.elementwise_constants(quads))?, threads / quads))
+    let planes = shape.len() / shape.spatial;
+    let threads = planes * shape.spatial.div_ceil(4 * quads);
+    Ok((gpu.kernel("batchnorm", entry, &options.elementwise_constants(quads))?, threads))
 }
 
 /// Fours of one plane per thread of the vec4 forms (`QUADS`): 4, 2 or 1, the most whose
