@@ -344,28 +344,14 @@ fn dy_run(r: Run) -> vec4<f32> {
 }
 
 fn store_y_run(r: Run, v: vec4<f32>) {
-    y[r.first] = v.x;
-    if r.count > 1u {
-        y[r.first + 1u] = v.y;
-    }
-    if r.count > 2u {
-        y[r.first + 2u] = v.z;
-    }
-    if r.count > 3u {
-        y[r.first + 3u] = v.w;
+    for (var m = 0u; m < r.count; m++) {
+        y[r.first + m] = v[m];
     }
 }
 
 fn store_dx_run(r: Run, v: vec4<f32>) {
-    dx[r.first] = v.x;
-    if r.count > 1u {
-        dx[r.first + 1u] = v.y;
-    }
-    if r.count > 2u {
-        dx[r.first + 2u] = v.z;
-    }
-    if r.count > 3u {
-        dx[r.first + 3u] = v.w;
+    for (var m = 0u; m < r.count; m++) {
+        dx[r.first + m] = v[m];
     }
 }
 

@@ -27,6 +27,7 @@ pub struct Dispatch {
     traffic: Traffic,
 }
 
+/// What a dispatch records: a kernel into a compute pass, or a copy between passes.
 #[derive(Clone)]
 pub(super) enum Work {
     Kernel {

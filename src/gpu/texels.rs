@@ -3,8 +3,8 @@
 //! storage buffer, texel (x, y) at index y * width + x (GPUs stage those through workgroup
 //! memory). Filled by the host ([`Gpu::write_texels`]) or by pack kernels, which store
 //! into buffers only: a texture is filled by a copy from one ([`Gpu::fill_texels`]), since
-//! lavapipe's stores into textures cost twice its stores into buffers, and a copy costs a
-//! tenth of either (measured: BENCHMARKS.md).
+//! lavapipe's stores into textures cost twice its stores into buffers, and a copy a fifth
+//! to a tenth of a pack (measured: BENCHMARKS.md).
 
 use super::kernel::{Bindable, Resource};
 use super::{Dispatch, Gpu, GpuError, Result, Tensor, Traffic};
