@@ -307,10 +307,9 @@ fn first_quad(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
     return QUADS * thread_index(gid, groups);
 }
 
-// The scalar forms (planes whose H*W is not a multiple of 4) take runs of up to four
-// consecutive values of one plane, as the vec4 forms take fours, so that the channel's
-// parameters load once for them: run t holds values 4k .. min(4k + 4, H*W) of plane p,
-// t = p ceil(H*W / 4) + k.
+// The scalar forms (planes whose H*W is not a multiple of 4) take a run of up to four
+// consecutive values of one plane (row_run, a plane being a row of H*W values), as the
+// vec4 forms take fours, so that the channel's parameters load once for them.
 struct Run {
     first: u32,
     count: u32,
@@ -318,15 +317,13 @@ struct Run {
 }
 
 fn run_count() -> u32 {
-    return params.batch * params.channels * ((params.spatial + 3u) / 4u);
+    return row_run_count(params.batch * params.channels, params.spatial);
 }
 
 fn run_at(t: u32) -> Run {
-    let per_plane = (params.spatial + 3u) / 4u;
-    let plane = quotient(t, per_plane);
-    let start = 4u * (t - plane * per_plane);
-    let channel = plane - quotient(plane, params.channels) * params.channels;
-    return Run(plane * params.spatial + start, min(4u, params.spatial - start), channel);
+    let run = row_run(t, params.spatial);
+    let channel = run.x - quotient(run.x, params.channels) * params.channels;
+    return Run(run.x * params.spatial + run.y, run.z, channel);
 }
 
 // Where value m of run r lies: at its first value where the run is shorter (loaded, then

@@ -34,6 +34,21 @@ fn quotient(a: u32, d: u32) -> u32 {
     return q;
 }
 
+// Runs of up to four consecutive values, ceil(width / 4) to each row of `width` values:
+// the scalar twins of vec4 kernels take one a thread where rows are not whole fours, doing
+// per run (finding its row, loading a channel's parameters) what the vec4 forms do per
+// four (src/ops/mod.rs, row_runs). Run t is (row, its first column, its length).
+fn row_run(t: u32, width: u32) -> vec3<u32> {
+    let runs = (width + 3u) / 4u;
+    let row = quotient(t, runs);
+    let column = 4u * (t - row * runs);
+    return vec3<u32>(row, column, min(4u, width - column));
+}
+
+fn row_run_count(rows: u32, width: u32) -> u32 {
+    return rows * ((width + 3u) / 4u);
+}
+
 // The run [first, end) of `count` items that invocation i of `invocations` takes:
 // ceil(count / invocations) in a row. Loops over runs rather than over every
 // invocations-th item: lavapipe runs a workgroup's SIMD groups one after another, and a

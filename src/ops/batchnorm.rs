@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Kernel, Result, Tensor, UniformBuffer};
 
 use super::calibrate::Measure;
-use super::{dim, expect_shape, expect_site_table, per_element};
+use super::{dim, expect_shape, expect_site_table, per_element, row_runs};
 
 /// The layout of a batch-norm input: `[batch, channels, spatial...]`, where `spatial` is
 /// the product of the trailing dimensions (H*W for images, 1 for `[batch, channels]`).
@@ -302,8 +302,7 @@ fn per_plane_element(
 ) -> Result<(Arc<Kernel>, usize)> {
     let (entry, _) = per_element(entries, shape.len(), shape.spatial);
     let quads = quads_per_thread(shape);
-    let planes = shape.len() / shape.spatial;
-    let threads = planes * shape.spatial.div_ceil(4 * quads);
+    let threads = row_runs(shape.len(), shape.spatial) / quads;
     Ok((gpu.kernel("batchnorm", entry, &options.elementwise_constants(quads))?, threads))
 }
 

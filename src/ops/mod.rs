@@ -67,6 +67,14 @@ pub(crate) fn per_element(entries: (&'static str, &'static str), len: usize, run
     }
 }
 
+/// Threads of a kernel over `len` values in rows of `width` that takes a run of up to
+/// four values of a row per thread (`row_run` in shaders/common/grid.wgsl): the scalar
+/// twins of vec4 kernels whose rows are not whole fours. Where they are, as many as the
+/// vec4 form's fours.
+pub(crate) fn row_runs(len: usize, width: usize) -> usize {
+    len / width * width.div_ceil(4)
+}
+
 crate::uniform! {
     /// The uniform of the elementwise shaders (`Params` in relu.wgsl and add.wgsl).
     pub(crate) struct Length {
