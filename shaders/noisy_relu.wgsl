@@ -21,12 +21,6 @@
 struct Params {
     len: u32,
     site: u32,
-    // Bit set of REGION_NEGATIVE (x < 0), REGION_LARGE (|x| > threshold B), REGION_ALL.
-    region: u32,
-    // GAUSSIAN, or uniform.
-    distribution: u32,
-    // MULTIPLICATIVE, REPLAY, or additive.
-    form: u32,
     k: f32,
     // k * 2^-alpha_target.
     relative_sigma: f32,
@@ -44,6 +38,13 @@ override REGION_ALL: u32;
 override GAUSSIAN: u32;
 override MULTIPLICATIVE: u32;
 override REPLAY: u32;
+// The site's region (a bit set of REGION_NEGATIVE, REGION_LARGE and REGION_ALL),
+// distribution (GAUSSIAN, or uniform) and form (MULTIPLICATIVE, REPLAY, or additive):
+// constants of the pipeline rather than uniforms, so that the code of the others is
+// compiled out (lavapipe runs branches that no lane takes, masked).
+override REGION: u32;
+override DISTRIBUTION: u32;
+override FORM: u32;
 
 // 2^-23: unit() maps the top 23 bits k of a hash to (k + 0.5) 2^-23, exact in f32.
 const UNIT_STEP: f32 = 1.1920928955078125e-7;
@@ -86,7 +87,7 @@ fn unit(bits: u32) -> f32 {
 // Noise of element i with mean 0 and variance 1.
 fn standard_noise(key: u32, i: u32) -> f32 {
     let u1 = unit(draw(key, 2u * i));
-    if params.distribution == GAUSSIAN {
+    if DISTRIBUTION == GAUSSIAN {
         let u2 = unit(draw(key, 2u * i + 1u));
         // Angle in [-pi, pi), where Vulkan bounds the error of cos.
         return sqrt(-2.0 * log(u1)) * cos(PI * (2.0 * u2 - 1.0));
@@ -95,9 +96,9 @@ fn standard_noise(key: u32, i: u32) -> f32 {
 }
 
 fn in_region(v: f32, b: f32) -> bool {
-    let negative = (params.region & REGION_NEGATIVE) != 0u && v < 0.0;
-    let large = (params.region & REGION_LARGE) != 0u && abs(v) > params.threshold * b;
-    return (params.region & REGION_ALL) != 0u || negative || large;
+    let negative = (REGION & REGION_NEGATIVE) != 0u && v < 0.0;
+    let large = (REGION & REGION_LARGE) != 0u && abs(v) > params.threshold * b;
+    return (REGION & REGION_ALL) != 0u || negative || large;
 }
 
 // x[i] through the batch norm before the site.
@@ -118,9 +119,9 @@ fn perturbed(v: f32, i: u32, key: u32) -> f32 {
     var out = max(v, 0.0);
     if in_region(v, b) {
         let z = standard_noise(key, i);
-        if params.form == MULTIPLICATIVE {
+        if FORM == MULTIPLICATIVE {
             out += abs(v) * params.relative_sigma * z;
-        } else if params.form == REPLAY {
+        } else if FORM == REPLAY {
             // The error scaled by s = 1 + z / sqrt(3) (mean 1, std 1/sqrt(3)).
             out += params.k * (1.0 + z / SQRT3) * (poly_value[i] - max(v, 0.0));
         } else {
@@ -140,7 +141,7 @@ fn perturbed4(v: vec4<f32>, t: u32) -> vec4<f32> {
 // The input gradient of element i, whose input is v and output gradient g.
 fn input_gradient(v: f32, g: f32, i: u32, key: u32) -> f32 {
     var grad = select(0.0, g, v > 0.0);
-    if params.form == MULTIPLICATIVE && in_region(v, bound[params.site]) {
+    if FORM == MULTIPLICATIVE && in_region(v, bound[params.site]) {
         let z = standard_noise(key, i);
         grad += g * (sign(v) * params.relative_sigma * z);
     }

@@ -79,8 +79,8 @@ pub enum Form {
     Replay = 2,
 }
 
-/// The enums' codes as the shader's override constants: the shader compares the
-/// uniform's `region`, `distribution` and `form` with these.
+/// The enums' codes as the shader's override constants, which it compares the site's
+/// (the constants REGION, DISTRIBUTION and FORM) with.
 const CODES: [(&str, f64); 6] = [
     ("REGION_NEGATIVE", Region::Negative as u32 as f64),
     ("REGION_LARGE", Region::Large as u32 as f64),
@@ -90,9 +90,15 @@ const CODES: [(&str, f64); 6] = [
     ("REPLAY", Form::Replay as u32 as f64),
 ];
 
-/// The kernel of `entry` with the codes set.
-fn kernel(gpu: &Gpu, entry: &'static str) -> Result<Arc<Kernel>> {
-    gpu.kernel("noisy_relu", entry, &CODES)
+/// The kernel of `entry` for `config`'s region, distribution and form: constants of the
+/// pipeline, so that the shader compiles only their code.
+fn kernel(gpu: &Gpu, entry: &'static str, config: &NoiseConfig) -> Result<Arc<Kernel>> {
+    let site = [
+        ("REGION", config.region as u32 as f64),
+        ("DISTRIBUTION", config.distribution as u32 as f64),
+        ("FORM", config.form as u32 as f64),
+    ];
+    gpu.kernel("noisy_relu", entry, &[&CODES[..], &site].concat())
 }
 
 /// The per-site noise settings.
@@ -159,9 +165,6 @@ crate::uniform! {
     pub(crate) struct Params {
         len: u32,
         site: u32,
-        region: u32,
-        distribution: u32,
-        form: u32,
         k: f32,
         relative_sigma: f32,
         threshold: f32,
@@ -178,9 +181,6 @@ impl Params {
             spatial: 1,
             len: dim(len),
             site,
-            region: config.region as u32,
-            distribution: config.distribution as u32,
-            form: config.form as u32,
             k: config.k,
             relative_sigma: config.relative_sigma(),
             threshold: config.threshold,
@@ -276,7 +276,7 @@ fn dispatch(
     let (channels, spatial) = input.planes();
     let params = gpu.uniform(&Params { channels, spatial, ..Params::new(input.x.len(), site.index, config) });
     let (entry, threads) = input.per_element(entries);
-    let kernel = kernel(gpu, entry)?;
+    let kernel = kernel(gpu, entry, config)?;
     let mut bindings: Vec<(&str, &dyn Bindable)> =
         vec![("params", &params), ("counter", site.counter), ("bound", site.bound), ("x4", input.x)];
     bindings.extend(input.bindings(op)?);
@@ -290,8 +290,9 @@ pub fn stream(gpu: &Gpu, site: u32, counter: &Tensor, bits: &Tensor, units: &Ten
     let op = "noisy relu stream";
     expect_shape(op, "counter", counter, &[COUNTER_LEN])?;
     same_shape(op, &[("bits", bits), ("units", units)])?;
-    let params = gpu.uniform(&Params::new(bits.len(), site, &NoiseConfig::new(1)));
-    let kernel = kernel(gpu, "stream")?;
+    let config = NoiseConfig::new(1);
+    let params = gpu.uniform(&Params::new(bits.len(), site, &config));
+    let kernel = kernel(gpu, "stream", &config)?;
     let bindings: &[(&str, &dyn Bindable)] =
         &[("params", &params), ("counter", counter), ("stream_bits", bits), ("stream_units", units)];
     gpu.dispatch_1d(&kernel, bindings, bits.len())
