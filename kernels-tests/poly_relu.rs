@@ -345,7 +345,8 @@ fn every_alpha_matches_the_f64_reference() {
 #[test]
 fn normalized_entry_points_match_the_f64_reference() {
     let mut case = Case::new("poly relu normalized");
-    for dims in [[5, 3, 7, 5], [2, 4, 1, 1]] {
+    // Planes of 35 and 1 values (runs of up to four), of 12 (the vec4 forms).
+    for dims in [[5, 3, 7, 5], [2, 4, 1, 1], [3, 2, 4, 3]] {
         let normalization = ExactNormalization::new(&mut case, &dims, 4.0);
         let site = Site::new(&mut case, normalization.normalized.clone(), &dims, B);
         let (s, input) = (&site, normalization.input());
@@ -382,26 +383,36 @@ fn odd_shapes_write_every_element() {
 /// ReLU_alpha(clamp(x, -B, B)) (finite, even for x = +-inf) and the gradient 0.
 #[test]
 fn overflows_are_counted_and_clamped() {
-    let mut case = Case::new("poly relu overflow");
+    // 200 elements: the vec4 form (4 workgroups, the last partial); 203: runs of four, the
+    // last of three values.
+    for len in [200, 203] {
+        overflows_are_counted_and_clamped_in(len);
+    }
+}
+
+fn overflows_are_counted_and_clamped_in(len: usize) {
+    let mut case = Case::new(format!("poly relu overflow, {len} elements"));
     let bound = 40.0f32;
     let just_above = f32::from_bits(bound.to_bits() + 1);
     let outside = [just_above, -just_above, 2.0 * bound, -1e30, f32::INFINITY, f32::NEG_INFINITY];
-    // 200 elements (4 workgroups, the last partial), overflows scattered over all of them.
-    let (mut x, _) = case.uniform(200, -bound, bound);
-    let mut overflow_at = Vec::new();
+    // Overflows scattered over all workgroups, one at the first value of the last four:
+    // the run forms must not count it again in the lanes past a short run's end.
+    let (mut x, _) = case.uniform(len, -bound, bound);
+    let mut overflow_at = vec![(len - 1) / 4 * 4];
+    x[overflow_at[0]] = -just_above;
     for (k, &v) in outside.iter().chain(&[f32::NAN]).enumerate() {
-        let i = (k * 37 + case.rng.random_range(0..37)) % 200;
+        let i = (k * 37 + case.rng.random_range(0..37)) % len;
         if !overflow_at.contains(&i) {
             x[i] = v;
             overflow_at.push(i);
         }
     }
-    // Exactly B is inside: put it beside the first overflow, never on another one.
-    let inside_at = (overflow_at[0] + 1..200).find(|i| !overflow_at.contains(i)).expect("200 > 7 overflows");
+    // Exactly B is inside: put it beside an overflow, never on another one.
+    let inside_at = (overflow_at[1] + 1..len).find(|i| !overflow_at.contains(i)).expect("len > 8 overflows");
     x[inside_at] = bound;
     let expected = reference::poly_relu::overflow_count(bound as f64, &wide(&x));
     assert_eq!(expected as usize, overflow_at.len());
-    let site = Site::new(&mut case, x.clone(), &[200], bound);
+    let site = Site::new(&mut case, x.clone(), &[len], bound);
     let approx = ReluApprox::get(10).unwrap();
     site.coefficients.write(gpu(), approx).unwrap();
     let dispatches = site.dispatches();

@@ -310,43 +310,33 @@ fn first_quad(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
 // The scalar forms (planes whose H*W is not a multiple of 4) take a run of up to four
 // consecutive values of one plane (row_run, a plane being a row of H*W values), as the
 // vec4 forms take fours, so that the channel's parameters load once for them.
-struct Run {
-    first: u32,
-    count: u32,
-    channel: u32,
-}
-
 fn run_count() -> u32 {
     return row_run_count(params.batch * params.channels, params.spatial);
 }
 
-fn run_at(t: u32) -> Run {
-    let run = row_run(t, params.spatial);
-    let channel = run.x - quotient(run.x, params.channels) * params.channels;
-    return Run(run.x * params.spatial + run.y, run.z, channel);
+fn run_at(t: u32) -> RowRun {
+    return row_run(t, params.spatial);
 }
 
-// Where value m of run r lies: at its first value where the run is shorter (loaded, then
-// unused).
-fn run_index(r: Run, m: u32) -> u32 {
-    return select(r.first, r.first + m, m < r.count);
+fn run_channel(r: RowRun) -> u32 {
+    return plane_channel(r.row, params.channels);
 }
 
-fn x_run(r: Run) -> vec4<f32> {
+fn x_run(r: RowRun) -> vec4<f32> {
     return vec4<f32>(x[run_index(r, 0u)], x[run_index(r, 1u)], x[run_index(r, 2u)], x[run_index(r, 3u)]);
 }
 
-fn dy_run(r: Run) -> vec4<f32> {
+fn dy_run(r: RowRun) -> vec4<f32> {
     return vec4<f32>(dy[run_index(r, 0u)], dy[run_index(r, 1u)], dy[run_index(r, 2u)], dy[run_index(r, 3u)]);
 }
 
-fn store_y_run(r: Run, v: vec4<f32>) {
+fn store_y_run(r: RowRun, v: vec4<f32>) {
     for (var m = 0u; m < r.count; m++) {
         y[r.first + m] = v[m];
     }
 }
 
-fn store_dx_run(r: Run, v: vec4<f32>) {
+fn store_dx_run(r: RowRun, v: vec4<f32>) {
     for (var m = 0u; m < r.count; m++) {
         dx[r.first + m] = v[m];
     }
@@ -357,7 +347,7 @@ fn normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let t = thread_index(gid, groups);
     if t < run_count() {
         let r = run_at(t);
-        store_y_run(r, output(x_run(r), saved_channel(r.channel)));
+        store_y_run(r, output(x_run(r), saved_channel(run_channel(r))));
     }
 }
 
@@ -377,7 +367,7 @@ fn normalize_running(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     let t = thread_index(gid, groups);
     if t < run_count() {
         let r = run_at(t);
-        store_y_run(r, output(x_run(r), running_channel(r.channel)));
+        store_y_run(r, output(x_run(r), running_channel(run_channel(r))));
     }
 }
 
@@ -448,7 +438,7 @@ fn input_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     let t = thread_index(gid, groups);
     if t < run_count() {
         let r = run_at(t);
-        store_dx_run(r, input_gradient(x_run(r), dy_run(r), channel_gradients(r.channel)));
+        store_dx_run(r, input_gradient(x_run(r), dy_run(r), channel_gradients(run_channel(r))));
     }
 }
 

@@ -33,10 +33,17 @@
 // batch_normalized(x) (shaders/common/batch_norm.wgsl) with the saved batch statistics of
 // the batch norm before the site, so that the batch norm's output is never written.
 //
+// Every entry point evaluates four values per invocation, which share the coefficients'
+// loads (lavapipe loads a storage buffer lane by lane: scalar loads of every coefficient
+// took half of a one-value-per-invocation kernel's time, measured). The _vec4 forms take
+// four values of one channel plane through x4, y4, dy4 and dx4, vec4 views of the same
+// buffers (ops::per_element); the others a run of up to four values of a plane (row_run;
+// a plain input is one plane of len values), max pooling a run of an output row.
+//
 // Max pooling (forward only: PANN inference), 2x2 windows with stride 2 over NCHW planes,
-// one invocation per output, floor on odd sizes (as pool.wgsl's max_forward): the window
-// (a, b; c, d) gives max_alpha(max_alpha(a, b), max_alpha(c, d)). With B = bound[site]
-// bounding |x| of the pool's input:
+// floor on odd sizes (as pool.wgsl's max_forward): the window (a, b; c, d) gives
+// max_alpha(max_alpha(a, b), max_alpha(c, d)). With B = bound[site] bounding |x| of the
+// pool's input:
 //   level 1 uses D1 = 2B, which bounds |a - b| and |c - d|;
 //   level 2 uses D2 = second_scale * D1 with second_scale = 9/8 >= 1 + 2 e_alpha for every
 //   alpha (e_alpha = the measured sup |ReLU_alpha - ReLU| on [-1, 1], 2^-4.1 at alpha 4):
@@ -58,7 +65,8 @@ struct Params {
     out_height: u32,
     out_width: u32,
     second_scale: f32,
-    // The *_normalized entry points only: x's channels and values per channel plane.
+    // x's channels (read by the *_normalized entry points) and values per channel plane
+    // (all len for a plain input).
     channels: u32,
     spatial: u32,
 }
@@ -76,6 +84,11 @@ struct Params {
 @group(0) @binding(9) var<storage, read> bn_inv_std: array<f32>;
 @group(0) @binding(10) var<storage, read> bn_gamma: array<f32>;
 @group(0) @binding(11) var<storage, read> bn_beta: array<f32>;
+// x, y, dy and dx as vec4 arrays, for the _vec4 entry points.
+@group(0) @binding(12) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(13) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(14) var<storage, read> dy4: array<vec4<f32>>;
+@group(0) @binding(15) var<storage, read_write> dx4: array<vec4<f32>>;
 
 var<workgroup> workgroup_overflow: atomic<u32>;
 
@@ -88,8 +101,8 @@ fn coefficient(word: u32) -> f32 {
     return bitcast<f32>(block(word));
 }
 
-// p(u), the composite sign approximation.
-fn sign_poly(u: f32) -> f32 {
+// p(u), the composite sign approximation, of four values.
+fn sign_poly(u: vec4<f32>) -> vec4<f32> {
     var v = u;
     let components = block(0u);
     for (var i = 0u; i < components; i++) {
@@ -97,8 +110,8 @@ fn sign_poly(u: f32) -> f32 {
         let terms = block(2u + 3u * i);
         let offset = block(3u + 3u * i);
         let two_w = 4.0 * t * t - 2.0;
-        var b1 = 0.0;
-        var b2 = 0.0;
+        var b1 = vec4<f32>();
+        var b2 = vec4<f32>();
         for (var j = terms; j > 0u; j--) {
             let b0 = coefficient(offset + j - 1u) + two_w * b1 - b2;
             b2 = b1;
@@ -109,13 +122,18 @@ fn sign_poly(u: f32) -> f32 {
     return v;
 }
 
-// (p(u), p'(u)): the recurrence also carries db_j/dw (differentiate
+struct PolyAndSlope {
+    value: vec4<f32>,
+    slope: vec4<f32>,
+}
+
+// (p(u), p'(u)) of four values: the recurrence also carries db_j/dw (differentiate
 // b_j = c_j + 2w b_{j+1} - b_{j+2}: b_j' = 2 b_{j+1} + 2w b_{j+1}' - b_{j+2}'), so
 // S(t) = t (b_0 - b_1) has S'(t) = (b_0 - b_1) + 4t^2 (b_0' - b_1'), and the chain rule
 // multiplies p_i'(v) = S_i'(t) / r_i over the components.
-fn sign_poly_and_slope(u: f32) -> vec2<f32> {
+fn sign_poly_and_slope(u: vec4<f32>) -> PolyAndSlope {
     var v = u;
-    var slope = 1.0;
+    var slope = vec4<f32>(1.0);
     let components = block(0u);
     for (var i = 0u; i < components; i++) {
         let inv_radius = coefficient(1u + 3u * i);
@@ -123,10 +141,10 @@ fn sign_poly_and_slope(u: f32) -> vec2<f32> {
         let terms = block(2u + 3u * i);
         let offset = block(3u + 3u * i);
         let two_w = 4.0 * t * t - 2.0;
-        var b1 = 0.0;
-        var b2 = 0.0;
-        var d1 = 0.0;
-        var d2 = 0.0;
+        var b1 = vec4<f32>();
+        var b2 = vec4<f32>();
+        var d1 = vec4<f32>();
+        var d2 = vec4<f32>();
         for (var j = terms; j > 0u; j--) {
             let d0 = 2.0 * b1 + two_w * d1 - d2;
             let b0 = coefficient(offset + j - 1u) + two_w * b1 - b2;
@@ -138,16 +156,17 @@ fn sign_poly_and_slope(u: f32) -> vec2<f32> {
         slope *= ((b1 - b2) + 4.0 * t * t * (d1 - d2)) * inv_radius;
         v = t * (b1 - b2);
     }
-    return vec2<f32>(v, slope);
+    return PolyAndSlope(v, slope);
 }
 
-// Clamps v into [-limit, limit], counting it as an overflow if it was outside (written so
-// that NaN counts too).
-fn clamp_counting(v: f32, limit: f32) -> f32 {
-    if !(abs(v) <= limit) {
-        atomicAdd(&workgroup_overflow, 1u);
+// Clamps v into [-limit, limit], counting the values that were outside (written so that
+// NaN counts too).
+fn clamp_counting(v: vec4<f32>, limit: f32) -> vec4<f32> {
+    let outside = !(abs(v) <= vec4<f32>(limit));
+    if any(outside) {
+        atomicAdd(&workgroup_overflow, dot(select(vec4<u32>(0u), vec4<u32>(1u), outside), vec4<u32>(1u)));
     }
-    return clamp(v, -limit, limit);
+    return clamp(v, vec4<f32>(-limit), vec4<f32>(limit));
 }
 
 // Adds the workgroup's overflow count to overflow[0]: one global atomic per workgroup that
@@ -162,14 +181,53 @@ fn flush_overflow(lid: u32) {
     }
 }
 
-// x[i] through the batch norm before the site.
-fn normalized_x(i: u32) -> f32 {
-    let c = nchw_channel(i, params.spatial, params.channels);
-    return batch_normalized(x[i], bn_mean[c], bn_inv_std[c], bn_gamma[c], bn_beta[c]);
+// The run of the scalar forms that invocation t takes, and how many there are.
+fn run_at(t: u32) -> RowRun {
+    return row_run(t, params.spatial);
 }
 
-// ReLU_alpha(clamp(v, -B, B)), counting v if it is beyond B.
-fn poly_relu(v: f32) -> f32 {
+fn run_count() -> u32 {
+    return row_run_count(params.len / params.spatial, params.spatial);
+}
+
+// v where run r has values, 0 past its end: the forward counts no overflow there.
+fn within(r: RowRun, v: vec4<f32>) -> vec4<f32> {
+    return select(vec4<f32>(0.0), v, vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(r.count));
+}
+
+fn x_run(r: RowRun) -> vec4<f32> {
+    return vec4<f32>(x[run_index(r, 0u)], x[run_index(r, 1u)], x[run_index(r, 2u)], x[run_index(r, 3u)]);
+}
+
+fn dy_run(r: RowRun) -> vec4<f32> {
+    return vec4<f32>(dy[run_index(r, 0u)], dy[run_index(r, 1u)], dy[run_index(r, 2u)], dy[run_index(r, 3u)]);
+}
+
+fn store_y_run(r: RowRun, v: vec4<f32>) {
+    for (var m = 0u; m < r.count; m++) {
+        y[r.first + m] = v[m];
+    }
+}
+
+fn store_dx_run(r: RowRun, v: vec4<f32>) {
+    for (var m = 0u; m < r.count; m++) {
+        dx[r.first + m] = v[m];
+    }
+}
+
+// v, four values of the channel plane `plane`, through the batch norm before the site.
+fn normalized(v: vec4<f32>, plane: u32) -> vec4<f32> {
+    let c = plane_channel(plane, params.channels);
+    return batch_normalized4(v, bn_mean[c], bn_inv_std[c], bn_gamma[c], bn_beta[c]);
+}
+
+// x4[t] through the batch norm before the site.
+fn normalized_x4(t: u32) -> vec4<f32> {
+    return normalized(x4[t], quotient(4u * t, params.spatial));
+}
+
+// ReLU_alpha(clamp(v, -B, B)), counting the values beyond B.
+fn poly_relu(v: vec4<f32>) -> vec4<f32> {
     let b = bound[params.site];
     let vc = clamp_counting(v, b);
     return 0.5 * vc * (1.0 + sign_poly(vc / b));
@@ -181,9 +239,23 @@ fn forward(
     @builtin(local_invocation_index) lid: u32,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let i = thread_index(gid, groups);
-    if i < params.len {
-        y[i] = poly_relu(x[i]);
+    let t = thread_index(gid, groups);
+    if t < run_count() {
+        let r = run_at(t);
+        store_y_run(r, poly_relu(within(r, x_run(r))));
+    }
+    flush_overflow(lid);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn forward_vec4(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let t = thread_index(gid, groups);
+    if 4u * t < params.len {
+        y4[t] = poly_relu(x4[t]);
     }
     flush_overflow(lid);
 }
@@ -194,17 +266,39 @@ fn forward_normalized(
     @builtin(local_invocation_index) lid: u32,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let i = thread_index(gid, groups);
-    if i < params.len {
-        y[i] = poly_relu(normalized_x(i));
+    let t = thread_index(gid, groups);
+    if t < run_count() {
+        let r = run_at(t);
+        store_y_run(r, poly_relu(within(r, normalized(x_run(r), r.row))));
     }
     flush_overflow(lid);
 }
 
-// max_alpha(a, b) = ((a + b) + d p(d / D)) / 2 with d = a - b clamped to [-D, D].
-fn poly_max(a: f32, b: f32, scale: f32) -> f32 {
+@compute @workgroup_size(WORKGROUP)
+fn forward_normalized_vec4(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let t = thread_index(gid, groups);
+    if 4u * t < params.len {
+        y4[t] = poly_relu(normalized_x4(t));
+    }
+    flush_overflow(lid);
+}
+
+// max_alpha(a, b) = ((a + b) + d p(d / D)) / 2 with d = a - b clamped to [-D, D], of four pairs.
+fn poly_max(a: vec4<f32>, b: vec4<f32>, scale: f32) -> vec4<f32> {
     let d = clamp_counting(a - b, scale);
     return 0.5 * ((a + b) + d * sign_poly(d / scale));
+}
+
+// The input at row offset `offset` of the windows of run r's outputs: input index `top` is
+// the first output's window's top left corner; 0 past the run's end (no overflow counts).
+fn window_values(r: RowRun, top: u32, offset: u32) -> vec4<f32> {
+    let inside = vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(r.count);
+    let i = select(vec4<u32>(top + offset), top + offset + 2u * vec4<u32>(0u, 1u, 2u, 3u), inside);
+    return select(vec4<f32>(0.0), vec4<f32>(x[i.x], x[i.y], x[i.z], x[i.w]), inside);
 }
 
 @compute @workgroup_size(WORKGROUP)
@@ -213,46 +307,64 @@ fn max_pool_forward(
     @builtin(local_invocation_index) lid: u32,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let o = thread_index(gid, groups);
+    let t = thread_index(gid, groups);
     let first = 2.0 * bound[params.site];
     let second = params.second_scale * first;
-    if o < params.len {
-        let out_size = params.out_height * params.out_width;
-        let p = quotient(o, out_size);
-        let r = o - p * out_size;
-        let row = quotient(r, params.out_width);
-        let col = r - row * params.out_width;
-        let top = p * params.height * params.width + 2u * row * params.width + 2u * col;
-        let bottom = top + params.width;
-        let upper = poly_max(x[top], x[top + 1u], first);
-        let lower = poly_max(x[bottom], x[bottom + 1u], first);
-        y[o] = poly_max(upper, lower, second);
+    if t < row_run_count(params.len / params.out_width, params.out_width) {
+        // A run of output row r.row: of plane p, row `row`, from column `col`.
+        let r = row_run(t, params.out_width);
+        let p = quotient(r.row, params.out_height);
+        let row = r.row - p * params.out_height;
+        let col = r.first - r.row * params.out_width;
+        let top = (p * params.height + 2u * row) * params.width + 2u * col;
+        let w = params.width;
+        let upper = poly_max(window_values(r, top, 0u), window_values(r, top, 1u), first);
+        let lower = poly_max(window_values(r, top, w), window_values(r, top, w + 1u), first);
+        store_y_run(r, poly_max(upper, lower, second));
     }
     flush_overflow(lid);
 }
 
-// The input gradient at v given the output gradient g.
-fn poly_relu_gradient(v: f32, g: f32) -> f32 {
+// The input gradients at v given the output gradients g.
+fn poly_relu_gradient(v: vec4<f32>, g: vec4<f32>) -> vec4<f32> {
     let b = bound[params.site];
-    let u = clamp(v, -b, b) / b;
+    let u = clamp(v, vec4<f32>(-b), vec4<f32>(b)) / b;
     let ps = sign_poly_and_slope(u);
     // d/dx [x (1 + p(x / B)) / 2] = (1 + p(u)) / 2 + u p'(u) / 2.
-    let slope = 0.5 * (1.0 + ps.x) + 0.5 * u * ps.y;
-    return select(0.0, g * slope, abs(v) <= b);
+    let slope = 0.5 * (1.0 + ps.value) + 0.5 * u * ps.slope;
+    return select(vec4<f32>(0.0), g * slope, abs(v) <= vec4<f32>(b));
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = thread_index(gid, groups);
-    if i < params.len {
-        dx[i] = poly_relu_gradient(x[i], dy[i]);
+    let t = thread_index(gid, groups);
+    if t < run_count() {
+        let r = run_at(t);
+        store_dx_run(r, poly_relu_gradient(x_run(r), dy_run(r)));
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn backward_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = thread_index(gid, groups);
+    if 4u * t < params.len {
+        dx4[t] = poly_relu_gradient(x4[t], dy4[t]);
     }
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn backward_normalized(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = thread_index(gid, groups);
-    if i < params.len {
-        dx[i] = poly_relu_gradient(normalized_x(i), dy[i]);
+    let t = thread_index(gid, groups);
+    if t < run_count() {
+        let r = run_at(t);
+        store_dx_run(r, poly_relu_gradient(normalized(x_run(r), r.row), dy_run(r)));
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn backward_normalized_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = thread_index(gid, groups);
+    if 4u * t < params.len {
+        dx4[t] = poly_relu_gradient(normalized_x4(t), dy4[t]);
     }
 }

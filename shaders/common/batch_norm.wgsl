@@ -15,6 +15,10 @@ fn batch_normalized4(x: vec4<f32>, mean: f32, inv_std: f32, gamma: f32, beta: f3
 
 // The channel of element i of an NCHW tensor with `spatial` = H*W values per plane.
 fn nchw_channel(i: u32, spatial: u32, channels: u32) -> u32 {
-    let plane = quotient(i, spatial);
+    return plane_channel(quotient(i, spatial), channels);
+}
+
+// The channel of plane `plane` (one sample's H*W values of one channel) of an NCHW tensor.
+fn plane_channel(plane: u32, channels: u32) -> u32 {
     return plane - quotient(plane, channels) * channels;
 }

@@ -37,12 +37,25 @@ fn quotient(a: u32, d: u32) -> u32 {
 // Runs of up to four consecutive values, ceil(width / 4) to each row of `width` values:
 // the scalar twins of vec4 kernels take one a thread where rows are not whole fours, doing
 // per run (finding its row, loading a channel's parameters) what the vec4 forms do per
-// four (src/ops/mod.rs, row_runs). Run t is (row, its first column, its length).
-fn row_run(t: u32, width: u32) -> vec3<u32> {
+// four (src/ops/mod.rs, row_runs). Run t is its row, the index of its first value (the
+// rows lying one after another) and its length.
+struct RowRun {
+    row: u32,
+    first: u32,
+    count: u32,
+}
+
+fn row_run(t: u32, width: u32) -> RowRun {
     let runs = (width + 3u) / 4u;
     let row = quotient(t, runs);
     let column = 4u * (t - row * runs);
-    return vec3<u32>(row, column, min(4u, width - column));
+    return RowRun(row, row * width + column, min(4u, width - column));
+}
+
+// Where value m of run r lies: at its first value where the run is shorter (loaded, then
+// unused).
+fn run_index(r: RowRun, m: u32) -> u32 {
+    return select(r.first, r.first + m, m < r.count);
 }
 
 fn row_run_count(rows: u32, width: u32) -> u32 {

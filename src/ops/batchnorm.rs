@@ -167,14 +167,6 @@ impl<'a> From<&'a Tensor> for ActivationInput<'a> {
 }
 
 impl<'a> ActivationInput<'a> {
-    /// The entry point that reads this input, of a kernel's `plain` and `normalized` ones.
-    pub fn entry(&self, plain: &'static str, normalized: &'static str) -> &'static str {
-        match self.normalization {
-            Some(_) => normalized,
-            None => plain,
-        }
-    }
-
     /// The entry point that reads this input of a kernel's plain and normalized ones, each
     /// with its vec4 form (four values of one channel plane per thread, [`per_element`]),
     /// and the threads it runs.
@@ -188,9 +180,10 @@ impl<'a> ActivationInput<'a> {
         }
     }
 
-    /// The bindings of x and, when normalised, of the per-channel tensors, checked.
+    /// The bindings of x (also as x4, its vec4 view) and, when normalised, of the
+    /// per-channel tensors, checked.
     pub fn bindings(&self, op: &str) -> Result<Vec<(&'static str, &'a dyn Bindable)>> {
-        let mut bindings: Vec<(&'static str, &'a dyn Bindable)> = vec![("x", self.x)];
+        let mut bindings: Vec<(&'static str, &'a dyn Bindable)> = vec![("x", self.x), ("x4", self.x)];
         if let Some(normalization) = &self.normalization {
             normalization.check(op, self.x)?;
             bindings.extend(normalization.per_channel().map(|(name, tensor)| (name, tensor as &dyn Bindable)));
@@ -198,10 +191,10 @@ impl<'a> ActivationInput<'a> {
         Ok(bindings)
     }
 
-    /// (channels, values per channel plane) for the `*_normalized` entry points' parameters
-    /// ((1, 1), unread, for a plain tensor).
+    /// (channels, values per channel plane) for the kernels' parameters: a plain tensor is
+    /// one plane of all its values.
     pub fn planes(&self) -> (u32, u32) {
-        self.normalization.map_or((1, 1), |n| (dim(n.shape.channels), dim(n.shape.spatial)))
+        self.normalization.map_or((1, dim(self.x.len())), |n| (dim(n.shape.channels), dim(n.shape.spatial)))
     }
 }
 

@@ -278,7 +278,7 @@ fn dispatch(
     let (entry, threads) = input.per_element(entries);
     let kernel = kernel(gpu, entry, config)?;
     let mut bindings: Vec<(&str, &dyn Bindable)> =
-        vec![("params", &params), ("counter", site.counter), ("bound", site.bound), ("x4", input.x)];
+        vec![("params", &params), ("counter", site.counter), ("bound", site.bound)];
     bindings.extend(input.bindings(op)?);
     bindings.extend_from_slice(outputs);
     gpu.dispatch_1d(&kernel, &bindings, threads)

@@ -25,7 +25,7 @@ use crate::poly::ReluApprox;
 
 use super::batchnorm::ActivationInput;
 use super::pool::max_pool_output_shape;
-use super::{dim, expect_shape, same_shape};
+use super::{dim, expect_shape, row_runs, same_shape};
 
 /// Words of the header: the component count, then (1 / r_i, n_i, offset_i) per component.
 fn header_words(components: usize) -> usize {
@@ -134,12 +134,20 @@ crate::uniform! {
     }
 }
 
-/// Dispatches `entry` over `params.len` threads, bound to what every entry point reads
-/// (the parameters, with the base of `params.site`'s coefficient block, the coefficients,
-/// the bounds, the input) and its own `outputs`.
+/// The one of `entries` (plain, vec4, normalized, normalized vec4) that reads `input`
+/// ([`ActivationInput::per_element`]), and its threads: every form takes four values a
+/// thread, the scalar ones a run of up to four of a plane.
+fn elementwise(input: &ActivationInput, entries: [&'static str; 4]) -> (&'static str, usize) {
+    let (_, spatial) = input.planes();
+    (input.per_element(entries).0, row_runs(input.x.len(), spatial as usize))
+}
+
+/// Dispatches `entry` over `threads`, bound to what every entry point reads (the
+/// parameters, with the base of `params.site`'s coefficient block and the input's planes,
+/// the coefficients, the bounds, the input) and its own `outputs`.
 fn dispatch(
     gpu: &Gpu,
-    (op, entry): (&str, &'static str),
+    (op, entry, threads): (&str, &'static str, usize),
     params: Params,
     (coefficients, bound, input): (&PolyCoefficients, &Tensor, ActivationInput),
     outputs: &[(&str, &Tensor)],
@@ -153,7 +161,7 @@ fn dispatch(
         vec![("params", &uniform), ("poly", &coefficients.tensor), ("bound", bound)];
     bindings.extend(input.bindings(op)?);
     bindings.extend(outputs.iter().map(|&(name, tensor)| (name, tensor as &dyn Bindable)));
-    gpu.dispatch_1d(&kernel, &bindings, params.len as usize)
+    gpu.dispatch_1d(&kernel, &bindings, threads)
 }
 
 /// `bound` holds one B per activation site; `site` picks this dispatch's.
@@ -183,8 +191,10 @@ pub fn forward<'a>(
     same_shape(OP, &[("x", input.x), ("y", y)])?;
     expect_shape(OP, "overflow", overflow, &[1])?;
     let params = Params { len: dim(y.len()), site, ..Params::default() };
-    let entry = input.entry("forward", "forward_normalized");
-    dispatch(gpu, (OP, entry), params, (coefficients, bound, input), &[("y", y), ("overflow", overflow)])
+    let (entry, threads) =
+        elementwise(&input, ["forward", "forward_vec4", "forward_normalized", "forward_normalized_vec4"]);
+    let outputs = [("y", y), ("y4", y), ("overflow", overflow)];
+    dispatch(gpu, (OP, entry, threads), params, (coefficients, bound, input), &outputs)
 }
 
 /// dx = dy * d/dx ReLU_alpha(x) = dy ((1 + p(u)) / 2 + u p'(u) / 2), u = x / B, where
@@ -203,8 +213,10 @@ pub fn backward<'a>(
     let input = x.into();
     same_shape(OP, &[("x", input.x), ("dy", dy), ("dx", dx)])?;
     let params = Params { len: dim(dx.len()), site, ..Params::default() };
-    let entry = input.entry("backward", "backward_normalized");
-    dispatch(gpu, (OP, entry), params, (coefficients, bound, input), &[("dy", dy), ("dx", dx)])
+    let (entry, threads) =
+        elementwise(&input, ["backward", "backward_vec4", "backward_normalized", "backward_normalized_vec4"]);
+    let outputs = [("dy", dy), ("dx", dx), ("dy4", dy), ("dx4", dx)];
+    dispatch(gpu, (OP, entry, threads), params, (coefficients, bound, input), &outputs)
 }
 
 /// D2 / D1 of the max pooling: a level-1 max of inputs in [-B, B] is off by at most
@@ -256,11 +268,8 @@ pub fn max_pool_forward(
         second_scale: MAX_POOL_SECOND_SCALE as f32,
         ..Params::default()
     };
-    dispatch(
-        gpu,
-        (OP, "max_pool_forward"),
-        params,
-        (coefficients, bound, x.into()),
-        &[("y", y), ("overflow", overflow)],
-    )
+    // A run of up to four outputs of a row a thread.
+    let threads = row_runs(y.len(), out[3]);
+    let outputs = [("y", y), ("overflow", overflow)];
+    dispatch(gpu, (OP, "max_pool_forward", threads), params, (coefficients, bound, x.into()), &outputs)
 }
