@@ -40,6 +40,8 @@
 // values, each invocation adds a run of fours into four partial sums, then adds those
 // pairwise: ceil(M / (4 WORKGROUP)) + 2 + 2 (FAN - 1).
 
+// include: runs
+
 struct Params {
     batch: u32,
     channels: u32,
@@ -314,32 +316,8 @@ fn run_count() -> u32 {
     return row_run_count(params.batch * params.channels, params.spatial);
 }
 
-fn run_at(t: u32) -> RowRun {
-    return row_run(t, params.spatial);
-}
-
 fn run_channel(r: RowRun) -> u32 {
     return plane_channel(r.row, params.channels);
-}
-
-fn x_run(r: RowRun) -> vec4<f32> {
-    return vec4<f32>(x[run_index(r, 0u)], x[run_index(r, 1u)], x[run_index(r, 2u)], x[run_index(r, 3u)]);
-}
-
-fn dy_run(r: RowRun) -> vec4<f32> {
-    return vec4<f32>(dy[run_index(r, 0u)], dy[run_index(r, 1u)], dy[run_index(r, 2u)], dy[run_index(r, 3u)]);
-}
-
-fn store_y_run(r: RowRun, v: vec4<f32>) {
-    for (var m = 0u; m < r.count; m++) {
-        y[r.first + m] = v[m];
-    }
-}
-
-fn store_dx_run(r: RowRun, v: vec4<f32>) {
-    for (var m = 0u; m < r.count; m++) {
-        dx[r.first + m] = v[m];
-    }
 }
 
 @compute @workgroup_size(WORKGROUP)

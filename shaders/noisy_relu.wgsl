@@ -7,16 +7,20 @@
 //   backward:  dx = dy * 1[x > 0], plus dy * sign(x) * relative_sigma * z for the
 //              multiplicative form where in_region(x) (straight-through otherwise)
 //   stream:    the raw random stream of this site, for tests and diagnostics
-// forward_normalized and backward_normalized are forward and backward of the input
-// batch_normalized(x) (shaders/common/batch_norm.wgsl) with the saved batch statistics of
-// the batch norm before the site, so that the batch norm's output is never written. Each
-// of the four has a _vec4 form taking four values per invocation through x4, y4, dy4 and
-// dx4, vec4 views of the same buffers (ops::per_element).
+// forward_normalized and backward_normalized are forward and backward of the batch norm's
+// normalisation of x (shaders/include/normalized_input.wgsl). Each of the four has a _vec4
+// form taking four values of a channel plane per invocation through x4, y4, dy4 and dx4,
+// vec4 views of the same buffers (ops::per_element); the others take a run of up to four
+// values of a plane (row_run; a plain input is one plane of len values), so that the
+// stream's key and the channel's parameters load once for them.
 //
 // z has mean 0 and variance 1: sqrt(3) (2u - 1) (uniform) or Box-Muller (Gaussian).
 // Random bits are a counter-based hash (nested PCG hash) of (seed, step, site, counter)
 // with counter = 2 * element + lane: no state, so forward and backward recompute the
 // same z, and src/reference/noisy_relu.rs reproduces the stream bit for bit.
+
+// include: runs
+// include: normalized_input
 
 struct Params {
     len: u32,
@@ -25,7 +29,8 @@ struct Params {
     // k * 2^-alpha_target.
     relative_sigma: f32,
     threshold: f32,
-    // The *_normalized entry points only: x's channels and values per channel plane.
+    // x's channels (read by the *_normalized entry points) and values per channel plane
+    // (all len for a plain input).
     channels: u32,
     spatial: u32,
 }
@@ -101,18 +106,6 @@ fn in_region(v: f32, b: f32) -> bool {
     return (REGION & REGION_ALL) != 0u || negative || large;
 }
 
-// x[i] through the batch norm before the site.
-fn normalized_x(i: u32) -> f32 {
-    let c = nchw_channel(i, params.spatial, params.channels);
-    return batch_normalized(x[i], bn_mean[c], bn_inv_std[c], bn_gamma[c], bn_beta[c]);
-}
-
-// x4[t] (four values of one channel plane) through the batch norm before the site.
-fn normalized_x4(t: u32) -> vec4<f32> {
-    let c = nchw_channel(4u * t, params.spatial, params.channels);
-    return batch_normalized4(x4[t], bn_mean[c], bn_inv_std[c], bn_gamma[c], bn_beta[c]);
-}
-
 // The output of element i, whose input is v; `key` is stream_key().
 fn perturbed(v: f32, i: u32, key: u32) -> f32 {
     let b = bound[params.site];
@@ -131,11 +124,10 @@ fn perturbed(v: f32, i: u32, key: u32) -> f32 {
     return out;
 }
 
-// The outputs of elements 4t..4t+3, whose inputs are v.
-fn perturbed4(v: vec4<f32>, t: u32) -> vec4<f32> {
+// The outputs of the elements at indices i, whose inputs are v.
+fn perturbed4(v: vec4<f32>, i: vec4<u32>) -> vec4<f32> {
     let key = stream_key();
-    let i = 4u * t;
-    return vec4<f32>(perturbed(v.x, i, key), perturbed(v.y, i + 1u, key), perturbed(v.z, i + 2u, key), perturbed(v.w, i + 3u, key));
+    return vec4<f32>(perturbed(v.x, i.x, key), perturbed(v.y, i.y, key), perturbed(v.z, i.z, key), perturbed(v.w, i.w, key));
 }
 
 // The input gradient of element i, whose input is v and output gradient g.
@@ -148,23 +140,33 @@ fn input_gradient(v: f32, g: f32, i: u32, key: u32) -> f32 {
     return grad;
 }
 
-// The input gradients of elements 4t..4t+3, whose inputs are v and output gradients g.
-fn input_gradient4(v: vec4<f32>, g: vec4<f32>, t: u32) -> vec4<f32> {
+// The input gradients of the elements at indices i, whose inputs are v and output gradients g.
+fn input_gradient4(v: vec4<f32>, g: vec4<f32>, i: vec4<u32>) -> vec4<f32> {
     let key = stream_key();
-    let i = 4u * t;
     return vec4<f32>(
-        input_gradient(v.x, g.x, i, key),
-        input_gradient(v.y, g.y, i + 1u, key),
-        input_gradient(v.z, g.z, i + 2u, key),
-        input_gradient(v.w, g.w, i + 3u, key),
+        input_gradient(v.x, g.x, i.x, key),
+        input_gradient(v.y, g.y, i.y, key),
+        input_gradient(v.z, g.z, i.z, key),
+        input_gradient(v.w, g.w, i.w, key),
     );
+}
+
+// The indices of the four values of the vec4 forms' invocation t.
+fn quad_indices(t: u32) -> vec4<u32> {
+    return 4u * t + vec4<u32>(0u, 1u, 2u, 3u);
+}
+
+// How many runs the scalar forms take.
+fn run_count() -> u32 {
+    return row_run_count(params.len / params.spatial, params.spatial);
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = thread_index(gid, groups);
-    if i < params.len {
-        y[i] = perturbed(x[i], i, stream_key());
+    let t = thread_index(gid, groups);
+    if t < run_count() {
+        let r = run_at(t);
+        store_y_run(r, perturbed4(x_run(r), run_indices(r)));
     }
 }
 
@@ -172,15 +174,16 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 fn forward_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let t = thread_index(gid, groups);
     if 4u * t < params.len {
-        y4[t] = perturbed4(x4[t], t);
+        y4[t] = perturbed4(x4[t], quad_indices(t));
     }
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn forward_normalized(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = thread_index(gid, groups);
-    if i < params.len {
-        y[i] = perturbed(normalized_x(i), i, stream_key());
+    let t = thread_index(gid, groups);
+    if t < run_count() {
+        let r = run_at(t);
+        store_y_run(r, perturbed4(normalized_x_run(r), run_indices(r)));
     }
 }
 
@@ -188,15 +191,16 @@ fn forward_normalized(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
 fn forward_normalized_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let t = thread_index(gid, groups);
     if 4u * t < params.len {
-        y4[t] = perturbed4(normalized_x4(t), t);
+        y4[t] = perturbed4(normalized_x4(t), quad_indices(t));
     }
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = thread_index(gid, groups);
-    if i < params.len {
-        dx[i] = input_gradient(x[i], dy[i], i, stream_key());
+    let t = thread_index(gid, groups);
+    if t < run_count() {
+        let r = run_at(t);
+        store_dx_run(r, input_gradient4(x_run(r), dy_run(r), run_indices(r)));
     }
 }
 
@@ -204,15 +208,16 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 fn backward_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let t = thread_index(gid, groups);
     if 4u * t < params.len {
-        dx4[t] = input_gradient4(x4[t], dy4[t], t);
+        dx4[t] = input_gradient4(x4[t], dy4[t], quad_indices(t));
     }
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn backward_normalized(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = thread_index(gid, groups);
-    if i < params.len {
-        dx[i] = input_gradient(normalized_x(i), dy[i], i, stream_key());
+    let t = thread_index(gid, groups);
+    if t < run_count() {
+        let r = run_at(t);
+        store_dx_run(r, input_gradient4(normalized_x_run(r), dy_run(r), run_indices(r)));
     }
 }
 
@@ -220,7 +225,7 @@ fn backward_normalized(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
 fn backward_normalized_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let t = thread_index(gid, groups);
     if 4u * t < params.len {
-        dx4[t] = input_gradient4(normalized_x4(t), dy4[t], t);
+        dx4[t] = input_gradient4(normalized_x4(t), dy4[t], quad_indices(t));
     }
 }
 

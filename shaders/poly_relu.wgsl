@@ -29,9 +29,8 @@
 // clamped input: y = ReLU_alpha(clamp(x, -B, B)), which stays finite. Backward is the exact
 // derivative of that forward: 0 where |x| > B.
 //
-// forward_normalized and backward_normalized are forward and backward of the input
-// batch_normalized(x) (shaders/common/batch_norm.wgsl) with the saved batch statistics of
-// the batch norm before the site, so that the batch norm's output is never written.
+// forward_normalized and backward_normalized are forward and backward of the batch norm's
+// normalisation of x (shaders/include/normalized_input.wgsl).
 //
 // Every entry point evaluates four values per invocation, which share the coefficients'
 // loads (lavapipe loads a storage buffer lane by lane: scalar loads of every coefficient
@@ -51,6 +50,9 @@
 //   B + D1 e_alpha and the level-2 difference at most D1 (1 + 2 e_alpha) <= D2.
 // Differences beyond their D (or NaN) are counted into `overflow[0]` like |x| > B above,
 // up to three per window, and the polynomial runs on the difference clamped to [-D, D].
+
+// include: runs
+// include: normalized_input
 
 struct Params {
     // Elements (ReLU) or outputs (max pooling).
@@ -181,49 +183,14 @@ fn flush_overflow(lid: u32) {
     }
 }
 
-// The run of the scalar forms that invocation t takes, and how many there are.
-fn run_at(t: u32) -> RowRun {
-    return row_run(t, params.spatial);
-}
-
+// How many runs the scalar forms take.
 fn run_count() -> u32 {
     return row_run_count(params.len / params.spatial, params.spatial);
 }
 
 // v where run r has values, 0 past its end: the forward counts no overflow there.
 fn within(r: RowRun, v: vec4<f32>) -> vec4<f32> {
-    return select(vec4<f32>(0.0), v, vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(r.count));
-}
-
-fn x_run(r: RowRun) -> vec4<f32> {
-    return vec4<f32>(x[run_index(r, 0u)], x[run_index(r, 1u)], x[run_index(r, 2u)], x[run_index(r, 3u)]);
-}
-
-fn dy_run(r: RowRun) -> vec4<f32> {
-    return vec4<f32>(dy[run_index(r, 0u)], dy[run_index(r, 1u)], dy[run_index(r, 2u)], dy[run_index(r, 3u)]);
-}
-
-fn store_y_run(r: RowRun, v: vec4<f32>) {
-    for (var m = 0u; m < r.count; m++) {
-        y[r.first + m] = v[m];
-    }
-}
-
-fn store_dx_run(r: RowRun, v: vec4<f32>) {
-    for (var m = 0u; m < r.count; m++) {
-        dx[r.first + m] = v[m];
-    }
-}
-
-// v, four values of the channel plane `plane`, through the batch norm before the site.
-fn normalized(v: vec4<f32>, plane: u32) -> vec4<f32> {
-    let c = plane_channel(plane, params.channels);
-    return batch_normalized4(v, bn_mean[c], bn_inv_std[c], bn_gamma[c], bn_beta[c]);
-}
-
-// x4[t] through the batch norm before the site.
-fn normalized_x4(t: u32) -> vec4<f32> {
-    return normalized(x4[t], quotient(4u * t, params.spatial));
+    return select(vec4<f32>(0.0), v, run_lanes(r));
 }
 
 // ReLU_alpha(clamp(v, -B, B)), counting the values beyond B.
@@ -269,7 +236,7 @@ fn forward_normalized(
     let t = thread_index(gid, groups);
     if t < run_count() {
         let r = run_at(t);
-        store_y_run(r, poly_relu(within(r, normalized(x_run(r), r.row))));
+        store_y_run(r, poly_relu(within(r, normalized_x_run(r))));
     }
     flush_overflow(lid);
 }
@@ -296,7 +263,7 @@ fn poly_max(a: vec4<f32>, b: vec4<f32>, scale: f32) -> vec4<f32> {
 // The input at row offset `offset` of the windows of run r's outputs: input index `top` is
 // the first output's window's top left corner; 0 past the run's end (no overflow counts).
 fn window_values(r: RowRun, top: u32, offset: u32) -> vec4<f32> {
-    let inside = vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(r.count);
+    let inside = run_lanes(r);
     let i = select(vec4<u32>(top + offset), top + offset + 2u * vec4<u32>(0u, 1u, 2u, 3u), inside);
     return select(vec4<f32>(0.0), vec4<f32>(x[i.x], x[i.y], x[i.z], x[i.w]), inside);
 }
@@ -357,7 +324,7 @@ fn backward_normalized(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     let t = thread_index(gid, groups);
     if t < run_count() {
         let r = run_at(t);
-        store_dx_run(r, poly_relu_gradient(normalized(x_run(r), r.row), dy_run(r)));
+        store_dx_run(r, poly_relu_gradient(normalized_x_run(r), dy_run(r)));
     }
 }
 

@@ -52,10 +52,14 @@ fn row_run(t: u32, width: u32) -> RowRun {
     return RowRun(row, row * width + column, min(4u, width - column));
 }
 
-// Where value m of run r lies: at its first value where the run is shorter (loaded, then
-// unused).
-fn run_index(r: RowRun, m: u32) -> u32 {
-    return select(r.first, r.first + m, m < r.count);
+// Which of a run's four lanes hold values.
+fn run_lanes(r: RowRun) -> vec4<bool> {
+    return vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(r.count);
+}
+
+// Where the values of run r lie: past its end, at its first (loaded, then unused).
+fn run_indices(r: RowRun) -> vec4<u32> {
+    return select(vec4<u32>(r.first), r.first + vec4<u32>(0u, 1u, 2u, 3u), run_lanes(r));
 }
 
 fn row_run_count(rows: u32, width: u32) -> u32 {

@@ -169,15 +169,18 @@ impl<'a> From<&'a Tensor> for ActivationInput<'a> {
 impl<'a> ActivationInput<'a> {
     /// The entry point that reads this input of a kernel's plain and normalized ones, each
     /// with its vec4 form (four values of one channel plane per thread, [`per_element`]),
-    /// and the threads it runs.
+    /// and the threads it runs: the scalar forms take a run of up to four values of a plane
+    /// each ([`row_runs`]; a plain tensor is one plane).
     pub fn per_element(
         &self,
         [plain, plain_vec4, normalized, normalized_vec4]: [&'static str; 4],
     ) -> (&'static str, usize) {
-        match self.normalization {
-            Some(n) => per_element((normalized, normalized_vec4), self.x.len(), n.shape.spatial),
-            None => per_element((plain, plain_vec4), self.x.len(), self.x.len()),
-        }
+        let entries = match self.normalization {
+            Some(_) => (normalized, normalized_vec4),
+            None => (plain, plain_vec4),
+        };
+        let (len, (_, spatial)) = (self.x.len(), self.planes());
+        (per_element(entries, len, spatial as usize).0, row_runs(len, spatial as usize))
     }
 
     /// The bindings of x (also as x4, its vec4 view) and, when normalised, of the

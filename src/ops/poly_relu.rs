@@ -134,14 +134,6 @@ crate::uniform! {
     }
 }
 
-/// The one of `entries` (plain, vec4, normalized, normalized vec4) that reads `input`
-/// ([`ActivationInput::per_element`]), and its threads: every form takes four values a
-/// thread, the scalar ones a run of up to four of a plane.
-fn elementwise(input: &ActivationInput, entries: [&'static str; 4]) -> (&'static str, usize) {
-    let (_, spatial) = input.planes();
-    (input.per_element(entries).0, row_runs(input.x.len(), spatial as usize))
-}
-
 /// Dispatches `entry` over `threads`, bound to what every entry point reads (the
 /// parameters, with the base of `params.site`'s coefficient block and the input's planes,
 /// the coefficients, the bounds, the input) and its own `outputs`.
@@ -192,7 +184,7 @@ pub fn forward<'a>(
     expect_shape(OP, "overflow", overflow, &[1])?;
     let params = Params { len: dim(y.len()), site, ..Params::default() };
     let (entry, threads) =
-        elementwise(&input, ["forward", "forward_vec4", "forward_normalized", "forward_normalized_vec4"]);
+        input.per_element(["forward", "forward_vec4", "forward_normalized", "forward_normalized_vec4"]);
     let outputs = [("y", y), ("y4", y), ("overflow", overflow)];
     dispatch(gpu, (OP, entry, threads), params, (coefficients, bound, input), &outputs)
 }
@@ -214,7 +206,7 @@ pub fn backward<'a>(
     same_shape(OP, &[("x", input.x), ("dy", dy), ("dx", dx)])?;
     let params = Params { len: dim(dx.len()), site, ..Params::default() };
     let (entry, threads) =
-        elementwise(&input, ["backward", "backward_vec4", "backward_normalized", "backward_normalized_vec4"]);
+        input.per_element(["backward", "backward_vec4", "backward_normalized", "backward_normalized_vec4"]);
     let outputs = [("dy", dy), ("dx", dx), ("dy4", dy), ("dx4", dx)];
     dispatch(gpu, (OP, entry, threads), params, (coefficients, bound, input), &outputs)
 }
