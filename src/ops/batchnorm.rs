@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Kernel, Result, Tensor, UniformBuffer};
 
 use super::calibrate::Measure;
-use super::{dim, expect_shape, expect_site_table, per_element, row_runs};
+use super::{dim, expect_shape, expect_site_table, per_row_run};
 
 /// The layout of a batch-norm input: `[batch, channels, spatial...]`, where `spatial` is
 /// the product of the trailing dimensions (H*W for images, 1 for `[batch, channels]`).
@@ -168,9 +168,9 @@ impl<'a> From<&'a Tensor> for ActivationInput<'a> {
 
 impl<'a> ActivationInput<'a> {
     /// The entry point that reads this input of a kernel's plain and normalized ones, each
-    /// with its vec4 form (four values of one channel plane per thread, [`per_element`]),
-    /// and the threads it runs: the scalar forms take a run of up to four values of a plane
-    /// each ([`row_runs`]; a plain tensor is one plane).
+    /// with its vec4 form (four values of one channel plane per thread), and the threads it
+    /// runs: the scalar forms take a run of up to four values of a plane each
+    /// ([`per_row_run`]; a plain tensor is one plane).
     pub fn per_element(
         &self,
         [plain, plain_vec4, normalized, normalized_vec4]: [&'static str; 4],
@@ -179,8 +179,8 @@ impl<'a> ActivationInput<'a> {
             Some(_) => (normalized, normalized_vec4),
             None => (plain, plain_vec4),
         };
-        let (len, (_, spatial)) = (self.x.len(), self.planes());
-        (per_element(entries, len, spatial as usize).0, row_runs(len, spatial as usize))
+        let spatial = self.planes().1 as usize;
+        per_row_run(entries, self.x.len(), spatial, spatial)
     }
 
     /// The bindings of x (also as x4, its vec4 view) and, when normalised, of the
@@ -296,10 +296,9 @@ fn per_plane_element(
     options: BatchNormOptions,
     entries: (&'static str, &'static str),
 ) -> Result<(Arc<Kernel>, usize)> {
-    let (entry, _) = per_element(entries, shape.len(), shape.spatial);
+    let (entry, runs) = per_row_run(entries, shape.len(), shape.spatial, shape.spatial);
     let quads = quads_per_thread(shape);
-    let threads = row_runs(shape.len(), shape.spatial) / quads;
-    Ok((gpu.kernel("batchnorm", entry, &options.elementwise_constants(quads))?, threads))
+    Ok((gpu.kernel("batchnorm", entry, &options.elementwise_constants(quads))?, runs / quads))
 }
 
 /// Fours of one plane per thread of the vec4 forms (`QUADS`): 4, 2 or 1, the most whose

@@ -75,6 +75,18 @@ pub(crate) fn row_runs(len: usize, width: usize) -> usize {
     len / width * width.div_ceil(4)
 }
 
+/// The entry point of a per-element kernel whose forms both take four values of a row of
+/// `width` per thread, the scalar one a run of up to four: the vec4 form where [`per_element`]
+/// picks it for `run`, and the threads ([`row_runs`]).
+pub(crate) fn per_row_run(
+    entries: (&'static str, &'static str),
+    len: usize,
+    run: usize,
+    width: usize,
+) -> (&'static str, usize) {
+    (per_element(entries, len, run).0, row_runs(len, width))
+}
+
 crate::uniform! {
     /// The uniform of the elementwise shaders (`Params` in relu.wgsl and add.wgsl).
     pub(crate) struct Length {

@@ -6,7 +6,7 @@
 
 use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor, UniformBuffer};
 
-use super::{dim, expect_shape, per_element, row_runs};
+use super::{dim, expect_shape, per_row_run};
 
 crate::uniform! {
     /// The shader's parameter block (`Params` in shortcut.wgsl).
@@ -57,9 +57,7 @@ pub fn forward(gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
     let out = checked_output("option-A shortcut forward", x.shape(), y)?;
     // Four outputs of a row read two aligned vec4s of x where x's rows hold fours too.
     let run = if x.shape()[3].is_multiple_of(4) { out[3] } else { 1 };
-    // Both forms take four values of a row per thread (the scalar one up to four).
-    let (entry, _) = per_element(("forward", "forward_vec4"), y.len(), run);
-    let threads = row_runs(y.len(), out[3]);
+    let (entry, threads) = per_row_run(("forward", "forward_vec4"), y.len(), run, out[3]);
     let kernel = gpu.kernel("shortcut", entry, &[])?;
     let bindings: [(&str, &dyn Bindable); 5] =
         [("params", &params(gpu, x.shape(), out)), ("x", x), ("y", y), ("x4", x), ("y4", y)];
@@ -69,8 +67,8 @@ pub fn forward(gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
 /// dx = dy at the subsampled positions, 0 elsewhere; every element of dx is written.
 pub fn backward(gpu: &Gpu, dy: &Tensor, dx: &Tensor) -> Result<Dispatch> {
     let out = checked_output("option-A shortcut backward", dx.shape(), dy)?;
-    let (entry, _) = per_element(("backward", "backward_vec4"), dx.len(), dx.shape()[3]);
-    let threads = row_runs(dx.len(), dx.shape()[3]);
+    let width = dx.shape()[3];
+    let (entry, threads) = per_row_run(("backward", "backward_vec4"), dx.len(), width, width);
     let kernel = gpu.kernel("shortcut", entry, &[])?;
     let bindings: [(&str, &dyn Bindable); 4] =
         [("params", &params(gpu, dx.shape(), out)), ("dy", dy), ("dx", dx), ("dx4", dx)];
