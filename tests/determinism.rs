@@ -1,6 +1,7 @@
 //! The same seed on the same adapter gives bit-identical results: two short `sturdy train`
 //! runs with one seed agree in every metric (timing aside) and every checkpoint bit, and a
-//! run with another seed does not. RELIABILITY.md says what may differ across adapters.
+//! run with another seed does not; a study cell trained and swept after another cell on the
+//! same device is the cell run alone. RELIABILITY.md says what may differ across adapters.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -9,20 +10,27 @@ use sturdy::checkpoint::Checkpoint;
 use sturdy::data::synthetic::{write_fashion_mnist_like, ScratchDir};
 use sturdy::train::metrics::{read_records, EpochRecord};
 
+/// Runs `command` (a `sturdy` command line), failing the test with its stderr if it fails.
+fn succeed(command: &mut Command) {
+    let output = command.stdout(Stdio::null()).stderr(Stdio::piped()).output().unwrap();
+    assert!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+fn sturdy() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sturdy"))
+}
+
 /// Two epochs of the half-width small CNN on 320 training images (10 steps of 32).
 fn train(data: &Path, out: &Path, seed: &str) {
-    let output = Command::new(env!("CARGO_BIN_EXE_sturdy"))
-        .args(["train", "--dataset", "fashion-mnist", "--model", "smallcnn", "--width", "0.5"])
-        .args(["--epochs", "2", "--batch-size", "32", "--lr", "0.05", "--seed", seed])
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--out")
-        .arg(out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "sturdy train failed: {}", String::from_utf8_lossy(&output.stderr));
+    succeed(
+        sturdy()
+            .args(["train", "--dataset", "fashion-mnist", "--model", "smallcnn", "--width", "0.5"])
+            .args(["--epochs", "2", "--batch-size", "32", "--lr", "0.05", "--seed", seed])
+            .arg("--data-dir")
+            .arg(data)
+            .arg("--out")
+            .arg(out),
+    );
 }
 
 /// Metrics with the wall-clock fields zeroed, as bit patterns so -0.0 / NaN compare exactly.
@@ -68,4 +76,69 @@ fn same_seed_same_bits_other_seed_other_result() {
     let trained: Vec<_> = weights_a.iter().zip(&weights_c).filter(|(x, _)| x.0 != "sites.max_abs").collect();
     let differing = trained.iter().filter(|(x, y)| x.2 != y.2).count();
     assert_eq!(differing, trained.len(), "only {differing} of {} tensors differ between seeds", trained.len());
+}
+
+/// The quick study's two cells, shrunk: vanilla with strong weight decay, then Mixup with
+/// noise, each swept with the per-site search.
+fn write_study(path: &Path, data: &Path) {
+    let text = format!(
+        r#"[[grid]]
+recipes = ["vanilla"]
+weight_decays = [5e-3]
+
+[[grid]]
+recipes = ["mixup-noise"]
+weight_decays = [1e-4]
+
+[train]
+data_dir = "{data}"
+width = 0.5
+epochs = 2
+batch_size = 32
+lr = 0.05
+crop_padding = 0
+alpha_target = 7
+
+[sweep]
+alphas = [5, 8]
+per_site = true
+calibration_images = 64
+per_site_alpha = true
+validation_images = 64
+"#,
+        data = data.display()
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+/// What a cell's result says, its wall times and its folder aside.
+fn sweep_result(cell: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(cell.join("result.json")).unwrap();
+    let mut result: serde_json::Value = serde_json::from_str(&text).unwrap();
+    result["train_seconds"] = serde_json::Value::Null;
+    result["sweep_seconds"] = serde_json::Value::Null;
+    result["sweep"]["checkpoint"] = serde_json::Value::Null;
+    result
+}
+
+/// A cell shares its process's device with the cells before it (compiled kernels, scratch
+/// grids shared by shape, memory the previous cell freed): none of that may reach its results.
+#[test]
+fn a_cell_after_another_in_one_process_is_the_cell_run_alone() {
+    let scratch = ScratchDir::new("determinism-study");
+    let data = scratch.path().join("fashion-mnist");
+    std::fs::create_dir_all(&data).unwrap();
+    write_fashion_mnist_like(&data, 320, 96, 1).unwrap();
+    let file = scratch.path().join("pair.toml");
+    write_study(&file, &data);
+    let (both, alone) = (scratch.path().join("both"), scratch.path().join("alone"));
+    const SECOND: &str = "mixup-noise_wd1e-4_seed0";
+    succeed(sturdy().arg("study").arg(&file).arg("--out").arg(&both));
+    succeed(sturdy().args(["study", "--cell", SECOND]).arg(&file).arg("--out").arg(&alone));
+    assert!(!alone.join("cells/vanilla_wd5e-3_seed0").exists(), "--cell ran the other cell too");
+
+    let (after, by_itself) = (both.join("cells").join(SECOND), alone.join("cells").join(SECOND));
+    assert_eq!(metrics(&after), metrics(&by_itself), "the cell's training depends on the cell before it");
+    assert!(weights(&after) == weights(&by_itself), "the cell's checkpoint depends on the cell before it");
+    assert_eq!(sweep_result(&after), sweep_result(&by_itself), "the cell's sweep depends on the cell before it");
 }
