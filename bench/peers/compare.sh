@@ -20,9 +20,11 @@ PyTorch/sturdy ratio of the medians, and the ratio of each alternated pair.
   --device D     PyTorch's device: cpu (default) or cuda
   --help         this text
 
-Installs Debian's python3-torch (apt-get, as root or through sudo) when /usr/bin/python3
-cannot import torch, and builds target/release/sturdy when it is missing. sturdy runs on
-its default adapter; set STURDY_ADAPTER to choose another.
+PyTorch runs in the first of $PYTHON, /usr/bin/python3 (Debian's python3-torch) and the
+python3 on PATH (a virtual environment's) that imports torch; when none does, Debian's
+python3-torch is installed (apt-get, as root or through sudo). target/release/sturdy is
+built when it is missing. sturdy runs on its default adapter; set STURDY_ADAPTER to choose
+another.
 
 Example: bash bench/peers/compare.sh --rounds 3 --threads 2
 EOF
@@ -54,13 +56,21 @@ done
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-# The system Python, where Debian's python3-torch lives (pyenv may shadow python3 on PATH).
-python=/usr/bin/python3
 sturdy="$root/target/release/sturdy"
 
-[[ -x "$python" ]] || die "$python not found; install Debian's python3 (apt-get install python3)"
-if ! "$python" -c 'import torch' 2>/dev/null; then
-    echo "compare.sh: torch missing for $python; installing Debian's python3-torch" >&2
+# The first Python that imports torch: $PYTHON, then the system one, where Debian's
+# python3-torch lives (pyenv may shadow python3 on PATH), then python3 on PATH.
+python=""
+for candidate in ${PYTHON:+"$PYTHON"} /usr/bin/python3 "$(command -v python3 || true)"; do
+    if [[ -x "$candidate" ]] && "$candidate" -c 'import torch' 2>/dev/null; then
+        python="$candidate"
+        break
+    fi
+done
+if [[ -z "$python" ]]; then
+    python=/usr/bin/python3
+    [[ -x "$python" ]] || die "no Python imports torch, and $python is missing: install Debian's python3-torch (apt-get install python3-torch) or set PYTHON"
+    echo "compare.sh: no Python imports torch; installing Debian's python3-torch" >&2
     if [[ "$(id -u)" -eq 0 ]]; then
         apt_get=(apt-get)
     elif command -v sudo >/dev/null; then
