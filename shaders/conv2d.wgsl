@@ -274,11 +274,9 @@ struct Packing {
     images_per_row: u32,
     offset: i32,
     texture_width: u32,
-    // Invocations of the pack kernel: one per run of texels.
+    // Invocations of the pack kernel: a plane row each (pack_images), a texel or a run.
     threads: u32,
     batch: u32,
-    // pack_images: runs of texels per plane row.
-    runs: u32,
     // pack_taps: the layer's K and S (offset is its P).
     kernel: u32,
     stride: u32,
@@ -342,37 +340,36 @@ fn source_quad(row_start: u32, quad: u32) -> vec4<f32> {
     return values;
 }
 
-// Run t of the packed images. Runs follow the source's order, so that neighbouring
-// invocations read neighbouring values (scattered loads cost lavapipe far more than
-// scattered stores): image n (of bands x images_per_row, zeros past the batch), channel
-// group g, plane row jj, then run k of the plane row: k < ceil(width / 4) holds the four
-// channels of source columns 4k..4k+4, each further one (of `runs` a row) one padding column.
-fn image_run(t: u32) -> TexelRun {
+// Plane row t of the packed images, one invocation each: image n (of bands x
+// images_per_row, zeros past the batch), channel group g, plane row jj. Neighbouring
+// invocations pack neighbouring rows, each left to right: four source columns (the group's
+// four channels of them) a step, then its padding columns. Finding the row once a row
+// rather than once a run of four saves three divisions a run.
+fn pack_image_row(t: u32) {
     let p = packing;
-    let plane_row = quotient(t, p.runs);
-    let k = t - plane_row * p.runs;
-    let plane = quotient(plane_row, p.tile_height);
-    let jj = plane_row - plane * p.tile_height;
+    let plane = quotient(t, p.tile_height);
+    let jj = t - plane * p.tile_height;
     let n = quotient(plane, p.groups);
     let g = plane - n * p.groups;
-    let row = plane_origin(n, g) + vec2<u32>(0u, jj);
-    let quads = (p.width + 3u) / 4u;
-    if k >= quads {
-        let b = k - quads;
-        let column = select(b + p.width, b, b < u32(p.offset));
-        return TexelRun(row + vec2<u32>(column, 0u), 1u, mat4x4<f32>());
-    }
+    let origin = plane_origin(n, g) + vec2<u32>(0u, jj);
+    let first = origin.y * p.pitch + origin.x;
     let j = unpadded(jj, p.height);
-    var rows = mat4x4<f32>();
-    if n < p.batch && j < p.height {
-        for (var l = 0u; l < 4u; l++) {
-            let c = 4u * g + l;
-            if c < p.channels {
-                rows[l] = source_quad(((n * p.channels + c) * p.height + j) * p.width, k);
+    let inside = n < p.batch && j < p.height;
+    for (var k = 0u; k < (p.width + 3u) / 4u; k++) {
+        var rows = mat4x4<f32>();
+        if inside {
+            for (var l = 0u; l < 4u; l++) {
+                let c = 4u * g + l;
+                if c < p.channels {
+                    rows[l] = source_quad(((n * p.channels + c) * p.height + j) * p.width, k);
+                }
             }
         }
+        store_run(TexelRun(origin + vec2<u32>(u32(p.offset) + 4u * k, 0u), min(4u, p.width - 4u * k), transpose(rows)));
     }
-    return TexelRun(row + vec2<u32>(u32(p.offset) + 4u * k, 0u), min(4u, p.width - 4u * k), transpose(rows));
+    for (var b = 0u; b < p.tile_width - p.width; b++) {
+        packed[first + select(b + p.width, b, b < u32(p.offset))] = vec4<f32>(0.0);
+    }
 }
 
 // Texel t of dy packed for the weight gradient's GEMM, whose reduction runs over positions:
@@ -455,12 +452,12 @@ fn store_run(run: TexelRun) {
     }
 }
 
-// One invocation per run (packing.threads of them).
+// One invocation per plane row (packing.threads of them).
 @compute @workgroup_size(WORKGROUP)
 fn pack_images(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let t = thread_index(gid, groups);
     if t < packing.threads {
-        store_run(image_run(t));
+        pack_image_row(t);
     }
 }
 

@@ -33,7 +33,6 @@ crate::uniform! {
         texture_width: u32,
         threads: u32,
         batch: u32,
-        runs: u32,
         kernel: u32,
         stride: u32,
         pitch: u32,
@@ -94,9 +93,6 @@ impl PackedImages {
         if texture_size.iter().any(|&s| s > limit) {
             return Err(too_large("the packed planes", [batch, channels, height, width], limit));
         }
-        // A plane row's runs of texels (`image_run`): four source columns each, then one
-        // per padding column.
-        let runs = width.div_ceil(4) + tile_width - width;
         let packing = Packing {
             channels: dim(channels),
             height: dim(height),
@@ -107,9 +103,8 @@ impl PackedImages {
             images_per_row: dim(images_per_row),
             offset: offset as i32,
             texture_width: dim(texture_size[0]),
-            threads: dim(bands * images_per_row * groups * tile_height * runs),
+            threads: dim(bands * images_per_row * groups * tile_height),
             batch: dim(batch),
-            runs: dim(runs),
             kernel: 0,
             stride: 0,
             pitch: 0,
@@ -188,7 +183,6 @@ impl PackedPositions {
             texture_width: dim(texture_size[0]),
             threads: dim(texture_size[0] * texture_size[1]),
             batch: dim(batch),
-            runs: 0,
             kernel: 0,
             stride: 0,
             pitch: 0,
@@ -341,7 +335,6 @@ fn input_layout(gpu: &Gpu, s: &Conv2dShape) -> Result<(Conv2dShape, PackedImages
         stride: dim(s.stride),
         // One invocation per position of each image's planes.
         threads: dim(width / images.packing.groups as usize * height),
-        runs: 0,
         ..images.packing
     };
     images.entry = "pack_taps";
