@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 
 use sturdy::checkpoint::Checkpoint;
 use sturdy::data::synthetic::{write_fashion_mnist_like, ScratchDir};
+use sturdy::study::quick;
+use sturdy::study::spec::{cells, StudySpec};
 use sturdy::train::metrics::{read_records, EpochRecord};
 
 /// Runs `command` (a `sturdy` command line), failing the test with its stderr if it fails.
@@ -78,37 +80,18 @@ fn same_seed_same_bits_other_seed_other_result() {
     assert_eq!(differing, trained.len(), "only {differing} of {} tensors differ between seeds", trained.len());
 }
 
-/// The quick study's two cells, shrunk: vanilla with strong weight decay, then Mixup with
-/// noise, each swept with the per-site search.
-fn write_study(path: &Path, data: &Path) {
-    let text = format!(
-        r#"[[grid]]
-recipes = ["vanilla"]
-weight_decays = [5e-3]
-
-[[grid]]
-recipes = ["mixup-noise"]
-weight_decays = [1e-4]
-
-[train]
-data_dir = "{data}"
-width = 0.5
-epochs = 2
-batch_size = 32
-lr = 0.05
-crop_padding = 0
-alpha_target = 7
-
-[sweep]
-alphas = [5, 8]
-per_site = true
-calibration_images = 64
-per_site_alpha = true
-validation_images = 64
-"#,
-        data = data.display()
-    );
-    std::fs::write(path, text).unwrap();
+/// The quick study (its two cells: vanilla, then Mixup with noise, each swept with the
+/// per-site search) shrunk to `data`'s 320 training images; returns its cells' ids.
+fn write_study(path: &Path, data: &Path) -> Vec<String> {
+    let mut spec = StudySpec::parse(quick::TOML, quick::NAME).unwrap();
+    let train = &mut spec.train;
+    (train.data_dir, train.train_limit, train.test_limit) = (Some(data.to_path_buf()), None, None);
+    (train.epochs, train.batch_size) = (2, 32);
+    let sweep = &mut spec.sweep;
+    (sweep.alphas, sweep.calibration_images, sweep.validation_images) = (vec![5, 8], 64, 64);
+    assert!(sweep.per_site_alpha, "the quick study no longer runs the per-site search");
+    std::fs::write(path, toml::to_string(&spec).unwrap()).unwrap();
+    cells(&spec).iter().map(|cell| cell.id()).collect()
 }
 
 /// What a cell's result says, its wall times and its folder aside.
@@ -130,14 +113,13 @@ fn a_cell_after_another_in_one_process_is_the_cell_run_alone() {
     std::fs::create_dir_all(&data).unwrap();
     write_fashion_mnist_like(&data, 320, 96, 1).unwrap();
     let file = scratch.path().join("pair.toml");
-    write_study(&file, &data);
+    let [first, second] = <[String; 2]>::try_from(write_study(&file, &data)).expect("the quick study has two cells");
     let (both, alone) = (scratch.path().join("both"), scratch.path().join("alone"));
-    const SECOND: &str = "mixup-noise_wd1e-4_seed0";
     succeed(sturdy().arg("study").arg(&file).arg("--out").arg(&both));
-    succeed(sturdy().args(["study", "--cell", SECOND]).arg(&file).arg("--out").arg(&alone));
-    assert!(!alone.join("cells/vanilla_wd5e-3_seed0").exists(), "--cell ran the other cell too");
+    succeed(sturdy().args(["study", "--cell", &second]).arg(&file).arg("--out").arg(&alone));
+    assert!(!alone.join("cells").join(&first).exists(), "--cell ran the other cell too");
 
-    let (after, by_itself) = (both.join("cells").join(SECOND), alone.join("cells").join(SECOND));
+    let (after, by_itself) = (both.join("cells").join(&second), alone.join("cells").join(&second));
     assert_eq!(metrics(&after), metrics(&by_itself), "the cell's training depends on the cell before it");
     assert!(weights(&after) == weights(&by_itself), "the cell's checkpoint depends on the cell before it");
     assert_eq!(sweep_result(&after), sweep_result(&by_itself), "the cell's sweep depends on the cell before it");
