@@ -33,32 +33,36 @@ if [[ $# -gt 0 ]]; then
     die "unknown argument '$1'"
 fi
 
-# The quick study's sizes (src/study/quick.rs: train_limit, test_limit).
-train_images=10000
-test_images=2000
-
 cargo build --release
 cargo test --release --no-run
 kernels="$(ls -t target/release/deps/kernels-* | grep -v '\.d$' | head -n 1)"
 [[ -x "$kernels" ]] || die "no kernel test binary in target/release/deps after cargo test --release --no-run"
 
-# Four bytes, big-endian: the item count of an IDX header.
-be32() {
-    local n=$1
-    printf "\\$(printf %03o $(((n >> 24) & 255)))\\$(printf %03o $(((n >> 16) & 255)))"
-    printf "\\$(printf %03o $(((n >> 8) & 255)))\\$(printf %03o $((n & 255)))"
+# The quick study's sizes, as the study itself gives them.
+quick_setting() {
+    target/release/sturdy study quick --print-config | awk -F' = ' -v key="$1" '$1 == key { print $2; exit }'
+}
+train_images="$(quick_setting train_limit)"
+test_images="$(quick_setting test_limit)"
+[[ "$train_images" =~ ^[0-9]+$ && "$test_images" =~ ^[0-9]+$ ]] \
+    || die "sturdy study quick --print-config gave no train_limit and test_limit"
+
+# The bytes of the given values (0 to 255).
+bytes() {
+    local value
+    for value; do printf "\\$(printf %03o "$value")"; done
 }
 
 # The first COUNT items of gzipped IDX file SOURCE into TARGET: its magic number, the new
 # count, the rest of its header (DIMS - 1 more dimensions), then COUNT items of ITEM bytes.
 idx_head() {
     local source=$1 target=$2 count=$3 dims=$4 item=$5
-    local header=$((4 + 4 * dims)) have
-    have="$(set +o pipefail; gzip -dc "$source" | od -An -tu1 -j4 -N4 | awk '{ print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4 }')"
+    local header=$((4 + 4 * dims)) start have
+    start=($(set +o pipefail; gzip -dc "$source" | od -An -tu1 -N8))
+    have=$((start[4] * 16777216 + start[5] * 65536 + start[6] * 256 + start[7]))
     ((have >= count)) || die "$source holds $have items, fewer than the $count wanted"
     {
-        (set +o pipefail; gzip -dc "$source" | head -c 4)
-        be32 "$count"
+        bytes "${start[@]:0:4}" $((count >> 24 & 255)) $((count >> 16 & 255)) $((count >> 8 & 255)) $((count & 255))
         (set +o pipefail; gzip -dc "$source" | tail -c +9 | head -c $((header - 8 + count * item)))
     } | gzip -n >"$target.part"
     mv "$target.part" "$target"

@@ -45,13 +45,13 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 sturdy=target/release/sturdy
 [[ -x "$sturdy" ]] || { echo "gpu-run.sh: $sturdy missing; build it first (cargo build --release)" >&2; exit 1; }
 
-# What bench/gpu-prepare.sh gathered: the Vulkan loader where none is installed, the
-# quick study's images where Fashion-MNIST is not installed.
+# What bench/gpu-prepare.sh gathered: the Vulkan loader where none is installed, and the
+# quick study's images (the first ones of Fashion-MNIST: the study reads no others).
 if [[ -d .gpu/debs ]] && ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
     for deb in .gpu/debs/*.deb; do dpkg -x "$deb" /; done
     ldconfig
 fi
-if [[ -z "${STURDY_DATA_DIR:-}" && -d .gpu/data/fashion-mnist && ! -d /usr/share/datasets/fashion-mnist ]]; then
+if [[ -z "${STURDY_DATA_DIR:-}" && -d .gpu/data/fashion-mnist ]]; then
     export STURDY_DATA_DIR="$PWD/.gpu/data"
 fi
 # NVIDIA's driver mounted into a container registers its Vulkan driver there, not in the
