@@ -344,6 +344,22 @@ fn mismatched_shapes_are_rejected() {
     expect_error(conv2d::backward_bias(gpu(), &no_stride, &y, &b).map(|d| vec![d]), &["stride is 0"]);
 }
 
+/// Every variant `applicable` offers for `s` builds its three ops' dispatches.
+fn applicable_variants_build(s: &Conv2dShape) {
+    let zeros = |shape: &[usize]| gpu().zeros(shape).unwrap();
+    let (x, w, y) = (zeros(&s.input_shape()), zeros(&s.weight_shape()), zeros(&s.output_shape()));
+    for variant in conv2d::applicable(gpu(), s) {
+        let built = [
+            conv2d::forward(gpu(), variant, s, &x, &w, None, &y),
+            conv2d::backward_weight(gpu(), variant, s, &x, &y, &w),
+            conv2d::backward_input(gpu(), variant, s, &w, &y, &x),
+        ];
+        for result in built {
+            assert!(result.is_ok(), "{} on {s}: {}", variant.name(), result.err().unwrap());
+        }
+    }
+}
+
 #[test]
 fn layers_too_wide_for_textures_take_other_variants() {
     let limit = gpu().limits.max_texture_dimension_2d as usize;
@@ -352,6 +368,14 @@ fn layers_too_wide_for_textures_take_other_variants() {
     // One image row wider than a texture: its packed planes cannot fit.
     let wide = conv(1, 1, 1, 1, limit + 1, 1, 1, 0);
     assert_eq!(conv2d::applicable(gpu(), &wide), [Variant::Direct]);
+    // Filters whose packed weights are taller than a texture in backward_input only (its
+    // grid has 4 ceil(O / 4) K^2 rows, forward's 4 ceil(C / 4) K^2): a buffer holds them.
+    let tall = conv(1, 4, 4 * (limit / 36 + 1), 3, 3, 3, 1, 1);
+    let but_texture: Vec<_> = Variant::all().into_iter().filter(|v| *v != TEXTURE).collect();
+    assert_eq!(conv2d::applicable(gpu(), &tall), but_texture);
+    for shape in [small, wide, tall] {
+        applicable_variants_build(&shape);
+    }
 }
 
 /// A forward (with bias) that keeps its packed x, then another layer of the same shape

@@ -246,12 +246,7 @@ fn pack_weights(
     w: &Tensor,
     phase: Option<[Taps; 2]>,
 ) -> Result<(Vec<Dispatch>, Texels)> {
-    let (filters, inputs, taps) = match phase {
-        None => (shape.out_channels, shape.in_channels, shape.kernel * shape.kernel),
-        Some([rows, columns]) => (shape.in_channels, shape.out_channels, rows.count * columns.count),
-    };
-    // A phase without taps packs nothing, but its GEMM (which writes zeros) needs a texture.
-    let [width, height] = [filters.div_ceil(4), (4 * inputs.div_ceil(4) * taps).max(1)];
+    let (taps, [width, height]) = weight_grid(shape, phase);
     let texels = gpu.scratch_texels(storage, "conv2d weights", width, height)?;
     if taps == 0 {
         return Ok((Vec::new(), texels));
@@ -273,6 +268,17 @@ fn pack_weights(
         gpu.dispatch_1d(&kernel, bindings, width * height)
     })?;
     Ok((dispatches, texels))
+}
+
+/// The taps of the packed weights of forward (`phase` None) or of one backward_input
+/// phase, and the size of their grid.
+fn weight_grid(shape: &Conv2dShape, phase: Option<[Taps; 2]>) -> (usize, [usize; 2]) {
+    let (filters, inputs, taps) = match phase {
+        None => (shape.out_channels, shape.in_channels, shape.kernel * shape.kernel),
+        Some([rows, columns]) => (shape.in_channels, shape.out_channels, rows.count * columns.count),
+    };
+    // A phase without taps packs nothing, but its GEMM (which writes zeros) needs a texture.
+    (taps, [filters.div_ceil(4), (4 * inputs.div_ceil(4) * taps).max(1)])
 }
 
 /// One phase a (of S) along one axis of backward_input: the input rows ih = a + S i,
@@ -344,12 +350,17 @@ fn input_layout(gpu: &Gpu, s: &Conv2dShape) -> Result<(Conv2dShape, PackedImages
 /// Whether every grid the three ops pack fits the adapter's texture size (the layouts
 /// are laid out within it for either storage) and, in buffers, its binding size.
 pub fn fits(gpu: &Gpu, s: &Conv2dShape, loader: Loader) -> bool {
+    let plan = PhasePlan::new(s);
+    let weights =
+        std::iter::once(None).chain(plan.phases().into_iter().map(Some)).map(|phase| Ok(weight_grid(s, phase).1));
     let sizes = [
         input_layout(gpu, s).map(|(_, p)| p.texture_size),
-        PhasePlan::new(s).packed(gpu, s).map(|p| p.texture_size),
+        plan.packed(gpu, s).map(|p| p.texture_size),
         PackedPositions::new(gpu, s.output_shape()).map(|p| p.texture_size),
     ];
-    sizes.iter().all(|size| size.as_ref().is_ok_and(|&[width, height]| gpu.texels_fit(loader.storage(), width, height)))
+    let fit =
+        |size: Result<[usize; 2]>| size.is_ok_and(|[width, height]| gpu.texels_fit(loader.storage(), width, height));
+    sizes.into_iter().chain(weights).all(fit)
 }
 
 /// y = conv(x, w) (the bias, if any, is the caller's): packs x into scratch, or with `keep`
@@ -422,6 +433,13 @@ impl PhasePlan {
     fn packed(&self, gpu: &Gpu, s: &Conv2dShape) -> Result<PackedImages> {
         PackedImages::new(gpu, s.output_shape(), self.tile, self.offset)
     }
+
+    /// The phases that compute some of dx: [rows, columns].
+    fn phases(&self) -> Vec<[Taps; 2]> {
+        let computing = |phases: &[Taps]| phases.iter().filter(|t| t.rows > 0).copied().collect::<Vec<_>>();
+        let columns = computing(&self.columns);
+        computing(&self.rows).into_iter().flat_map(|rows| columns.iter().map(move |&columns| [rows, columns])).collect()
+    }
 }
 
 /// dx from dy, phase by phase (see the module documentation).
@@ -437,25 +455,21 @@ pub fn backward_input(
     let images = plan.packed(gpu, s)?;
     let (mut dispatches, a) = images.pack(gpu, loader.storage(), dy)?;
     let plane = s.height * s.width;
-    for rows in plan.rows.iter().filter(|t| t.rows > 0) {
-        for columns in plan.columns.iter().filter(|t| t.rows > 0) {
-            let (pack_w, b) = pack_weights(gpu, loader.storage(), s, w, Some([*rows, *columns]))?;
-            dispatches.extend(pack_w);
-            let origin = |t: &Taps| (t.shift + plan.offset as isize).max(0) as usize;
-            let positions = images.positions([rows.rows, columns.rows], 1, 1);
-            let dx_positions = IndexMap::new(
-                [columns.rows, rows.rows, WHOLE],
-                [s.stride, s.stride * s.width, s.in_channels * plane, 0],
-            );
-            let layout = GemmLayout::new(
-                s.batch * rows.rows * columns.rows,
-                s.in_channels,
-                s.out_channels.div_ceil(4) * rows.count * columns.count,
-                [positions.with_origin([origin(columns), origin(rows)]), images.taps(columns.count)],
-                [dx_positions.with_origin(rows.phase * s.width + columns.phase), IndexMap::linear(plane)],
-            );
-            dispatches.push(gemm::dispatch(gpu, loader, &layout, &a, &b, dx)?);
-        }
+    for [rows, columns] in plan.phases() {
+        let (pack_w, b) = pack_weights(gpu, loader.storage(), s, w, Some([rows, columns]))?;
+        dispatches.extend(pack_w);
+        let origin = |t: &Taps| (t.shift + plan.offset as isize).max(0) as usize;
+        let positions = images.positions([rows.rows, columns.rows], 1, 1);
+        let dx_positions =
+            IndexMap::new([columns.rows, rows.rows, WHOLE], [s.stride, s.stride * s.width, s.in_channels * plane, 0]);
+        let layout = GemmLayout::new(
+            s.batch * rows.rows * columns.rows,
+            s.in_channels,
+            s.out_channels.div_ceil(4) * rows.count * columns.count,
+            [positions.with_origin([origin(&columns), origin(&rows)]), images.taps(columns.count)],
+            [dx_positions.with_origin(rows.phase * s.width + columns.phase), IndexMap::linear(plane)],
+        );
+        dispatches.push(gemm::dispatch(gpu, loader, &layout, &a, &b, dx)?);
     }
     Ok(dispatches)
 }
