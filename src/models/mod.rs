@@ -99,6 +99,8 @@ pub fn build_for_inference(
     assemble(gpu, model.into(), input, width, None, rng)
 }
 
+/// Builds in two phases: every layer and its tensors first, then the kernel variants,
+/// so that a model that does not fit fails before any variant is timed.
 fn assemble(
     gpu: &Gpu,
     model: Model,
@@ -123,6 +125,7 @@ fn assemble(
         ModelKind::Vgg19 => vgg::build_bn(gpu, net, vgg::VGG19, width, classes, rng)?,
         ModelKind::Smallcnn => small_cnn::build(gpu, net, width, shortcut, classes, rng)?,
     }
+    network.choose_kernels(gpu)?;
     Ok(network)
 }
 

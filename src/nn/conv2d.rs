@@ -12,9 +12,12 @@ use crate::ops::variants::{choose, Variant};
 pub struct Conv2d {
     name: String,
     shape: Conv2dShape,
+    purpose: Purpose,
+    input: Activation,
     weight: Param,
     bias: Option<Param>,
     output: Activation,
+    /// Empty until [`Layer::choose_kernels`] builds them.
     forward: Vec<Dispatch>,
     backward: Vec<Dispatch>,
 }
@@ -59,22 +62,16 @@ impl Conv2d {
             false => None,
         };
         let output = Activation::new(gpu, &shape.output_shape(), purpose)?;
-        let (forward, backward) = passes(gpu, &shape, input, &weight, bias.as_ref(), &output, purpose)?;
-        Ok(Conv2d { name: name.into(), shape, weight, bias, output, forward, backward })
+        let (forward, backward) = (Vec::new(), Vec::new());
+        Ok(Conv2d { name: name.into(), shape, purpose, input: input.clone(), weight, bias, output, forward, backward })
     }
 }
 
 /// The forward dispatches and (training) the backward ones, each op with the variant
 /// `choose` picks for it; forward keeps x packed when backward_weight uses the same loader.
-fn passes(
-    gpu: &Gpu,
-    shape: &Conv2dShape,
-    input: &Activation,
-    weight: &Param,
-    bias: Option<&Param>,
-    output: &Activation,
-    purpose: Purpose,
-) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
+fn passes(gpu: &Gpu, conv: &Conv2d) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
+    let Conv2d { shape, purpose, input, weight, output, .. } = conv;
+    let (bias, purpose) = (conv.bias.as_ref(), *purpose);
     let variants = conv2d::applicable(gpu, shape);
     let key = |op: &str| conv2d::variant_key(op, shape);
     let (x, w, y) = (&input.value, &weight.value, &output.value);
@@ -108,6 +105,11 @@ fn passes(
 impl Layer for Conv2d {
     fn output(&self) -> &Activation {
         &self.output
+    }
+
+    fn choose_kernels(&mut self, gpu: &Gpu) -> Result<()> {
+        (self.forward, self.backward) = passes(gpu, self)?;
+        Ok(())
     }
 
     fn record_forward(&self, recorder: &mut Recorder, _mode: Mode) {

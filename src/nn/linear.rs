@@ -10,9 +10,12 @@ use crate::ops::variants::choose;
 pub struct Linear {
     name: String,
     in_features: usize,
+    purpose: Purpose,
+    input: Activation,
     weight: Param,
     bias: Param,
     output: Activation,
+    /// Empty until [`Layer::choose_kernels`] builds them.
     forward: Vec<Dispatch>,
     backward: Vec<Dispatch>,
 }
@@ -34,28 +37,42 @@ impl Linear {
         let bias_init = fan_in_uniform(rng, out_features, in_features);
         let bias = Param::new(gpu, format!("{name}.bias"), &[out_features], &bias_init, false, purpose)?;
         let output = Activation::new(gpu, &[batch, out_features], purpose)?;
-        let variants = linear::applicable(gpu, batch, in_features, out_features);
-        let key = |op: &str| linear::variant_key(op, batch, in_features, out_features);
-        let (x, w, y) = (&input.value, &weight.value, &output.value);
-        let forward_with = |v| linear::forward(gpu, v, x, w, &bias.value, y);
-        let forward = forward_with(choose(gpu, &key("forward"), &variants, forward_with)?)?;
-        let mut backward = Vec::new();
-        if purpose == Purpose::Training {
-            let dy = output.grad();
-            let params_with = |v| linear::backward_params(gpu, v, x, dy, weight.grad(), bias.grad());
-            backward = params_with(choose(gpu, &key("backward_params"), &variants, params_with)?)?;
-            if let Some(dx) = &input.grad {
-                let input_with = |v| linear::backward_input(gpu, v, w, dy, dx);
-                backward.extend(input_with(choose(gpu, &key("backward_input"), &variants, input_with)?)?);
-            }
-        }
-        Ok(Linear { name: name.into(), in_features, weight, bias, output, forward, backward })
+        let (input, forward, backward) = (input.clone(), Vec::new(), Vec::new());
+        Ok(Linear { name: name.into(), in_features, purpose, input, weight, bias, output, forward, backward })
     }
+}
+
+/// The forward dispatches and (training) the backward ones, each op with the variant
+/// `choose` picks for it.
+fn passes(gpu: &Gpu, linear: &Linear) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
+    let Linear { in_features, input, weight, bias, output, .. } = linear;
+    let (batch, out_features) = (input.shape()[0], output.shape()[1]);
+    let variants = linear::applicable(gpu, batch, *in_features, out_features);
+    let key = |op: &str| linear::variant_key(op, batch, *in_features, out_features);
+    let (x, w, y) = (&input.value, &weight.value, &output.value);
+    let forward_with = |v| linear::forward(gpu, v, x, w, &bias.value, y);
+    let forward = forward_with(choose(gpu, &key("forward"), &variants, forward_with)?)?;
+    let mut backward = Vec::new();
+    if linear.purpose == Purpose::Training {
+        let dy = output.grad();
+        let params_with = |v| linear::backward_params(gpu, v, x, dy, weight.grad(), bias.grad());
+        backward = params_with(choose(gpu, &key("backward_params"), &variants, params_with)?)?;
+        if let Some(dx) = &input.grad {
+            let input_with = |v| linear::backward_input(gpu, v, w, dy, dx);
+            backward.extend(input_with(choose(gpu, &key("backward_input"), &variants, input_with)?)?);
+        }
+    }
+    Ok((forward, backward))
 }
 
 impl Layer for Linear {
     fn output(&self) -> &Activation {
         &self.output
+    }
+
+    fn choose_kernels(&mut self, gpu: &Gpu) -> Result<()> {
+        (self.forward, self.backward) = passes(gpu, self)?;
+        Ok(())
     }
 
     fn record_forward(&self, recorder: &mut Recorder, _mode: Mode) {

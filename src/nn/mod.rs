@@ -45,6 +45,8 @@ pub enum Purpose {
 
 /// A tensor flowing between layers and the gradient of the loss with respect to it.
 /// The network's input, and every activation of an inference network, has no gradient.
+/// A clone is another handle on the same tensors.
+#[derive(Clone)]
 pub struct Activation {
     pub value: Tensor,
     pub grad: Option<Tensor>,
@@ -103,6 +105,12 @@ pub enum Mode {
 
 pub trait Layer {
     fn output(&self) -> &Activation;
+    /// Picks the variant of each op that has several (`ops::variants::choose`, which may
+    /// time them) and builds its dispatches. Called once the whole network is allocated,
+    /// so that a model too large for the adapter fails before any variant is timed.
+    fn choose_kernels(&mut self, _gpu: &Gpu) -> Result<()> {
+        Ok(())
+    }
     fn record_forward(&self, recorder: &mut Recorder, mode: Mode);
     fn record_backward(&self, recorder: &mut Recorder);
     /// Trainable parameters, for the optimiser and checkpoints.

@@ -1,17 +1,19 @@
 use super::describe::INPUT;
 use super::{Activation, Layer, Mode, Op, Param, Purpose, Site, SiteTables};
-use crate::gpu::{Recorder, Tensor};
+use crate::gpu::{Gpu, Recorder, Result, Tensor};
 
 /// A chain of layers from an input batch to logits.
 pub struct Network {
     pub input: Activation,
     pub sites: SiteTables,
     layers: Vec<Box<dyn Layer>>,
+    /// Whether [`Network::choose_kernels`] has built the layers' variant passes.
+    kernels_chosen: bool,
 }
 
 impl Network {
     pub fn new(input: Activation, sites: SiteTables) -> Network {
-        Network { input, sites, layers: Vec::new() }
+        Network { input, sites, layers: Vec::new(), kernels_chosen: false }
     }
 
     /// The output of the last layer (the input for an empty network): what the next layer reads.
@@ -31,13 +33,27 @@ impl Network {
         self.last()
     }
 
+    /// The second phase of a build, after every layer is pushed (and so allocated): each
+    /// layer's kernel variants are chosen, timed where nothing is cached.
+    pub fn choose_kernels(&mut self, gpu: &Gpu) -> Result<()> {
+        self.layers.iter_mut().try_for_each(|layer| layer.choose_kernels(gpu))?;
+        self.kernels_chosen = true;
+        Ok(())
+    }
+
+    fn assert_kernels_chosen(&self) {
+        assert!(self.kernels_chosen, "Network::choose_kernels builds the passes before they are recorded");
+    }
+
     pub fn record_forward(&self, recorder: &mut Recorder, mode: Mode) {
+        self.assert_kernels_chosen();
         for layer in &self.layers {
             layer.record_forward(recorder, mode);
         }
     }
 
     pub fn record_backward(&self, recorder: &mut Recorder) {
+        self.assert_kernels_chosen();
         for layer in self.layers.iter().rev() {
             layer.record_backward(recorder);
         }

@@ -161,6 +161,12 @@ impl Layer for BasicBlock {
         self.relu2.output()
     }
 
+    fn choose_kernels(&mut self, gpu: &Gpu) -> Result<()> {
+        self.conv1.choose_kernels(gpu)?;
+        self.conv2.choose_kernels(gpu)?;
+        self.shortcut.iter_mut().try_for_each(|layer| layer.choose_kernels(gpu))
+    }
+
     fn record_forward(&self, recorder: &mut Recorder, mode: Mode) {
         for layer in self.layers() {
             layer.record_forward(recorder, mode);
