@@ -9,8 +9,9 @@ use sturdy::data::synthetic::{write_fashion_mnist_like, ScratchDir};
 use sturdy::train::metrics::read_records;
 
 /// Three epochs of the half-width small CNN on 320 images (10 steps of 32 each) with
-/// `--kernels kernels`, the measurement cache in `cache`; the per-epoch training losses.
-fn train(data: &Path, out: &Path, kernels: &str, cache: &Path) -> Vec<f64> {
+/// `--kernels kernels`, the measurement cache in `cache`; the per-epoch training losses
+/// and what the run wrote on stderr.
+fn train(data: &Path, out: &Path, kernels: &str, cache: &Path) -> (Vec<f64>, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_sturdy"))
         .args(["train", "--dataset", "fashion-mnist", "--model", "smallcnn", "--width", "0.5"])
         .args(["--epochs", "3", "--batch-size", "32", "--lr", "0.05", "--seed", "3", "--kernels", kernels])
@@ -28,7 +29,8 @@ fn train(data: &Path, out: &Path, kernels: &str, cache: &Path) -> Vec<f64> {
         "sturdy train --kernels {kernels} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    read_records(&out.join("metrics.jsonl")).unwrap().iter().map(|r| r.train_loss).collect()
+    let losses = read_records(&out.join("metrics.jsonl")).unwrap().iter().map(|r| r.train_loss).collect();
+    (losses, String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
 fn data(scratch: &ScratchDir) -> PathBuf {
@@ -56,10 +58,10 @@ fn every_forced_family_trains_like_the_direct_kernels() {
     let scratch = ScratchDir::new("kernel-families");
     let data = data(&scratch);
     let cache = scratch.path().join("cache");
-    let direct = train(&data, &scratch.path().join("direct"), "direct", &cache);
+    let (direct, _) = train(&data, &scratch.path().join("direct"), "direct", &cache);
     assert_eq!(direct.len(), 3);
     for family in ["texture", "tiled"] {
-        let losses = train(&data, &scratch.path().join(family), family, &cache);
+        let (losses, _) = train(&data, &scratch.path().join(family), family, &cache);
         for (epoch, (loss, reference)) in losses.iter().zip(&direct).enumerate() {
             let error = (loss - reference).abs() / reference.abs();
             assert!(
@@ -88,17 +90,20 @@ fn auto_caches_its_choices_and_rewrites_a_damaged_or_stale_cache() {
     let scratch = ScratchDir::new("kernel-cache");
     let data = data(&scratch);
     let cache = scratch.path().join("cache");
-    let first = train(&data, &scratch.path().join("first"), "auto", &cache);
+    let (first, said) = train(&data, &scratch.path().join("first"), "auto", &cache);
     let (path, value) = cache_file(&cache);
     let fastest = value["fastest"].as_object().expect("a map of choices").clone();
+    let timed = format!("timed the kernel variants of {} op shapes in", fastest.len());
+    assert!(said.contains(&timed), "the run does not say `{timed}`: {said}");
     let forward = fastest.keys().find(|key| key.starts_with("conv2d forward N32 1->8 28x28"));
     assert!(forward.is_some(), "the stem's forward convolution was measured: {fastest:?}");
     let names = ["direct", "texture", "tiled 64x64", "tiled 128x32"];
     assert!(fastest.values().all(|v| names.contains(&v.as_str().unwrap())), "{fastest:?}");
 
     // A second run reads the choices, so it computes exactly what the first did.
-    let again = train(&data, &scratch.path().join("again"), "auto", &cache);
+    let (again, said) = train(&data, &scratch.path().join("again"), "auto", &cache);
     assert_eq!(first, again, "the same cached variants give the same bits");
+    assert!(!said.contains("timed the kernel variants"), "a run with every choice cached timed some: {said}");
 
     std::fs::write(&path, b"{ not json").unwrap();
     train(&data, &scratch.path().join("damaged"), "auto", &cache);

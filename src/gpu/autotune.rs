@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use super::{shaders, Gpu, Result};
@@ -57,6 +59,17 @@ pub(super) struct Autotune {
     chosen: Mutex<BTreeMap<String, String>>,
     /// Whether this process has said that it measures (once, before the first measurement).
     announced: AtomicBool,
+    /// The measurements of the build in progress, shown as they run (see [`Gpu::measuring`]).
+    session: Mutex<Option<Session>>,
+}
+
+/// The measurements made while a [`Measuring`] guard lives.
+#[derive(Default)]
+struct Session {
+    /// A spinner naming the shape being timed (drawn on a terminal only), from the first.
+    spinner: Option<ProgressBar>,
+    measured: usize,
+    time: Duration,
 }
 
 /// FNV-1a: a hash that stays the same across Rust versions, for file names and stamps.
@@ -92,6 +105,7 @@ impl Autotune {
             fastest: Mutex::default(),
             chosen: Mutex::default(),
             announced: Default::default(),
+            session: Mutex::default(),
         }
     }
 
@@ -110,7 +124,7 @@ impl Autotune {
         }
         let Some(path) = &self.path else {
             self.announce(None);
-            let fastest = measure()?;
+            let fastest = self.shown(key, measure)?;
             self.fastest.lock().unwrap().insert(key.to_string(), fastest.clone());
             return Ok(fastest);
         };
@@ -122,7 +136,7 @@ impl Autotune {
             return Ok(known);
         }
         self.announce(Some(path));
-        let fastest = measure()?;
+        let fastest = self.shown(key, measure)?;
         on_disk.insert(key.to_string(), fastest.clone());
         let file = CacheFile { adapter: self.adapter.clone(), build: self.build.clone(), fastest: on_disk };
         let bytes = serde_json::to_vec_pretty(&file).expect("the cache serialises");
@@ -139,6 +153,43 @@ impl Autotune {
             let cached =
                 cache.map_or("no cache folder: set STURDY_CACHE_DIR".into(), |p| format!("cached in {}", p.display()));
             eprintln!("timing kernel variants at their first use on this adapter ({cached}; --kernels skips it)");
+        }
+    }
+
+    /// `measure` of `key`, named on the session's spinner and counted, where a session is open.
+    fn shown(&self, key: &str, measure: impl FnOnce() -> Result<String>) -> Result<String> {
+        let started = Instant::now();
+        if let Some(session) = self.session.lock().unwrap().as_mut() {
+            let spinner = session.spinner.get_or_insert_with(|| {
+                let spinner = ProgressBar::new_spinner();
+                spinner.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"));
+                spinner.enable_steady_tick(Duration::from_millis(200));
+                spinner
+            });
+            spinner.set_message(format!("timing {key} (shape {})", session.measured + 1));
+        }
+        let fastest = measure()?;
+        if let Some(session) = self.session.lock().unwrap().as_mut() {
+            session.measured += 1;
+            session.time += started.elapsed();
+        }
+        Ok(fastest)
+    }
+}
+
+/// While it lives, each measurement is named on a spinner line; when it drops, one line
+/// says how many shapes were timed, if any (from [`Gpu::measuring`]).
+pub struct Measuring<'g>(&'g Autotune);
+
+impl Drop for Measuring<'_> {
+    fn drop(&mut self) {
+        let Some(session) = self.0.session.lock().unwrap().take() else { return };
+        if let Some(spinner) = session.spinner {
+            spinner.finish_and_clear();
+        }
+        if session.measured > 0 {
+            let seconds = session.time.as_secs_f64();
+            eprintln!("timed the kernel variants of {} op shapes in {seconds:.1} s", session.measured);
         }
     }
 }
@@ -163,6 +214,13 @@ impl Gpu {
     /// `measure` (which returns the variant's name) when no process has yet.
     pub fn fastest_or_measure(&self, key: &str, measure: impl FnOnce() -> Result<String>) -> Result<String> {
         self.autotune.fastest_or_measure(key, measure)
+    }
+
+    /// Shows the measurements made until the guard drops (a network's build, which may
+    /// time dozens of shapes on a new adapter), and then how many there were.
+    pub fn measuring(&self) -> Measuring<'_> {
+        *self.autotune.session.lock().unwrap() = Some(Session::default());
+        Measuring(&self.autotune)
     }
 
     /// Records that `key` uses `variant`.

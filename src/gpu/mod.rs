@@ -13,7 +13,7 @@ mod texels;
 mod timing;
 mod uniform;
 
-pub use autotune::{KernelChoice, CACHE_ENV, KERNELS_ENV};
+pub use autotune::{KernelChoice, Measuring, CACHE_ENV, KERNELS_ENV};
 pub use context::{
     choose_adapter, list_adapters, unfused_from_env, AdapterSummary, Gpu, GpuOptions, ADAPTER_ENV, FUSE_ENV,
 };

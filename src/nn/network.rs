@@ -36,6 +36,7 @@ impl Network {
     /// The second phase of a build, after every layer is pushed (and so allocated): each
     /// layer's kernel variants are chosen, timed where nothing is cached.
     pub fn choose_kernels(&mut self, gpu: &Gpu) -> Result<()> {
+        let _shown = gpu.measuring();
         self.layers.iter_mut().try_for_each(|layer| layer.choose_kernels(gpu))?;
         self.kernels_chosen = true;
         Ok(())
