@@ -1,5 +1,5 @@
 use sturdy::gpu::Tensor;
-use sturdy::ops::conv2d::{self, Conv2dShape};
+use sturdy::ops::conv2d::{self, Conv2dShape, ConvOp};
 use sturdy::ops::gemm::Loader;
 use sturdy::ops::variants::Variant;
 use sturdy::reference::conv2d as reference;
@@ -344,35 +344,42 @@ fn mismatched_shapes_are_rejected() {
     expect_error(conv2d::backward_bias(gpu(), &no_stride, &y, &b).map(|d| vec![d]), &["stride is 0"]);
 }
 
-/// Every variant `applicable` offers for `s` builds its three ops' dispatches.
+/// Every variant `applicable` offers for an op of `s` builds that op's dispatches.
 fn applicable_variants_build(s: &Conv2dShape) {
     let zeros = |shape: &[usize]| gpu().zeros(shape).unwrap();
     let (x, w, y) = (zeros(&s.input_shape()), zeros(&s.weight_shape()), zeros(&s.output_shape()));
-    for variant in conv2d::applicable(gpu(), s) {
-        let built = [
-            conv2d::forward(gpu(), variant, s, &x, &w, None, &y),
-            conv2d::backward_weight(gpu(), variant, s, &x, &y, &w),
-            conv2d::backward_input(gpu(), variant, s, &w, &y, &x),
-        ];
-        for result in built {
-            assert!(result.is_ok(), "{} on {s}: {}", variant.name(), result.err().unwrap());
+    for op in ConvOp::ALL {
+        for variant in conv2d::applicable(gpu(), s, op) {
+            let built = match op {
+                ConvOp::Forward => conv2d::forward(gpu(), variant, s, &x, &w, None, &y),
+                ConvOp::BackwardWeight => conv2d::backward_weight(gpu(), variant, s, &x, &y, &w),
+                ConvOp::BackwardInput => conv2d::backward_input(gpu(), variant, s, &w, &y, &x),
+            };
+            assert!(built.is_ok(), "{} {} on {s}: {}", op.name(), variant.name(), built.err().unwrap());
         }
     }
+}
+
+/// The variants that apply to each op of `s`, in [`ConvOp::ALL`]'s order.
+fn applicable_per_op(s: &Conv2dShape) -> Vec<Vec<Variant>> {
+    ConvOp::ALL.map(|op| conv2d::applicable(gpu(), s, op)).to_vec()
 }
 
 #[test]
 fn layers_too_wide_for_textures_take_other_variants() {
     let limit = gpu().limits.max_texture_dimension_2d as usize;
     let small = conv(2, 3, 4, 7, 5, 3, 2, 1);
-    assert_eq!(conv2d::applicable(gpu(), &small), Variant::all());
+    assert_eq!(applicable_per_op(&small), vec![Variant::all(); 3]);
     // One image row wider than a texture: its packed planes cannot fit.
     let wide = conv(1, 1, 1, 1, limit + 1, 1, 1, 0);
-    assert_eq!(conv2d::applicable(gpu(), &wide), [Variant::Direct]);
+    assert_eq!(applicable_per_op(&wide), vec![vec![Variant::Direct]; 3]);
     // Filters whose packed weights are taller than a texture in backward_input only (its
-    // grid has 4 ceil(O / 4) K^2 rows, forward's 4 ceil(C / 4) K^2): a buffer holds them.
+    // grid has 4 ceil(O / 4) K^2 rows, forward's 4 ceil(C / 4) K^2): a buffer holds them,
+    // and the other ops keep the texture loader.
     let tall = conv(1, 4, 4 * (limit / 36 + 1), 3, 3, 3, 1, 1);
     let but_texture: Vec<_> = Variant::all().into_iter().filter(|v| *v != TEXTURE).collect();
-    assert_eq!(conv2d::applicable(gpu(), &tall), but_texture);
+    let expected = ConvOp::ALL.map(|op| if op == ConvOp::BackwardInput { but_texture.clone() } else { Variant::all() });
+    assert_eq!(applicable_per_op(&tall), expected);
     for shape in [small, wide, tall] {
         applicable_variants_build(&shape);
     }
@@ -421,7 +428,9 @@ fn a_forced_family_applies_where_it_fits() {
         (KernelChoice::Direct, Variant::Direct),
     ] {
         let forced = Gpu::new(&GpuOptions { kernels, ..GpuOptions::from_env() }).unwrap();
-        let pick = |s: &Conv2dShape| choose(&forced, &format!("test {s}"), &conv2d::applicable(&forced, s), unused);
+        let pick = |s: &Conv2dShape| {
+            choose(&forced, &format!("test {s}"), &conv2d::applicable(&forced, s, ConvOp::Forward), unused)
+        };
         assert_eq!(pick(&small).unwrap(), expected_small, "{kernels:?}");
         assert_eq!(pick(&wide).unwrap(), Variant::Direct, "{kernels:?} on a layer too wide for textures");
         let chosen = forced.chosen_variants();

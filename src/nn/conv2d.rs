@@ -4,8 +4,8 @@ use super::describe::per_image_chw;
 use super::param::{fan_in_uniform, kaiming_normal};
 use super::{Activation, Layer, Mode, Op, Param, Purpose};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result};
-use crate::ops::conv2d::{self, Conv2dShape};
-use crate::ops::variants::{choose, Variant};
+use crate::ops::conv2d::{self, Conv2dShape, ConvOp};
+use crate::ops::variants::{choose, Build, Variant};
 
 /// Convolution, with a bias where the geometry asks for one (the VGGs of the prior work
 /// have one before their batch norms; the ResNets none).
@@ -72,19 +72,18 @@ impl Conv2d {
 fn passes(gpu: &Gpu, conv: &Conv2d) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
     let Conv2d { shape, purpose, input, weight, output, .. } = conv;
     let (bias, purpose) = (conv.bias.as_ref(), *purpose);
-    let variants = conv2d::applicable(gpu, shape);
-    let key = |op: &str| conv2d::variant_key(op, shape);
+    let pick =
+        |op, build: Build| choose(gpu, &conv2d::variant_key(op, shape), &conv2d::applicable(gpu, shape, op), build);
     let (x, w, y) = (&input.value, &weight.value, &output.value);
     let b = bias.map(|b| &b.value);
     let forward_with = |v| conv2d::forward(gpu, v, shape, x, w, b, y);
-    let forward_variant = choose(gpu, &key("forward"), &variants, forward_with)?;
+    let forward_variant = pick(ConvOp::Forward, &forward_with)?;
     if purpose == Purpose::Inference {
         return Ok((forward_with(forward_variant)?, Vec::new()));
     }
     let (dy, dw) = (output.grad(), weight.grad());
     let weight_with = |v| conv2d::backward_weight(gpu, v, shape, x, dy, dw);
-    let (forward, mut backward) = match (forward_variant, choose(gpu, &key("backward_weight"), &variants, weight_with)?)
-    {
+    let (forward, mut backward) = match (forward_variant, pick(ConvOp::BackwardWeight, &weight_with)?) {
         // The same loader: backward_weight reads the x that forward packed.
         (Variant::Gemm(loader), Variant::Gemm(weight_loader)) if loader == weight_loader => {
             let (forward, packed_x) = conv2d::forward_keeping_input(gpu, loader, shape, x, w, b, y)?;
@@ -97,7 +96,7 @@ fn passes(gpu: &Gpu, conv: &Conv2d) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
     }
     if let Some(dx) = &input.grad {
         let input_with = |v| conv2d::backward_input(gpu, v, shape, w, dy, dx);
-        backward.extend(input_with(choose(gpu, &key("backward_input"), &variants, input_with)?)?);
+        backward.extend(input_with(pick(ConvOp::BackwardInput, &input_with)?)?);
     }
     Ok((forward, backward))
 }

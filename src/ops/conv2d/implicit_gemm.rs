@@ -13,7 +13,7 @@
 //! a product with few blocks of C and a reduction over the whole batch, split into chunks
 //! reduced in parallel (`gemm::split_k`); dy is packed with four positions per texel.
 
-use super::{params, Conv2dShape};
+use super::{params, Conv2dShape, ConvOp};
 use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor, TexelStorage, Texels};
 use crate::ops::dim;
 use crate::ops::gemm::{self, GemmLayout, IndexMap, Loader, TexelMap, WHOLE};
@@ -347,20 +347,20 @@ fn input_layout(gpu: &Gpu, s: &Conv2dShape) -> Result<(Conv2dShape, PackedImages
     Ok((columns, images))
 }
 
-/// Whether every grid the three ops pack fits the adapter's texture size (the layouts
-/// are laid out within it for either storage) and, in buffers, its binding size.
-pub fn fits(gpu: &Gpu, s: &Conv2dShape, loader: Loader) -> bool {
-    let plan = PhasePlan::new(s);
-    let weights =
-        std::iter::once(None).chain(plan.phases().into_iter().map(Some)).map(|phase| Ok(weight_grid(s, phase).1));
-    let sizes = [
-        input_layout(gpu, s).map(|(_, p)| p.texture_size),
-        plan.packed(gpu, s).map(|p| p.texture_size),
-        PackedPositions::new(gpu, s.output_shape()).map(|p| p.texture_size),
-    ];
-    let fit =
-        |size: Result<[usize; 2]>| size.is_ok_and(|[width, height]| gpu.texels_fit(loader.storage(), width, height));
-    sizes.into_iter().chain(weights).all(fit)
+/// Whether every grid `op` packs fits the adapter's texture size (the layouts are laid
+/// out within it for either storage) and, in buffers, its binding size.
+pub fn fits(gpu: &Gpu, s: &Conv2dShape, op: ConvOp, loader: Loader) -> bool {
+    let images = || input_layout(gpu, s).map(|(_, p)| p.texture_size);
+    let sizes = match op {
+        ConvOp::Forward => vec![images(), Ok(weight_grid(s, None).1)],
+        ConvOp::BackwardWeight => vec![images(), PackedPositions::new(gpu, s.output_shape()).map(|p| p.texture_size)],
+        ConvOp::BackwardInput => {
+            let plan = PhasePlan::new(s);
+            let weights = plan.phases().into_iter().map(|phase| Ok(weight_grid(s, Some(phase)).1));
+            std::iter::once(plan.packed(gpu, s).map(|p| p.texture_size)).chain(weights).collect()
+        }
+    };
+    sizes.into_iter().all(|size| size.is_ok_and(|[width, height]| gpu.texels_fit(loader.storage(), width, height)))
 }
 
 /// y = conv(x, w) (the bias, if any, is the caller's): packs x into scratch, or with `keep`

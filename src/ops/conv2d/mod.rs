@@ -16,18 +16,37 @@ use super::gemm::Loader;
 use super::variants::Variant;
 use super::{dim, expect_shape};
 
-/// The name `ops::variants::choose` measures and caches `op` (forward, backward_input,
-/// backward_weight) of `shape` under.
-pub fn variant_key(op: &str, shape: &Conv2dShape) -> String {
-    format!("conv2d {op} {shape}")
+/// The ops of a convolution that have variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvOp {
+    Forward,
+    BackwardInput,
+    BackwardWeight,
 }
 
-/// The variants that apply to `shape`: the direct kernels, then each GEMM loader whose
-/// packed grids fit the adapter's limits.
-pub fn applicable(gpu: &Gpu, shape: &Conv2dShape) -> Vec<Variant> {
+impl ConvOp {
+    pub const ALL: [ConvOp; 3] = [ConvOp::Forward, ConvOp::BackwardInput, ConvOp::BackwardWeight];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvOp::Forward => "forward",
+            ConvOp::BackwardInput => "backward_input",
+            ConvOp::BackwardWeight => "backward_weight",
+        }
+    }
+}
+
+/// The name `ops::variants::choose` measures and caches `op` of `shape` under.
+pub fn variant_key(op: ConvOp, shape: &Conv2dShape) -> String {
+    format!("conv2d {} {shape}", op.name())
+}
+
+/// The variants of `op` that apply to `shape`: the direct kernels, then each GEMM loader
+/// whose packed grids for `op` fit the adapter's limits.
+pub fn applicable(gpu: &Gpu, shape: &Conv2dShape, op: ConvOp) -> Vec<Variant> {
     let fits = |variant: &Variant| match variant {
         Variant::Direct => true,
-        Variant::Gemm(loader) => implicit_gemm::fits(gpu, shape, *loader),
+        Variant::Gemm(loader) => implicit_gemm::fits(gpu, shape, op, *loader),
     };
     Variant::all().into_iter().filter(fits).collect()
 }
