@@ -1,8 +1,9 @@
 //! Injected faults, each as a user would meet it: a disk that fills up while a checkpoint,
 //! a sweep report or an export is written, an `--out` that cannot be written, a checkpoint
-//! holding NaN or infinite weights, kill -9 during a sweep and an export, and a model too
-//! large for the adapter. In every case: a clear error naming the problem, and nothing
-//! already written is lost or left half-written.
+//! holding NaN or infinite weights, kill -9 during a sweep and an export, a model too
+//! large for the adapter, and signals while a model is built and while it trains. In
+//! every case: a clear error naming the problem, and nothing already written is lost or
+//! left half-written.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -262,6 +263,33 @@ fn a_model_too_large_for_the_adapter_names_the_limit_before_timing_kernels() {
     assert!(message.contains("Fix"), "{message}");
     assert!(!message.contains("timing kernel variants"), "variants were timed before the error: {message}");
     assert!(!cache.exists(), "variants were measured into {}", cache.display());
+}
+
+/// SIGINT while the model is built (its kernel variants timed, with nothing cached): the
+/// signal is acknowledged at once, and the run stops when the build ends, before any
+/// step, writing nothing.
+#[test]
+fn a_signal_while_the_model_is_built_stops_before_training() {
+    use std::io::{BufRead, BufReader};
+    let (scratch, data) = fashion_mnist_scratch("faults-signal-build", 320, 64, 3);
+    let (out, cache) = (scratch.path().join("run"), scratch.path().join("kernel-cache"));
+    let mut child = sturdy()
+        .args(train_args(&data, &out, "1"))
+        .env("STURDY_CACHE_DIR", &cache)
+        .env_remove("STURDY_KERNELS")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let timing = lines.by_ref().map(|l| l.unwrap()).find(|l| l.starts_with("timing kernel variants"));
+    assert!(timing.is_some(), "no kernel variant was timed");
+    assert!(Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap().success());
+    let message = lines.map(|l| l.unwrap()).collect::<Vec<_>>().join("\n");
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{message}");
+    assert!(message.contains("SIGINT: stopping at the next point"), "not acknowledged: {message}");
+    assert!(message.contains("stopped by a signal before training began"), "{message}");
+    assert!(!message.contains("training smallcnn"), "training began: {message}");
+    assert!(!out.exists(), "the stopped run wrote {}", out.display());
 }
 
 /// SIGINT and SIGTERM during training: the run finishes its current step, saves a

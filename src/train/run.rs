@@ -36,13 +36,25 @@ const PARTIAL_TOTALS_KEYS: [&str; 3] = ["epoch_loss_sum", "epoch_correct", "epoc
 static STOP: LazyLock<Arc<AtomicBool>> = LazyLock::new(Default::default);
 
 /// Makes SIGINT and SIGTERM stop training cleanly (the current step and any write
-/// finish, a checkpoint is saved, `--resume` continues bit for bit); a second signal
+/// finish, a checkpoint is saved, `--resume` continues bit for bit; a signal while the
+/// model is built stops before training); the first says so on stderr, and a second
 /// ends the process at once, which is safe too since every file is written atomically.
 pub fn stop_on_signals() -> std::io::Result<()> {
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    for signal in [SIGINT, SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&STOP))?;
         signal_hook::flag::register(signal, Arc::clone(&STOP))?;
     }
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+            eprintln!(
+                "\n{name}: stopping at the next point a checkpoint can hold (within {LOG_INTERVAL} steps, or once \
+                 the model is built); a second signal quits at once"
+            );
+        }
+    });
     Ok(())
 }
 
@@ -52,15 +64,19 @@ fn stop_requested() -> bool {
 
 /// The error of a run stopped by a signal: its checkpoint holds the point it reached.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "stopped by a signal after step {step} of epoch {epoch}; the checkpoint in {} holds that point.\n  \
-     Continue by running the same command again (`sturdy train` with --resume; a study resumes its cells itself)",
-    dir.display()
-)]
-pub struct Stopped {
-    pub epoch: usize,
-    pub step: usize,
-    pub dir: PathBuf,
+pub enum Stopped {
+    #[error(
+        "stopped by a signal after step {step} of epoch {epoch}; the checkpoint in {} holds that point.\n  \
+         Continue by running the same command again (`sturdy train` with --resume; a study resumes its cells itself)",
+        dir.display()
+    )]
+    Inside { epoch: usize, step: usize, dir: PathBuf },
+    /// While the model was built (its kernel variants timed, say): nothing was trained.
+    #[error(
+        "stopped by a signal before training began; nothing was written to {}.\n  Run the same command again to train",
+        dir.display()
+    )]
+    BeforeTraining { dir: PathBuf },
 }
 
 /// Where a run continues: whole epochs done, and the steps (with their sums) of an epoch
@@ -146,6 +162,9 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
     }
     let trainer = build_trainer(gpu, config, &datasets.train)?;
     let evaluator = Evaluator::new(gpu, &trainer.network)?;
+    if stop_requested() {
+        return Err(Stopped::BeforeTraining { dir: out.into() }.into());
+    }
     let (normalization, resume) = match saved {
         Some(run) => (run.normalization, restore(gpu, &trainer.network, out)?),
         None => {
@@ -193,7 +212,7 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
                 if stop_requested() && batch.index + 1 < steps_per_epoch {
                     bar.finish_and_clear();
                     save_checkpoint(gpu, &trainer.network, out, epoch, Some((batch.index + 1, &totals)))?;
-                    return Err(Stopped { epoch: epoch + 1, step: batch.index + 1, dir: out.into() }.into());
+                    return Err(Stopped::Inside { epoch: epoch + 1, step: batch.index + 1, dir: out.into() }.into());
                 }
             }
             bar.inc(1);
@@ -226,7 +245,7 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
         save_checkpoint(gpu, &trainer.network, out, epoch + 1, None)?;
         records.push(record);
         if stop_requested() && epoch + 1 < config.epochs {
-            return Err(Stopped { epoch: epoch + 1, step: steps_per_epoch, dir: out.into() }.into());
+            return Err(Stopped::Inside { epoch: epoch + 1, step: steps_per_epoch, dir: out.into() }.into());
         }
     }
     Ok(records)
