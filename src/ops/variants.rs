@@ -103,7 +103,8 @@ fn fastest(gpu: &Gpu, applicable: &[Variant], build: &impl Fn(Variant) -> Result
 }
 
 /// The index of the fastest of `count` candidates over [`ROUNDS`] rounds of `time`, each
-/// candidate keeping its best; one [`OUTRUN`] times by the best so far drops out.
+/// candidate keeping its best; a candidate whose best is more than [`OUTRUN`] times the
+/// fastest so far is not timed again.
 fn fastest_of(count: usize, mut time: impl FnMut(usize) -> Result<f64>) -> Result<usize> {
     let mut best = vec![f64::INFINITY; count];
     for _ in 0..ROUNDS {

@@ -62,9 +62,10 @@ fn stop_requested() -> bool {
     STOP.load(Ordering::Relaxed)
 }
 
-/// The error of a run stopped by a signal: its checkpoint holds the point it reached.
+/// The error of a run stopped by a signal.
 #[derive(Debug, thiserror::Error)]
 pub enum Stopped {
+    /// Inside training: its checkpoint holds the point it reached.
     #[error(
         "stopped by a signal after step {step} of epoch {epoch}; the checkpoint in {} holds that point.\n  \
          Continue by running the same command again (`sturdy train` with --resume; a study resumes its cells itself)",
