@@ -12,7 +12,6 @@ use crate::ops::variants::{choose, Build, Variant};
 pub struct Conv2d {
     name: String,
     shape: Conv2dShape,
-    purpose: Purpose,
     input: Activation,
     weight: Param,
     bias: Option<Param>,
@@ -63,25 +62,26 @@ impl Conv2d {
         };
         let output = Activation::new(gpu, &shape.output_shape(), purpose)?;
         let (forward, backward) = (Vec::new(), Vec::new());
-        Ok(Conv2d { name: name.into(), shape, purpose, input: input.clone(), weight, bias, output, forward, backward })
+        Ok(Conv2d { name: name.into(), shape, input: input.clone(), weight, bias, output, forward, backward })
     }
 }
 
 /// The forward dispatches and (training) the backward ones, each op with the variant
 /// `choose` picks for it; forward keeps x packed when backward_weight uses the same loader.
 fn passes(gpu: &Gpu, conv: &Conv2d) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
-    let Conv2d { shape, purpose, input, weight, output, .. } = conv;
-    let (bias, purpose) = (conv.bias.as_ref(), *purpose);
+    let Conv2d { shape, input, weight, output, .. } = conv;
+    let bias = conv.bias.as_ref();
     let pick =
         |op, build: Build| choose(gpu, &conv2d::variant_key(op, shape), &conv2d::applicable(gpu, shape, op), build);
     let (x, w, y) = (&input.value, &weight.value, &output.value);
     let b = bias.map(|b| &b.value);
     let forward_with = |v| conv2d::forward(gpu, v, shape, x, w, b, y);
     let forward_variant = pick(ConvOp::Forward, &forward_with)?;
-    if purpose == Purpose::Inference {
+    // A layer built for inference has no gradients, and no backward.
+    let Some(dy) = &output.grad else {
         return Ok((forward_with(forward_variant)?, Vec::new()));
-    }
-    let (dy, dw) = (output.grad(), weight.grad());
+    };
+    let dw = weight.grad();
     let weight_with = |v| conv2d::backward_weight(gpu, v, shape, x, dy, dw);
     let (forward, mut backward) = match (forward_variant, pick(ConvOp::BackwardWeight, &weight_with)?) {
         // The same loader: backward_weight reads the x that forward packed.

@@ -10,7 +10,6 @@ use crate::ops::variants::choose;
 pub struct Linear {
     name: String,
     in_features: usize,
-    purpose: Purpose,
     input: Activation,
     weight: Param,
     bias: Param,
@@ -38,7 +37,7 @@ impl Linear {
         let bias = Param::new(gpu, format!("{name}.bias"), &[out_features], &bias_init, false, purpose)?;
         let output = Activation::new(gpu, &[batch, out_features], purpose)?;
         let (input, forward, backward) = (input.clone(), Vec::new(), Vec::new());
-        Ok(Linear { name: name.into(), in_features, purpose, input, weight, bias, output, forward, backward })
+        Ok(Linear { name: name.into(), in_features, input, weight, bias, output, forward, backward })
     }
 }
 
@@ -53,8 +52,8 @@ fn passes(gpu: &Gpu, linear: &Linear) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> 
     let forward_with = |v| linear::forward(gpu, v, x, w, &bias.value, y);
     let forward = forward_with(choose(gpu, &key("forward"), &variants, forward_with)?)?;
     let mut backward = Vec::new();
-    if linear.purpose == Purpose::Training {
-        let dy = output.grad();
+    // A layer built for inference has no gradients, and no backward.
+    if let Some(dy) = &output.grad {
         let params_with = |v| linear::backward_params(gpu, v, x, dy, weight.grad(), bias.grad());
         backward = params_with(choose(gpu, &key("backward_params"), &variants, params_with)?)?;
         if let Some(dx) = &input.grad {
