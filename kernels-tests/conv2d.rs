@@ -1,7 +1,7 @@
 use sturdy::gpu::Tensor;
-use sturdy::ops::conv2d::{self, Conv2dShape, ConvOp};
+use sturdy::ops::conv2d::{self, Conv2dShape};
 use sturdy::ops::gemm::Loader;
-use sturdy::ops::variants::Variant;
+use sturdy::ops::variants::{Product, Variant};
 use sturdy::reference::conv2d as reference;
 
 use crate::harness::*;
@@ -348,21 +348,21 @@ fn mismatched_shapes_are_rejected() {
 fn applicable_variants_build(s: &Conv2dShape) {
     let zeros = |shape: &[usize]| gpu().zeros(shape).unwrap();
     let (x, w, y) = (zeros(&s.input_shape()), zeros(&s.weight_shape()), zeros(&s.output_shape()));
-    for op in ConvOp::ALL {
+    for op in Product::ALL {
         for variant in conv2d::applicable(gpu(), s, op) {
             let built = match op {
-                ConvOp::Forward => conv2d::forward(gpu(), variant, s, &x, &w, None, &y),
-                ConvOp::BackwardWeight => conv2d::backward_weight(gpu(), variant, s, &x, &y, &w),
-                ConvOp::BackwardInput => conv2d::backward_input(gpu(), variant, s, &w, &y, &x),
+                Product::Forward => conv2d::forward(gpu(), variant, s, &x, &w, None, &y),
+                Product::BackwardWeight => conv2d::backward_weight(gpu(), variant, s, &x, &y, &w),
+                Product::BackwardInput => conv2d::backward_input(gpu(), variant, s, &w, &y, &x),
             };
             assert!(built.is_ok(), "{} {} on {s}: {}", op.name(), variant.name(), built.err().unwrap());
         }
     }
 }
 
-/// The variants that apply to each op of `s`, in [`ConvOp::ALL`]'s order.
+/// The variants that apply to each op of `s`, in [`Product::ALL`]'s order.
 fn applicable_per_op(s: &Conv2dShape) -> Vec<Vec<Variant>> {
-    ConvOp::ALL.map(|op| conv2d::applicable(gpu(), s, op)).to_vec()
+    Product::ALL.map(|op| conv2d::applicable(gpu(), s, op)).to_vec()
 }
 
 #[test]
@@ -378,7 +378,8 @@ fn layers_too_wide_for_textures_take_other_variants() {
     // and the other ops keep the texture loader.
     let tall = conv(1, 4, 4 * (limit / 36 + 1), 3, 3, 3, 1, 1);
     let but_texture: Vec<_> = Variant::all().into_iter().filter(|v| *v != TEXTURE).collect();
-    let expected = ConvOp::ALL.map(|op| if op == ConvOp::BackwardInput { but_texture.clone() } else { Variant::all() });
+    let expected =
+        Product::ALL.map(|op| if op == Product::BackwardInput { but_texture.clone() } else { Variant::all() });
     assert_eq!(applicable_per_op(&tall), expected);
     for shape in [small, wide, tall] {
         applicable_variants_build(&shape);
@@ -429,7 +430,7 @@ fn a_forced_family_applies_where_it_fits() {
     ] {
         let forced = Gpu::new(&GpuOptions { kernels, ..GpuOptions::from_env() }).unwrap();
         let pick = |s: &Conv2dShape| {
-            choose(&forced, &format!("test {s}"), &conv2d::applicable(&forced, s, ConvOp::Forward), unused)
+            choose(&forced, &format!("test {s}"), &conv2d::applicable(&forced, s, Product::Forward), unused)
         };
         assert_eq!(pick(&small).unwrap(), expected_small, "{kernels:?}");
         assert_eq!(pick(&wide).unwrap(), Variant::Direct, "{kernels:?} on a layer too wide for textures");

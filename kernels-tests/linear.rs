@@ -1,4 +1,5 @@
-use sturdy::ops::variants::Variant;
+use sturdy::ops::gemm::Loader;
+use sturdy::ops::variants::{Product, Variant};
 use sturdy::{ops, reference};
 
 use crate::harness::*;
@@ -40,36 +41,69 @@ fn forward_and_backward_match_reference() {
     for ((x_shape, out_features), variant) in
         shapes().into_iter().flat_map(|s| Variant::all().into_iter().map(move |v| (s.clone(), v)))
     {
-        let mut case = Case::new(format!("linear {} x {x_shape:?} out {out_features}", variant.name()));
-        let (batch, in_features) = (x_shape[0], x_shape[1..].iter().product::<usize>());
-        let (x, x_ref) = case.tensor(&x_shape, -1.0, 1.0);
-        let (w, w_ref) = case.tensor(&[out_features, in_features], -1.0, 1.0);
-        let (b, b_ref) = case.tensor(&[out_features], -1.0, 1.0);
-        let (dy, dy_ref) = case.tensor(&[batch, out_features], -1.0, 1.0);
-        let (y, dx) = (poisoned(&[batch, out_features]), poisoned(&x_shape));
-        let (dw, db) = (poisoned(&[out_features, in_features]), poisoned(&[out_features]));
-        let forward = ops::linear::forward(gpu(), variant, &x, &w, &b, &y).unwrap();
-        let backward_input = ops::linear::backward_input(gpu(), variant, &w, &dy, &dx).unwrap();
-        let backward_params = ops::linear::backward_params(gpu(), variant, &x, &dy, &dw, &db).unwrap();
-        gpu().run(forward.iter().chain(&backward_input).chain(&backward_params)).unwrap();
+        check_products(&x_shape, out_features, [variant; 3]);
+    }
+}
 
-        let expected = reference::linear::forward(&x_ref, &w_ref, &b_ref, in_features);
-        let magnitude = reference::linear::forward(&abs(&x_ref), &abs(&w_ref), &abs(&b_ref), in_features);
-        // in_features products plus the bias.
-        let bound = sum_of_products_bound(in_features + 1, &magnitude, &expected);
-        assert_close(&case, "y", &read(&y), &expected, bound);
+/// Runs the three products of a layer from x of `x_shape` to `out_features`, each with its
+/// variant (in [`Product::ALL`]'s order), into poisoned outputs, against the f64 references.
+fn check_products(x_shape: &[usize], out_features: usize, variants: [Variant; 3]) {
+    let names = variants.map(|v| v.name()).join(", ");
+    let mut case = Case::new(format!("linear {names} x {x_shape:?} out {out_features}"));
+    let (batch, in_features) = (x_shape[0], x_shape[1..].iter().product::<usize>());
+    let (x, x_ref) = case.tensor(x_shape, -1.0, 1.0);
+    let (w, w_ref) = case.tensor(&[out_features, in_features], -1.0, 1.0);
+    let (b, b_ref) = case.tensor(&[out_features], -1.0, 1.0);
+    let (dy, dy_ref) = case.tensor(&[batch, out_features], -1.0, 1.0);
+    let (y, dx) = (poisoned(&[batch, out_features]), poisoned(x_shape));
+    let (dw, db) = (poisoned(&[out_features, in_features]), poisoned(&[out_features]));
+    let [forward_variant, input_variant, weight_variant] = variants;
+    let forward = ops::linear::forward(gpu(), forward_variant, &x, &w, &b, &y).unwrap();
+    let backward_input = ops::linear::backward_input(gpu(), input_variant, &w, &dy, &dx).unwrap();
+    let backward_params = ops::linear::backward_params(gpu(), weight_variant, &x, &dy, &dw, &db).unwrap();
+    gpu().run(forward.iter().chain(&backward_input).chain(&backward_params)).unwrap();
 
-        let expected = reference::linear::backward_input(&w_ref, &dy_ref, in_features);
-        let magnitude = reference::linear::backward_input(&abs(&w_ref), &abs(&dy_ref), in_features);
-        assert_close(&case, "dx", &read(&dx), &expected, sum_of_products_bound(out_features, &magnitude, &expected));
+    let expected = reference::linear::forward(&x_ref, &w_ref, &b_ref, in_features);
+    let magnitude = reference::linear::forward(&abs(&x_ref), &abs(&w_ref), &abs(&b_ref), in_features);
+    // in_features products plus the bias.
+    let bound = sum_of_products_bound(in_features + 1, &magnitude, &expected);
+    assert_close(&case, "y", &read(&y), &expected, bound);
 
-        let expected = reference::linear::backward_weight(&x_ref, &dy_ref, in_features, out_features);
-        let magnitude = reference::linear::backward_weight(&abs(&x_ref), &abs(&dy_ref), in_features, out_features);
-        assert_close(&case, "dw", &read(&dw), &expected, sum_of_products_bound(batch, &magnitude, &expected));
+    let expected = reference::linear::backward_input(&w_ref, &dy_ref, in_features);
+    let magnitude = reference::linear::backward_input(&abs(&w_ref), &abs(&dy_ref), in_features);
+    assert_close(&case, "dx", &read(&dx), &expected, sum_of_products_bound(out_features, &magnitude, &expected));
 
-        let expected = reference::linear::backward_bias(&dy_ref, out_features);
-        let magnitude = reference::linear::backward_bias(&abs(&dy_ref), out_features);
-        assert_close(&case, "db", &read(&db), &expected, sum_of_products_bound(batch, &magnitude, &expected));
+    let expected = reference::linear::backward_weight(&x_ref, &dy_ref, in_features, out_features);
+    let magnitude = reference::linear::backward_weight(&abs(&x_ref), &abs(&dy_ref), in_features, out_features);
+    assert_close(&case, "dw", &read(&dw), &expected, sum_of_products_bound(batch, &magnitude, &expected));
+
+    let expected = reference::linear::backward_bias(&dy_ref, out_features);
+    let magnitude = reference::linear::backward_bias(&abs(&dy_ref), out_features);
+    assert_close(&case, "db", &read(&db), &expected, sum_of_products_bound(batch, &magnitude, &expected));
+}
+
+/// A layer with more input features than a texture is wide: forward's packed W^T has a
+/// texel row per feature, too many for a texture, while the other products pack the
+/// features along rows of texels of four. Forward loses the texture loader only, and each
+/// product gives the reference with every variant it is offered.
+#[test]
+fn a_layer_too_wide_for_textures_loses_them_in_forward_only() {
+    let limit = gpu().limits.max_texture_dimension_2d as usize;
+    let (batch, in_features, out_features) = (1, limit + 1, 1);
+    let texture = Variant::Gemm(Loader::Texture);
+    let but_texture: Vec<_> = Variant::all().into_iter().filter(|v| *v != texture).collect();
+    for product in Product::ALL {
+        let offered = ops::linear::applicable(gpu(), product, batch, in_features, out_features);
+        let expected = if product == Product::Forward { but_texture.clone() } else { Variant::all() };
+        assert_eq!(offered, expected, "{}", product.name());
+        for variant in offered {
+            let variants = Product::ALL.map(|p| if p == product { variant } else { Variant::Direct });
+            check_products(&[batch, in_features], out_features, variants);
+        }
+    }
+    // A narrow layer is offered every variant for every product.
+    for product in Product::ALL {
+        assert_eq!(ops::linear::applicable(gpu(), product, 5, 7, 3), Variant::all(), "{}", product.name());
     }
 }
 

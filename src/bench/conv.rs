@@ -4,8 +4,8 @@ use super::random;
 use super::table::{figure, ms, Table};
 use super::{time_variants, BenchConfig};
 use crate::gpu::{Gpu, Result};
-use crate::ops::conv2d::{self, Conv2dShape, ConvOp};
-use crate::ops::variants::Build;
+use crate::ops::conv2d::{self, Conv2dShape};
+use crate::ops::variants::{Build, Product};
 
 /// ResNet-20's distinct convolutions (CIFAR, 32x32 input): the stem, the 3x3 convs of
 /// each stage, and the stride-2 transitions with their 1x1 projection shortcuts.
@@ -51,18 +51,18 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig, ceiling_gflops: f64) -> Result<T
         let w = random::tensor(gpu, &mut rng, &s.weight_shape())?;
         let dy = random::tensor(gpu, &mut rng, &s.output_shape())?;
         let (y, dx, dw) = (gpu.zeros(&s.output_shape())?, gpu.zeros(&s.input_shape())?, gpu.zeros(&s.weight_shape())?);
-        let kernels: [(ConvOp, Build); 3] = [
-            (ConvOp::Forward, &|v| conv2d::forward(gpu, v, &s, &x, &w, None, &y)),
-            (ConvOp::BackwardInput, &|v| conv2d::backward_input(gpu, v, &s, &w, &dy, &dx)),
-            (ConvOp::BackwardWeight, &|v| conv2d::backward_weight(gpu, v, &s, &x, &dy, &dw)),
+        let kernels: [(Product, Build); 3] = [
+            (Product::Forward, &|v| conv2d::forward(gpu, v, &s, &x, &w, None, &y)),
+            (Product::BackwardInput, &|v| conv2d::backward_input(gpu, v, &s, &w, &dy, &dx)),
+            (Product::BackwardWeight, &|v| conv2d::backward_weight(gpu, v, &s, &x, &dy, &dw)),
         ];
-        for (kernel, build) in kernels {
-            let (key, variants) = (conv2d::variant_key(kernel, &s), conv2d::applicable(gpu, &s, kernel));
+        for (product, build) in kernels {
+            let (key, variants) = (conv2d::variant_key(product, &s), conv2d::applicable(gpu, &s, product));
             for (label, seconds) in time_variants(gpu, config, &key, &variants, build)? {
                 let gflops = flops(&s) / seconds / 1e9;
                 table.row(vec![
                     name.into(),
-                    kernel.name().to_string(),
+                    product.name().to_string(),
                     label,
                     ms(seconds),
                     figure(gflops),

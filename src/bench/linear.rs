@@ -5,7 +5,7 @@ use super::table::{figure, ms, Table};
 use super::{time_variants, BenchConfig};
 use crate::gpu::{Gpu, Result};
 use crate::ops::linear;
-use crate::ops::variants::Build;
+use crate::ops::variants::{Build, Product};
 
 pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
     let batch = config.batch;
@@ -20,19 +20,20 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
         let (y, dx) = (gpu.zeros(&[batch, out_features])?, gpu.zeros(&[batch, in_features])?);
         let (dw, db) = (gpu.zeros(&[out_features, in_features])?, gpu.zeros(&[out_features])?);
         let flops = 2.0 * (batch * in_features * out_features) as f64;
-        let variants = linear::applicable(gpu, batch, in_features, out_features);
-        let kernels: [(&str, Build); 3] = [
-            ("forward", &|v| linear::forward(gpu, v, &x, &w, &b, &y)),
-            ("backward_input", &|v| linear::backward_input(gpu, v, &w, &dy, &dx)),
-            ("backward_params", &|v| linear::backward_params(gpu, v, &x, &dy, &dw, &db)),
+        let kernels: [(Product, Build); 3] = [
+            (Product::Forward, &|v| linear::forward(gpu, v, &x, &w, &b, &y)),
+            (Product::BackwardInput, &|v| linear::backward_input(gpu, v, &w, &dy, &dx)),
+            (Product::BackwardWeight, &|v| linear::backward_params(gpu, v, &x, &dy, &dw, &db)),
         ];
-        for (kernel, build) in kernels {
-            let key = linear::variant_key(kernel, batch, in_features, out_features);
+        for (product, build) in kernels {
+            let key = linear::variant_key(product, batch, in_features, out_features);
+            let variants = linear::applicable(gpu, product, batch, in_features, out_features);
             for (label, seconds) in time_variants(gpu, config, &key, &variants, build)? {
-                table.row(vec![name.into(), kernel.into(), label, ms(seconds), figure(flops / seconds / 1e9)]);
+                let row = vec![name.into(), product.name().into(), label, ms(seconds), figure(flops / seconds / 1e9)];
+                table.row(row);
             }
         }
     }
-    table.notes.push("backward_params: the weight gradient and the bias gradient (direct in every variant).".into());
+    table.notes.push("backward_weight: the weight gradient and the bias gradient (direct in every variant).".into());
     Ok(table)
 }

@@ -4,8 +4,8 @@ use super::describe::per_image_chw;
 use super::param::{fan_in_uniform, kaiming_normal};
 use super::{Activation, Layer, Mode, Op, Param, Purpose};
 use crate::gpu::{Dispatch, Gpu, GpuError, Recorder, Result};
-use crate::ops::conv2d::{self, Conv2dShape, ConvOp};
-use crate::ops::variants::{choose, Build, Variant};
+use crate::ops::conv2d::{self, Conv2dShape};
+use crate::ops::variants::{choose, Build, Product, Variant};
 
 /// Convolution, with a bias where the geometry asks for one (the VGGs of the prior work
 /// have one before their batch norms; the ResNets none).
@@ -76,14 +76,14 @@ fn passes(gpu: &Gpu, conv: &Conv2d) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
     let (x, w, y) = (&input.value, &weight.value, &output.value);
     let b = bias.map(|b| &b.value);
     let forward_with = |v| conv2d::forward(gpu, v, shape, x, w, b, y);
-    let forward_variant = pick(ConvOp::Forward, &forward_with)?;
+    let forward_variant = pick(Product::Forward, &forward_with)?;
     // A layer built for inference has no gradients, and no backward.
     let Some(dy) = &output.grad else {
         return Ok((forward_with(forward_variant)?, Vec::new()));
     };
     let dw = weight.grad();
     let weight_with = |v| conv2d::backward_weight(gpu, v, shape, x, dy, dw);
-    let (forward, mut backward) = match (forward_variant, pick(ConvOp::BackwardWeight, &weight_with)?) {
+    let (forward, mut backward) = match (forward_variant, pick(Product::BackwardWeight, &weight_with)?) {
         // The same loader: backward_weight reads the x that forward packed.
         (Variant::Gemm(loader), Variant::Gemm(weight_loader)) if loader == weight_loader => {
             let (forward, packed_x) = conv2d::forward_keeping_input(gpu, loader, shape, x, w, b, y)?;
@@ -96,7 +96,7 @@ fn passes(gpu: &Gpu, conv: &Conv2d) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
     }
     if let Some(dx) = &input.grad {
         let input_with = |v| conv2d::backward_input(gpu, v, shape, w, dy, dx);
-        backward.extend(input_with(pick(ConvOp::BackwardInput, &input_with)?)?);
+        backward.extend(input_with(pick(Product::BackwardInput, &input_with)?)?);
     }
     Ok((forward, backward))
 }

@@ -4,7 +4,7 @@ use super::param::fan_in_uniform;
 use super::{Activation, Layer, Mode, Op, Param, Purpose};
 use crate::gpu::{Dispatch, Gpu, Recorder, Result};
 use crate::ops::linear;
-use crate::ops::variants::choose;
+use crate::ops::variants::{choose, Build, Product};
 
 /// Fully connected layer; reads an [N, ...] input flattened.
 pub struct Linear {
@@ -46,19 +46,21 @@ impl Linear {
 fn passes(gpu: &Gpu, linear: &Linear) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
     let Linear { in_features, input, weight, bias, output, .. } = linear;
     let (batch, out_features) = (input.shape()[0], output.shape()[1]);
-    let variants = linear::applicable(gpu, batch, *in_features, out_features);
-    let key = |op: &str| linear::variant_key(op, batch, *in_features, out_features);
+    let pick = |product, build: Build| {
+        let variants = linear::applicable(gpu, product, batch, *in_features, out_features);
+        choose(gpu, &linear::variant_key(product, batch, *in_features, out_features), &variants, build)
+    };
     let (x, w, y) = (&input.value, &weight.value, &output.value);
     let forward_with = |v| linear::forward(gpu, v, x, w, &bias.value, y);
-    let forward = forward_with(choose(gpu, &key("forward"), &variants, forward_with)?)?;
+    let forward = forward_with(pick(Product::Forward, &forward_with)?)?;
     let mut backward = Vec::new();
     // A layer built for inference has no gradients, and no backward.
     if let Some(dy) = &output.grad {
         let params_with = |v| linear::backward_params(gpu, v, x, dy, weight.grad(), bias.grad());
-        backward = params_with(choose(gpu, &key("backward_params"), &variants, params_with)?)?;
+        backward = params_with(pick(Product::BackwardWeight, &params_with)?)?;
         if let Some(dx) = &input.grad {
             let input_with = |v| linear::backward_input(gpu, v, w, dy, dx);
-            backward.extend(input_with(choose(gpu, &key("backward_input"), &variants, input_with)?)?);
+            backward.extend(input_with(pick(Product::BackwardInput, &input_with)?)?);
         }
     }
     Ok((forward, backward))

@@ -10,38 +10,30 @@
 use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor, UniformBuffer};
 
 use super::gemm::{matrices_fit, matrix_product, MatrixView};
-use super::variants::Variant;
+use super::variants::{Product, Variant};
 use super::{dim, expect_shape};
 
-/// The three products, as (A, B) views of the operands given batch N, in and out features:
-/// forward y = x W^T, backward_input dx = dy W, backward_weight dw = dy^T x.
-fn forward_views(n: usize, i: usize, o: usize) -> [MatrixView; 2] {
-    [MatrixView::rows(n, i), MatrixView::transposed(i, o)]
+/// `product`'s (A, B) views of its operands given batch N, in and out features: forward
+/// y = x W^T, backward_input dx = dy W, backward_weight dw = dy^T x.
+fn views(product: Product, n: usize, i: usize, o: usize) -> [MatrixView; 2] {
+    match product {
+        Product::Forward => [MatrixView::rows(n, i), MatrixView::transposed(i, o)],
+        Product::BackwardInput => [MatrixView::rows(n, o), MatrixView::rows(o, i)],
+        Product::BackwardWeight => [MatrixView::transposed(o, n), MatrixView::rows(n, i)],
+    }
 }
 
-fn input_views(n: usize, i: usize, o: usize) -> [MatrixView; 2] {
-    [MatrixView::rows(n, o), MatrixView::rows(o, i)]
+/// The name `ops::variants::choose` measures and caches `product` of a layer of `batch` x
+/// `in_features` -> `out_features` under (backward_weight is [`backward_params`]).
+pub fn variant_key(product: Product, batch: usize, in_features: usize, out_features: usize) -> String {
+    format!("linear {} N{batch} {in_features}->{out_features}", product.name())
 }
 
-fn weight_views(n: usize, i: usize, o: usize) -> [MatrixView; 2] {
-    [MatrixView::transposed(o, n), MatrixView::rows(n, i)]
-}
-
-/// The name `ops::variants::choose` measures and caches `op` (forward, backward_input,
-/// backward_params) of a layer of `batch` x `in_features` -> `out_features` under.
-pub fn variant_key(op: &str, batch: usize, in_features: usize, out_features: usize) -> String {
-    format!("linear {op} N{batch} {in_features}->{out_features}")
-}
-
-/// The variants that apply to a layer of `batch` x `in_features` -> `out_features`: the
-/// direct kernels, then each GEMM loader whose packed operands of all three products fit.
-pub fn applicable(gpu: &Gpu, batch: usize, in_features: usize, out_features: usize) -> Vec<Variant> {
-    let views = [forward_views, input_views, weight_views].map(|views| views(batch, in_features, out_features));
-    let fits = |variant: &Variant| match variant {
-        Variant::Direct => true,
-        Variant::Gemm(loader) => views.iter().all(|&[a, b]| matrices_fit(gpu, *loader, a, b)),
-    };
-    Variant::all().into_iter().filter(fits).collect()
+/// The variants of `product` that apply to a layer of `batch` x `in_features` ->
+/// `out_features`: the direct kernels, then each GEMM loader whose packed operands fit.
+pub fn applicable(gpu: &Gpu, product: Product, batch: usize, in_features: usize, out_features: usize) -> Vec<Variant> {
+    let [a, b] = views(product, batch, in_features, out_features);
+    Variant::applicable(|loader| matrices_fit(gpu, loader, a, b))
 }
 
 crate::uniform! {
@@ -100,7 +92,7 @@ pub fn forward(gpu: &Gpu, variant: Variant, x: &Tensor, w: &Tensor, b: &Tensor, 
     match variant {
         Variant::Direct => Ok(vec![direct(gpu, "forward", dims, &tensors, batch * out_features)?]),
         Variant::Gemm(loader) => {
-            let [a, bv] = forward_views(batch, in_features, out_features);
+            let [a, bv] = views(Product::Forward, batch, in_features, out_features);
             let mut dispatches = matrix_product(gpu, loader, ["linear a", "linear b"], (x, a), (w, bv), y, false)?;
             dispatches.push(direct(gpu, "add_bias", dims, &tensors, batch * out_features)?);
             Ok(dispatches)
@@ -119,7 +111,7 @@ pub fn backward_input(gpu: &Gpu, variant: Variant, w: &Tensor, dy: &Tensor, dx: 
             Ok(vec![direct(gpu, "backward_input", dims, &tensors, batch * in_features)?])
         }
         Variant::Gemm(loader) => {
-            let [a, b] = input_views(batch, in_features, out_features);
+            let [a, b] = views(Product::BackwardInput, batch, in_features, out_features);
             matrix_product(gpu, loader, ["linear a", "linear b"], (dy, a), (w, b), dx, false)
         }
     }
@@ -144,7 +136,7 @@ pub fn backward_params(
             vec![direct(gpu, "backward_weight", dims, &tensors, out_features * in_features)?]
         }
         Variant::Gemm(loader) => {
-            let [a, b] = weight_views(batch, in_features, out_features);
+            let [a, b] = views(Product::BackwardWeight, batch, in_features, out_features);
             matrix_product(gpu, loader, ["linear a", "linear b"], (dy, a), (x, b), dw, true)?
         }
     };

@@ -31,11 +31,41 @@ impl Variant {
         }
     }
 
+    /// The direct kernels, then each GEMM loader that `fits` the operands of an op.
+    pub fn applicable(fits: impl Fn(Loader) -> bool) -> Vec<Variant> {
+        let fits = |variant: &Variant| match variant {
+            Variant::Direct => true,
+            Variant::Gemm(loader) => fits(*loader),
+        };
+        Variant::all().into_iter().filter(fits).collect()
+    }
+
     fn family(self) -> KernelChoice {
         match self {
             Variant::Direct => KernelChoice::Direct,
             Variant::Gemm(Loader::Texture) => KernelChoice::Texture,
             Variant::Gemm(Loader::Tiled { .. }) => KernelChoice::Tiled,
+        }
+    }
+}
+
+/// The three products of a layer with weights (a convolution, a linear layer), each an op
+/// with variants of its own: the output, the input's gradient and the weights' gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Product {
+    Forward,
+    BackwardInput,
+    BackwardWeight,
+}
+
+impl Product {
+    pub const ALL: [Product; 3] = [Product::Forward, Product::BackwardInput, Product::BackwardWeight];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Product::Forward => "forward",
+            Product::BackwardInput => "backward_input",
+            Product::BackwardWeight => "backward_weight",
         }
     }
 }

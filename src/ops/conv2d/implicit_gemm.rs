@@ -13,10 +13,11 @@
 //! a product with few blocks of C and a reduction over the whole batch, split into chunks
 //! reduced in parallel (`gemm::split_k`); dy is packed with four positions per texel.
 
-use super::{params, Conv2dShape, ConvOp};
+use super::{params, Conv2dShape};
 use crate::gpu::{Bindable, Dispatch, Gpu, GpuError, Result, Tensor, TexelStorage, Texels};
 use crate::ops::dim;
 use crate::ops::gemm::{self, GemmLayout, IndexMap, Loader, TexelMap, WHOLE};
+use crate::ops::variants::Product;
 
 crate::uniform! {
     /// The uniform block `Packing` of shaders/conv2d.wgsl (field order matters).
@@ -349,12 +350,12 @@ fn input_layout(gpu: &Gpu, s: &Conv2dShape) -> Result<(Conv2dShape, PackedImages
 
 /// Whether every grid `op` packs fits the adapter's texture size (the layouts are laid
 /// out within it for either storage) and, in buffers, its binding size.
-pub fn fits(gpu: &Gpu, s: &Conv2dShape, op: ConvOp, loader: Loader) -> bool {
+pub fn fits(gpu: &Gpu, s: &Conv2dShape, op: Product, loader: Loader) -> bool {
     let images = || input_layout(gpu, s).map(|(_, p)| p.texture_size);
     let sizes = match op {
-        ConvOp::Forward => vec![images(), Ok(weight_grid(s, None).1)],
-        ConvOp::BackwardWeight => vec![images(), PackedPositions::new(gpu, s.output_shape()).map(|p| p.texture_size)],
-        ConvOp::BackwardInput => {
+        Product::Forward => vec![images(), Ok(weight_grid(s, None).1)],
+        Product::BackwardWeight => vec![images(), PackedPositions::new(gpu, s.output_shape()).map(|p| p.texture_size)],
+        Product::BackwardInput => {
             let plan = PhasePlan::new(s);
             let weights = plan.phases().into_iter().map(|phase| Ok(weight_grid(s, Some(phase)).1));
             std::iter::once(plan.packed(gpu, s).map(|p| p.texture_size)).chain(weights).collect()

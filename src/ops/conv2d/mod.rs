@@ -13,42 +13,18 @@ pub(crate) mod implicit_gemm;
 use crate::gpu::{shader_constant, Bindable, Dispatch, Gpu, GpuError, Kernel, Result, Tensor, Texels, UniformBuffer};
 
 use super::gemm::Loader;
-use super::variants::Variant;
+use super::variants::{Product, Variant};
 use super::{dim, expect_shape};
 
-/// The ops of a convolution that have variants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConvOp {
-    Forward,
-    BackwardInput,
-    BackwardWeight,
-}
-
-impl ConvOp {
-    pub const ALL: [ConvOp; 3] = [ConvOp::Forward, ConvOp::BackwardInput, ConvOp::BackwardWeight];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ConvOp::Forward => "forward",
-            ConvOp::BackwardInput => "backward_input",
-            ConvOp::BackwardWeight => "backward_weight",
-        }
-    }
-}
-
 /// The name `ops::variants::choose` measures and caches `op` of `shape` under.
-pub fn variant_key(op: ConvOp, shape: &Conv2dShape) -> String {
+pub fn variant_key(op: Product, shape: &Conv2dShape) -> String {
     format!("conv2d {} {shape}", op.name())
 }
 
 /// The variants of `op` that apply to `shape`: the direct kernels, then each GEMM loader
 /// whose packed grids for `op` fit the adapter's limits.
-pub fn applicable(gpu: &Gpu, shape: &Conv2dShape, op: ConvOp) -> Vec<Variant> {
-    let fits = |variant: &Variant| match variant {
-        Variant::Direct => true,
-        Variant::Gemm(loader) => implicit_gemm::fits(gpu, shape, op, *loader),
-    };
-    Variant::all().into_iter().filter(fits).collect()
+pub fn applicable(gpu: &Gpu, shape: &Conv2dShape, op: Product) -> Vec<Variant> {
+    Variant::applicable(|loader| implicit_gemm::fits(gpu, shape, op, loader))
 }
 
 /// Blocks of `channels` that the direct kernels' threads compute, BLOCK channels each
