@@ -1,5 +1,6 @@
-//! Whole training steps: images/s through Trainer::train_step on random data, and how
-//! much of a step's wall time no kernel accounts for (recording, submission, dispatch
+//! Whole training steps: images/s through Trainer::train_step on random data, the host's
+//! part of a step (upload, recording, submission: a floor under the step on any GPU), and
+//! how much of a step's wall time no kernel accounts for (recording, submission, dispatch
 //! overhead, waiting), from GPU timestamps of every kernel of one step.
 
 use rand::Rng;
@@ -52,6 +53,7 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Vec<Table>> {
             "step ms",
             "min-max ms",
             "images/s",
+            "host ms",
             "dispatches",
             "kernel ms (sum)",
             "outside kernels",
@@ -66,15 +68,18 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Vec<Table>> {
         let mut rng = random::rng();
         let images = random::values(&mut rng, batch * input.channels * input.height * input.width);
         let labels: Vec<u32> = (0..batch).map(|_| rng.random_range(0..input.classes as u32)).collect();
-        let step = || -> Result<f64> {
+        // The seconds until train_step returns (the host's part), and until the GPU is done.
+        let step = || -> Result<[f64; 2]> {
             let start = std::time::Instant::now();
             trainer.train_step(&images, &labels, 0.01, 0)?;
+            let host = start.elapsed().as_secs_f64();
             gpu.wait()?;
-            Ok(start.elapsed().as_secs_f64())
+            Ok([host, start.elapsed().as_secs_f64()])
         };
         // The first step pays for first use (each kernel's first dispatch, memory touched for
-        // the first time: 5x the time of a later step on lavapipe, measured), so it is untimed. With timestamps the next is the per-kernel timed step (whose
-        // passes make its wall time unrepresentative).
+        // the first time: 5x the time of a later step on lavapipe, measured), so it is
+        // untimed. With timestamps the next is the per-kernel timed step (whose passes make
+        // its wall time unrepresentative).
         step()?;
         let kernel_times = if gpu.has_timestamps() {
             trainer.prepare_train_step(&images, &labels, 0.01, 0)?;
@@ -84,8 +89,9 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Vec<Table>> {
         } else {
             None
         };
-        let times = (0..config.step_repeats).map(|_| step()).collect::<Result<Vec<_>>>()?;
-        let seconds = median(&times);
+        let steps = (0..config.step_repeats).map(|_| step()).collect::<Result<Vec<_>>>()?;
+        let [hosts, times]: [Vec<f64>; 2] = [0, 1].map(|part| steps.iter().map(|step| step[part]).collect());
+        let (host_seconds, seconds) = (median(&hosts), median(&times));
         let (fastest, slowest) = times.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &t| (lo.min(t), hi.max(t)));
         if let Some(times) = &kernel_times {
             profile_rows(&mut profile, &format!("{name}, {recipe}"), times);
@@ -111,6 +117,7 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Vec<Table>> {
             ms(seconds),
             format!("{}-{}", ms(fastest), ms(slowest)),
             figure(batch as f64 / seconds),
+            ms(host_seconds),
             dispatches,
             kernel_ms,
             outside,
@@ -119,7 +126,9 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Vec<Table>> {
     }
     table.notes.push(
         "Step ms: median wall time of train_step plus the wait for the GPU, over the timed steps whose \
-         fastest and slowest are min-max. Kernel ms: the step's dispatches \
+         fastest and slowest are min-max. Host ms: the median time until train_step returns (the batch \
+         uploaded, the step recorded and submitted): training records a step while the GPU runs \
+         the one before, so on any GPU a step takes at least this long. Kernel ms: the step's dispatches \
          each timed alone by GPU timestamps; outside kernels = 1 - kernel sum / step time. MiB read / \
          written: the storage buffers and textures each dispatch binds and reads, or writes, summed \
          over the step (what the step moves if each dispatch touches each binding once)."
