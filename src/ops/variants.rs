@@ -83,10 +83,19 @@ const ROUNDS: usize = 3;
 /// a first run's measuring: ResNet-20's went from 21-24 to 12-14 s (BENCHMARKS.md).
 const OUTRUN: f64 = 2.0;
 
-/// The wall time of one run of `dispatches`, submitted and waited for.
-fn time_dispatches(gpu: &Gpu, dispatches: &[Dispatch]) -> Result<f64> {
+/// The shortest timed submission: on a real GPU one run of a small op takes tens of
+/// microseconds, less than submitting and waiting for it, so a candidate is run this many
+/// times over in one submission and the time divided (on lavapipe one run of most ops is
+/// already longer, and runs once).
+const MIN_SUBMISSION_SECONDS: f64 = 2e-3;
+
+/// Runs of a candidate in one submission at most (a few thousand dispatches).
+const MAX_REPEATS: usize = 1000;
+
+/// The wall time of `repeats` runs of `dispatches` in one submission, waited for.
+fn time_dispatches(gpu: &Gpu, dispatches: &[Dispatch], repeats: usize) -> Result<f64> {
     let start = Instant::now();
-    gpu.run(dispatches)?;
+    gpu.run(std::iter::repeat_n(dispatches, repeats).flatten())?;
     gpu.wait()?;
     Ok(start.elapsed().as_secs_f64())
 }
@@ -122,26 +131,37 @@ pub fn choose(
     Ok(variant)
 }
 
-/// The variant with the fastest run over [`ROUNDS`] alternating rounds, after an untimed
-/// run of each that pays for compilation and first touches of memory.
+/// The variant with the fastest run (see [`fastest_of`]).
 fn fastest(gpu: &Gpu, applicable: &[Variant], build: &impl Fn(Variant) -> Result<Vec<Dispatch>>) -> Result<Variant> {
     let dispatches = applicable.iter().map(|&variant| build(variant)).collect::<Result<Vec<_>>>()?;
-    for run in &dispatches {
-        time_dispatches(gpu, run)?;
-    }
-    Ok(applicable[fastest_of(dispatches.len(), |index| time_dispatches(gpu, &dispatches[index]))?])
+    let time = |index: usize, repeats| time_dispatches(gpu, &dispatches[index], repeats);
+    Ok(applicable[fastest_of(dispatches.len(), time)?])
 }
 
-/// The index of the fastest of `count` candidates over [`ROUNDS`] rounds of `time`, each
-/// candidate keeping its best; a candidate whose best is more than [`OUTRUN`] times the
-/// fastest so far is not timed again.
-fn fastest_of(count: usize, mut time: impl FnMut(usize) -> Result<f64>) -> Result<usize> {
+/// The index of the fastest of `count` candidates, `time(index, repeats)` giving the seconds
+/// of `repeats` runs of one in a submission: an untimed submission of each (it pays for
+/// first touches of memory), then [`ROUNDS`] rounds, each candidate keeping its best time
+/// per run. Each submission of a candidate has enough runs to last about
+/// [`MIN_SUBMISSION_SECONDS`] by its previous one. A candidate whose best is more than
+/// [`OUTRUN`] times the fastest so far is not timed again.
+fn fastest_of(count: usize, mut time: impl FnMut(usize, usize) -> Result<f64>) -> Result<usize> {
+    let mut repeats = vec![1; count];
+    let mut submit = |index: usize, repeats: &mut usize| -> Result<f64> {
+        let seconds = time(index, *repeats)?;
+        let per_run = seconds / *repeats as f64;
+        let wanted = (MIN_SUBMISSION_SECONDS / per_run.max(f64::MIN_POSITIVE)).ceil() as usize;
+        *repeats = wanted.clamp(*repeats, MAX_REPEATS);
+        Ok(per_run)
+    };
+    for (index, repeats) in repeats.iter_mut().enumerate() {
+        submit(index, repeats)?;
+    }
     let mut best = vec![f64::INFINITY; count];
     for _ in 0..ROUNDS {
         let fastest = best.iter().copied().fold(f64::INFINITY, f64::min);
-        for (index, best) in best.iter_mut().enumerate() {
+        for (index, (best, repeats)) in best.iter_mut().zip(&mut repeats).enumerate() {
             if *best <= OUTRUN * fastest {
-                *best = best.min(time(index)?);
+                *best = best.min(submit(index, repeats)?);
             }
         }
     }
@@ -152,28 +172,57 @@ fn fastest_of(count: usize, mut time: impl FnMut(usize) -> Result<f64>) -> Resul
 mod tests {
     use super::*;
 
-    /// Candidates with these run times (seconds; a slower second run for candidate 1 as a
-    /// load spike would give): how often each is timed, and the index chosen.
-    fn timed(runs: &[&[f64]]) -> (Vec<usize>, usize) {
-        let mut calls = vec![0; runs.len()];
-        let chosen = fastest_of(runs.len(), |index| {
-            let run = runs[index][calls[index].min(runs[index].len() - 1)];
-            calls[index] += 1;
-            Ok(run)
+    /// Runs `fastest_of` over candidates whose submissions take `clock(index, call, repeats)`
+    /// seconds; returns the repeats of each candidate's submissions, in order, and the index
+    /// chosen.
+    fn measure(count: usize, clock: impl Fn(usize, usize, usize) -> f64) -> (Vec<Vec<usize>>, usize) {
+        let mut submissions = vec![Vec::new(); count];
+        let chosen = fastest_of(count, |index, repeats| {
+            let call = submissions[index].len();
+            submissions[index].push(repeats);
+            Ok(clock(index, call, repeats))
         })
         .unwrap();
-        (calls, chosen)
+        (submissions, chosen)
+    }
+
+    /// Candidates whose runs take these times, submission by submission (the first is the
+    /// untimed one; the last repeats), as long runs on lavapipe do.
+    fn timed(runs: &[&[f64]]) -> (Vec<usize>, usize) {
+        let (submissions, chosen) =
+            measure(runs.len(), |index, call, repeats| repeats as f64 * runs[index][call.min(runs[index].len() - 1)]);
+        assert!(submissions.iter().flatten().all(|&repeats| repeats == 1), "runs longer than a submission need");
+        (submissions.iter().map(Vec::len).collect(), chosen)
     }
 
     #[test]
     fn a_variant_twice_as_slow_as_the_best_is_not_timed_again() {
         // Candidate 0 is 10x the best after one round, 3 a little over 2x: both drop out.
-        let (calls, chosen) = timed(&[&[10.0], &[1.0, 3.0, 0.9], &[1.5], &[2.1]]);
-        assert_eq!(calls, [1, ROUNDS, ROUNDS, 1]);
+        let (calls, chosen) = timed(&[&[10.0], &[1.0, 1.0, 3.0, 0.9], &[1.5], &[2.1]]);
+        assert_eq!(calls, [2, 1 + ROUNDS, 1 + ROUNDS, 2], "the untimed submission, then the rounds");
         assert_eq!(chosen, 1, "the fastest of all its runs");
         // A candidate within 2x stays and can win in a later round.
-        let (calls, chosen) = timed(&[&[1.0], &[1.9, 0.5]]);
-        assert_eq!(calls, [ROUNDS, ROUNDS]);
+        let (calls, chosen) = timed(&[&[1.0], &[1.9, 1.9, 0.5]]);
+        assert_eq!(calls, [1 + ROUNDS, 1 + ROUNDS]);
         assert_eq!(chosen, 1);
+    }
+
+    /// A real GPU's small op: runs of 20 and 25 microseconds, each submission costing 150
+    /// microseconds of overhead for the faster candidate and 50 for the other (the worst
+    /// luck). Timed one run a submission, the slower would win (170 against 75); runs
+    /// repeated until a submission lasts milliseconds find the faster.
+    #[test]
+    fn short_runs_are_repeated_until_overhead_cannot_decide() {
+        let (per_run, overhead) = ([20e-6, 25e-6], [150e-6, 50e-6]);
+        let (submissions, chosen) = measure(2, |index, _, repeats| overhead[index] + repeats as f64 * per_run[index]);
+        assert_eq!(chosen, 0, "repeats per submission: {submissions:?}");
+        for (index, repeats) in submissions.iter().enumerate() {
+            assert!(repeats.windows(2).all(|pair| pair[0] <= pair[1]), "repeats only grow: {repeats:?}");
+            let last = overhead[index] + *repeats.last().unwrap() as f64 * per_run[index];
+            assert!(last >= 0.9 * MIN_SUBMISSION_SECONDS, "candidate {index}'s last submission took {last} s");
+        }
+        // A run too short to measure is repeated MAX_REPEATS times, no more.
+        let (submissions, _) = measure(1, |_, _, _| 0.0);
+        assert_eq!(submissions[0][1..], [MAX_REPEATS; ROUNDS]);
     }
 }
