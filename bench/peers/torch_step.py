@@ -25,6 +25,10 @@ names (stem.conv.weight, stage1.block0.conv1.weight, ..., fc.bias):
 Batch norm: eps 1e-5, momentum 0.1 (PyTorch's defaults and sturdy's). Conv
 weights are He-normal, linear layers PyTorch's default, as in sturdy.
 
+On CUDA: plain f32 (TF32 off in convolutions and matmuls), and cuDNN's benchmark
+mode on, so that PyTorch times its algorithms per shape as sturdy times its kernel
+variants (the warm-up steps pay for both).
+
 Parameter counts: sturdy prints none. `--check` prints this script's; to compare
 with sturdy, pass a checkpoint written by `sturdy train --out DIR` with
 `--check --checkpoint DIR/checkpoint.safetensors --model smallcnn [--width W]`:
@@ -256,6 +260,9 @@ def pick_device(name):
         # Plain f32 like sturdy: no TF32 in convolutions (cuDNN's default) or matmuls.
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
+        # cuDNN times its algorithms at each shape's first use, as sturdy times its kernel
+        # variants (the warm-up steps pay for it): PyTorch at its fastest in eager mode.
+        torch.backends.cudnn.benchmark = True
     return torch.device(name)
 
 
