@@ -37,7 +37,8 @@ fn f16_storage_rows(table: &mut Table, gpu: &Gpu, config: &BenchConfig, x: &Tens
         table.row(vec![name, "n/a (no SHADER_F16)".into(), "n/a".into()]);
         return Ok(());
     }
-    let (x_half, y_half) = (gpu.zeros(&[len.div_ceil(2)])?, gpu.zeros(&[len.div_ceil(2)])?);
+    let words = relu::f16_storage_words(len);
+    let (x_half, y_half) = (gpu.zeros(&[words])?, gpu.zeros(&[words])?);
     let f16_relu = relu::forward_f16_storage(gpu, &x_half, &y_half, len)?;
     row(table, gpu, config, name, &[&f16_relu], 2.0 * len as f64 * F16)
 }

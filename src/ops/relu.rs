@@ -22,16 +22,27 @@ pub fn backward(gpu: &Gpu, x: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Dispa
     gpu.dispatch_1d(&kernel, &bindings, threads)
 }
 
-/// y = max(x, 0) for `len` values stored as f16, two per u32 element of `x` and `y`
+/// The u32 words of `len` values stored as f16 for [`forward_f16_storage`]: whole fours
+/// of halves, two to a word.
+pub fn f16_storage_words(len: usize) -> usize {
+    2 * len.div_ceil(4)
+}
+
+/// y = max(x, 0) for `len` values stored as f16, two per u32 element of `x` and `y`, four an invocation
 /// (shaders/relu_f16.wgsl): the probe of what f16 storage would save. Needs SHADER_F16.
 pub fn forward_f16_storage(gpu: &Gpu, x: &Tensor, y: &Tensor, len: usize) -> Result<Dispatch> {
     same_shape("relu forward_f16_storage", &[("x", x), ("y", y)])?;
-    if x.len() != len.div_ceil(2) {
-        return Err(GpuError::shape(format!("relu forward_f16_storage: {len} halves need {} words", len.div_ceil(2))));
+    let words = f16_storage_words(len);
+    if x.len() != words {
+        return Err(GpuError::shape(format!("relu forward_f16_storage: {len} halves need {words} words")));
     }
     if !gpu.has_f16() {
         return Err(GpuError::Device(format!("{} has no SHADER_F16", gpu.adapter_name())));
     }
     let kernel = gpu.kernel("relu_f16", "forward", &[])?;
-    gpu.dispatch_1d(&kernel, &[("params", &gpu.uniform(&Length { len: dim(len) })), ("x", x), ("y", y)], x.len())
+    gpu.dispatch_1d(
+        &kernel,
+        &[("params", &gpu.uniform(&Length { len: dim(len) })), ("x", x), ("y", y)],
+        len.div_ceil(4),
+    )
 }
