@@ -1,13 +1,13 @@
 //! The built-in `quick` study: the paper's central comparison at a size that runs on a
-//! 2-core CPU adapter (lavapipe) in a quarter of an hour (measured: 14 min 19 s with the
-//! cores shared with other work, 2026-11; cells trained at 80 to 155 images/s).
+//! 2-core CPU adapter (lavapipe) in about two minutes (measured: 108 s with an empty kernel
+//! cache on idle cores, 2026-12-02).
 
 /// The name that selects it on the command line (`sturdy study quick`).
 pub const NAME: &str = "quick";
 
-/// Sizing, measured on 2 cores with lavapipe: the small CNN at width 0.5 trains at
-/// 250 to 300 images/s on idle cores, so 4 epochs of 10000 images take 2.5 to 6 minutes a
-/// cell; the sweep of 7 alphas over 2000 test images took 40 to 65 s.
+/// Sizing, measured on 2 cores with lavapipe (2026-12-02): the small CNN at width 0.5
+/// trains at 1600 to 2000 images/s, so 4 epochs of 10000 images take about 25 s a cell; the
+/// sweep of 7 alphas over 2000 test images and the per-site search take 25 to 30 s.
 pub const TOML: &str = r#"# The quick study: vanilla training with strong weight decay (the paper's finding 1:
 # weight decay costs sturdiness) against both remedies (noise on negative and large
 # activation inputs, Mixup, minimal weight decay), on a subset of Fashion-MNIST.
