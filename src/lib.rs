@@ -10,6 +10,7 @@ pub mod data;
 pub mod evaluation;
 pub mod export;
 pub mod gpu;
+pub mod interrupt;
 pub mod models;
 pub mod nn;
 pub mod ops;

@@ -2,8 +2,10 @@ fn main() {
     quiet_window_system_probe();
     if let Err(error) = sturdy::cli::main() {
         eprintln!("error: {error:#}");
-        // A run stopped by SIGINT or SIGTERM exits as the shell expects of an interrupted one.
-        let stopped = error.chain().any(|cause| cause.is::<sturdy::train::run::Stopped>());
+        // A run stopped by SIGINT or SIGTERM, or cut short by one, exits as the shell
+        // expects of an interrupted one.
+        let stopped =
+            error.chain().any(|cause| cause.is::<sturdy::train::run::Stopped>()) || sturdy::interrupt::requested();
         std::process::exit(if stopped { 130 } else { 1 });
     }
 }

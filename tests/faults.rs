@@ -265,9 +265,17 @@ fn a_model_too_large_for_the_adapter_names_the_limit_before_timing_kernels() {
     assert!(!cache.exists(), "variants were measured into {}", cache.display());
 }
 
+/// The op shapes a kernel-variant cache folder holds measurements of.
+fn cached_shapes(cache: &Path) -> usize {
+    let files = std::fs::read_dir(cache).into_iter().flatten().map(|entry| entry.unwrap().path());
+    let caches = files.filter(|path| path.extension().is_some_and(|e| e == "json"));
+    let read = |path: PathBuf| serde_json::from_slice::<serde_json::Value>(&std::fs::read(path).unwrap()).unwrap();
+    caches.map(|path| read(path)["fastest"].as_object().map_or(0, |shapes| shapes.len())).sum()
+}
+
 /// SIGINT while the model is built (its kernel variants timed, with nothing cached): the
-/// signal is acknowledged at once, and the run stops when the build ends, before any
-/// step, writing nothing.
+/// signal is acknowledged at once, the build stops at its next kernel timing and the run
+/// before any step, writing nothing; the same command then measures the rest and trains.
 #[test]
 fn a_signal_while_the_model_is_built_stops_before_training() {
     use std::io::{BufRead, BufReader};
@@ -290,6 +298,17 @@ fn a_signal_while_the_model_is_built_stops_before_training() {
     assert!(message.contains("stopped by a signal before training began"), "{message}");
     assert!(!message.contains("training smallcnn"), "training began: {message}");
     assert!(!out.exists(), "the stopped run wrote {}", out.display());
+    let measured_before_the_stop = cached_shapes(&cache);
+    let mut rerun = sturdy();
+    rerun.args(train_args(&data, &out, "1")).env("STURDY_CACHE_DIR", &cache).env_remove("STURDY_KERNELS");
+    succeeded(rerun.output().unwrap());
+    // A build that ran to its end would have measured every shape before stopping; this one
+    // stopped at the timing after the signal (the shapes measured before it came are kept).
+    let every_shape = cached_shapes(&cache);
+    assert!(
+        2 * measured_before_the_stop < every_shape,
+        "{measured_before_the_stop} of {every_shape} op shapes measured before the stop"
+    );
 }
 
 /// SIGINT and SIGTERM during training: the run finishes its current step, saves a

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::gpu::{Gpu, GpuOptions};
+use crate::interrupt;
 use crate::study::execute::{self, Busy, Outcome};
 use crate::study::spec::{cells, Study};
 use crate::study::{jobs, summary};
@@ -88,8 +89,10 @@ pub fn run(args: &StudyArgs, gpu_options: &GpuOptions) -> anyhow::Result<()> {
                 }
                 Ok(Outcome::Busy) => pending.push(*cell),
                 Ok(_) => {}
-                // A signal stops the study, not just this cell.
-                Err(error) if error.chain().any(|cause| cause.is::<run::Stopped>()) => return Err(error),
+                // A signal stops the study, not just this cell (whatever the cell was doing).
+                Err(error) if error.chain().any(|cause| cause.is::<run::Stopped>()) || interrupt::requested() => {
+                    return Err(error)
+                }
                 // One cell's failure (a divergence, say) leaves the others worth running.
                 Err(error) => {
                     eprintln!("cell {} failed: {error:#}", cell.id());

@@ -38,6 +38,11 @@ pub enum GpuError {
          memory (`sturdy devices`); finished epochs are kept in the run's checkpoint"
     )]
     OutOfMemory(String),
+    #[error(
+        "stopped by a signal while kernel variants were timed (the shapes timed so far are cached).\n  \
+         Run the same command again to continue"
+    )]
+    Interrupted,
     #[error("the GPU device was lost: {0}.\n  Fix: check the driver (dmesg), free GPU memory, then resume from the last checkpoint.")]
     DeviceLost(String),
 }

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use super::gemm::Loader;
-use crate::gpu::{Dispatch, Gpu, KernelChoice, Result};
+use crate::gpu::{Dispatch, Gpu, GpuError, KernelChoice, Result};
 
 /// One way to compute an op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -92,8 +92,12 @@ const MIN_SUBMISSION_SECONDS: f64 = 2e-3;
 /// Runs of a candidate in one submission at most (a few thousand dispatches).
 const MAX_REPEATS: usize = 1000;
 
-/// The wall time of `repeats` runs of `dispatches` in one submission, waited for.
+/// The wall time of `repeats` runs of `dispatches` in one submission, waited for; fails
+/// at once where a signal asked to stop (a measurement is the long part of a model's build).
 fn time_dispatches(gpu: &Gpu, dispatches: &[Dispatch], repeats: usize) -> Result<f64> {
+    if crate::interrupt::requested() {
+        return Err(GpuError::Interrupted);
+    }
     let start = Instant::now();
     gpu.run(std::iter::repeat_n(dispatches, repeats).flatten())?;
     gpu.wait()?;

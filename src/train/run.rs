@@ -2,8 +2,7 @@
 //! progress bar, a metrics log, an atomic checkpoint per epoch and resumption.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -18,6 +17,7 @@ use crate::checkpoint::Checkpoint;
 use crate::data::{self, BatchPlan, Dataset, EpochBatches, Normalization};
 use crate::evaluation::{Evaluator, Totals};
 use crate::gpu::Gpu;
+use crate::interrupt;
 use crate::models::{self, ModelInput};
 use crate::nn::{Mode, Network, Purpose};
 
@@ -31,35 +31,28 @@ pub(crate) const EPOCH_KEY: &str = "epoch";
 const EPOCH_STEP_KEY: &str = "epoch_step";
 const PARTIAL_TOTALS_KEYS: [&str; 3] = ["epoch_loss_sum", "epoch_correct", "epoch_samples"];
 
-/// Set by SIGINT or SIGTERM once [`stop_on_signals`] is called: training stops at its next
-/// point where a checkpoint can hold exactly where it is.
-static STOP: LazyLock<Arc<AtomicBool>> = LazyLock::new(Default::default);
-
 /// Makes SIGINT and SIGTERM stop training cleanly (the current step and any write
 /// finish, a checkpoint is saved, `--resume` continues bit for bit; a signal while the
-/// model is built stops before training); the first says so on stderr, and a second
-/// ends the process at once, which is safe too since every file is written atomically.
+/// model is built stops it before its next kernel timing, and the run before training);
+/// the first says so on stderr, and a second ends the process at once, which is safe too
+/// since every file is written atomically.
 pub fn stop_on_signals() -> std::io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     for signal in [SIGINT, SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&STOP))?;
-        signal_hook::flag::register(signal, Arc::clone(&STOP))?;
+        signal_hook::flag::register_conditional_shutdown(signal, 130, interrupt::flag())?;
+        signal_hook::flag::register(signal, interrupt::flag())?;
     }
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
             let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
             eprintln!(
-                "\n{name}: stopping at the next point a checkpoint can hold (within {LOG_INTERVAL} steps, or once \
-                 the model is built); a second signal quits at once"
+                "\n{name}: stopping at the next point a checkpoint can hold (within {LOG_INTERVAL} steps, or before \
+                 the next kernel timing while the model is built); a second signal quits at once"
             );
         }
     });
     Ok(())
-}
-
-fn stop_requested() -> bool {
-    STOP.load(Ordering::Relaxed)
 }
 
 /// The error of a run stopped by a signal.
@@ -161,11 +154,14 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
         let (images, batch) = (datasets.train.len(), config.batch_size);
         bail!("the training set has {images} images, fewer than --batch-size {batch}");
     }
-    let trainer = build_trainer(gpu, config, &datasets.train)?;
-    let evaluator = Evaluator::new(gpu, &trainer.network)?;
-    if stop_requested() {
+    let built = build_trainer(gpu, config, &datasets.train);
+    // A signal while the model was built stops the run, whether the build finished or
+    // stopped at a kernel timing.
+    if interrupt::requested() {
         return Err(Stopped::BeforeTraining { dir: out.into() }.into());
     }
+    let trainer = built?;
+    let evaluator = Evaluator::new(gpu, &trainer.network)?;
     let (normalization, resume) = match saved {
         Some(run) => (run.normalization, restore(gpu, &trainer.network, out)?),
         None => {
@@ -210,7 +206,7 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
                     100.0 * totals.accuracy()
                 ));
                 // Here the loss sums were just read back, so the checkpoint can hold them.
-                if stop_requested() && batch.index + 1 < steps_per_epoch {
+                if interrupt::requested() && batch.index + 1 < steps_per_epoch {
                     bar.finish_and_clear();
                     save_checkpoint(gpu, &trainer.network, out, epoch, Some((batch.index + 1, &totals)))?;
                     return Err(Stopped::Inside { epoch: epoch + 1, step: batch.index + 1, dir: out.into() }.into());
@@ -245,7 +241,7 @@ pub fn train(gpu: &Gpu, config: RunConfig, out: &Path, resume: bool) -> anyhow::
         metrics.append(&record)?;
         save_checkpoint(gpu, &trainer.network, out, epoch + 1, None)?;
         records.push(record);
-        if stop_requested() && epoch + 1 < config.epochs {
+        if interrupt::requested() && epoch + 1 < config.epochs {
             return Err(Stopped::Inside { epoch: epoch + 1, step: steps_per_epoch, dir: out.into() }.into());
         }
     }
