@@ -147,7 +147,7 @@ impl Autotune {
     }
 
     /// One line on stderr before this process's first measurement: a first run on a new
-    /// adapter pauses (12-14 s for ResNet-20 at batch 64 on lavapipe) and should say why.
+    /// adapter pauses (10-14 s for ResNet-20 at batch 64 on lavapipe) and should say why.
     fn announce(&self, cache: Option<&Path>) {
         if !self.announced.swap(true, Ordering::Relaxed) {
             let cached =
