@@ -57,3 +57,19 @@ fn missing_binding_and_unknown_entry_are_clear_errors() {
     let error = gpu().kernel("relu", "no_such_entry", &[]).err().unwrap().to_string();
     assert!(error.contains("relu.wgsl") && error.contains("no_such_entry"), "{error}");
 }
+
+/// A submission's time is positive and lies within the wall time around it: with
+/// timestamps it is the GPU's, from before the first dispatch to after the last (a wrong
+/// tick period would put it outside).
+#[test]
+fn a_submission_is_timed_within_its_wall_time() {
+    let x = gpu().zeros(&[1 << 16]).unwrap();
+    let fill = sturdy::ops::fill::fill(gpu(), &x, 1.0).unwrap();
+    let runs = vec![&fill; 50];
+    gpu().run(runs.iter().copied()).unwrap();
+    gpu().wait().unwrap();
+    let start = std::time::Instant::now();
+    let seconds = gpu().time_submission(&runs).unwrap();
+    let wall = start.elapsed().as_secs_f64();
+    assert!(seconds > 0.0 && seconds <= wall, "{seconds} s timed in {wall} s of wall time");
+}

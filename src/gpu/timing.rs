@@ -128,14 +128,7 @@ impl Gpu {
         self.wait()?;
         let repeats = repeats.max(1);
         if !self.has_timestamps() {
-            let runs = (0..repeats)
-                .map(|_| {
-                    let start = Instant::now();
-                    self.run(dispatches.iter().copied())?;
-                    self.wait()?;
-                    Ok(start.elapsed().as_secs_f64())
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let runs = (0..repeats).map(|_| self.time_submission(dispatches)).collect::<Result<Vec<_>>>()?;
             return Ok(median(&runs));
         }
         let timestamps = Timestamps::new(self, repeats)?;
@@ -147,6 +140,26 @@ impl Gpu {
         self.queue.submit([encoder.finish()]);
         self.check()?;
         Ok(median(&timestamps.read(self, repeats)?))
+    }
+
+    /// Seconds one submission of `dispatches` takes: on the GPU, from a timestamp before the
+    /// first to one after the last, where the adapter has TIMESTAMP_QUERY (leaving out what
+    /// the host spends recording, submitting and waiting); else on the host, from recording
+    /// to the end of the wait.
+    pub fn time_submission(&self, dispatches: &[&Dispatch]) -> Result<f64> {
+        if !self.has_timestamps() {
+            let start = Instant::now();
+            self.run(dispatches.iter().copied())?;
+            self.wait()?;
+            return Ok(start.elapsed().as_secs_f64());
+        }
+        let timestamps = Timestamps::new(self, 1)?;
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        record_run(&mut encoder, dispatches, Some((&timestamps, 0)));
+        timestamps.resolve(&mut encoder, 1);
+        self.queue.submit([encoder.finish()]);
+        self.check()?;
+        Ok(timestamps.read(self, 1)?[0])
     }
 
     /// Seconds `dispatches` take, each dispatch timed alone (see [`Recorder::timed`]),

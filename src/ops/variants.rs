@@ -3,8 +3,6 @@
 //! returns the one `--kernels` forces, or else the fastest, timed at the first use of the
 //! shape on this adapter and then cached (see `gpu::autotune`).
 
-use std::time::Instant;
-
 use super::gemm::Loader;
 use crate::gpu::{Dispatch, Gpu, GpuError, KernelChoice, Result};
 
@@ -84,24 +82,24 @@ const ROUNDS: usize = 3;
 const OUTRUN: f64 = 2.0;
 
 /// The shortest timed submission: on a real GPU one run of a small op takes tens of
-/// microseconds, less than submitting and waiting for it, so a candidate is run this many
-/// times over in one submission and the time divided (on lavapipe one run of most ops is
-/// already longer, and runs once).
+/// microseconds, too short to time alone, so a candidate is run this many times over in one
+/// submission and the time divided (on lavapipe one run of most ops is already longer, and
+/// runs once).
 const MIN_SUBMISSION_SECONDS: f64 = 2e-3;
 
 /// Runs of a candidate in one submission at most (a few thousand dispatches).
 const MAX_REPEATS: usize = 1000;
 
-/// The wall time of `repeats` runs of `dispatches` in one submission, waited for; fails
-/// at once where a signal asked to stop (a measurement is the long part of a model's build).
+/// The seconds of `repeats` runs of `dispatches` in one submission, on the GPU where it has
+/// timestamps (`Gpu::time_submission`): the variant that wins is the one whose kernels are
+/// fastest, as the GPU runs a training step while the host records the next. Fails at
+/// once where a signal asked to stop (a measurement is the long part of a model's build).
 fn time_dispatches(gpu: &Gpu, dispatches: &[Dispatch], repeats: usize) -> Result<f64> {
     if crate::interrupt::requested() {
         return Err(GpuError::Interrupted);
     }
-    let start = Instant::now();
-    gpu.run(std::iter::repeat_n(dispatches, repeats).flatten())?;
-    gpu.wait()?;
-    Ok(start.elapsed().as_secs_f64())
+    let runs: Vec<&Dispatch> = std::iter::repeat_n(dispatches, repeats).flatten().collect();
+    gpu.time_submission(&runs)
 }
 
 /// The variant of `op` (its name and shape, e.g. "conv2d forward N128 16->16 32x32 k3 s1
