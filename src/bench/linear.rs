@@ -29,8 +29,7 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
             let key = linear::variant_key(product, batch, in_features, out_features);
             let variants = linear::applicable(gpu, product, batch, in_features, out_features);
             for (label, seconds) in time_variants(gpu, config, &key, &variants, build)? {
-                let row = vec![name.into(), product.name().into(), label, ms(seconds), figure(flops / seconds / 1e9)];
-                table.row(row);
+                table.row(vec![name.into(), product.name().into(), label, ms(seconds), figure(flops / seconds / 1e9)]);
             }
         }
     }

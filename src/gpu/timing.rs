@@ -131,15 +131,21 @@ impl Gpu {
             let runs = (0..repeats).map(|_| self.time_submission(dispatches)).collect::<Result<Vec<_>>>()?;
             return Ok(median(&runs));
         }
-        let timestamps = Timestamps::new(self, repeats)?;
+        Ok(median(&self.timestamped_runs(dispatches, repeats)?))
+    }
+
+    /// GPU seconds of each of `runs` runs of `dispatches` in one submission, between
+    /// timestamps before each run's first dispatch and after its last. Needs TIMESTAMP_QUERY.
+    fn timestamped_runs(&self, dispatches: &[&Dispatch], runs: usize) -> Result<Vec<f64>> {
+        let timestamps = Timestamps::new(self, runs)?;
         let mut encoder = self.device.create_command_encoder(&Default::default());
-        for run in 0..repeats {
+        for run in 0..runs {
             record_run(&mut encoder, dispatches, Some((&timestamps, run)));
         }
-        timestamps.resolve(&mut encoder, repeats);
+        timestamps.resolve(&mut encoder, runs);
         self.queue.submit([encoder.finish()]);
         self.check()?;
-        Ok(median(&timestamps.read(self, repeats)?))
+        timestamps.read(self, runs)
     }
 
     /// Seconds one submission of `dispatches` takes: on the GPU, from a timestamp before the
@@ -153,13 +159,7 @@ impl Gpu {
             self.wait()?;
             return Ok(start.elapsed().as_secs_f64());
         }
-        let timestamps = Timestamps::new(self, 1)?;
-        let mut encoder = self.device.create_command_encoder(&Default::default());
-        record_run(&mut encoder, dispatches, Some((&timestamps, 0)));
-        timestamps.resolve(&mut encoder, 1);
-        self.queue.submit([encoder.finish()]);
-        self.check()?;
-        Ok(timestamps.read(self, 1)?[0])
+        Ok(self.timestamped_runs(dispatches, 1)?[0])
     }
 
     /// Seconds `dispatches` take, each dispatch timed alone (see [`Recorder::timed`]),

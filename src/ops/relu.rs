@@ -28,8 +28,9 @@ pub fn f16_storage_words(len: usize) -> usize {
     2 * len.div_ceil(4)
 }
 
-/// y = max(x, 0) for `len` values stored as f16, two per u32 element of `x` and `y`, four an invocation
-/// (shaders/relu_f16.wgsl): the probe of what f16 storage would save. Needs SHADER_F16.
+/// y = max(x, 0) for `len` values stored as f16, two per u32 element of `x` and `y`, four
+/// an invocation (shaders/relu_f16.wgsl): the probe of what f16 storage would save. Needs
+/// SHADER_F16.
 pub fn forward_f16_storage(gpu: &Gpu, x: &Tensor, y: &Tensor, len: usize) -> Result<Dispatch> {
     same_shape("relu forward_f16_storage", &[("x", x), ("y", y)])?;
     let words = f16_storage_words(len);
