@@ -174,7 +174,7 @@ fn check_backward_bias(case: &Case, s: &Conv2dShape, t: &Inputs) {
 #[test]
 fn forward_matches_reference_with_and_without_bias() {
     for s in shapes() {
-        for variant in Variant::all() {
+        for variant in Variant::all(gpu()) {
             for with_bias in [false, true] {
                 check_forward(&s, variant, with_bias);
             }
@@ -194,7 +194,7 @@ fn gemm_packs_images_onto_several_bands() {
     for s in [conv(3, 8, 5, 9, 4000, 3, 1, 1), conv(2, 3, 6, 9, 2800, 3, 1, 1)] {
         let mut case = Case::new(format!("conv2d backward_input over bands {s:?}"));
         let t = Inputs::new(&mut case, &s);
-        for variant in Loader::ALL.map(Variant::Gemm) {
+        for variant in Loader::available(gpu()).into_iter().map(Variant::Gemm) {
             check_forward(&s, variant, false);
             check_backward_input(&case, &s, variant, &t);
             check_backward_weight_within(&case, &s, variant, &t, probable_sum_bound);
@@ -213,7 +213,7 @@ fn packs_write_every_texel_the_gemms_read() {
         for s in shapes() {
             let mut case = Case::new(format!("conv2d over NaN-filled scratch {s:?}"));
             let t = Inputs::new(&mut case, &s);
-            for variant in Loader::ALL.map(Variant::Gemm) {
+            for variant in Loader::available(gpu()).into_iter().map(Variant::Gemm) {
                 check_forward(&s, variant, false);
                 check_backward_input(&case, &s, variant, &t);
                 check_backward_weight(&case, &s, variant, &t);
@@ -227,7 +227,7 @@ fn backward_matches_reference() {
     for s in shapes() {
         let mut case = Case::new(format!("conv2d backward {s:?}"));
         let t = Inputs::new(&mut case, &s);
-        for variant in Variant::all() {
+        for variant in Variant::all(gpu()) {
             check_backward_input(&case, &s, variant, &t);
             check_backward_weight(&case, &s, variant, &t);
         }
@@ -250,7 +250,7 @@ fn gradients_match_finite_differences() {
         let numeric = numerical_gradient(|x| loss(x, w, b), x, STEP);
         let limit =
             bound(s.out_channels * s.kernel * s.kernel, &reference::backward_input(&s, &abs_w, &abs_r), &numeric);
-        for variant in Variant::all() {
+        for variant in Variant::all(gpu()) {
             let dx = poisoned(&s.input_shape());
             gpu().run(&conv2d::backward_input(gpu(), variant, &s, &t.w.0, &t.dy.0, &dx).unwrap()).unwrap();
             assert_close(&case, &format!("dx ({variant:?})"), &read(&dx), &numeric, limit + FINITE_DIFFERENCE_ERROR);
@@ -258,7 +258,7 @@ fn gradients_match_finite_differences() {
 
         let numeric = numerical_gradient(|w| loss(x, w, b), w, STEP);
         let limit = bound(output_positions(&s), &reference::backward_weight(&s, &abs_x, &abs_r), &numeric);
-        for variant in Variant::all() {
+        for variant in Variant::all(gpu()) {
             let dw = poisoned(&s.weight_shape());
             gpu().run(&conv2d::backward_weight(gpu(), variant, &s, &t.x.0, &t.dy.0, &dw).unwrap()).unwrap();
             assert_close(&case, &format!("dw ({variant:?})"), &read(&dw), &numeric, limit + FINITE_DIFFERENCE_ERROR);
@@ -278,7 +278,7 @@ fn long_reductions_cover_every_term() {
     let s = conv(3, 2, 3, 33, 31, 1, 1, 0);
     let mut case = Case::new(format!("conv2d long reduction {s:?}"));
     let t = Inputs::new(&mut case, &s);
-    for variant in Variant::all() {
+    for variant in Variant::all(gpu()) {
         check_backward_weight(&case, &s, variant, &t);
     }
     check_backward_bias(&case, &s, &t);
@@ -369,7 +369,7 @@ fn applicable_per_op(s: &Conv2dShape) -> Vec<Vec<Variant>> {
 fn layers_too_wide_for_textures_take_other_variants() {
     let limit = gpu().limits.max_texture_dimension_2d as usize;
     let small = conv(2, 3, 4, 7, 5, 3, 2, 1);
-    assert_eq!(applicable_per_op(&small), vec![Variant::all(); 3]);
+    assert_eq!(applicable_per_op(&small), vec![Variant::all(gpu()); 3]);
     // One image row wider than a texture: its packed planes cannot fit.
     let wide = conv(1, 1, 1, 1, limit + 1, 1, 1, 0);
     assert_eq!(applicable_per_op(&wide), vec![vec![Variant::Direct]; 3]);
@@ -377,9 +377,9 @@ fn layers_too_wide_for_textures_take_other_variants() {
     // grid has 4 ceil(O / 4) K^2 rows, forward's 4 ceil(C / 4) K^2): a buffer holds them,
     // and the other ops keep the texture loader.
     let tall = conv(1, 4, 4 * (limit / 36 + 1), 3, 3, 3, 1, 1);
-    let but_texture: Vec<_> = Variant::all().into_iter().filter(|v| *v != TEXTURE).collect();
+    let but_texture: Vec<_> = Variant::all(gpu()).into_iter().filter(|v| !reads_textures(*v)).collect();
     let expected =
-        Product::ALL.map(|op| if op == Product::BackwardInput { but_texture.clone() } else { Variant::all() });
+        Product::ALL.map(|op| if op == Product::BackwardInput { but_texture.clone() } else { Variant::all(gpu()) });
     assert_eq!(applicable_per_op(&tall), expected);
     for shape in [small, wide, tall] {
         applicable_variants_build(&shape);
@@ -392,7 +392,7 @@ fn layers_too_wide_for_textures_take_other_variants() {
 #[test]
 fn backward_weight_reads_the_input_forward_kept() {
     let s = conv(2, 5, 20, 6, 5, 3, 1, 1);
-    for loader in Loader::ALL {
+    for loader in Loader::available(gpu()) {
         let mut case = Case::new(format!("conv2d kept input {} {s:?}", loader.name()));
         let (first, other) = (Inputs::new(&mut case, &s), Inputs::new(&mut case, &s));
         let (y, other_y, dw) = (poisoned(&s.output_shape()), poisoned(&s.output_shape()), poisoned(&s.weight_shape()));
@@ -425,6 +425,7 @@ fn a_forced_family_applies_where_it_fits() {
     let unused = |_| -> sturdy::gpu::Result<Vec<sturdy::gpu::Dispatch>> { panic!("a forced family measures nothing") };
     for (kernels, expected_small) in [
         (KernelChoice::Texture, Variant::Gemm(Loader::Texture)),
+        (KernelChoice::Subgroup, Variant::Gemm(Loader::Subgroup)),
         (KernelChoice::Tiled, Variant::Gemm(Loader::Tiled { thread_rows: 8 })),
         (KernelChoice::Direct, Variant::Direct),
     ] {

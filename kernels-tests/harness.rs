@@ -5,8 +5,9 @@ use std::sync::OnceLock;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sturdy::gpu::{Dispatch, Gpu, Tensor};
+use sturdy::gpu::{Dispatch, Gpu, Tensor, TexelStorage};
 use sturdy::ops::batchnorm::{ActivationInput, BatchNormShape, Normalization};
+use sturdy::ops::variants::Variant;
 
 /// Unit roundoff of f32 (2^-24): one rounding moves a value by at most this, relatively.
 pub const F32_UNIT_ROUNDOFF: f64 = 5.960_464_477_539_063e-8;
@@ -197,4 +198,9 @@ impl ExactNormalization {
         };
         ActivationInput { x: &self.x, normalization: Some(normalization) }
     }
+}
+
+/// Whether a variant's operands are textures (the texture and subgroup GEMM loaders).
+pub fn reads_textures(variant: Variant) -> bool {
+    matches!(variant, Variant::Gemm(loader) if loader.storage() == TexelStorage::Texture)
 }

@@ -1,4 +1,3 @@
-use sturdy::ops::gemm::Loader;
 use sturdy::ops::variants::{Product, Variant};
 use sturdy::{ops, reference};
 
@@ -39,7 +38,7 @@ fn abs(v: &[f64]) -> Vec<f64> {
 #[test]
 fn forward_and_backward_match_reference() {
     for ((x_shape, out_features), variant) in
-        shapes().into_iter().flat_map(|s| Variant::all().into_iter().map(move |v| (s.clone(), v)))
+        shapes().into_iter().flat_map(|s| Variant::all(gpu()).into_iter().map(move |v| (s.clone(), v)))
     {
         check_products(&x_shape, out_features, [variant; 3]);
     }
@@ -90,11 +89,10 @@ fn check_products(x_shape: &[usize], out_features: usize, variants: [Variant; 3]
 fn a_layer_too_wide_for_textures_loses_them_in_forward_only() {
     let limit = gpu().limits.max_texture_dimension_2d as usize;
     let (batch, in_features, out_features) = (1, limit + 1, 1);
-    let texture = Variant::Gemm(Loader::Texture);
-    let but_texture: Vec<_> = Variant::all().into_iter().filter(|v| *v != texture).collect();
+    let but_texture: Vec<_> = Variant::all(gpu()).into_iter().filter(|v| !reads_textures(*v)).collect();
     for product in Product::ALL {
         let offered = ops::linear::applicable(gpu(), product, batch, in_features, out_features);
-        let expected = if product == Product::Forward { but_texture.clone() } else { Variant::all() };
+        let expected = if product == Product::Forward { but_texture.clone() } else { Variant::all(gpu()) };
         assert_eq!(offered, expected, "{}", product.name());
         for variant in offered {
             let variants = Product::ALL.map(|p| if p == product { variant } else { Variant::Direct });
@@ -103,7 +101,7 @@ fn a_layer_too_wide_for_textures_loses_them_in_forward_only() {
     }
     // A narrow layer is offered every variant for every product.
     for product in Product::ALL {
-        assert_eq!(ops::linear::applicable(gpu(), product, 5, 7, 3), Variant::all(), "{}", product.name());
+        assert_eq!(ops::linear::applicable(gpu(), product, 5, 7, 3), Variant::all(gpu()), "{}", product.name());
     }
 }
 
@@ -113,7 +111,7 @@ fn a_layer_too_wide_for_textures_loses_them_in_forward_only() {
 fn backward_matches_finite_differences() {
     let shapes = [(vec![1, 7], 3), (vec![5, 7], 3), (vec![5, 3, 2, 2], 2)];
     for ((x_shape, out_features), variant) in
-        shapes.into_iter().flat_map(|s| Variant::all().into_iter().map(move |v| (s.clone(), v)))
+        shapes.into_iter().flat_map(|s| Variant::all(gpu()).into_iter().map(move |v| (s.clone(), v)))
     {
         let mut case = Case::new(format!("linear gradient {} x {x_shape:?} out {out_features}", variant.name()));
         let (batch, in_features) = (x_shape[0], x_shape[1..].iter().product::<usize>());

@@ -53,7 +53,7 @@ fn train_flags_out_of_range() {
 #[test]
 fn unknown_kernel_family_is_refused_by_flag_and_by_environment() {
     let stderr = refused(&["--kernels", "fast", "devices"]);
-    assert!(stderr.contains("--kernels") && stderr.contains("auto, texture, tiled, direct"), "{stderr}");
+    assert!(stderr.contains("--kernels") && stderr.contains("auto, texture, subgroup, tiled, direct"), "{stderr}");
     let output =
         Command::new(env!("CARGO_BIN_EXE_sturdy")).arg("devices").env("STURDY_KERNELS", "fast").output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -60,7 +60,7 @@ fn every_forced_family_trains_like_the_direct_kernels() {
     let cache = scratch.path().join("cache");
     let (direct, _) = train(&data, &scratch.path().join("direct"), "direct", &cache);
     assert_eq!(direct.len(), 3);
-    for family in ["texture", "tiled"] {
+    for family in ["texture", "subgroup", "tiled"] {
         let (losses, _) = train(&data, &scratch.path().join(family), family, &cache);
         for (epoch, (loss, reference)) in losses.iter().zip(&direct).enumerate() {
             let error = (loss - reference).abs() / reference.abs();
@@ -97,7 +97,7 @@ fn auto_caches_its_choices_and_rewrites_a_damaged_or_stale_cache() {
     assert!(said.contains(&timed), "the run does not say `{timed}`: {said}");
     let forward = fastest.keys().find(|key| key.starts_with("conv2d forward N32 1->8 28x28"));
     assert!(forward.is_some(), "the stem's forward convolution was measured: {fastest:?}");
-    let names = ["direct", "texture", "tiled 64x64", "tiled 128x32"];
+    let names = ["direct", "texture", "subgroup", "tiled 64x64", "tiled 128x32"];
     assert!(fastest.values().all(|v| names.contains(&v.as_str().unwrap())), "{fastest:?}");
 
     // A second run reads the choices, so it computes exactly what the first did.

@@ -39,7 +39,7 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Ceiling> {
         Table::new("Ceiling: matrix product (ops::matmul)", &["loader", "shape", "M x K x N", "ms", "GFLOP/s"]);
     let mut best: (f64, Option<Loader>) = (0.0, None);
     for (name, shape) in shapes {
-        for loader in Loader::ALL {
+        for loader in Loader::available(gpu) {
             let seconds = time(gpu, config, loader, shape)?;
             let gflops = shape.flops() / seconds / 1e9;
             if gflops > best.0 {

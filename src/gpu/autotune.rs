@@ -33,6 +33,9 @@ pub enum KernelChoice {
     Auto,
     /// GEMMs reading textures (the fastest on CPU adapters such as lavapipe).
     Texture,
+    /// Texture GEMMs sharing B's texels between the lanes of a subgroup (adapters with
+    /// subgroups, lavapipe among them).
+    Subgroup,
     /// GEMMs reading storage buffers through workgroup-memory tiles (GPUs).
     Tiled,
     /// One kernel per op over storage buffers: the reference and fallback.

@@ -130,9 +130,9 @@ impl Gpu {
         let adapter = adapters.swap_remove(choose_adapter(&infos, options.adapter.as_deref())?);
         let info = adapter.get_info();
         let limits = adapter.limits();
-        // Timestamps and f16 only serve `sturdy bench` (timing.rs; the f16-storage probe);
-        // request them where offered.
-        let optional = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16;
+        // Timestamps and f16 only serve `sturdy bench` (timing.rs; the f16-storage probe),
+        // subgroups one GEMM loader (ops::gemm); request them where offered.
+        let optional = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP;
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("sturdy"),
             required_features: adapter.features() & optional,

@@ -13,8 +13,9 @@ pub fn source(name: &str) -> Option<&'static str> {
 pub fn parse(name: &str, source: &str) -> Result<(naga::Module, ModuleInfo), String> {
     let path = format!("shaders/{name}.wgsl");
     let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string_with_path(source, &path))?;
-    // f16 is allowed in shaders; a device without SHADER_F16 refuses to run them.
-    let info = Validator::new(ValidationFlags::all(), Capabilities::SHADER_FLOAT16)
+    // f16 and subgroup operations are allowed in shaders; a device without SHADER_F16 or
+    // SUBGROUP refuses to run the shaders that use them.
+    let info = Validator::new(ValidationFlags::all(), Capabilities::SHADER_FLOAT16 | Capabilities::SUBGROUP)
         .validate(&module)
         .map_err(|e| e.emit_to_string_with_path(source, &path))?;
     Ok((module, info))

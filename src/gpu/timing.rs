@@ -119,6 +119,11 @@ impl Gpu {
         self.device.features().contains(wgpu::Features::SHADER_F16)
     }
 
+    /// Whether shaders may use subgroup operations (SUBGROUP), as shaders/gemm_subgroup.wgsl does.
+    pub fn has_subgroups(&self) -> bool {
+        self.device.features().contains(wgpu::Features::SUBGROUP)
+    }
+
     /// Median seconds of one run of `dispatches` (in order, as a submission records them) over
     /// `repeats` runs, after one untimed run that pays for shader compilation. With
     /// timestamps the runs are timed on the GPU within one submission; without, each

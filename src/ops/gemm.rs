@@ -1,8 +1,9 @@
 //! C = A B over packed operands (`shaders/gemm.wgsl`). Index maps say where each
 //! operand's texels lie, so the same kernels compute the plain matrix product
 //! ([`super::matmul`]), the linear layer ([`super::linear`]) and the convolutions as
-//! implicit GEMMs over packed images ([`super::conv2d`]). Two loaders ([`Loader`]):
-//! textures with a register block per invocation (CPU adapters), or storage buffers
+//! implicit GEMMs over packed images ([`super::conv2d`]). Three loaders ([`Loader`]):
+//! textures with a register block per invocation (CPU adapters), the same sharing B's
+//! texels between the lanes of a subgroup (adapters with subgroups), or storage buffers
 //! staged through workgroup memory in tiles (GPUs). Callers build layouts in texel
 //! coordinates (x, y); [`dispatch`] flattens them for buffer operands.
 
@@ -15,6 +16,9 @@ use super::dim;
 pub enum Loader {
     /// rgba32float textures, a ROWS x COLS block of C per invocation.
     Texture,
+    /// As `Texture`, each of a subgroup's lanes loading one column group's texels of B
+    /// for its neighbours (shaders/gemm_subgroup.wgsl); adapters with SUBGROUP only.
+    Subgroup,
     /// Storage buffers of texels through workgroup memory: tiles of 8 x `thread_rows`
     /// rows and 8 x (64 / `thread_rows`) columns (`thread_rows` 8 or 16).
     Tiled { thread_rows: usize },
@@ -22,20 +26,27 @@ pub enum Loader {
 
 impl Loader {
     /// Every loader, the tile shapes a measurement chooses between included.
-    pub const ALL: [Loader; 3] = [Loader::Texture, Loader::Tiled { thread_rows: 8 }, Loader::Tiled { thread_rows: 16 }];
+    pub const ALL: [Loader; 4] =
+        [Loader::Texture, Loader::Subgroup, Loader::Tiled { thread_rows: 8 }, Loader::Tiled { thread_rows: 16 }];
+
+    /// The loaders `gpu` can run: all but `Subgroup` where it lacks subgroups.
+    pub fn available(gpu: &Gpu) -> Vec<Loader> {
+        Loader::ALL.into_iter().filter(|&loader| loader != Loader::Subgroup || gpu.has_subgroups()).collect()
+    }
 
     /// Where this loader's operands lie.
     pub fn storage(self) -> TexelStorage {
         match self {
-            Loader::Texture => TexelStorage::Texture,
+            Loader::Texture | Loader::Subgroup => TexelStorage::Texture,
             Loader::Tiled { .. } => TexelStorage::Buffer,
         }
     }
 
-    /// "texture", or "tiled 64x64" (rows x columns of a tile).
+    /// "texture", "subgroup", or "tiled 64x64" (rows x columns of a tile).
     pub fn name(self) -> String {
         match self {
             Loader::Texture => "texture".into(),
+            Loader::Subgroup => "subgroup".into(),
             Loader::Tiled { thread_rows } => format!("tiled {}x{}", 8 * thread_rows, 8 * (64 / thread_rows)),
         }
     }
@@ -378,12 +389,24 @@ crate::uniform! {
     }
 }
 
-/// Blocks of C a texture invocation computes, and whether they are the wide ones.
-fn blocks(layout: &GemmLayout) -> Result<(usize, bool)> {
+/// Blocks of C a texture invocation computes (row blocks in whole `quantum`s, as
+/// `block_at` of shaders/include/gemm_texture.wgsl counts them), and whether they are the
+/// wide ones.
+fn blocks(layout: &GemmLayout, quantum: usize) -> Result<(usize, bool)> {
     let [wide_block, narrow_block] = block_shapes()?;
     let wide = layout.n as usize > narrow_block[1];
     let [rows, columns] = if wide { wide_block } else { narrow_block };
-    Ok(((layout.m as usize).div_ceil(rows) * (layout.n as usize).div_ceil(columns), wide))
+    let row_blocks = (layout.m as usize).div_ceil(rows * quantum) * quantum;
+    Ok((row_blocks * (layout.n as usize).div_ceil(columns), wide))
+}
+
+/// The shader of a texture loader, and the quantum of its row blocks: the lanes that
+/// share B's texels (`LANES` of shaders/gemm_subgroup.wgsl), or 1.
+fn texture_shader(loader: Loader) -> Result<(&'static str, usize)> {
+    match loader {
+        Loader::Subgroup => Ok(("gemm_subgroup", shader_constant("gemm_subgroup", "LANES")?)),
+        _ => Ok(("gemm", 1)),
+    }
 }
 
 /// Tiles of C a tiled workgroup computes.
@@ -412,10 +435,11 @@ pub fn dispatch(
     }
     let chunks = (layout.steps as usize).div_ceil(layout.chunk_steps.max(1) as usize).max(1);
     match loader {
-        Loader::Texture => {
-            let (blocks, wide) = blocks(layout)?;
+        Loader::Texture | Loader::Subgroup => {
+            let (shader, quantum) = texture_shader(loader)?;
+            let (blocks, wide) = blocks(layout, quantum)?;
             let [rows, columns] = layout.store_constants();
-            let kernel = gpu.kernel("gemm", "gemm", &[("WIDE", f64::from(u8::from(wide))), rows, columns])?;
+            let kernel = gpu.kernel(shader, "gemm", &[("WIDE", f64::from(u8::from(wide))), rows, columns])?;
             let params = gpu.uniform(layout);
             let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("a", a), ("b", b), ("c", c), ("c4", c)];
             gpu.dispatch(&kernel, bindings, kernel.grid_1d(blocks * chunks))
@@ -444,7 +468,7 @@ pub fn split_k(
     c: &Tensor,
 ) -> Result<Vec<Dispatch>> {
     let blocks = match loader {
-        Loader::Texture => blocks(layout)?.0,
+        Loader::Texture | Loader::Subgroup => blocks(layout, texture_shader(loader)?.1)?.0,
         Loader::Tiled { thread_rows } => tiles(layout, thread_rows)? * shader_constant("gemm", "WORKGROUP")?,
     };
     let steps = layout.steps as usize;

@@ -33,7 +33,7 @@ pub fn variant_key(product: Product, batch: usize, in_features: usize, out_featu
 /// `out_features`: the direct kernels, then each GEMM loader whose packed operands fit.
 pub fn applicable(gpu: &Gpu, product: Product, batch: usize, in_features: usize, out_features: usize) -> Vec<Variant> {
     let [a, b] = views(product, batch, in_features, out_features);
-    Variant::applicable(|loader| matrices_fit(gpu, loader, a, b))
+    Variant::applicable(gpu, |loader| matrices_fit(gpu, loader, a, b))
 }
 
 crate::uniform! {

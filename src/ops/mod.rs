@@ -40,6 +40,7 @@ pub fn uniform_mirrors() -> Vec<UniformMirror> {
         UniformMirror::of::<gemm::GemmLayout>("gemm", "params"),
         UniformMirror::of::<gemm::Chunks>("gemm", "chunks"),
         UniformMirror::of::<gemm::MatrixPacking>("gemm", "matrix"),
+        UniformMirror::of::<gemm::GemmLayout>("gemm_subgroup", "params"),
         UniformMirror::of::<linear::Params>("linear", "params"),
         UniformMirror::of::<loss::Params>("loss", "params"),
         UniformMirror::of::<mixup::Params>("mixup", "params"),

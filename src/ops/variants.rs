@@ -16,12 +16,12 @@ pub enum Variant {
 }
 
 impl Variant {
-    /// Every variant, GEMM tile shapes included.
-    pub fn all() -> Vec<Variant> {
-        std::iter::once(Variant::Direct).chain(Loader::ALL.map(Variant::Gemm)).collect()
+    /// Every variant `gpu` can run, GEMM tile shapes included.
+    pub fn all(gpu: &Gpu) -> Vec<Variant> {
+        std::iter::once(Variant::Direct).chain(Loader::available(gpu).into_iter().map(Variant::Gemm)).collect()
     }
 
-    /// "direct", "texture" or "tiled 64x64".
+    /// "direct", or the GEMM loader's name ("texture", "tiled 64x64").
     pub fn name(self) -> String {
         match self {
             Variant::Direct => "direct".into(),
@@ -29,19 +29,20 @@ impl Variant {
         }
     }
 
-    /// The direct kernels, then each GEMM loader that `fits` the operands of an op.
-    pub fn applicable(fits: impl Fn(Loader) -> bool) -> Vec<Variant> {
+    /// The direct kernels, then each GEMM loader of `gpu` that `fits` the operands of an op.
+    pub fn applicable(gpu: &Gpu, fits: impl Fn(Loader) -> bool) -> Vec<Variant> {
         let fits = |variant: &Variant| match variant {
             Variant::Direct => true,
             Variant::Gemm(loader) => fits(*loader),
         };
-        Variant::all().into_iter().filter(fits).collect()
+        Variant::all(gpu).into_iter().filter(fits).collect()
     }
 
     fn family(self) -> KernelChoice {
         match self {
             Variant::Direct => KernelChoice::Direct,
             Variant::Gemm(Loader::Texture) => KernelChoice::Texture,
+            Variant::Gemm(Loader::Subgroup) => KernelChoice::Subgroup,
             Variant::Gemm(Loader::Tiled { .. }) => KernelChoice::Tiled,
         }
     }

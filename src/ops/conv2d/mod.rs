@@ -24,7 +24,7 @@ pub fn variant_key(op: Product, shape: &Conv2dShape) -> String {
 /// The variants of `op` that apply to `shape`: the direct kernels, then each GEMM loader
 /// whose packed grids for `op` fit the adapter's limits.
 pub fn applicable(gpu: &Gpu, shape: &Conv2dShape, op: Product) -> Vec<Variant> {
-    Variant::applicable(|loader| implicit_gemm::fits(gpu, shape, op, loader))
+    Variant::applicable(gpu, |loader| implicit_gemm::fits(gpu, shape, op, loader))
 }
 
 /// Blocks of `channels` that the direct kernels' threads compute, BLOCK channels each
