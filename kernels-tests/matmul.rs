@@ -19,6 +19,10 @@ fn shapes() -> Vec<MatmulShape> {
         (9, 13, 20),
         (37, 5, 64),
         (2, 3, 12),
+        // Enough row blocks (8 rows wide, 16 narrow) for the subgroup loader to pad them to
+        // whole lane groups and share B's texels (src/ops/gemm.rs, MIN_LANE_GROUPS).
+        (300, 21, 45),
+        (517, 10, 13),
     ]
     .map(|(m, k, n)| MatmulShape { m, k, n })
     .to_vec()

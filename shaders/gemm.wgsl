@@ -26,7 +26,7 @@ struct Chunks {
 
 @compute @workgroup_size(WORKGROUP)
 fn gemm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let block = block_at(thread_index(gid, groups), 1u);
+    let block = block_at(thread_index(gid, groups));
     if has_steps(block) {
         multiply_block(block, false);
     }

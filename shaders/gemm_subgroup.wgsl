@@ -6,10 +6,10 @@
 // shuffle. A wide block's step then loads 8 + 4 texels instead of 8 + 32 (half of the
 // texture GEMM's time on lavapipe was B's loads, each lane gathering the same texels).
 //
-// The host counts row blocks in whole LANES (src/ops/gemm.rs), so that aligned LANES of
-// invocations share a column block and a chunk. Where the lanes of a subgroup are not so
-// (fewer than LANES lanes, or lanes that are not consecutive invocations), a lane group
-// loads B itself, as `gemm` does.
+// Where the host counts row blocks in whole LANES (ROW_QUANTUM, src/ops/gemm.rs), aligned
+// LANES of invocations share a column block and a chunk. Where they do not (fewer row
+// blocks, which the host leaves unpadded; subgroups of fewer than LANES lanes, or lanes
+// that are not consecutive invocations), a lane group loads B itself, as `gemm` does.
 
 // include: gemm_layout
 // include: gemm_texture
@@ -30,7 +30,7 @@ fn gemm(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    let block = block_at(thread_index(gid, groups), LANES);
+    let block = block_at(thread_index(gid, groups));
     if !has_steps(block) {
         return;
     }

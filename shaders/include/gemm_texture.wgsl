@@ -66,6 +66,12 @@ fn texels8(map: TexelMap, first: u32) -> Texels8 {
     return Texels8(t0, t1, t2, t3, t4, t5, t6, texel_at(map, d));
 }
 
+// Row blocks are counted in whole ROW_QUANTUMs (blocks past M are multiplied but not
+// stored), so that every aligned ROW_QUANTUM of invocations shares a column block and a
+// chunk (shaders/gemm_subgroup.wgsl's lanes share B's texels where it does). The host
+// sets it (src/ops/gemm.rs).
+override ROW_QUANTUM: u32 = 1u;
+
 // A block of C: rows m0.., columns n0.. of chunk `chunk`, whose steps start at `first`.
 struct Block {
     m0: u32,
@@ -85,14 +91,12 @@ fn block_columns() -> u32 {
 // Invocation t takes row block t % row blocks, then column blocks, then chunks: the
 // lanes of lavapipe's SIMD vectors (neighbouring invocations) vary along the longest
 // dimension of a convolution (its positions), not the 16 to 64 channels of one column
-// block, which left 7 of 8 lanes idle (measured 6x slower). Row blocks are counted in
-// whole `quantum`s (blocks past M are multiplied but not stored), so that every aligned
-// `quantum` of invocations shares a column block and a chunk.
-fn block_at(t: u32, quantum: u32) -> Block {
+// block, which left 7 of 8 lanes idle (measured 6x slower).
+fn block_at(t: u32) -> Block {
     let p = params;
     let rows = block_rows();
     let columns = block_columns();
-    let row_blocks = (p.m + rows * quantum - 1u) / (rows * quantum) * quantum;
+    let row_blocks = (p.m + rows * ROW_QUANTUM - 1u) / (rows * ROW_QUANTUM) * ROW_QUANTUM;
     let column_blocks = (p.n + columns - 1u) / columns;
     let chunk = t / (row_blocks * column_blocks);
     return Block((t % row_blocks) * rows, (t / row_blocks % column_blocks) * columns, chunk, chunk * p.chunk_steps);

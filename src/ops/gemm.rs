@@ -389,24 +389,33 @@ crate::uniform! {
     }
 }
 
-/// Blocks of C a texture invocation computes (row blocks in whole `quantum`s, as
-/// `block_at` of shaders/include/gemm_texture.wgsl counts them), and whether they are the
-/// wide ones.
-fn blocks(layout: &GemmLayout, quantum: usize) -> Result<(usize, bool)> {
+/// The lane groups of row blocks from which the subgroup loader pads row blocks to whole
+/// groups (so that the padding adds under a quarter); fewer run with each lane loading B
+/// itself, as the texture loader does.
+const MIN_LANE_GROUPS: usize = 4;
+
+/// A texture loader's shader and grid: its blocks of C (row blocks in whole `quantum`s,
+/// ROW_QUANTUM of shaders/include/gemm_texture.wgsl), the quantum, and whether the blocks
+/// are the wide ones.
+struct TextureBlocks {
+    shader: &'static str,
+    blocks: usize,
+    quantum: usize,
+    wide: bool,
+}
+
+fn texture_blocks(layout: &GemmLayout, loader: Loader) -> Result<TextureBlocks> {
     let [wide_block, narrow_block] = block_shapes()?;
     let wide = layout.n as usize > narrow_block[1];
     let [rows, columns] = if wide { wide_block } else { narrow_block };
-    let row_blocks = (layout.m as usize).div_ceil(rows * quantum) * quantum;
-    Ok((row_blocks * (layout.n as usize).div_ceil(columns), wide))
-}
-
-/// The shader of a texture loader, and the quantum of its row blocks: the lanes that
-/// share B's texels (`LANES` of shaders/gemm_subgroup.wgsl), or 1.
-fn texture_shader(loader: Loader) -> Result<(&'static str, usize)> {
-    match loader {
-        Loader::Subgroup => Ok(("gemm_subgroup", shader_constant("gemm_subgroup", "LANES")?)),
-        _ => Ok(("gemm", 1)),
-    }
+    let row_blocks = (layout.m as usize).div_ceil(rows);
+    let (shader, lanes) = match loader {
+        Loader::Subgroup => ("gemm_subgroup", shader_constant("gemm_subgroup", "LANES")?),
+        _ => ("gemm", 1),
+    };
+    let quantum = if row_blocks >= MIN_LANE_GROUPS * lanes { lanes } else { 1 };
+    let blocks = row_blocks.div_ceil(quantum) * quantum * (layout.n as usize).div_ceil(columns);
+    Ok(TextureBlocks { shader, blocks, quantum, wide })
 }
 
 /// Tiles of C a tiled workgroup computes.
@@ -436,10 +445,10 @@ pub fn dispatch(
     let chunks = (layout.steps as usize).div_ceil(layout.chunk_steps.max(1) as usize).max(1);
     match loader {
         Loader::Texture | Loader::Subgroup => {
-            let (shader, quantum) = texture_shader(loader)?;
-            let (blocks, wide) = blocks(layout, quantum)?;
+            let TextureBlocks { shader, blocks, quantum, wide } = texture_blocks(layout, loader)?;
+            let constants = [("WIDE", f64::from(u8::from(wide))), ("ROW_QUANTUM", quantum as f64)];
             let [rows, columns] = layout.store_constants();
-            let kernel = gpu.kernel(shader, "gemm", &[("WIDE", f64::from(u8::from(wide))), rows, columns])?;
+            let kernel = gpu.kernel(shader, "gemm", &[constants[0], constants[1], rows, columns])?;
             let params = gpu.uniform(layout);
             let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("a", a), ("b", b), ("c", c), ("c4", c)];
             gpu.dispatch(&kernel, bindings, kernel.grid_1d(blocks * chunks))
@@ -468,7 +477,7 @@ pub fn split_k(
     c: &Tensor,
 ) -> Result<Vec<Dispatch>> {
     let blocks = match loader {
-        Loader::Texture | Loader::Subgroup => blocks(layout, texture_shader(loader)?.1)?.0,
+        Loader::Texture | Loader::Subgroup => texture_blocks(layout, loader)?.blocks,
         Loader::Tiled { thread_rows } => tiles(layout, thread_rows)? * shader_constant("gemm", "WORKGROUP")?,
     };
     let steps = layout.steps as usize;
