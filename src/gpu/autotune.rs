@@ -31,7 +31,7 @@ pub enum KernelChoice {
     /// The fastest, measured at the first use of each shape and cached on disk.
     #[default]
     Auto,
-    /// GEMMs reading textures (the fastest on CPU adapters such as lavapipe).
+    /// GEMMs reading textures (for CPU adapters such as lavapipe, which gather texture loads).
     Texture,
     /// Texture GEMMs sharing B's texels between the lanes of a subgroup (adapters with
     /// subgroups, lavapipe among them).
