@@ -6,7 +6,9 @@ use crate::harness::*;
 
 /// Odd sizes around the blocks (texture: 8 rows x 32 columns, 16 x 16 for N <= 16, K in 4s; tiled: 64 x 64
 /// and 128 x 32, K in 16s): single elements, partial blocks on every side, and more than one block;
-/// N a multiple of 4 (12, 20, 64), whose rows the GEMM stores four columns at a time.
+/// N a multiple of 4 (12, 20, 64), whose rows the GEMM stores four columns at a time. The subgroup
+/// loader's lanes share B in groups of 2 (row blocks 2 and 5, wide and narrow), 4 (17 wide, 12 narrow)
+/// and 8 (38 wide, 33 narrow), padded to whole groups (src/ops/gemm.rs, `lane_group`).
 fn shapes() -> Vec<MatmulShape> {
     [
         (1, 1, 1),
@@ -19,10 +21,9 @@ fn shapes() -> Vec<MatmulShape> {
         (9, 13, 20),
         (37, 5, 64),
         (2, 3, 12),
-        // Enough row blocks (8 rows wide, 16 narrow) for the subgroup loader to pad them to
-        // whole lane groups and share B's texels (src/ops/gemm.rs, MIN_LANE_GROUPS).
         (300, 21, 45),
         (517, 10, 13),
+        (190, 7, 11),
     ]
     .map(|(m, k, n)| MatmulShape { m, k, n })
     .to_vec()

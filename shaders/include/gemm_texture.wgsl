@@ -120,14 +120,19 @@ struct ColumnGroups {
     g7: mat4x4<f32>,
 }
 
-// B's texels of the step at depth `bo` for the column groups at `cb`, loaded.
-fn loaded_columns(cb: Texels8, bo: vec2<i32>) -> ColumnGroups {
+// B's texels of the step at depth `bo` for the first `count` (1, 2, 4 or 8) column groups
+// at `cb`, loaded (`count` is a constant once the overrides are set).
+fn loaded_columns(cb: Texels8, bo: vec2<i32>, count: u32) -> ColumnGroups {
     var groups: ColumnGroups;
     groups.g0 = b_rows(cb.t0 + bo);
-    groups.g1 = b_rows(cb.t1 + bo);
-    groups.g2 = b_rows(cb.t2 + bo);
-    groups.g3 = b_rows(cb.t3 + bo);
-    if WIDE {
+    if count > 1u {
+        groups.g1 = b_rows(cb.t1 + bo);
+    }
+    if count > 2u {
+        groups.g2 = b_rows(cb.t2 + bo);
+        groups.g3 = b_rows(cb.t3 + bo);
+    }
+    if count > 4u {
         groups.g4 = b_rows(cb.t4 + bo);
         groups.g5 = b_rows(cb.t5 + bo);
         groups.g6 = b_rows(cb.t6 + bo);

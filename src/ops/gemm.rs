@@ -389,10 +389,18 @@ crate::uniform! {
     }
 }
 
-/// The lane groups of row blocks from which the subgroup loader pads row blocks to whole
-/// groups (so that the padding adds under a quarter); fewer run with each lane loading B
-/// itself, as the texture loader does.
-const MIN_LANE_GROUPS: usize = 4;
+/// The subgroup loader's lane group for `row_blocks` row blocks: the most lanes (a power
+/// of two, at most `lanes`) whose whole groups pad the row blocks by at most a quarter.
+/// Padding 4 row blocks to 8 (as 32-channel weight gradients' split-K products would
+/// be) ran them at half the texture loader's speed on lavapipe; groups of 4 share B.
+fn lane_group(row_blocks: usize, lanes: usize) -> usize {
+    let padding = |group: usize| row_blocks.next_multiple_of(group) - row_blocks;
+    let mut group = 1 << lanes.ilog2();
+    while group > 1 && 4 * padding(group) > row_blocks {
+        group /= 2;
+    }
+    group
+}
 
 /// A texture loader's shader and grid: its blocks of C (row blocks in whole `quantum`s,
 /// ROW_QUANTUM of shaders/include/gemm_texture.wgsl), the quantum, and whether the blocks
@@ -409,11 +417,10 @@ fn texture_blocks(layout: &GemmLayout, loader: Loader) -> Result<TextureBlocks> 
     let wide = layout.n as usize > narrow_block[1];
     let [rows, columns] = if wide { wide_block } else { narrow_block };
     let row_blocks = (layout.m as usize).div_ceil(rows);
-    let (shader, lanes) = match loader {
-        Loader::Subgroup => ("gemm_subgroup", shader_constant("gemm_subgroup", "LANES")?),
+    let (shader, quantum) = match loader {
+        Loader::Subgroup => ("gemm_subgroup", lane_group(row_blocks, shader_constant("gemm_subgroup", "LANES")?)),
         _ => ("gemm", 1),
     };
-    let quantum = if row_blocks >= MIN_LANE_GROUPS * lanes { lanes } else { 1 };
     let blocks = row_blocks.div_ceil(quantum) * quantum * (layout.n as usize).div_ceil(columns);
     Ok(TextureBlocks { shader, blocks, quantum, wide })
 }
@@ -497,7 +504,27 @@ pub fn split_k(
 mod tests {
     use rand::{Rng, SeedableRng};
 
-    use super::{IndexMap, WHOLE};
+    use super::{lane_group, IndexMap, WHOLE};
+
+    /// The lane group is the largest power of two within the lanes whose padding adds at
+    /// most a quarter of the row blocks; the padding is what `block_at` adds.
+    #[test]
+    fn lane_groups_pad_by_at_most_a_quarter() {
+        let padding = |blocks: usize, group: usize| blocks.next_multiple_of(group) - blocks;
+        for lanes in [1, 4, 8, 12] {
+            for blocks in 1..200 {
+                let group = lane_group(blocks, lanes);
+                assert!(group.is_power_of_two() && group <= lanes, "{blocks} blocks, {lanes} lanes: {group}");
+                assert!(4 * padding(blocks, group) <= blocks, "{blocks} blocks: groups of {group}");
+                let larger = 2 * group;
+                assert!(
+                    larger > lanes || 4 * padding(blocks, larger) > blocks,
+                    "{blocks} blocks: {larger} lanes pad little too"
+                );
+            }
+        }
+        assert_eq!([4, 36, 2, 5, 1].map(|blocks| lane_group(blocks, 8)), [4, 8, 2, 2, 1]);
+    }
 
     /// The element index i maps to, digit by digit as shaders/gemm.wgsl computes it.
     fn element(map: &IndexMap, i: u64) -> u64 {
