@@ -388,19 +388,24 @@ fn layers_too_wide_for_textures_take_other_variants() {
 
 /// A forward (with bias) that keeps its packed x, then another layer of the same shape
 /// packing its own x into the shared scratch, then the first layer's backward_weight from
-/// the kept x: the output and the weight gradient are the first layer's, for both loaders.
+/// the kept x with any loader of the same storage: the output and the weight gradient are the
+/// first layer's, for every such pair of loaders.
 #[test]
 fn backward_weight_reads_the_input_forward_kept() {
     let s = conv(2, 5, 20, 6, 5, 3, 1, 1);
-    for loader in Loader::available(gpu()) {
-        let mut case = Case::new(format!("conv2d kept input {} {s:?}", loader.name()));
+    let loaders = Loader::available(gpu());
+    let pairs = loaders.iter().flat_map(|&a| loaders.iter().map(move |&b| (a, b)));
+    for (loader, weight_loader) in pairs.filter(|(a, b)| a.storage() == b.storage()) {
+        let names = format!("{}, then {}", loader.name(), weight_loader.name());
+        let mut case = Case::new(format!("conv2d kept input {names} {s:?}"));
         let (first, other) = (Inputs::new(&mut case, &s), Inputs::new(&mut case, &s));
         let (y, other_y, dw) = (poisoned(&s.output_shape()), poisoned(&s.output_shape()), poisoned(&s.weight_shape()));
         let (mut dispatches, packed_x) =
             conv2d::forward_keeping_input(gpu(), loader, &s, &first.x.0, &first.w.0, Some(&first.b.0), &y).unwrap();
         dispatches
             .extend(conv2d::forward(gpu(), Variant::Gemm(loader), &s, &other.x.0, &other.w.0, None, &other_y).unwrap());
-        dispatches.extend(conv2d::backward_weight_packed(gpu(), loader, &s, &packed_x, &first.dy.0, &dw).unwrap());
+        dispatches
+            .extend(conv2d::backward_weight_packed(gpu(), weight_loader, &s, &packed_x, &first.dy.0, &dw).unwrap());
         gpu().run(&dispatches).unwrap();
         let expected = reference::backward_weight(&s, &first.x.1, &first.dy.1);
         let magnitude = reference::backward_weight(&s, &abs(&first.x.1), &abs(&first.dy.1));

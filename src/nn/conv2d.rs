@@ -67,7 +67,8 @@ impl Conv2d {
 }
 
 /// The forward dispatches and (training) the backward ones, each op with the variant
-/// `choose` picks for it; forward keeps x packed when backward_weight uses the same loader.
+/// `choose` picks for it; forward keeps x packed when backward_weight's loader reads the
+/// same storage.
 fn passes(gpu: &Gpu, conv: &Conv2d) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
     let Conv2d { shape, input, weight, output, .. } = conv;
     let bias = conv.bias.as_ref();
@@ -84,10 +85,11 @@ fn passes(gpu: &Gpu, conv: &Conv2d) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
     let dw = weight.grad();
     let weight_with = |v| conv2d::backward_weight(gpu, v, shape, x, dy, dw);
     let (forward, mut backward) = match (forward_variant, pick(Product::BackwardWeight, &weight_with)?) {
-        // The same loader: backward_weight reads the x that forward packed.
-        (Variant::Gemm(loader), Variant::Gemm(weight_loader)) if loader == weight_loader => {
+        // Loaders of one storage (texture and subgroup, or the tiled ones): backward_weight
+        // reads the x that forward packed.
+        (Variant::Gemm(loader), Variant::Gemm(weight_loader)) if loader.storage() == weight_loader.storage() => {
             let (forward, packed_x) = conv2d::forward_keeping_input(gpu, loader, shape, x, w, b, y)?;
-            (forward, conv2d::backward_weight_packed(gpu, loader, shape, &packed_x, dy, dw)?)
+            (forward, conv2d::backward_weight_packed(gpu, weight_loader, shape, &packed_x, dy, dw)?)
         }
         (_, weight_variant) => (forward_with(forward_variant)?, weight_with(weight_variant)?),
     };

@@ -216,7 +216,8 @@ fn add_bias(gpu: &Gpu, shape: &Conv2dShape, b: &Tensor, y: &Tensor) -> Result<Di
 }
 
 /// [`forward`] through the GEMM with `loader`, keeping x packed in texels of its own for
-/// [`backward_weight_packed`] with the same loader, which then packs nothing.
+/// [`backward_weight_packed`] with any loader of the same storage (the packing depends on
+/// nothing else), which then packs nothing.
 pub fn forward_keeping_input(
     gpu: &Gpu,
     loader: Loader,
