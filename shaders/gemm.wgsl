@@ -33,7 +33,7 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 fn step_columns(cb: Texels8, bo: vec2<i32>, from_lanes: bool) -> ColumnGroups {
-    return loaded_columns(cb, bo, block_columns() / 4u);
+    return loaded_columns(cb, bo, block_column_groups());
 }
 
 // ---- storage-buffer loader ----------------------------------------------------------------

@@ -53,7 +53,7 @@ fn gemm(
 fn columns_of_lane(n0: u32, i: u32) -> Texels8 {
     let map = params.b_cols;
     let column = n0 / 4u;
-    let count = block_columns() / 4u;
+    let count = block_column_groups();
     return Texels8(
         texel_at(map, digits(map.radix, column + i % count)),
         texel_at(map, digits(map.radix, column + (i + ROW_QUANTUM) % count)),
@@ -82,7 +82,7 @@ fn group_bits(ballot: vec4<u32>, group: u32) -> u32 {
 }
 
 fn step_columns(cb: Texels8, bo: vec2<i32>, from_lanes: bool) -> ColumnGroups {
-    let count = block_columns() / 4u;
+    let count = block_column_groups();
     if !from_lanes {
         return loaded_columns(cb, bo, count);
     }

@@ -88,6 +88,11 @@ fn block_columns() -> u32 {
     return select(COLS / 2u, COLS, WIDE);
 }
 
+// Column groups (of four columns) in a block: 8 wide, 4 narrow.
+fn block_column_groups() -> u32 {
+    return block_columns() / 4u;
+}
+
 // Invocation t takes row block t % row blocks, then column blocks, then chunks: the
 // lanes of lavapipe's SIMD vectors (neighbouring invocations) vary along the longest
 // dimension of a convolution (its positions), not the 16 to 64 channels of one column
