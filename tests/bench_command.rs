@@ -77,8 +77,14 @@ fn quick_bench_reports_every_row_with_positive_figures() {
         for row in rows {
             // Only kernel-time columns may be missing, on adapters without timestamps, and
             // the f16 probe on adapters without SHADER_F16.
-            let may_lack = title.starts_with("Training step") || row[0].contains("f16 storage");
+            let may_lack =
+                title.starts_with("Training step") || title.starts_with("conv2d") || row[0].contains("f16 storage");
             check_figures(title, &row[1..], may_lack);
+            if title.starts_with("conv2d") {
+                // The GEMM columns: none for the direct kernels, a time for every GEMM.
+                let direct = row[2].contains("direct");
+                assert_eq!(row[6] == "-", direct, "{title}: {row:?}");
+            }
         }
     }
     let memory = &found.iter().find(|(title, _)| title.starts_with("GPU memory")).expect("a memory table").1;

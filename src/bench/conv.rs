@@ -3,9 +3,10 @@
 use super::random;
 use super::table::{figure, ms, Table};
 use super::{time_variants, BenchConfig};
-use crate::gpu::{Gpu, Result};
+use crate::gpu::{median, Gpu, Result};
 use crate::ops::conv2d::{self, Conv2dShape};
-use crate::ops::variants::{Build, Product};
+use crate::ops::gemm;
+use crate::ops::variants::{Build, Product, Variant};
 
 /// ResNet-20's distinct convolutions (CIFAR, 32x32 input): the stem, the 3x3 convs of
 /// each stage, and the stride-2 transitions with their 1x1 projection shortcuts.
@@ -38,13 +39,32 @@ pub fn flops(s: &Conv2dShape) -> f64 {
     2.0 * (s.batch * s.output_height() * s.output_width() * s.out_channels * s.in_channels * s.kernel * s.kernel) as f64
 }
 
-/// GFLOP/s of each kernel per layer and variant, with its share of the matmul ceiling;
-/// the variant `ops::variants::choose` selects is marked.
+/// Median seconds of the GEMM products among `variant`'s dispatches (each timed alone,
+/// their packs, copies and chunk sums left out) over the configured repeats: what the
+/// ceiling's matrix product measures. `None` without timestamps.
+fn product_seconds(gpu: &Gpu, config: &BenchConfig, variant: Variant, build: Build) -> Result<Option<f64>> {
+    if !gpu.has_timestamps() {
+        return Ok(None);
+    }
+    let dispatches = build(variant)?;
+    let dispatches: Vec<_> = dispatches.iter().collect();
+    let mut runs = Vec::new();
+    for _ in 0..config.repeats.max(1) {
+        let times = gpu.kernel_times(&dispatches)?.unwrap_or_default();
+        runs.push(dispatches.iter().zip(times).filter(|(d, _)| gemm::is_product(d)).map(|(_, t)| t).sum::<f64>());
+    }
+    Ok(Some(median(&runs)))
+}
+
+/// GFLOP/s of each kernel per layer and variant, with its share of the matmul ceiling, for
+/// the whole op and for its GEMM products alone; the variant `ops::variants::choose`
+/// selects is marked.
 pub fn measure(gpu: &Gpu, config: &BenchConfig, ceiling_gflops: f64) -> Result<Table> {
     let mut table = Table::new(
         format!("conv2d at ResNet-20 shapes, batch {}", config.batch),
-        &["layer", "kernel", "variant", "ms", "GFLOP/s", "of ceiling"],
+        &["layer", "kernel", "variant", "ms", "GFLOP/s", "of ceiling", "GEMM ms", "GEMM of ceiling"],
     );
+    let share = |seconds: f64, s: &Conv2dShape| format!("{:.0} %", 100.0 * flops(s) / seconds / 1e9 / ceiling_gflops);
     let mut rng = random::rng();
     for (name, s) in resnet20_layers(config.batch) {
         let x = random::tensor(gpu, &mut rng, &s.input_shape())?;
@@ -58,18 +78,36 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig, ceiling_gflops: f64) -> Result<T
         ];
         for (product, build) in kernels {
             let (key, variants) = (conv2d::variant_key(product, &s), conv2d::applicable(gpu, &s, product));
-            for (label, seconds) in time_variants(gpu, config, &key, &variants, build)? {
-                let gflops = flops(&s) / seconds / 1e9;
+            let timed = time_variants(gpu, config, &key, &variants, build)?;
+            for (&variant, (label, seconds)) in variants.iter().zip(timed) {
+                let product_cells = match variant {
+                    Variant::Direct => None,
+                    Variant::Gemm(_) => Some(product_seconds(gpu, config, variant, build)?),
+                };
+                let [product_ms, product_share] = match product_cells {
+                    None => ["-".into(), "-".into()],
+                    Some(None) => ["n/a".into(), "n/a".into()],
+                    Some(Some(product)) => [ms(product), share(product, &s)],
+                };
                 table.row(vec![
                     name.into(),
                     product.name().to_string(),
                     label,
                     ms(seconds),
-                    figure(gflops),
-                    format!("{:.0} %", 100.0 * gflops / ceiling_gflops),
+                    figure(flops(&s) / seconds / 1e9),
+                    share(seconds, &s),
+                    product_ms,
+                    product_share,
                 ]);
             }
         }
     }
+    table.notes.push(
+        "ms: the whole op, its packs and copies included, as one submission. GEMM ms: its GEMM products alone, \
+         each dispatch timed by itself, as the ceiling's matrix product is (- for the direct kernels, n/a \
+         without GPU timestamps). Training's backward_weight reads the x its forward packed: its pack is the \
+         forward's."
+            .into(),
+    );
     Ok(table)
 }

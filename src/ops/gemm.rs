@@ -425,6 +425,17 @@ fn texture_blocks(layout: &GemmLayout, loader: Loader) -> Result<TextureBlocks> 
     Ok(TextureBlocks { shader, blocks, quantum, wide })
 }
 
+/// The entry points that multiply: the texture loaders' (shaders/gemm.wgsl and
+/// shaders/gemm_subgroup.wgsl) and the tiled one (shaders/gemm.wgsl).
+const TEXTURE_ENTRY: &str = "gemm";
+const TILED_ENTRY: &str = "gemm_tiled";
+
+/// Whether `dispatch` is a GEMM's product, not one of its packs, copies or chunk sums.
+pub fn is_product(dispatch: &Dispatch) -> bool {
+    let entry = dispatch.kernel().and_then(|kernel| kernel.name().rsplit("::").next());
+    entry.is_some_and(|entry| entry == TEXTURE_ENTRY || entry == TILED_ENTRY)
+}
+
 /// Tiles of C a tiled workgroup computes.
 fn tiles(layout: &GemmLayout, thread_rows: usize) -> Result<usize> {
     let workgroup = shader_constant("gemm", "WORKGROUP")?;
@@ -455,14 +466,14 @@ pub fn dispatch(
             let TextureBlocks { shader, blocks, quantum, wide } = texture_blocks(layout, loader)?;
             let constants = [("WIDE", f64::from(u8::from(wide))), ("ROW_QUANTUM", quantum as f64)];
             let [rows, columns] = layout.store_constants();
-            let kernel = gpu.kernel(shader, "gemm", &[constants[0], constants[1], rows, columns])?;
+            let kernel = gpu.kernel(shader, TEXTURE_ENTRY, &[constants[0], constants[1], rows, columns])?;
             let params = gpu.uniform(layout);
             let bindings: &[(&str, &dyn Bindable)] = &[("params", &params), ("a", a), ("b", b), ("c", c), ("c4", c)];
             gpu.dispatch(&kernel, bindings, kernel.grid_1d(blocks * chunks))
         }
         Loader::Tiled { thread_rows } => {
             let [rows, columns] = layout.store_constants();
-            let kernel = gpu.kernel("gemm", "gemm_tiled", &[("THREAD_ROWS", thread_rows as f64), rows, columns])?;
+            let kernel = gpu.kernel("gemm", TILED_ENTRY, &[("THREAD_ROWS", thread_rows as f64), rows, columns])?;
             let params = gpu.uniform(&layout.flattened(a.width(), b.width()));
             let bindings: &[(&str, &dyn Bindable)] =
                 &[("params", &params), ("a_texels", a), ("b_texels", b), ("c", c), ("c4", c)];
