@@ -22,3 +22,4 @@ mod runtime;
 mod sgd;
 mod shaders;
 mod shortcut;
+mod subgroups;
