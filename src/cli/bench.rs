@@ -9,10 +9,11 @@ use crate::gpu::{Gpu, GpuOptions};
 /// Measure kernel and training-step speed on the adapter; prints markdown tables.
 ///
 /// Reports GFLOP/s of conv2d (forward, backward_input, backward_weight) at ResNet-20's
-/// shapes, as whole ops and as their GEMM products alone, and of linear, GB/s of batch norm and the polynomial ReLU, images/s of whole
-/// training steps (ResNet-20, small CNN) with the host's part of a step and the share of
-/// step time outside kernels, ResNet-20's GPU memory, and the ceiling they are compared
-/// with: the fastest matrix product this engine has for the adapter.
+/// shapes, as whole ops and as their GEMM products alone, and of linear, GB/s of batch
+/// norm and the polynomial ReLU, images/s of whole training steps (ResNet-20, small CNN)
+/// with the host's part of a step and the share of step time outside kernels, ResNet-20's
+/// GPU memory, and the ceiling they are compared with: the fastest matrix product this
+/// engine has for the adapter.
 ///
 /// Example: `sturdy bench --quick` (about a minute on lavapipe), or
 /// `sturdy bench --out BENCHMARKS.md` (appends the tables with the adapter and date).
