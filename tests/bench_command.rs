@@ -75,15 +75,19 @@ fn quick_bench_reports_every_row_with_positive_figures() {
             None => assert!(!rows.is_empty(), "{title}: no rows"),
         }
         for row in rows {
-            // Only kernel-time columns may be missing, on adapters without timestamps, and
-            // the f16 probe on adapters without SHADER_F16.
-            let may_lack =
-                title.starts_with("Training step") || title.starts_with("conv2d") || row[0].contains("f16 storage");
-            check_figures(title, &row[1..], may_lack);
             if title.starts_with("conv2d") {
-                // The GEMM columns: none for the direct kernels, a time for every GEMM.
+                // The whole op's figures always; the GEMM columns: none for the direct
+                // kernels, a time for every GEMM where the adapter has timestamps.
+                check_figures(title, &row[1..6], false);
+                check_figures(title, &row[6..], true);
                 let direct = row[2].contains("direct");
                 assert_eq!(row[6] == "-", direct, "{title}: {row:?}");
+                assert!(direct || (row[6] == "n/a") != gpu.has_timestamps(), "{title}: {row:?}");
+            } else {
+                // Only kernel-time columns may be missing, on adapters without timestamps,
+                // and the f16 probe on adapters without SHADER_F16.
+                let may_lack = title.starts_with("Training step") || row[0].contains("f16 storage");
+                check_figures(title, &row[1..], may_lack);
             }
         }
     }

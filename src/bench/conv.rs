@@ -43,14 +43,13 @@ pub fn flops(s: &Conv2dShape) -> f64 {
 /// their packs, copies and chunk sums left out) over the configured repeats: what the
 /// ceiling's matrix product measures. `None` without timestamps.
 fn product_seconds(gpu: &Gpu, config: &BenchConfig, variant: Variant, build: Build) -> Result<Option<f64>> {
-    if !gpu.has_timestamps() {
-        return Ok(None);
-    }
     let dispatches = build(variant)?;
     let dispatches: Vec<_> = dispatches.iter().collect();
     let mut runs = Vec::new();
     for _ in 0..config.repeats.max(1) {
-        let times = gpu.kernel_times(&dispatches)?.unwrap_or_default();
+        let Some(times) = gpu.kernel_times(&dispatches)? else {
+            return Ok(None);
+        };
         runs.push(dispatches.iter().zip(times).filter(|(d, _)| gemm::is_product(d)).map(|(_, t)| t).sum::<f64>());
     }
     Ok(Some(median(&runs)))
