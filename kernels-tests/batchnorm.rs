@@ -94,6 +94,20 @@ impl StatsModel {
         StatsModel { mean: stats.mean, var: stats.var, inv_std, e_mean, e_var, rho }
     }
 
+    /// The model of inference's statistics, the running ones: exact, so no mean error;
+    /// inv_std from one addition and inverseSqrt.
+    fn running(mean: &[f64], var: &[f64], eps: f64) -> StatsModel {
+        let channels = mean.len();
+        StatsModel {
+            mean: mean.to_vec(),
+            var: var.to_vec(),
+            inv_std: reference::inv_std(var, eps),
+            e_mean: vec![0.0; channels],
+            e_var: vec![0.0; channels],
+            rho: vec![0.5 * U + INV_SQRT; channels],
+        }
+    }
+
     /// Bound on |computed xhat_i - xhat_i|, xhat = (x - mean) * inv_std: the mean's error
     /// scaled by inv_std, inv_std's relative error, a subtraction and a product.
     fn xhat_error(&self, shape: BatchNormShape, x: &[f64], i: usize) -> f64 {
@@ -257,7 +271,7 @@ fn training_forward_matches_reference() {
             let (x, x_ref) = case.tensor(&dims, lo, hi);
             let layer = Layer::new(&mut case, channels);
             let y = poisoned(&dims);
-            run(&bn::forward_train(gpu(), shape, options, &x, &layer.tensors(), &y).unwrap());
+            run(&bn::forward_train(gpu(), shape, options, &x, &layer.tensors(), None, &y).unwrap());
 
             let model = StatsModel::new(shape, &x_ref, eps);
             let (gamma, beta) = (&layer.gamma.1, &layer.beta.1);
@@ -317,7 +331,7 @@ fn running_statistics_after_two_steps() {
         let x = gpu().upload(&dims, &first).unwrap();
         let layer = Layer::new(&mut case, channels);
         let y = poisoned(&dims);
-        let step = bn::forward_train(gpu(), shape, options, &x, &layer.tensors(), &y).unwrap();
+        let step = bn::forward_train(gpu(), shape, options, &x, &layer.tensors(), None, &y).unwrap();
         run(&step);
         gpu().write(&x, &second).unwrap();
         run(&step);
@@ -352,20 +366,12 @@ fn inference_forward_uses_running_statistics() {
         let (x, x_ref) = case.tensor(&dims, -2.0, 2.0);
         let layer = Layer::new(&mut case, channels);
         let y = poisoned(&dims);
-        run(&[bn::forward_inference(gpu(), shape, options, &x, &layer.tensors(), &y).unwrap()]);
+        run(&[bn::forward_inference(gpu(), shape, options, &x, &layer.tensors(), None, &y).unwrap()]);
 
         let (rm, rv) = (&layer.running_mean.1, &layer.running_var.1);
         let (gamma, beta) = (&layer.gamma.1, &layer.beta.1);
         let y_ref = reference::forward_inference(shape, &x_ref, gamma, beta, rm, rv, eps);
-        // Exact statistics: no mean error; inv_std from one addition and inverseSqrt.
-        let model = StatsModel {
-            mean: rm.clone(),
-            var: rv.clone(),
-            inv_std: reference::inv_std(rv, eps),
-            e_mean: vec![0.0; channels],
-            e_var: vec![0.0; channels],
-            rho: vec![0.5 * U + INV_SQRT; channels],
-        };
+        let model = StatsModel::running(rm, rv, eps);
         assert_close(
             &case,
             "y",
@@ -442,7 +448,7 @@ fn gpu_backward_with(
 ) -> (Vec<f64>, Gradients) {
     let y = poisoned(dims);
     let dx = poisoned(dims);
-    let mut dispatches = bn::forward_train(gpu(), shape, options, x, &layer.tensors(), &y).unwrap();
+    let mut dispatches = bn::forward_train(gpu(), shape, options, x, &layer.tensors(), None, &y).unwrap();
     dispatches.extend(bn::backward(gpu(), shape, options, x, dy, &layer.tensors(), &dx).unwrap());
     run(&dispatches);
     (read(&y), (read(&dx), read(&layer.dgamma), read(&layer.dbeta)))
@@ -483,6 +489,54 @@ fn fused_relu_matches_relu_of_the_reference() {
     }
 }
 
+/// A fused residual sum (a residual block's bn2, sum and relu2): training and inference
+/// forward write y + r, or relu(y + r) with the fused ReLU, for a residual r of x's shape.
+/// Each within y's bound plus one rounding of the sum (u |y + r|; ReLU is 1-Lipschitz).
+/// The kernels cut on their f32 sum, so the data (fixed seeds) must keep every sum farther
+/// from 0 than its bound, and must reach the cut: both checked.
+#[test]
+fn fused_residual_is_added_before_the_relu() {
+    for relu in [false, true] {
+        let options = BatchNormOptions { relu, ..Default::default() };
+        let eps = options.eps as f64;
+        for (batch, channels, height, width) in SHAPES.into_iter().filter(|s| s.0 * s.2 * s.3 > 2) {
+            let shape = bn_shape(batch, channels, height, width);
+            let mut case = Case::new(format!("batchnorm fused residual, relu {relu}, {shape:?}"));
+            let dims = dims(shape, height, width);
+            let (x, x_ref) = case.tensor(&dims, -1.0, 1.0);
+            let (r, r_ref) = case.tensor(&dims, -1.0, 1.0);
+            let layer = Layer::new(&mut case, channels);
+            let (train_y, eval_y) = (poisoned(&dims), poisoned(&dims));
+            // Inference first: it reads the running statistics that training forward updates.
+            let tensors = layer.tensors();
+            let eval = bn::forward_inference(gpu(), shape, options, &x, &tensors, Some(&r), &eval_y).unwrap();
+            let train = bn::forward_train(gpu(), shape, options, &x, &tensors, Some(&r), &train_y).unwrap();
+            run(&[vec![eval], train].concat());
+
+            let (gamma, beta) = (&layer.gamma.1, &layer.beta.1);
+            let (rm, rv) = (&layer.running_mean.1, &layer.running_var.1);
+            let batch_model = StatsModel::new(shape, &x_ref, eps);
+            let running_model = StatsModel::running(rm, rv, eps);
+            let batch_y = reference::forward_train(shape, &x_ref, gamma, beta, eps);
+            let running_y = reference::forward_inference(shape, &x_ref, gamma, beta, rm, rv, eps);
+            let outputs =
+                [("train y", &train_y, &batch_model, batch_y), ("eval y", &eval_y, &running_model, running_y)];
+            for (name, tensor, model, y_ref) in outputs {
+                let sum: Vec<f64> = y_ref.iter().zip(&r_ref).map(|(y, r)| y + r).collect();
+                let y_bounds = normalize_bounds(shape, model, &x_ref, gamma, &y_ref);
+                let bounds: Vec<f64> = y_bounds.iter().zip(&sum).map(|(b, s)| b + U * s.abs()).collect();
+                let expected: Vec<f64> = sum.iter().map(|s| if relu { s.max(0.0) } else { *s }).collect();
+                if relu {
+                    let ambiguous = sum.iter().zip(&bounds).filter(|(s, b)| s.abs() <= SAFETY * **b).count();
+                    assert_eq!(ambiguous, 0, "{}: {ambiguous} sums within rounding of 0", case.context());
+                    assert!(sum.iter().any(|s| *s < 0.0), "{}: the data must reach the cut", case.context());
+                }
+                assert_close(&case, name, &read(tensor), &expected, relative_bound(&bounds, &expected));
+            }
+        }
+    }
+}
+
 /// `statistics` with a site to measure: the same saved statistics as training forward,
 /// and the site's running max |y| raised to the max |y| of training forward's y (as
 /// calibration measures it from y), other sites untouched. Both come from the same f32
@@ -502,7 +556,7 @@ fn statistics_measure_the_running_max_of_the_output() {
         let layer = Layer::new(&mut case, channels);
         let y = poisoned(&dims);
         let calibrated = gpu().zeros(&[3]).unwrap();
-        let mut dispatches = bn::forward_train(gpu(), shape, options, &x, &layer.tensors(), &y).unwrap();
+        let mut dispatches = bn::forward_train(gpu(), shape, options, &x, &layer.tensors(), None, &y).unwrap();
         dispatches.push(ops::calibrate::running_max_abs(gpu(), SITE, &y, &calibrated).unwrap());
         run(&dispatches);
         let saved = (read(&layer.saved_mean), read(&layer.saved_inv_std));
@@ -625,14 +679,20 @@ fn bad_shapes_are_rejected() {
     let message = |r: sturdy::gpu::Result<Vec<Dispatch>>| r.err().expect("bad shape must fail").to_string();
 
     let wrong_y = gpu().zeros(&[2, 3, 5, 5]).unwrap();
-    let error = message(bn::forward_train(gpu(), shape, options, &x, &layer.tensors(), &wrong_y));
+    let error = message(bn::forward_train(gpu(), shape, options, &x, &layer.tensors(), None, &wrong_y));
     assert!(error.contains("forward_train") && error.contains("y has shape [2, 3, 5, 5]"), "{error}");
+
+    let error = message(bn::forward_train(gpu(), shape, options, &x, &layer.tensors(), Some(&wrong_y), &y));
+    assert!(error.contains("forward_train") && error.contains("residual has shape [2, 3, 5, 5]"), "{error}");
+    let error = bn::forward_inference(gpu(), shape, options, &x, &layer.tensors(), Some(&wrong_y), &y).err();
+    assert!(error.expect("must fail").to_string().contains("residual has shape"));
 
     let wide_gamma = gpu().zeros(&[4]).unwrap();
     let tensors = BatchNormTensors { gamma: &wide_gamma, ..layer.tensors() };
-    let error = message(bn::forward_train(gpu(), shape, options, &x, &tensors, &y));
+    let error = message(bn::forward_train(gpu(), shape, options, &x, &tensors, None, &y));
     assert!(error.contains("gamma has shape [4], expected [3]"), "{error}");
-    let error = bn::forward_inference(gpu(), shape, options, &x, &tensors, &y).err().expect("must fail").to_string();
+    let error =
+        bn::forward_inference(gpu(), shape, options, &x, &tensors, None, &y).err().expect("must fail").to_string();
     assert!(error.contains("forward_inference") && error.contains("gamma"), "{error}");
 
     let wrong_dy = gpu().zeros(&[2, 4, 4, 5]).unwrap();
@@ -642,7 +702,7 @@ fn bad_shapes_are_rejected() {
     // One value per channel has no unbiased variance: training refuses, inference works.
     let single = bn_shape(1, 3, 1, 1);
     let (x1, y1) = (gpu().zeros(&[1, 3, 1, 1]).unwrap(), gpu().zeros(&[1, 3]).unwrap());
-    let error = message(bn::forward_train(gpu(), single, options, &x1, &layer.tensors(), &y1));
+    let error = message(bn::forward_train(gpu(), single, options, &x1, &layer.tensors(), None, &y1));
     assert!(error.contains("batch * spatial >= 2"), "{error}");
-    assert!(bn::forward_inference(gpu(), single, options, &x1, &layer.tensors(), &y1).is_ok());
+    assert!(bn::forward_inference(gpu(), single, options, &x1, &layer.tensors(), None, &y1).is_ok());
 }

@@ -1,6 +1,6 @@
-// Elementwise sum out = a + b: the residual connection, and the accumulation of the
-// two gradients that meet at a residual block's input. RELU (an override constant) fuses
-// the ReLU after a residual sum: out = max(a + b, 0). forward_vec4 sums four values per
+// Elementwise sum out = a + b: the residual connection where it is not fused into the
+// batch norm before it (batchnorm.wgsl, RESIDUAL), and the accumulation of the two
+// gradients that meet at a residual block's input. forward_vec4 sums four values per
 // invocation through a4, b4 and out4, vec4 views of the same buffers (ops::per_element).
 
 struct Params {
@@ -15,17 +15,11 @@ struct Params {
 @group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> out4: array<vec4<f32>>;
 
-override RELU: bool = false;
-
-fn output(sum: vec4<f32>) -> vec4<f32> {
-    return select(sum, max(sum, vec4<f32>(0.0)), RELU);
-}
-
 @compute @workgroup_size(WORKGROUP)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = thread_index(gid, groups);
     if i < params.len {
-        out[i] = output(vec4<f32>(a[i] + b[i])).x;
+        out[i] = a[i] + b[i];
     }
 }
 
@@ -33,6 +27,6 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 fn forward_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let t = thread_index(gid, groups);
     if 4u * t < params.len {
-        out4[t] = output(a4[t] + b4[t]);
+        out4[t] = a4[t] + b4[t];
     }
 }

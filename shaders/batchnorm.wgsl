@@ -31,6 +31,10 @@
 // RELU (an override constant) fuses the ReLU that follows: the normalising kernels write
 // relu(y), and backward reads the ReLU's output gradient, passing it where the recomputed
 // y is positive. Either way each kernel makes one pass over its elements.
+// RESIDUAL (an override constant) fuses a residual sum into the normalising kernels: they
+// write y + residual (relu(y + residual) with RELU), a residual block's second batch norm,
+// sum and ReLU in one pass. Backward knows nothing of it: the sum's gradient comes from
+// the ReLU's own backward, and reaches this layer as dy with RELU off.
 //
 // Per-channel sums: each invocation of a channel's workgroup adds its own run of
 // ceil(M / WORKGROUP) consecutive values in turn (any M works; 3x faster on lavapipe than
@@ -74,8 +78,13 @@ struct Params {
 @group(0) @binding(15) var<storage, read_write> y4: array<vec4<f32>>;
 @group(0) @binding(16) var<storage, read> dy4: array<vec4<f32>>;
 @group(0) @binding(17) var<storage, read_write> dx4: array<vec4<f32>>;
+// The residual the normalising kernels add where RESIDUAL is set (bound to x and unread
+// where it is not), and its vec4 view.
+@group(0) @binding(18) var<storage, read> residual: array<f32>;
+@group(0) @binding(19) var<storage, read> residual4: array<vec4<f32>>;
 
 override RELU: bool = false;
+override RESIDUAL: bool = false;
 // Fours of one plane per invocation of the _vec4 entry points: 1, 2 or 4, the most whose
 // values a plane holds a whole number of times (src/ops/batchnorm.rs, `quads_per_thread`).
 override QUADS: u32 = 1u;
@@ -299,9 +308,28 @@ fn stats_measuring(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     }
 }
 
-// The layer's outputs for inputs v of a channel with parameters k.
-fn output(v: vec4<f32>, k: Channel) -> vec4<f32> {
-    return activate(batch_normalized4(v, k.mean, k.inv_std, k.gamma, k.beta));
+// The layer's outputs for inputs v of a channel with parameters k, the residual r added
+// where RESIDUAL is set.
+fn output(v: vec4<f32>, k: Channel, r: vec4<f32>) -> vec4<f32> {
+    let y = batch_normalized4(v, k.mean, k.inv_std, k.gamma, k.beta);
+    return activate(select(y, y + r, RESIDUAL));
+}
+
+// The residuals of run r's values (of four t, residual_quad): unread, zero, where
+// RESIDUAL is not set.
+fn residual_run(r: RowRun) -> vec4<f32> {
+    if !RESIDUAL {
+        return vec4<f32>(0.0);
+    }
+    let i = run_indices(r);
+    return vec4<f32>(residual[i.x], residual[i.y], residual[i.z], residual[i.w]);
+}
+
+fn residual_quad(t: u32) -> vec4<f32> {
+    if !RESIDUAL {
+        return vec4<f32>(0.0);
+    }
+    return residual4[t];
 }
 
 // The first of this invocation's QUADS fours: they lie in one plane.
@@ -325,7 +353,7 @@ fn normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let t = thread_index(gid, groups);
     if t < run_count() {
         let r = run_at(t);
-        store_y_run(r, output(x_run(r), saved_channel(run_channel(r))));
+        store_y_run(r, output(x_run(r), saved_channel(run_channel(r)), residual_run(r)));
     }
 }
 
@@ -335,7 +363,7 @@ fn normalize_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     if 4u * first < element_count() {
         let k = saved_channel(channel_of(4u * first));
         for (var t = first; t < first + QUADS; t++) {
-            y4[t] = output(x4[t], k);
+            y4[t] = output(x4[t], k, residual_quad(t));
         }
     }
 }
@@ -345,7 +373,7 @@ fn normalize_running(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     let t = thread_index(gid, groups);
     if t < run_count() {
         let r = run_at(t);
-        store_y_run(r, output(x_run(r), running_channel(run_channel(r))));
+        store_y_run(r, output(x_run(r), running_channel(run_channel(r)), residual_run(r)));
     }
 }
 
@@ -355,7 +383,7 @@ fn normalize_running_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     if 4u * first < element_count() {
         let k = running_channel(channel_of(4u * first));
         for (var t = first; t < first + QUADS; t++) {
-            y4[t] = output(x4[t], k);
+            y4[t] = output(x4[t], k, residual_quad(t));
         }
     }
 }

@@ -73,7 +73,7 @@ pub fn measure(gpu: &Gpu, config: &BenchConfig) -> Result<Table> {
             dgamma: &dgamma,
             dbeta: &dbeta,
         };
-        let dispatches = batchnorm::forward_train(gpu, shape, BatchNormOptions::default(), &x, &tensors, &y)?;
+        let dispatches = batchnorm::forward_train(gpu, shape, BatchNormOptions::default(), &x, &tensors, None, &y)?;
         // Statistics read x, normalisation reads x again and writes y.
         let bytes = 3.0 * shape.len() as f64 * F32;
         let name = format!("batchnorm forward_train {channels}ch {size}x{size} (stats + normalize)");

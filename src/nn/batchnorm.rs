@@ -27,9 +27,14 @@ struct Core {
 /// The dispatches of a batch norm (training forward and backward empty for inference),
 /// on their own or with the ReLU after it fused in ([`BatchNorm::fused_relu`]).
 pub struct Passes {
+    pub forward: ForwardPasses,
+    pub backward: Vec<Dispatch>,
+}
+
+/// A batch norm's forward dispatches: training's (empty for inference) and evaluation's.
+pub struct ForwardPasses {
     pub train: Vec<Dispatch>,
     pub eval: Dispatch,
-    pub backward: Vec<Dispatch>,
 }
 
 impl BatchNorm {
@@ -70,6 +75,20 @@ impl BatchNorm {
     /// directly and take its gradient, instead of this layer's output.
     pub fn fused_relu(&self, gpu: &Gpu, relu_output: &Activation) -> Result<Passes> {
         self.core.passes(gpu, BatchNormOptions { relu: true, ..Default::default() }, relu_output)
+    }
+
+    /// The forward passes with `residual` added and the exact ReLU whose output is
+    /// `relu_output` fused in: a residual block's sum and ReLU in this layer's
+    /// normalisation. Their gradient is the ReLU's backward's, which is this layer's
+    /// output gradient when the sum's gradient is (as in a residual block), so this
+    /// layer's own backward follows it.
+    pub fn fused_residual_relu(&self, gpu: &Gpu, residual: &Tensor, relu_output: &Tensor) -> Result<ForwardPasses> {
+        self.core.forward_passes(
+            gpu,
+            BatchNormOptions { relu: true, ..Default::default() },
+            Some(residual),
+            relu_output,
+        )
     }
 
     /// The layer's input.
@@ -135,21 +154,37 @@ impl Core {
         })
     }
 
+    /// The forward passes writing `output`, adding `residual` if given.
+    fn forward_passes(
+        &self,
+        gpu: &Gpu,
+        options: BatchNormOptions,
+        residual: Option<&Tensor>,
+        output: &Tensor,
+    ) -> Result<ForwardPasses> {
+        let (shape, x) = (self.shape, &self.input.value);
+        let eval = batchnorm::forward_inference(gpu, shape, options, x, &self.inference_tensors(), residual, output)?;
+        let train = match self.training_tensors() {
+            Some(tensors) => batchnorm::forward_train(gpu, shape, options, x, &tensors, residual, output)?,
+            None => Vec::new(),
+        };
+        Ok(ForwardPasses { train, eval })
+    }
+
     /// The passes writing `output` and reading its gradient.
     fn passes(&self, gpu: &Gpu, options: BatchNormOptions, output: &Activation) -> Result<Passes> {
-        let (shape, x) = (self.shape, &self.input.value);
-        let eval = batchnorm::forward_inference(gpu, shape, options, x, &self.inference_tensors(), &output.value)?;
+        let forward = self.forward_passes(gpu, options, None, &output.value)?;
         let Some(tensors) = self.training_tensors() else {
-            return Ok(Passes { train: Vec::new(), eval, backward: Vec::new() });
+            return Ok(Passes { forward, backward: Vec::new() });
         };
         let input_grad = self.input.input_grad(&self.name)?;
-        let train = batchnorm::forward_train(gpu, shape, options, x, &tensors, &output.value)?;
+        let (shape, x) = (self.shape, &self.input.value);
         let backward = batchnorm::backward(gpu, shape, options, x, output.grad(), &tensors, input_grad)?;
-        Ok(Passes { train, eval, backward })
+        Ok(Passes { forward, backward })
     }
 }
 
-impl Passes {
+impl ForwardPasses {
     pub fn record_forward(&self, recorder: &mut Recorder, mode: Mode) {
         match mode {
             Mode::Train => recorder.record_all(&self.train),
@@ -164,7 +199,7 @@ impl Layer for BatchNorm {
     }
 
     fn record_forward(&self, recorder: &mut Recorder, mode: Mode) {
-        self.passes.record_forward(recorder, mode);
+        self.passes.forward.record_forward(recorder, mode);
     }
 
     fn record_backward(&self, recorder: &mut Recorder) {

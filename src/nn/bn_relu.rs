@@ -8,7 +8,7 @@
 //! and the batch norm's. Calibration and PANN evaluation read the batch norm's output, so
 //! they run the two layers one after the other.
 
-use super::batchnorm::Passes;
+use super::batchnorm::{ForwardPasses, Passes};
 use super::{Activation, BatchNorm, Layer, Mode, Op, Param, Site, SiteTables};
 use crate::gpu::{Dispatch, Gpu, Recorder, Result, Tensor};
 
@@ -27,7 +27,7 @@ impl BnRelu {
         if !gpu.fuses_passes() {
             return Ok(BnRelu { bn, relu, fused_eval: None, fused_training: None });
         }
-        let Passes { train, eval, backward } = bn.fused_relu(gpu, relu.output())?;
+        let Passes { forward: ForwardPasses { train, eval }, backward } = bn.fused_relu(gpu, relu.output())?;
         let fused_training = match bn.normalization() {
             Some(normalization) if !relu.trains_exact() => {
                 let site = relu.normalized_training(gpu, bn.input(), normalization, bn.output().grad(), tables)?;

@@ -1,5 +1,6 @@
 use rand::Rng;
 
+use super::batchnorm::ForwardPasses;
 use super::conv2d::ConvGeometry;
 use super::describe::per_image;
 use super::{
@@ -12,8 +13,9 @@ use crate::ops::{add, calibrate};
 /// the shape changes the shortcut is the zero-padded subsampling (option A) or a 1x1
 /// strided conv + batch norm (option B); elsewhere it is the identity. Where relu2
 /// computes the exact function (training with exact ReLUs, evaluation) the sum and relu2
-/// run as one pass, and bn1 and relu1 too (`BnRelu`); where relu2 trains with an
-/// activation that scales with its running max |x|, the sum measures it as it writes.
+/// run in bn2's normalisation (bn2, sum and relu2 in one pass), and bn1 and relu1 in one
+/// too (`BnRelu`); where relu2 trains with an activation that scales with its running
+/// max |x|, the sum measures it as it writes.
 pub struct BasicBlock {
     name: String,
     conv1: Conv2d,
@@ -23,9 +25,9 @@ pub struct BasicBlock {
     /// The shortcut's layers in order: none for the identity.
     shortcut: Vec<Box<dyn Layer>>,
     sum: Dispatch,
-    /// The sum and relu2 in one pass, writing relu2's output; None where passes are not
-    /// fused (`Gpu::fuses_passes`).
-    sum_relu: Option<Dispatch>,
+    /// bn2's forward with the sum and relu2 in its normalisation, writing relu2's output;
+    /// None where passes are not fused (`Gpu::fuses_passes`).
+    bn2_sum_relu: Option<ForwardPasses>,
     /// The sum and the measure of its max |x| that relu2's training reads, where relu2
     /// trains with an activation that scales with it and passes are fused.
     sum_measuring: Option<Dispatch>,
@@ -109,10 +111,10 @@ impl BasicBlock {
         let sum_input = Activation::sharing_grad(gpu, sum_grad)?;
         let sum = add::forward(gpu, &bn2.output().value, shortcut_value, &sum_input.value)?;
         let relu2 = Site::relu(gpu, &format!("{name}.relu2"), &sum_input, tables)?;
-        let (sum_relu, sum_measuring) = match gpu.fuses_passes() {
+        let (bn2_sum_relu, sum_measuring) = match gpu.fuses_passes() {
             true => {
                 let main_value = &bn2.output().value;
-                let sum_relu = add::forward_relu(gpu, main_value, shortcut_value, &relu2.output().value)?;
+                let bn2_sum_relu = bn2.fused_residual_relu(gpu, shortcut_value, &relu2.output().value)?;
                 let sum_measuring = match relu2.producer_measure(tables) {
                     Some(measure) => {
                         let sum = &sum_input.value;
@@ -120,7 +122,7 @@ impl BasicBlock {
                     }
                     None => None,
                 };
-                (Some(sum_relu), sum_measuring)
+                (Some(bn2_sum_relu), sum_measuring)
             }
             false => (None, None),
         };
@@ -137,7 +139,7 @@ impl BasicBlock {
             bn2,
             shortcut,
             sum,
-            sum_relu,
+            bn2_sum_relu,
             sum_measuring,
             sum_value: sum_input,
             relu2,
@@ -168,18 +170,22 @@ impl Layer for BasicBlock {
     }
 
     fn record_forward(&self, recorder: &mut Recorder, mode: Mode) {
-        for layer in self.layers() {
+        // bn2 last: the sum fused into it reads the shortcut's output.
+        let main_before_bn2: [&dyn Layer; 3] = [&self.conv1, &self.bn1_relu1, &self.conv2];
+        let shortcut = self.shortcut.iter().map(|layer| layer.as_ref());
+        for layer in main_before_bn2.into_iter().chain(shortcut) {
             layer.record_forward(recorder, mode);
         }
-        match (&self.sum_relu, &self.sum_measuring) {
-            (Some(sum_relu), _) if mode == Mode::Eval || (mode == Mode::Train && self.relu2.trains_exact()) => {
-                recorder.record(sum_relu);
-            }
+        let exact = mode == Mode::Eval || (mode == Mode::Train && self.relu2.trains_exact());
+        match (&self.bn2_sum_relu, &self.sum_measuring) {
+            (Some(bn2_sum_relu), _) if exact => bn2_sum_relu.record_forward(recorder, mode),
             (_, Some(sum_measuring)) if mode == Mode::Train => {
+                self.bn2.record_forward(recorder, mode);
                 recorder.record(sum_measuring);
                 self.relu2.record_training_measured(recorder);
             }
             _ => {
+                self.bn2.record_forward(recorder, mode);
                 recorder.record(&self.sum);
                 self.relu2.record_forward(recorder, mode);
             }

@@ -68,10 +68,11 @@ impl BatchNormOptions {
         [("RELU", f64::from(u8::from(self.relu)))]
     }
 
-    /// The same for a per-element kernel handling `quads` fours of a plane per invocation.
-    fn elementwise_constants(&self, quads: usize) -> [(&'static str, f64); 2] {
+    /// The same for a per-element kernel handling `quads` fours of a plane per invocation,
+    /// adding a residual to its output or not (the normalising kernels' `RESIDUAL`).
+    fn elementwise_constants(&self, quads: usize, residual: bool) -> [(&'static str, f64); 3] {
         let [relu] = self.constants();
-        [relu, ("QUADS", quads as f64)]
+        [relu, ("QUADS", quads as f64), ("RESIDUAL", f64::from(u8::from(residual)))]
     }
 }
 
@@ -267,38 +268,61 @@ fn expect_dispatchable(gpu: &Gpu, op: &str, shape: BatchNormShape) -> Result<()>
 /// Training forward: two dispatches, statistics then normalisation, to record in order.
 /// Writes `y`, `saved_mean`, `saved_inv_std`; updates `running_mean` and `running_var`.
 /// Needs at least two values per channel (batch * spatial >= 2), as PyTorch does: the
-/// unbiased variance of one value is undefined.
+/// unbiased variance of one value is undefined. With a `residual` (x's shape), `y` is the
+/// normalised x plus it, before the fused ReLU if any: a residual block's sum in the same
+/// pass. [`backward`] then takes the sum's gradient as dy, with `relu` off (its ReLU gate
+/// is the normalised x's, not the sum's).
 pub fn forward_train(
     gpu: &Gpu,
     shape: BatchNormShape,
     options: BatchNormOptions,
     x: &Tensor,
     layer: &BatchNormTensors,
+    residual: Option<&Tensor>,
     y: &Tensor,
 ) -> Result<Vec<Dispatch>> {
     const OP: &str = "batchnorm forward_train";
-    expect_activation(OP, "y", y, shape)?;
-    let names = ["gamma", "beta", "saved_mean", "saved_inv_std"];
-    let mut bindings = layer.bindings(OP, shape, &names)?;
+    let mut bindings = layer.bindings(OP, shape, &["gamma", "beta", "saved_mean", "saved_inv_std"])?;
     let params = params(gpu, shape, options, 0);
-    bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("y", y), ("x4", x), ("y4", y)]);
-    let (normalize, threads) = per_plane_element(gpu, shape, options, ("normalize", "normalize_vec4"))?;
+    bindings.push(("params", &params));
+    bindings.extend(normalizing_bindings(OP, shape, x, residual, y)?);
+    let entries = ("normalize", "normalize_vec4");
+    let (normalize, threads) = per_plane_element(gpu, shape, options, residual.is_some(), entries)?;
     Ok(vec![statistics(gpu, shape, options, x, layer, None)?, gpu.dispatch_1d(&normalize, &bindings, threads)?])
 }
 
-/// A per-element kernel of batchnorm.wgsl for `shape` with `options`, and the threads it
-/// runs: the vec4 form where planes hold a multiple of four values, with as many fours of
-/// a plane per thread as [`quads_per_thread`] says; else the scalar form, a run of up to
-/// four values of a plane per thread.
+/// The bindings of a normalising kernel's x, residual and y (each also as its vec4 view),
+/// checked. Without a residual the kernels read none: x stands in for it, as a binding only.
+fn normalizing_bindings<'a>(
+    op: &str,
+    shape: BatchNormShape,
+    x: &'a Tensor,
+    residual: Option<&'a Tensor>,
+    y: &'a Tensor,
+) -> Result<[(&'static str, &'a dyn Bindable); 6]> {
+    expect_activation(op, "x", x, shape)?;
+    expect_activation(op, "y", y, shape)?;
+    if let Some(residual) = residual {
+        expect_activation(op, "residual", residual, shape)?;
+    }
+    let r = residual.unwrap_or(x);
+    Ok([("x", x), ("y", y), ("x4", x), ("y4", y), ("residual", r), ("residual4", r)])
+}
+
+/// A per-element kernel of batchnorm.wgsl for `shape` with `options` (adding a residual or
+/// not), and the threads it runs: the vec4 form where planes hold a multiple of four
+/// values, with as many fours of a plane per thread as [`quads_per_thread`] says; else the
+/// scalar form, a run of up to four values of a plane per thread.
 fn per_plane_element(
     gpu: &Gpu,
     shape: BatchNormShape,
     options: BatchNormOptions,
+    residual: bool,
     entries: (&'static str, &'static str),
 ) -> Result<(Arc<Kernel>, usize)> {
     let (entry, runs) = per_row_run(entries, shape.len(), shape.spatial, shape.spatial);
     let quads = quads_per_thread(shape);
-    Ok((gpu.kernel("batchnorm", entry, &options.elementwise_constants(quads))?, runs / quads))
+    Ok((gpu.kernel("batchnorm", entry, &options.elementwise_constants(quads, residual))?, runs / quads))
 }
 
 /// Fours of one plane per thread of the vec4 forms (`QUADS`): 4, 2 or 1, the most whose
@@ -344,24 +368,26 @@ pub fn statistics(
     gpu.dispatch(&kernel, &bindings, [dim(shape.channels), 1, 1])
 }
 
-/// Inference forward: y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta.
-/// Reads only `gamma`, `beta` and the running statistics of `layer`.
+/// Inference forward: y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta,
+/// plus `residual` if given (as in [`forward_train`]). Reads only `gamma`, `beta` and the
+/// running statistics of `layer`.
 pub fn forward_inference(
     gpu: &Gpu,
     shape: BatchNormShape,
     options: BatchNormOptions,
     x: &Tensor,
     layer: &BatchNormTensors,
+    residual: Option<&Tensor>,
     y: &Tensor,
 ) -> Result<Dispatch> {
     const OP: &str = "batchnorm forward_inference";
     expect_dispatchable(gpu, OP, shape)?;
-    expect_activation(OP, "x", x, shape)?;
-    expect_activation(OP, "y", y, shape)?;
     let mut bindings = layer.bindings(OP, shape, &["gamma", "beta", "running_mean", "running_var"])?;
     let params = params(gpu, shape, options, 0);
-    bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("y", y), ("x4", x), ("y4", y)]);
-    let (kernel, threads) = per_plane_element(gpu, shape, options, ("normalize_running", "normalize_running_vec4"))?;
+    bindings.push(("params", &params));
+    bindings.extend(normalizing_bindings(OP, shape, x, residual, y)?);
+    let entries = ("normalize_running", "normalize_running_vec4");
+    let (kernel, threads) = per_plane_element(gpu, shape, options, residual.is_some(), entries)?;
     gpu.dispatch_1d(&kernel, &bindings, threads)
 }
 
@@ -392,7 +418,7 @@ pub fn backward(
     bindings.push(("params", &params));
     bindings.extend(tensors);
     let reduce = gpu.kernel("batchnorm", "reduce", &options.constants())?;
-    let (input_grad, threads) = per_plane_element(gpu, shape, options, ("input_grad", "input_grad_vec4"))?;
+    let (input_grad, threads) = per_plane_element(gpu, shape, options, false, ("input_grad", "input_grad_vec4"))?;
     Ok(vec![
         gpu.dispatch(&reduce, &bindings, [dim(shape.channels), 1, 1])?,
         gpu.dispatch_1d(&input_grad, &bindings, threads)?,
