@@ -1,6 +1,6 @@
 use sturdy::gpu::{shader_constant, Dispatch, Tensor};
 use sturdy::ops;
-use sturdy::ops::batchnorm::{self as bn, BatchNormOptions, BatchNormShape, BatchNormTensors};
+use sturdy::ops::batchnorm::{self as bn, BatchNormOptions, BatchNormShape, BatchNormTensors, Residual};
 use sturdy::ops::calibrate::Measure;
 use sturdy::reference::batchnorm as reference;
 
@@ -493,25 +493,43 @@ fn fused_relu_matches_relu_of_the_reference() {
 /// forward write y + r, or relu(y + r) with the fused ReLU, for a residual r of x's shape.
 /// Each within y's bound plus one rounding of the sum (u |y + r|; ReLU is 1-Lipschitz).
 /// The kernels cut on their f32 sum, so the data (fixed seeds) must keep every sum farther
-/// from 0 than its bound, and must reach the cut: both checked.
+/// from 0 than its bound, and must reach the cut: both checked. Training forward measuring
+/// the sum for the site after it raises the site's running max to the max |sum| of what it
+/// wrote (exact: the same f32 values), other sites untouched; a larger running max stays.
 #[test]
 fn fused_residual_is_added_before_the_relu() {
-    for relu in [false, true] {
+    const SITE: usize = 1;
+    for (relu, measuring) in [(false, false), (true, false), (false, true)] {
         let options = BatchNormOptions { relu, ..Default::default() };
         let eps = options.eps as f64;
         for (batch, channels, height, width) in SHAPES.into_iter().filter(|s| s.0 * s.2 * s.3 > 2) {
             let shape = bn_shape(batch, channels, height, width);
-            let mut case = Case::new(format!("batchnorm fused residual, relu {relu}, {shape:?}"));
+            let mut case =
+                Case::new(format!("batchnorm fused residual, relu {relu}, measuring {measuring}, {shape:?}"));
             let dims = dims(shape, height, width);
             let (x, x_ref) = case.tensor(&dims, -1.0, 1.0);
             let (r, r_ref) = case.tensor(&dims, -1.0, 1.0);
             let layer = Layer::new(&mut case, channels);
             let (train_y, eval_y) = (poisoned(&dims), poisoned(&dims));
+            let max_abs = gpu().upload(&[3], &[7.0f32, 0.0, 7.0]).unwrap();
+            let measure = measuring.then_some(Measure { site: SITE as u32, max_abs: &max_abs });
             // Inference first: it reads the running statistics that training forward updates.
             let tensors = layer.tensors();
             let eval = bn::forward_inference(gpu(), shape, options, &x, &tensors, Some(&r), &eval_y).unwrap();
-            let train = bn::forward_train(gpu(), shape, options, &x, &tensors, Some(&r), &train_y).unwrap();
+            let residual = Residual { value: &r, measure };
+            let train = bn::forward_train(gpu(), shape, options, &x, &tensors, Some(residual), &train_y).unwrap();
             run(&[vec![eval], train].concat());
+            if measuring {
+                let written = read(&train_y).iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                let measured = read(&max_abs);
+                assert_eq!(measured[SITE], written, "{}: the running max of the sum", case.context());
+                assert_eq!((measured[0], measured[2]), (7.0, 7.0), "{}: other sites untouched", case.context());
+                let larger = gpu().upload(&[3], &[0.0f32, 1e6, 0.0]).unwrap();
+                let residual = Residual { value: &r, measure: Some(Measure { site: SITE as u32, max_abs: &larger }) };
+                let (scratch, tensors) = (poisoned(&dims), layer.tensors());
+                run(&bn::forward_train(gpu(), shape, options, &x, &tensors, Some(residual), &scratch).unwrap());
+                assert_eq!(read(&larger)[SITE], 1e6, "{}: a larger running max stays", case.context());
+            }
 
             let (gamma, beta) = (&layer.gamma.1, &layer.beta.1);
             let (rm, rv) = (&layer.running_mean.1, &layer.running_var.1);
@@ -682,8 +700,13 @@ fn bad_shapes_are_rejected() {
     let error = message(bn::forward_train(gpu(), shape, options, &x, &layer.tensors(), None, &wrong_y));
     assert!(error.contains("forward_train") && error.contains("y has shape [2, 3, 5, 5]"), "{error}");
 
-    let error = message(bn::forward_train(gpu(), shape, options, &x, &layer.tensors(), Some(&wrong_y), &y));
+    let residual = Residual { value: &wrong_y, measure: None };
+    let error = message(bn::forward_train(gpu(), shape, options, &x, &layer.tensors(), Some(residual), &y));
     assert!(error.contains("forward_train") && error.contains("residual has shape [2, 3, 5, 5]"), "{error}");
+    let max_abs = gpu().zeros(&[2]).unwrap();
+    let residual = Residual { value: &x, measure: Some(Measure { site: 2, max_abs: &max_abs }) };
+    let error = message(bn::forward_train(gpu(), shape, options, &x, &layer.tensors(), Some(residual), &y));
+    assert!(error.contains("forward_train") && error.contains("max_abs"), "{error}");
     let error = bn::forward_inference(gpu(), shape, options, &x, &layer.tensors(), Some(&wrong_y), &y).err();
     assert!(error.expect("must fail").to_string().contains("residual has shape"));
 

@@ -34,46 +34,6 @@ fn running_max_abs_is_exact_for_odd_sizes() {
     }
 }
 
-/// The residual sum that measures as it writes: out is the f32 sum (one rounding each, as
-/// on the CPU: bitwise equal), the site's running max is max |out| (exact), at odd lengths
-/// (one value per step), multiples of four (vec4s) and beyond one pass of the capped grid.
-#[test]
-fn sum_running_max_abs_writes_the_sum_and_its_max() {
-    for len in [1, 63, 4 * 17, 1000 + 7, 4 * 75_001] {
-        let mut case = Case::new(format!("sum running max |x| {len}"));
-        let (a_values, _) = case.uniform(len, -3.0, 3.0);
-        let (b_values, _) = case.uniform(len, -3.0, 3.0);
-        let sums: Vec<f32> = a_values.iter().zip(&b_values).map(|(a, b)| a + b).collect();
-        let [a, b] = [&a_values, &b_values].map(|values| gpu().upload(&[len], values).unwrap());
-        let out = poisoned(&[len]);
-        let start: Vec<f32> = vec![case.rng.random_range(0.0..1.0), 0.0, case.rng.random_range(0.0..5.0)];
-        let max_abs = gpu().upload(&[3], &start).unwrap();
-        let measure = op::Measure { site: SITE, max_abs: &max_abs };
-        let dispatch = op::sum_running_max_abs(gpu(), &a, &b, &out, measure).unwrap();
-        let got = run_and_read(&[&dispatch], &out);
-        let expected: Vec<f64> = sums.iter().map(|&s| f64::from(s)).collect();
-        assert_eq!(got, expected, "{}: the sums", case.context());
-        let measured = read(&max_abs);
-        assert_eq!(measured[SITE as usize], reference::running_max_abs(0.0, &expected), "{}", case.context());
-        assert_eq!(measured[0], start[0] as f64, "{}: other sites untouched", case.context());
-        assert_eq!(measured[2], start[2] as f64, "{}: other sites untouched", case.context());
-        // A running max above the batch's stays.
-        let above = gpu().upload(&[3], &[0.0f32, 9.5, 0.0]).unwrap();
-        let keep = op::sum_running_max_abs(gpu(), &a, &b, &out, op::Measure { site: SITE, max_abs: &above }).unwrap();
-        assert_eq!(run_and_read(&[&keep], &above)[SITE as usize], 9.5, "{}", case.context());
-    }
-}
-
-#[test]
-fn sum_running_max_abs_rejects_mismatched_shapes_and_sites() {
-    let (a, b) = (gpu().zeros(&[4, 5]).unwrap(), gpu().zeros(&[4, 6]).unwrap());
-    let max_abs = gpu().zeros(&[2]).unwrap();
-    let message = |r: sturdy::gpu::Result<sturdy::gpu::Dispatch>| r.err().expect("must fail").to_string();
-    let measure = |site| op::Measure { site, max_abs: &max_abs };
-    assert!(message(op::sum_running_max_abs(gpu(), &a, &b, &a, measure(0))).contains("shape"));
-    assert!(message(op::sum_running_max_abs(gpu(), &a, &a, &a, measure(2))).contains("max_abs"));
-}
-
 #[test]
 fn running_max_abs_propagates_nan() {
     let mut values = vec![1.0f32; 130];

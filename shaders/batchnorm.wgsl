@@ -35,6 +35,10 @@
 // write y + residual (relu(y + residual) with RELU), a residual block's second batch norm,
 // sum and ReLU in one pass. Backward knows nothing of it: the sum's gradient comes from
 // the ReLU's own backward, and reaches this layer as dy with RELU off.
+// normalize_measuring (and its vec4 form) is training's normalisation raising the running
+// max |output| of the site reading the output (calibrate.wgsl's max_abs of it) as it
+// writes it: a residual sum measured for an activation that scales with it, in the same
+// pass.
 //
 // Per-channel sums: each invocation of a channel's workgroup adds its own run of
 // ceil(M / WORKGROUP) consecutive values in turn (any M works; 3x faster on lavapipe than
@@ -45,6 +49,7 @@
 // pairwise: ceil(M / (4 WORKGROUP)) + 2 + 2 (FAN - 1).
 
 // include: runs
+// include: max_abs
 
 struct Params {
     batch: u32,
@@ -54,7 +59,7 @@ struct Params {
     count: u32,
     momentum: f32,
     eps: f32,
-    // stats_measuring only: the site whose running max |y| it raises.
+    // stats_measuring and normalize_measuring only: the site whose running max |y| they raise.
     site: u32,
 }
 
@@ -301,10 +306,9 @@ fn stats_measuring(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     let s = channel_stats(c, lane);
     if lane == 0u {
         let inv_std = save_stats(c, s.x, s.y);
-        // |y| by clearing the sign bit, as calibrate.wgsl: a NaN stays a NaN.
-        let low = bitcast<u32>(batch_normalized(s.z, s.x, inv_std, gamma[c], beta[c])) & 0x7fffffffu;
-        let high = bitcast<u32>(batch_normalized(s.w, s.x, inv_std, gamma[c], beta[c])) & 0x7fffffffu;
-        atomicMax(&max_abs_bits[params.site], max(low, high));
+        let low = batch_normalized(s.z, s.x, inv_std, gamma[c], beta[c]);
+        let high = batch_normalized(s.w, s.x, inv_std, gamma[c], beta[c]);
+        atomicMax(&max_abs_bits[params.site], max_of(abs_bits(vec4<f32>(low, high, 0.0, 0.0))));
     }
 }
 
@@ -348,24 +352,70 @@ fn run_channel(r: RowRun) -> u32 {
     return plane_channel(r.row, params.channels);
 }
 
-@compute @workgroup_size(WORKGROUP)
-fn normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+// Training's normalisation of this invocation's values; returns their greatest |output|
+// (as abs_bits).
+fn normalize_run(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
     let t = thread_index(gid, groups);
-    if t < run_count() {
-        let r = run_at(t);
-        store_y_run(r, output(x_run(r), saved_channel(run_channel(r)), residual_run(r)));
+    if t >= run_count() {
+        return 0u;
+    }
+    let r = run_at(t);
+    let out = output(x_run(r), saved_channel(run_channel(r)), residual_run(r));
+    store_y_run(r, out);
+    return max_of(select(vec4<u32>(0u), abs_bits(out), run_lanes(r)));
+}
+
+// The same for the vec4 forms' QUADS fours.
+fn normalize_quads(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
+    let first = first_quad(gid, groups);
+    if 4u * first >= element_count() {
+        return 0u;
+    }
+    let k = saved_channel(channel_of(4u * first));
+    var m = 0u;
+    for (var t = first; t < first + QUADS; t++) {
+        let out = output(x4[t], k, residual_quad(t));
+        y4[t] = out;
+        m = max(m, max_of(abs_bits(out)));
+    }
+    return m;
+}
+
+// The workgroup's greatest |output| m into the site's running max. Called by every
+// invocation (uniform control flow).
+fn measure(m: u32, lid: u32) {
+    let largest = workgroup_max(m, lid);
+    if lid == 0u {
+        atomicMax(&max_abs_bits[params.site], largest);
     }
 }
 
 @compute @workgroup_size(WORKGROUP)
+fn normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    _ = normalize_run(gid, groups);
+}
+
+@compute @workgroup_size(WORKGROUP)
 fn normalize_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let first = first_quad(gid, groups);
-    if 4u * first < element_count() {
-        let k = saved_channel(channel_of(4u * first));
-        for (var t = first; t < first + QUADS; t++) {
-            y4[t] = output(x4[t], k, residual_quad(t));
-        }
-    }
+    _ = normalize_quads(gid, groups);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn normalize_measuring(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    measure(normalize_run(gid, groups), lid);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn normalize_measuring_vec4(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    measure(normalize_quads(gid, groups), lid);
 }
 
 @compute @workgroup_size(WORKGROUP)

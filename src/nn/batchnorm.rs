@@ -1,7 +1,7 @@
 use super::describe::per_image;
 use super::{Activation, Layer, Mode, Op, Param, Purpose};
 use crate::gpu::{Dispatch, Gpu, Recorder, Result, Tensor};
-use crate::ops::batchnorm::{self, BatchNormOptions, BatchNormShape, BatchNormTensors, Normalization};
+use crate::ops::batchnorm::{self, BatchNormOptions, BatchNormShape, BatchNormTensors, Normalization, Residual};
 use crate::ops::calibrate::Measure;
 
 /// Batch normalisation over the channels of an NCHW (or NC) activation.
@@ -91,6 +91,25 @@ impl BatchNorm {
         )
     }
 
+    /// Training forward's passes with `residual` added and the sum measured for the site
+    /// after it (`measure`), writing the sum to `sum`: a residual block's batch norm, sum
+    /// and measure in one pass, for a ReLU that trains with an activation scaling with the
+    /// sum's running max |x|. Its gradient is this layer's output gradient, as in
+    /// [`fused_residual_relu`](Self::fused_residual_relu). Empty in an inference network.
+    pub fn fused_residual_measuring(
+        &self,
+        gpu: &Gpu,
+        residual: &Tensor,
+        measure: Measure,
+        sum: &Tensor,
+    ) -> Result<Vec<Dispatch>> {
+        let core = &self.core;
+        let Some(tensors) = core.training_tensors() else { return Ok(Vec::new()) };
+        let residual = Residual { value: residual, measure: Some(measure) };
+        let options = BatchNormOptions::default();
+        batchnorm::forward_train(gpu, core.shape, options, &core.input.value, &tensors, Some(residual), sum)
+    }
+
     /// The layer's input.
     pub fn input(&self) -> &Tensor {
         &self.core.input.value
@@ -165,7 +184,10 @@ impl Core {
         let (shape, x) = (self.shape, &self.input.value);
         let eval = batchnorm::forward_inference(gpu, shape, options, x, &self.inference_tensors(), residual, output)?;
         let train = match self.training_tensors() {
-            Some(tensors) => batchnorm::forward_train(gpu, shape, options, x, &tensors, residual, output)?,
+            Some(tensors) => {
+                let residual = residual.map(|value| Residual { value, measure: None });
+                batchnorm::forward_train(gpu, shape, options, x, &tensors, residual, output)?
+            }
             None => Vec::new(),
         };
         Ok(ForwardPasses { train, eval })

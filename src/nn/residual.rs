@@ -7,7 +7,7 @@ use super::{
     Activation, BatchNorm, BnRelu, Conv2d, Layer, Mode, Op, Param, Purpose, Shortcut, Site, SiteTables, ZeroPadShortcut,
 };
 use crate::gpu::{Dispatch, Gpu, Recorder, Result, Tensor};
-use crate::ops::{add, calibrate};
+use crate::ops::add;
 
 /// He et al.'s basic block: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)). Where
 /// the shape changes the shortcut is the zero-padded subsampling (option A) or a 1x1
@@ -15,7 +15,7 @@ use crate::ops::{add, calibrate};
 /// computes the exact function (training with exact ReLUs, evaluation) the sum and relu2
 /// run in bn2's normalisation (bn2, sum and relu2 in one pass), and bn1 and relu1 in one
 /// too (`BnRelu`); where relu2 trains with an activation that scales with its running
-/// max |x|, the sum measures it as it writes.
+/// max |x|, bn2's normalisation writes the sum and measures it as it writes.
 pub struct BasicBlock {
     name: String,
     conv1: Conv2d,
@@ -28,9 +28,10 @@ pub struct BasicBlock {
     /// bn2's forward with the sum and relu2 in its normalisation, writing relu2's output;
     /// None where passes are not fused (`Gpu::fuses_passes`).
     bn2_sum_relu: Option<ForwardPasses>,
-    /// The sum and the measure of its max |x| that relu2's training reads, where relu2
-    /// trains with an activation that scales with it and passes are fused.
-    sum_measuring: Option<Dispatch>,
+    /// bn2's training forward with the sum and the measure of its max |x| that relu2's
+    /// training reads, where relu2 trains with an activation that scales with it and
+    /// passes are fused.
+    bn2_sum_measuring: Option<Vec<Dispatch>>,
     /// The residual sum relu2 reads (its gradient is bn2's output gradient).
     sum_value: Activation,
     relu2: Site,
@@ -111,18 +112,16 @@ impl BasicBlock {
         let sum_input = Activation::sharing_grad(gpu, sum_grad)?;
         let sum = add::forward(gpu, &bn2.output().value, shortcut_value, &sum_input.value)?;
         let relu2 = Site::relu(gpu, &format!("{name}.relu2"), &sum_input, tables)?;
-        let (bn2_sum_relu, sum_measuring) = match gpu.fuses_passes() {
+        let (bn2_sum_relu, bn2_sum_measuring) = match gpu.fuses_passes() {
             true => {
-                let main_value = &bn2.output().value;
                 let bn2_sum_relu = bn2.fused_residual_relu(gpu, shortcut_value, &relu2.output().value)?;
-                let sum_measuring = match relu2.producer_measure(tables) {
+                let bn2_sum_measuring = match relu2.producer_measure(tables) {
                     Some(measure) => {
-                        let sum = &sum_input.value;
-                        Some(calibrate::sum_running_max_abs(gpu, main_value, shortcut_value, sum, measure)?)
+                        Some(bn2.fused_residual_measuring(gpu, shortcut_value, measure, &sum_input.value)?)
                     }
                     None => None,
                 };
-                (Some(bn2_sum_relu), sum_measuring)
+                (Some(bn2_sum_relu), bn2_sum_measuring)
             }
             false => (None, None),
         };
@@ -140,7 +139,7 @@ impl BasicBlock {
             shortcut,
             sum,
             bn2_sum_relu,
-            sum_measuring,
+            bn2_sum_measuring,
             sum_value: sum_input,
             relu2,
             merge_grads,
@@ -177,11 +176,10 @@ impl Layer for BasicBlock {
             layer.record_forward(recorder, mode);
         }
         let exact = mode == Mode::Eval || (mode == Mode::Train && self.relu2.trains_exact());
-        match (&self.bn2_sum_relu, &self.sum_measuring) {
+        match (&self.bn2_sum_relu, &self.bn2_sum_measuring) {
             (Some(bn2_sum_relu), _) if exact => bn2_sum_relu.record_forward(recorder, mode),
-            (_, Some(sum_measuring)) if mode == Mode::Train => {
-                self.bn2.record_forward(recorder, mode);
-                recorder.record(sum_measuring);
+            (_, Some(bn2_sum_measuring)) if mode == Mode::Train => {
+                recorder.record_all(bn2_sum_measuring);
                 self.relu2.record_training_measured(recorder);
             }
             _ => {

@@ -76,6 +76,17 @@ impl BatchNormOptions {
     }
 }
 
+/// A residual block's shortcut output, which training forward adds to the normalised x
+/// (before the fused ReLU if any): the block's sum in the same pass. With `measure`, the
+/// pass also raises that site's running max |output| with the values it writes (as
+/// calibration's [`running_max_abs`](super::calibrate::running_max_abs) of them would), for
+/// an activation after the sum that scales with it.
+#[derive(Clone, Copy)]
+pub struct Residual<'a> {
+    pub value: &'a Tensor,
+    pub measure: Option<Measure<'a>>,
+}
+
 /// The per-channel tensors of one batch-norm layer, each of shape `[channels]`.
 pub struct BatchNormTensors<'a> {
     /// Scale, read by every pass.
@@ -268,25 +279,32 @@ fn expect_dispatchable(gpu: &Gpu, op: &str, shape: BatchNormShape) -> Result<()>
 /// Training forward: two dispatches, statistics then normalisation, to record in order.
 /// Writes `y`, `saved_mean`, `saved_inv_std`; updates `running_mean` and `running_var`.
 /// Needs at least two values per channel (batch * spatial >= 2), as PyTorch does: the
-/// unbiased variance of one value is undefined. With a `residual` (x's shape), `y` is the
-/// normalised x plus it, before the fused ReLU if any: a residual block's sum in the same
-/// pass. [`backward`] then takes the sum's gradient as dy, with `relu` off (its ReLU gate
-/// is the normalised x's, not the sum's).
+/// unbiased variance of one value is undefined. With a [`Residual`] (x's shape), `y` is
+/// the normalised x plus it. [`backward`] then takes the sum's gradient as dy, with `relu`
+/// off (its ReLU gate is the normalised x's, not the sum's).
 pub fn forward_train(
     gpu: &Gpu,
     shape: BatchNormShape,
     options: BatchNormOptions,
     x: &Tensor,
     layer: &BatchNormTensors,
-    residual: Option<&Tensor>,
+    residual: Option<Residual>,
     y: &Tensor,
 ) -> Result<Vec<Dispatch>> {
     const OP: &str = "batchnorm forward_train";
     let mut bindings = layer.bindings(OP, shape, &["gamma", "beta", "saved_mean", "saved_inv_std"])?;
-    let params = params(gpu, shape, options, 0);
+    let measure = residual.and_then(|r| r.measure);
+    let params = params(gpu, shape, options, measure.map_or(0, |m| m.site));
     bindings.push(("params", &params));
-    bindings.extend(normalizing_bindings(OP, shape, x, residual, y)?);
-    let entries = ("normalize", "normalize_vec4");
+    bindings.extend(normalizing_bindings(OP, shape, x, residual.map(|r| r.value), y)?);
+    let entries = match measure {
+        Some(Measure { site, max_abs }) => {
+            expect_site_table(OP, "max_abs", site, max_abs)?;
+            bindings.push(("max_abs_bits", max_abs));
+            ("normalize_measuring", "normalize_measuring_vec4")
+        }
+        None => ("normalize", "normalize_vec4"),
+    };
     let (normalize, threads) = per_plane_element(gpu, shape, options, residual.is_some(), entries)?;
     Ok(vec![statistics(gpu, shape, options, x, layer, None)?, gpu.dispatch_1d(&normalize, &bindings, threads)?])
 }
@@ -369,8 +387,8 @@ pub fn statistics(
 }
 
 /// Inference forward: y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta,
-/// plus `residual` if given (as in [`forward_train`]). Reads only `gamma`, `beta` and the
-/// running statistics of `layer`.
+/// plus `residual` if given (as [`forward_train`] adds a [`Residual`]). Reads only
+/// `gamma`, `beta` and the running statistics of `layer`.
 pub fn forward_inference(
     gpu: &Gpu,
     shape: BatchNormShape,

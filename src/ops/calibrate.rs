@@ -3,9 +3,9 @@
 //! (zero it with `gpu.write` to start a new calibration). Noise scales and polynomial
 //! ranges read the same tensor.
 
-use crate::gpu::{Bindable, Dispatch, Gpu, Result, Tensor};
+use crate::gpu::{Dispatch, Gpu, Result, Tensor};
 
-use super::{dim, expect_site_table, per_element, same_shape};
+use super::{dim, expect_site_table};
 
 crate::uniform! {
     /// The shader's parameter block (`Params` in calibrate.wgsl).
@@ -18,7 +18,8 @@ crate::uniform! {
 /// A site's running max |x| that the kernel writing the site's input raises with the
 /// values it writes (as [`running_max_abs`] of them would), so that they are not read
 /// again to be measured: a training batch norm's statistics (for an activation that
-/// normalises x itself), a residual sum ([`sum_running_max_abs`]).
+/// normalises x itself), or its normalisation where it adds a residual block's sum
+/// ([`batchnorm::Residual`](super::batchnorm::Residual)).
 #[derive(Clone, Copy)]
 pub struct Measure<'a> {
     pub site: u32,
@@ -38,27 +39,4 @@ pub fn running_max_abs(gpu: &Gpu, site: u32, x: &Tensor, max_abs: &Tensor) -> Re
     let kernel = gpu.kernel("calibrate", "max_abs", &[])?;
     let groups = x.len().div_ceil(kernel.workgroup_size()[0] as usize).min(MAX_ABS_GROUPS);
     gpu.dispatch(&kernel, &[("params", &params), ("x", x), ("max_abs_bits", max_abs)], [groups as u32, 1, 1])
-}
-
-/// out = a + b, raising `measure`'s running max with max |out|: a residual sum and the
-/// measuring of the site that reads it, in one pass.
-pub fn sum_running_max_abs(gpu: &Gpu, a: &Tensor, b: &Tensor, out: &Tensor, measure: Measure) -> Result<Dispatch> {
-    let Measure { site, max_abs } = measure;
-    same_shape("residual sum", &[("a", a), ("b", b), ("out", out)])?;
-    expect_site_table("residual sum's running max |x|", "max_abs", site, max_abs)?;
-    let params = gpu.uniform(&Params { len: dim(a.len()), site });
-    let (entry, threads) = per_element(("sum_max_abs", "sum_max_abs_vec4"), a.len(), a.len());
-    let kernel = gpu.kernel("calibrate", entry, &[])?;
-    let groups = threads.div_ceil(kernel.workgroup_size()[0] as usize).min(MAX_ABS_GROUPS);
-    let bindings: [(&str, &dyn Bindable); 8] = [
-        ("params", &params),
-        ("max_abs_bits", max_abs),
-        ("a", a),
-        ("b", b),
-        ("out", out),
-        ("a4", a),
-        ("b4", b),
-        ("out4", out),
-    ];
-    gpu.dispatch(&kernel, &bindings, [groups as u32, 1, 1])
 }
