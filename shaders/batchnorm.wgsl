@@ -59,7 +59,8 @@ struct Params {
     count: u32,
     momentum: f32,
     eps: f32,
-    // stats_measuring and normalize_measuring only: the site whose running max |y| they raise.
+    // stats_measuring and normalize_measuring only: the site whose running max |y| they
+    // raise.
     site: u32,
 }
 
@@ -381,15 +382,6 @@ fn normalize_quads(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
     return m;
 }
 
-// The workgroup's greatest |output| m into the site's running max. Called by every
-// invocation (uniform control flow).
-fn measure(m: u32, lid: u32) {
-    let largest = workgroup_max(m, lid);
-    if lid == 0u {
-        atomicMax(&max_abs_bits[params.site], largest);
-    }
-}
-
 @compute @workgroup_size(WORKGROUP)
 fn normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     _ = normalize_run(gid, groups);
@@ -406,7 +398,7 @@ fn normalize_measuring(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    measure(normalize_run(gid, groups), lid);
+    raise_running_max(normalize_run(gid, groups), lid);
 }
 
 @compute @workgroup_size(WORKGROUP)
@@ -415,7 +407,7 @@ fn normalize_measuring_vec4(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    measure(normalize_quads(gid, groups), lid);
+    raise_running_max(normalize_quads(gid, groups), lid);
 }
 
 @compute @workgroup_size(WORKGROUP)

@@ -4,7 +4,8 @@
 //   max_abs:       max_abs[site] = max(max_abs[site], max_i |x[i]|) on the f32 bit patterns
 //
 // The kernels that write a site's input in training can raise its max as they write
-// (batchnorm.wgsl's stats_measuring and MEASURING), so that the input is not read again.
+// (batchnorm.wgsl's stats_measuring and normalize_measuring), so that the input is not
+// read again.
 
 // include: max_abs
 
@@ -19,8 +20,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> max_abs_bits: array<atomic<u32>>;
 
 // Takes any number of workgroups (the op caps it): each invocation takes its run of the
-// input (`run_of`), then the workgroup's max goes into the site's running max with one
-// atomicMax.
+// input (`run_of`), then raise_running_max.
 @compute @workgroup_size(WORKGROUP)
 fn max_abs(
     @builtin(local_invocation_index) lid: u32,
@@ -32,8 +32,5 @@ fn max_abs(
     for (var i = run.x; i < run.y; i++) {
         m = max(m, abs_bits(vec4<f32>(x[i])).x);
     }
-    let largest = workgroup_max(m, lid);
-    if lid == 0u {
-        atomicMax(&max_abs_bits[params.site], largest);
-    }
+    raise_running_max(m, lid);
 }

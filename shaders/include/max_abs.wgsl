@@ -1,8 +1,8 @@
 
 // ---- shaders/include/max_abs.wgsl, appended by build.rs to the shaders that include it ----
 // The running max |x| of a site (calibrate.wgsl): the values' magnitudes as u32 bit
-// patterns, which order like the values (f32 >= 0), merged across a workgroup before the
-// including shader's one atomicMax per workgroup.
+// patterns, which order like the values (f32 >= 0), merged across a workgroup into the
+// including shader's max_abs_bits with one atomicMax per workgroup.
 
 var<workgroup> partial_max: array<u32, WORKGROUP>;
 
@@ -15,10 +15,11 @@ fn max_of(m: vec4<u32>) -> u32 {
     return max(max(m.x, m.y), max(m.z, m.w));
 }
 
-// The greatest of the workgroup's invocations' m, merged in workgroup memory in two
-// levels of FAN (shaders/common/grid.wgsl): valid in invocation 0 only. Called by every
-// invocation (uniform control flow).
-fn workgroup_max(m: u32, lid: u32) -> u32 {
+// Raises the site's running max (the including shader's max_abs_bits[params.site]) to
+// the greatest of the workgroup's invocations' m, merged in workgroup memory in two levels
+// of FAN (shaders/common/grid.wgsl), with one atomicMax. Called by every invocation
+// (uniform control flow).
+fn raise_running_max(m: u32, lid: u32) {
     partial_max[lid] = m;
     workgroupBarrier();
     if lid < FAN {
@@ -29,11 +30,11 @@ fn workgroup_max(m: u32, lid: u32) -> u32 {
         partial_max[lid * FAN] = largest;
     }
     workgroupBarrier();
-    var largest = partial_max[0];
     if lid == 0u {
+        var largest = partial_max[0];
         for (var k = 1u; k < FAN; k++) {
             largest = max(largest, partial_max[k * FAN]);
         }
+        atomicMax(&max_abs_bits[params.site], largest);
     }
-    return largest;
 }
