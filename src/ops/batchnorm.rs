@@ -294,16 +294,12 @@ pub fn forward_train(
     const OP: &str = "batchnorm forward_train";
     let mut bindings = layer.bindings(OP, shape, &["gamma", "beta", "saved_mean", "saved_inv_std"])?;
     let measure = residual.and_then(|r| r.measure);
-    let params = params(gpu, shape, options, measure.map_or(0, |m| m.site));
+    let params = params(gpu, shape, options, site_of(measure));
     bindings.push(("params", &params));
     bindings.extend(normalizing_bindings(OP, shape, x, residual.map(|r| r.value), y)?);
-    let entries = match measure {
-        Some(Measure { site, max_abs }) => {
-            expect_site_table(OP, "max_abs", site, max_abs)?;
-            bindings.push(("max_abs_bits", max_abs));
-            ("normalize_measuring", "normalize_measuring_vec4")
-        }
-        None => ("normalize", "normalize_vec4"),
+    let entries = match bind_measure(OP, measure, &mut bindings)? {
+        true => ("normalize_measuring", "normalize_measuring_vec4"),
+        false => ("normalize", "normalize_vec4"),
     };
     let (normalize, threads) = per_plane_element(gpu, shape, options, residual.is_some(), entries)?;
     Ok(vec![statistics(gpu, shape, options, x, layer, None)?, gpu.dispatch_1d(&normalize, &bindings, threads)?])
@@ -325,6 +321,24 @@ fn normalizing_bindings<'a>(
     }
     let r = residual.unwrap_or(x);
     Ok([("x", x), ("y", y), ("x4", x), ("y4", y), ("residual", r), ("residual4", r)])
+}
+
+/// The site whose running max a measuring kernel raises (`Params::site`; 0, unread, without).
+fn site_of(measure: Option<Measure>) -> u32 {
+    measure.map_or(0, |m| m.site)
+}
+
+/// Binds `measure`'s table as the measuring entry points' `max_abs_bits`, its site checked
+/// against it; whether there is one (and a measuring entry point is to run).
+fn bind_measure<'a>(
+    op: &str,
+    measure: Option<Measure<'a>>,
+    bindings: &mut Vec<(&'static str, &'a dyn Bindable)>,
+) -> Result<bool> {
+    let Some(Measure { site, max_abs }) = measure else { return Ok(false) };
+    expect_site_table(op, "max_abs", site, max_abs)?;
+    bindings.push(("max_abs_bits", max_abs));
+    Ok(true)
 }
 
 /// A per-element kernel of batchnorm.wgsl for `shape` with `options` (adding a residual or
@@ -371,16 +385,11 @@ pub fn statistics(
     expect_activation(OP, "x", x, shape)?;
     let names = ["gamma", "beta", "running_mean", "running_var", "saved_mean", "saved_inv_std"];
     let mut bindings = layer.bindings(OP, shape, &names)?;
-    let site = measure.map_or(0, |m| m.site);
-    let params = params(gpu, shape, options, site);
+    let params = params(gpu, shape, options, site_of(measure));
     bindings.extend([("params", &params as &dyn Bindable), ("x", x), ("x4", x)]);
-    let entry = match measure {
-        Some(Measure { site, max_abs }) => {
-            expect_site_table(OP, "max_abs", site, max_abs)?;
-            bindings.push(("max_abs_bits", max_abs));
-            "stats_measuring"
-        }
-        None => "stats",
+    let entry = match bind_measure(OP, measure, &mut bindings)? {
+        true => "stats_measuring",
+        false => "stats",
     };
     let kernel = gpu.kernel("batchnorm", entry, &[])?;
     gpu.dispatch(&kernel, &bindings, [dim(shape.channels), 1, 1])
