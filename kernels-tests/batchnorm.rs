@@ -128,6 +128,26 @@ fn normalize_bounds(shape: BatchNormShape, model: &StatsModel, x: &[f64], gamma:
         .collect()
 }
 
+/// How many of `values` lie within SAFETY times their error `bounds` of 0: where a kernel's
+/// cut at 0 on its f32 values could fall on the other side.
+fn within_rounding_of_zero(values: &[f64], bounds: &[f64]) -> usize {
+    values.iter().zip(bounds).filter(|(v, b)| v.abs() <= SAFETY * **b).count()
+}
+
+/// The first of `draw`'s data that `fits`: data with the property a check needs (clear of a
+/// kernel's cut at 0, reaching it) by construction, since each run draws with a fresh seed.
+/// Misfits are rare (the bounds are a few units of roundoff), so one or two draws in practice.
+fn draw_until<T>(case: &mut Case, mut draw: impl FnMut(&mut Case) -> T, fits: impl Fn(&T) -> bool) -> T {
+    const DRAWS: usize = 100;
+    for _ in 0..DRAWS {
+        let data = draw(case);
+        if fits(&data) {
+            return data;
+        }
+    }
+    panic!("{}: none of {DRAWS} draws fits", case.context())
+}
+
 /// Bound on a running-statistic update r' = (1 - m) * r + m * b (r with error e_r, b with
 /// error e_b): the propagated errors plus four roundings (1 - m, two products, the sum).
 fn running_bound(momentum: f64, r: f64, e_r: f64, b: f64, e_b: f64) -> f64 {
@@ -456,8 +476,8 @@ fn gpu_backward_with(
 
 /// The fused ReLU: forward writes relu(y), within y's bound (ReLU is 1-Lipschitz); backward
 /// is batch norm's backward fed dy where y > 0 and zero elsewhere, within that bound. The
-/// kernels decide y > 0 on their f32 y, so the inputs (fixed seeds) must keep every y
-/// farther from 0 than its error bound: checked, so a change of data cannot pass silently.
+/// kernels decide y > 0 on their f32 y, so x is drawn until every y lies farther from 0
+/// than its error bound (`draw_until`), and that is checked.
 #[test]
 fn fused_relu_matches_relu_of_the_reference() {
     let options = BatchNormOptions { relu: true, ..Default::default() };
@@ -466,17 +486,29 @@ fn fused_relu_matches_relu_of_the_reference() {
         let shape = bn_shape(batch, channels, height, width);
         let mut case = Case::new(format!("batchnorm fused relu {shape:?}"));
         let dims = dims(shape, height, width);
-        let (x, x_ref) = case.tensor(&dims, -1.0, 1.0);
-        let (dy, dy_ref) = case.tensor(&dims, -1.0, 1.0);
         let layer = Layer::new(&mut case, channels);
+        let (gamma, beta) = (&layer.gamma.1, &layer.beta.1);
+        let y_and_bounds = |x_ref: &[f64]| {
+            let y_ref = reference::forward_train(shape, x_ref, gamma, beta, eps);
+            let y_bounds = normalize_bounds(shape, &StatsModel::new(shape, x_ref, eps), x_ref, gamma, &y_ref);
+            (y_ref, y_bounds)
+        };
+        let (x_values, x_ref) = draw_until(
+            &mut case,
+            |case| case.uniform(shape.len(), -1.0, 1.0),
+            |(_, x_ref)| {
+                let (y_ref, y_bounds) = y_and_bounds(x_ref);
+                within_rounding_of_zero(&y_ref, &y_bounds) == 0
+            },
+        );
+        let x = gpu().upload(&dims, &x_values).unwrap();
+        let (dy, dy_ref) = case.tensor(&dims, -1.0, 1.0);
         let (relu_y, (dx, dgamma, dbeta)) = gpu_backward_with(options, shape, &dims, &x, &dy, &layer);
 
         let model = StatsModel::new(shape, &x_ref, eps);
-        let (gamma, beta) = (&layer.gamma.1, &layer.beta.1);
-        let y_ref = reference::forward_train(shape, &x_ref, gamma, beta, eps);
-        let y_bounds = normalize_bounds(shape, &model, &x_ref, gamma, &y_ref);
-        let ambiguous = y_ref.iter().zip(&y_bounds).filter(|(y, b)| y.abs() <= SAFETY * **b).count();
-        assert_eq!(ambiguous, 0, "{}: {ambiguous} values of y within rounding of 0; pick other data", case.context());
+        let (y_ref, y_bounds) = y_and_bounds(&x_ref);
+        let ambiguous = within_rounding_of_zero(&y_ref, &y_bounds);
+        assert_eq!(ambiguous, 0, "{}: {ambiguous} values of y within rounding of 0", case.context());
         let relu_ref: Vec<f64> = y_ref.iter().map(|y| y.max(0.0)).collect();
         assert_close(&case, "relu(y)", &relu_y, &relu_ref, relative_bound(&y_bounds, &relu_ref));
 
@@ -492,10 +524,11 @@ fn fused_relu_matches_relu_of_the_reference() {
 /// A fused residual sum (a residual block's bn2, sum and relu2): training and inference
 /// forward write y + r, or relu(y + r) with the fused ReLU, for a residual r of x's shape.
 /// Each within y's bound plus one rounding of the sum (u |y + r|; ReLU is 1-Lipschitz).
-/// The kernels cut on their f32 sum, so the data (fixed seeds) must keep every sum farther
-/// from 0 than its bound, and must reach the cut: both checked. Training forward measuring
-/// the sum for the site after it raises the site's running max to the max |sum| of what it
-/// wrote (exact: the same f32 values), other sites untouched; a larger running max stays.
+/// The kernels cut on their f32 sum, so r is drawn until every sum with either forward's y
+/// lies farther from 0 than its bound and some sum lies below it (`draw_until`): both
+/// checked. Training forward measuring the sum for the site after it raises the site's
+/// running max to the max |sum| of what it wrote (exact: the same f32 values), other sites
+/// untouched; a larger running max stays.
 #[test]
 fn fused_residual_is_added_before_the_relu() {
     const SITE: usize = 1;
@@ -508,8 +541,32 @@ fn fused_residual_is_added_before_the_relu() {
                 Case::new(format!("batchnorm fused residual, relu {relu}, measuring {measuring}, {shape:?}"));
             let dims = dims(shape, height, width);
             let (x, x_ref) = case.tensor(&dims, -1.0, 1.0);
-            let (r, r_ref) = case.tensor(&dims, -1.0, 1.0);
             let layer = Layer::new(&mut case, channels);
+            let (gamma, beta) = (&layer.gamma.1, &layer.beta.1);
+            let (rm, rv) = (&layer.running_mean.1, &layer.running_var.1);
+            let batch_model = StatsModel::new(shape, &x_ref, eps);
+            let running_model = StatsModel::running(rm, rv, eps);
+            let batch_y = reference::forward_train(shape, &x_ref, gamma, beta, eps);
+            let running_y = reference::forward_inference(shape, &x_ref, gamma, beta, rm, rv, eps);
+            let references = [("train y", &batch_model, &batch_y), ("eval y", &running_model, &running_y)];
+            // Each sum y + r and its bound: y's bound plus one rounding of the sum.
+            let sums_and_bounds = |model: &StatsModel, y_ref: &[f64], r_ref: &[f64]| {
+                let sum: Vec<f64> = y_ref.iter().zip(r_ref).map(|(y, r)| y + r).collect();
+                let y_bounds = normalize_bounds(shape, model, &x_ref, gamma, y_ref);
+                let bounds: Vec<f64> = y_bounds.iter().zip(&sum).map(|(b, s)| b + U * s.abs()).collect();
+                (sum, bounds)
+            };
+            let (r_values, r_ref) = draw_until(
+                &mut case,
+                |case| case.uniform(shape.len(), -1.0, 1.0),
+                |(_, r_ref)| {
+                    references.iter().all(|(_, model, y_ref)| {
+                        let (sum, bounds) = sums_and_bounds(model, y_ref, r_ref);
+                        within_rounding_of_zero(&sum, &bounds) == 0 && sum.iter().any(|s| *s < 0.0)
+                    })
+                },
+            );
+            let r = gpu().upload(&dims, &r_values).unwrap();
             let (train_y, eval_y) = (poisoned(&dims), poisoned(&dims));
             let max_abs = gpu().upload(&[3], &[7.0f32, 0.0, 7.0]).unwrap();
             let measure = measuring.then_some(Measure { site: SITE as u32, max_abs: &max_abs });
@@ -531,21 +588,11 @@ fn fused_residual_is_added_before_the_relu() {
                 assert_eq!(read(&larger)[SITE], 1e6, "{}: a larger running max stays", case.context());
             }
 
-            let (gamma, beta) = (&layer.gamma.1, &layer.beta.1);
-            let (rm, rv) = (&layer.running_mean.1, &layer.running_var.1);
-            let batch_model = StatsModel::new(shape, &x_ref, eps);
-            let running_model = StatsModel::running(rm, rv, eps);
-            let batch_y = reference::forward_train(shape, &x_ref, gamma, beta, eps);
-            let running_y = reference::forward_inference(shape, &x_ref, gamma, beta, rm, rv, eps);
-            let outputs =
-                [("train y", &train_y, &batch_model, batch_y), ("eval y", &eval_y, &running_model, running_y)];
-            for (name, tensor, model, y_ref) in outputs {
-                let sum: Vec<f64> = y_ref.iter().zip(&r_ref).map(|(y, r)| y + r).collect();
-                let y_bounds = normalize_bounds(shape, model, &x_ref, gamma, &y_ref);
-                let bounds: Vec<f64> = y_bounds.iter().zip(&sum).map(|(b, s)| b + U * s.abs()).collect();
+            for ((name, model, y_ref), tensor) in references.into_iter().zip([&train_y, &eval_y]) {
+                let (sum, bounds) = sums_and_bounds(model, y_ref, &r_ref);
                 let expected: Vec<f64> = sum.iter().map(|s| if relu { s.max(0.0) } else { *s }).collect();
                 if relu {
-                    let ambiguous = sum.iter().zip(&bounds).filter(|(s, b)| s.abs() <= SAFETY * **b).count();
+                    let ambiguous = within_rounding_of_zero(&sum, &bounds);
                     assert_eq!(ambiguous, 0, "{}: {ambiguous} sums within rounding of 0", case.context());
                     assert!(sum.iter().any(|s| *s < 0.0), "{}: the data must reach the cut", case.context());
                 }
